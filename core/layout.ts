@@ -1,0 +1,37 @@
+// Where everything lives in a segment. Every process maps the same bytes, so this
+// file is the contract between them: change a number here and bump LAYOUT_VERSION.
+//
+// Offsets are bytes from the start of the segment. All words are little-endian
+// (every platform we build for is), 32-bit words are 4-byte aligned so Atomics and
+// the futex can use them.
+
+/** 'IPOB' read as a little-endian u32. */
+export const MAGIC = 0x424f5049
+export const LAYOUT_VERSION = 1
+
+/** Segment header, at offset 0. */
+export const enum Header {
+  Magic = 0, // u32
+  Version = 4, // u32
+  Size = 8, // u64, total bytes of the segment
+  CreatorPid = 16, // u32
+  Ready = 20, // u32, 0 while the creator initializes, 1 after (release store, set last)
+  CreatedAt = 24, // f64, ms since the epoch
+  LockOwner = 32, // i32, pid holding the turn or 0 (futex word for turn waiters)
+  LockWaiters = 36, // i32, processes sleeping on LockOwner
+  MessageSeq = 40, // u32, bumped by every putMessage (futex word for message waiters)
+  MessageWaiters = 44, // i32, processes sleeping on MessageSeq
+  Flags = 48, // u32, HeaderFlag bits
+  Recoveries = 52, // u32, turns taken over from dead owners
+  AllocatorRoot = 64, // allocator state, up to ChannelRoot
+  ChannelRoot = 3072, // channel table, up to HeapStart
+  HeapStart = 4096,
+}
+
+export const enum HeaderFlag {
+  /** The creator unlinks the name when it closes or exits. */
+  UnlinkOnCreatorExit = 1,
+}
+
+/** Segments smaller than this cannot hold the header plus a useful heap. */
+export const MIN_SEGMENT_SIZE = 16 * 1024

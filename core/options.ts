@@ -1,0 +1,46 @@
+import { ShmError } from './errors'
+
+type Kind = 'string' | 'number' | 'boolean' | 'object' | 'function'
+
+/**
+ * Rejects unknown or mistyped options before anything touches the OS, naming the
+ * option that was probably meant ("prefualt" → "prefault").
+ */
+export function checkOptions<T extends object>(
+  given: unknown,
+  spec: { [K in keyof T]-?: Kind },
+  call: string,
+): T {
+  if (given === null || typeof given !== 'object') {
+    throw new ShmError('ERR_INVALID_ARGUMENT', `${call} expects an options object, got ${given === null ? 'null' : typeof given}`)
+  }
+  const known = Object.keys(spec)
+  for (const [key, value] of Object.entries(given)) {
+    const kind = (spec as Record<string, Kind>)[key]
+    if (kind === undefined) {
+      const near = known.find((k) => k.toLowerCase() === key.toLowerCase() || editDistance(k, key) <= 2)
+      throw new ShmError(
+        'ERR_INVALID_ARGUMENT',
+        `${call}: unknown option "${key}"${near ? `; did you mean "${near}"?` : ''} (known: ${known.join(', ')})`,
+      )
+    }
+    if (value !== undefined && typeof value !== kind) {
+      throw new ShmError('ERR_INVALID_ARGUMENT', `${call}: option "${key}" must be a ${kind}, got ${typeof value}`)
+    }
+  }
+  return given as T
+}
+
+function editDistance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, i) => i)
+  for (let i = 1; i <= a.length; i++) {
+    let prev = row[0]!
+    row[0] = i
+    for (let j = 1; j <= b.length; j++) {
+      const cur = row[j]!
+      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1))
+      prev = cur
+    }
+  }
+  return row[b.length]!
+}

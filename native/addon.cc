@@ -1,0 +1,225 @@
+// The Node-API surface: map/unmap a named segment into a V8-owned ArrayBuffer,
+// wait/wake on a 32-bit word inside it, and check whether a process is alive.
+// Every argument from JS is checked here; JS never hands us a pointer, only a
+// segment id and offsets that are bounds-checked against that segment.
+#include <napi.h>
+
+#include <cmath>
+#include <cstring>
+#include <unordered_map>
+
+#include "platform.h"
+
+namespace ipo {
+
+namespace {
+
+struct Segment {
+  Mapping mapping;
+  Napi::Reference<Napi::ArrayBuffer> buffer;
+};
+
+constexpr size_t kMaxNameLength = 31;  // macOS PSHMNAMLEN, including the leading '/'
+
+bool ValidOsName(const std::string& name) {
+  if (name.size() < 2 || name.size() > kMaxNameLength || name[0] != '/') return false;
+  for (size_t i = 1; i < name.size(); i++) {
+    char c = name[i];
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '_' || c == '.';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+class Addon : public Napi::Addon<Addon> {
+ public:
+  Addon(Napi::Env env, Napi::Object exports) {  // Napi::Addon owns and frees this instance
+    DefineAddon(exports, {
+        InstanceMethod("setErrorClass", &Addon::SetErrorClass),
+        InstanceMethod("open", &Addon::Open),
+        InstanceMethod("close", &Addon::Close),
+        InstanceMethod("unlink", &Addon::Unlink),
+        InstanceMethod("wait", &Addon::Wait),
+        InstanceMethod("wake", &Addon::Wake),
+        InstanceMethod("syncIn", &Addon::SyncIn),
+        InstanceMethod("syncOut", &Addon::SyncOut),
+        InstanceMethod("processAlive", &Addon::ProcessAliveJs),
+        InstanceValue("pageSize", Napi::Number::New(env, static_cast<double>(PageSize()))),
+    });
+  }
+
+  ~Addon() {
+    for (auto& entry : segments_) UnmapSegment(&entry.second.mapping);
+  }
+
+ private:
+  Napi::Value SetErrorClass(const Napi::CallbackInfo& info) {
+    if (!info[0].IsFunction()) throw Napi::TypeError::New(info.Env(), "setErrorClass(ctor)");
+    errorClass_ = Napi::Persistent(info[0].As<Napi::Function>());
+    return info.Env().Undefined();
+  }
+
+  // Throws `new ShmError(code, message)` once the JS layer registered its class.
+  [[noreturn]] void Fail(Napi::Env env, const Failure& failure) {
+    if (!errorClass_.IsEmpty()) {
+      Napi::Value err = errorClass_.New({Napi::String::New(env, failure.code),
+                                         Napi::String::New(env, failure.message)});
+      throw Napi::Error(env, err);
+    }
+    Napi::Error err = Napi::Error::New(env, failure.message);
+    err.Set("code", Napi::String::New(env, failure.code));
+    throw err;
+  }
+
+  static std::string NameArg(const Napi::CallbackInfo& info, size_t i) {
+    if (!info[i].IsString()) throw Napi::TypeError::New(info.Env(), "segment name must be a string");
+    std::string name = info[i].As<Napi::String>().Utf8Value();
+    if (!ValidOsName(name))
+      throw Napi::TypeError::New(info.Env(), "segment OS name must be '/' + 1-30 of [A-Za-z0-9._-]");
+    return name;
+  }
+
+  static double NumberArg(const Napi::CallbackInfo& info, size_t i, const char* what) {
+    if (!info[i].IsNumber()) throw Napi::TypeError::New(info.Env(), std::string(what) + " must be a number");
+    double v = info[i].As<Napi::Number>().DoubleValue();
+    if (std::isnan(v)) throw Napi::RangeError::New(info.Env(), std::string(what) + " is NaN");
+    return v;
+  }
+
+  Segment& SegmentArg(const Napi::CallbackInfo& info, size_t i) {
+    double id = NumberArg(info, i, "segment id");
+    auto it = segments_.find(static_cast<uint32_t>(id));
+    if (id < 0 || id != std::floor(id) || it == segments_.end())
+      Fail(info.Env(), {"ERR_SHM_CLOSED", "this segment is closed: open it again to use it"});
+    return it->second;
+  }
+
+  // A 4-byte aligned word strictly inside the segment.
+  uint32_t* WordArg(const Napi::CallbackInfo& info, size_t i, Segment& seg) {
+    double offset = NumberArg(info, i, "word offset");
+    if (offset < 0 || offset != std::floor(offset) || offset + 4 > static_cast<double>(seg.mapping.size) ||
+        static_cast<uint64_t>(offset) % 4 != 0)
+      throw Napi::RangeError::New(info.Env(), "word offset must be a multiple of 4 inside the segment");
+    return reinterpret_cast<uint32_t*>(static_cast<char*>(seg.mapping.window) + static_cast<size_t>(offset));
+  }
+
+  // open(osName, size, mode, prefault) -> { id, buffer, byteOffset, size, created, mirrored }
+  Napi::Value Open(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    std::string name = NameArg(info, 0);
+    double size = NumberArg(info, 1, "size");
+    double modeNum = NumberArg(info, 2, "mode");
+    if (modeNum != 0 && modeNum != 1 && modeNum != 2) throw Napi::RangeError::New(env, "mode must be 0, 1 or 2");
+    OpenMode mode = static_cast<OpenMode>(static_cast<int>(modeNum));
+    const size_t page = PageSize();
+    if (mode != OpenMode::Open &&
+        (size <= 0 || size > 1099511627776.0 || std::fmod(size, static_cast<double>(page)) != 0))
+      throw Napi::RangeError::New(env, "size must be a positive multiple of the page size, at most 1 TiB");
+    bool prefault = info[3].ToBoolean();
+
+    Segment seg;
+    Failure failure;
+    if (!OpenSegment(name, static_cast<size_t>(size), mode, &seg.mapping, &failure)) Fail(env, failure);
+
+    // Over-allocate by one page so a page-aligned window fits inside V8's buffer.
+    Napi::ArrayBuffer buffer;
+    try {
+      buffer = Napi::ArrayBuffer::New(env, seg.mapping.size + page);
+    } catch (...) {
+      bool created = seg.mapping.created;
+      UnmapSegment(&seg.mapping);
+      if (created) UnlinkSegment(name, &failure);
+      throw;
+    }
+    char* data = static_cast<char*>(buffer.Data());
+    uintptr_t aligned = (reinterpret_cast<uintptr_t>(data) + page - 1) & ~(uintptr_t)(page - 1);
+    if (!MapSegment(&seg.mapping, reinterpret_cast<void*>(aligned), prefault, &failure)) {
+      bool created = seg.mapping.created;
+      seg.mapping.window = nullptr;  // nothing was mapped over V8's memory
+      UnmapSegment(&seg.mapping);
+      if (created) UnlinkSegment(name, &failure);
+      Fail(env, failure);
+    }
+    seg.buffer = Napi::Persistent(buffer);
+
+    uint32_t id = nextId_++;
+    Napi::Object result = Napi::Object::New(env);
+    result.Set("id", Napi::Number::New(env, id));
+    result.Set("buffer", buffer);
+    result.Set("byteOffset", Napi::Number::New(env, static_cast<double>(aligned - reinterpret_cast<uintptr_t>(data))));
+    result.Set("size", Napi::Number::New(env, static_cast<double>(seg.mapping.size)));
+    result.Set("created", Napi::Boolean::New(env, seg.mapping.created));
+    result.Set("mirrored", Napi::Boolean::New(env, seg.mapping.mirrored));
+    segments_.emplace(id, std::move(seg));
+    return result;
+  }
+
+  // close(id): restores private memory under the window, then detaches the buffer so
+  // every view over it reads as empty instead of touching a stale mapping.
+  Napi::Value Close(const Napi::CallbackInfo& info) {
+    Segment& seg = SegmentArg(info, 0);
+    double id = info[0].As<Napi::Number>().DoubleValue();
+    UnmapSegment(&seg.mapping);
+    Napi::ArrayBuffer buffer = seg.buffer.Value();
+    if (!buffer.IsDetached()) buffer.Detach();
+    segments_.erase(static_cast<uint32_t>(id));
+    return info.Env().Undefined();
+  }
+
+  Napi::Value Unlink(const Napi::CallbackInfo& info) {
+    Failure failure;
+    if (!UnlinkSegment(NameArg(info, 0), &failure)) Fail(info.Env(), failure);
+    return info.Env().Undefined();
+  }
+
+  // wait(id, offset, expected, timeoutMs) -> 'ok' | 'timed-out' | 'not-equal'
+  Napi::Value Wait(const Napi::CallbackInfo& info) {
+    Segment& seg = SegmentArg(info, 0);
+    uint32_t* word = WordArg(info, 1, seg);
+    double expected = NumberArg(info, 2, "expected");
+    double timeout = NumberArg(info, 3, "timeoutMs");
+    WaitResult r = WaitOnWord(seg.mapping, word, static_cast<uint32_t>(static_cast<int64_t>(expected)), timeout);
+    static const char* names[] = {"ok", "timed-out", "not-equal"};
+    return Napi::String::New(info.Env(), names[static_cast<int>(r)]);
+  }
+
+  // wake(id, offset, count) -> number of waiters woken (where the OS tells)
+  Napi::Value Wake(const Napi::CallbackInfo& info) {
+    Segment& seg = SegmentArg(info, 0);
+    uint32_t* word = WordArg(info, 1, seg);
+    double count = NumberArg(info, 2, "count");
+    int n = count >= 2147483647.0 ? 2147483647 : count < 1 ? 1 : static_cast<int>(count);
+    return Napi::Number::New(info.Env(), WakeWord(seg.mapping, word, n));
+  }
+
+  // Mirrored mode only (Windows): copy the real view into the JS window and back.
+  Napi::Value SyncIn(const Napi::CallbackInfo& info) {
+    Segment& seg = SegmentArg(info, 0);
+    if (seg.mapping.mirrored) std::memcpy(seg.mapping.window, seg.mapping.view, seg.mapping.size);
+    return info.Env().Undefined();
+  }
+
+  Napi::Value SyncOut(const Napi::CallbackInfo& info) {
+    Segment& seg = SegmentArg(info, 0);
+    if (seg.mapping.mirrored) std::memcpy(seg.mapping.view, seg.mapping.window, seg.mapping.size);
+    return info.Env().Undefined();
+  }
+
+  Napi::Value ProcessAliveJs(const Napi::CallbackInfo& info) {
+    double pid = NumberArg(info, 0, "pid");
+    if (pid != std::floor(pid)) throw Napi::RangeError::New(info.Env(), "pid must be an integer");
+    return Napi::Boolean::New(info.Env(), ProcessAlive(static_cast<int64_t>(pid)));
+  }
+
+  std::unordered_map<uint32_t, Segment> segments_;
+  uint32_t nextId_ = 1;
+  Napi::FunctionReference errorClass_;
+};
+
+}  // namespace ipo
+
+using IpoAddon = ipo::Addon;
+NODE_API_ADDON(IpoAddon)
