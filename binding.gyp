@@ -6,6 +6,7 @@
         "native/addon.cc",
         "native/segment_posix.cc",
         "native/wait_posix.cc",
+        "native/async_wait.cc",
         "native/segment_win32.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],

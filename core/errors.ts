@@ -9,6 +9,7 @@ export type ShmErrorCode =
   | 'ERR_SHM_NO_TURN'
   | 'ERR_SHM_OS'
   | 'ERR_SHM_REENTRANT'
+  | 'ERR_SHM_READONLY'
   | 'ERR_NO_MESSAGES'
   | 'ERR_UNSUPPORTED_TYPE'
   | 'ERR_INVALID_NAME'

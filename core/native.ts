@@ -21,6 +21,14 @@ export const enum OpenMode {
 
 export type WaitOutcome = 'ok' | 'timed-out' | 'not-equal'
 
+export const enum AsyncOutcome {
+  Woken = 0,
+  TimedOut = 1,
+  NotEqual = 2,
+  Cancelled = 3,
+  Closed = 4,
+}
+
 export interface NativeBinding {
   readonly pageSize: number
   setErrorClass(ctor: typeof ShmError): void
@@ -29,6 +37,8 @@ export interface NativeBinding {
   unlink(osName: string): void
   wait(id: number, offset: number, expected: number, timeoutMs: number): WaitOutcome
   wake(id: number, offset: number, count: number): number
+  waitAsync(id: number, offset: number, expected: number, timeoutMs: number, spins: number, keepAlive: boolean, callback: (outcome: AsyncOutcome) => void): number
+  cancelWait(waitId: number): boolean
   syncIn(id: number): void
   syncOut(id: number): void
   processAlive(pid: number): boolean

@@ -170,6 +170,12 @@ export class Segment {
     return native.wait(this.id, offset, expected, timeoutMs)
   }
 
+  /** Waits on a waiter thread; `callback` gets the native outcome on the JS thread. */
+  waitAsync(offset: number, expected: number, timeoutMs: number, spins: number, keepAlive: boolean, callback: (outcome: number) => void): number {
+    this.assertOpen()
+    return native.waitAsync(this.id, offset, expected, timeoutMs, spins, keepAlive, callback)
+  }
+
   wake(offset: number, count: number): number {
     this.assertOpen()
     return native.wake(this.id, offset, count)

@@ -1,4 +1,11 @@
+import { Allocator } from './allocator'
+import { Channels, DEFAULT_CHANNEL } from './channel'
+import { ShmError } from './errors'
+import { Heap } from './heap'
+import { TurnLock, type WaitMode } from './lock'
 import { osNameOf } from './names'
+import { Transaction } from './transaction'
+import { waitWord } from './waiting'
 import { native, OpenMode } from './native'
 import { checkOptions } from './options'
 import { Segment } from './segment'
@@ -24,6 +31,29 @@ export interface OpenOrCreateOptions extends CreateOptions {
   readyTimeoutMs?: number
 }
 
+export interface AccessOptions {
+  /** How to wait while another process holds the turn (default 'cpu-friendly'). */
+  wait?: WaitMode
+  /** Give up with ERR_TIMEOUT after this long (default: wait as long as it takes). */
+  timeoutMs?: number
+}
+
+export interface AsyncAccessOptions extends AccessOptions {
+  /** Abort the wait: the promise rejects with ERR_ABORTED. */
+  signal?: AbortSignal
+  /** Keep the process alive while waiting (default true). */
+  keepAlive?: boolean
+}
+
+export interface WaitForMessageOptions extends AsyncAccessOptions {
+  channel?: string
+}
+
+const accessSpec = { wait: 'string', timeoutMs: 'number' } as const
+const asyncAccessSpec = { ...accessSpec, signal: 'object', keepAlive: 'boolean' } as const
+const waitSpec = { ...asyncAccessSpec, channel: 'string' } as const
+const waitModes: readonly WaitMode[] = ['cpu-friendly', 'low-latency']
+
 const createSpec = { name: 'string', size: 'number', prefault: 'boolean', unlinkOnExit: 'boolean' } as const
 const openSpec = { name: 'string', readyTimeoutMs: 'number' } as const
 const openOrCreateSpec = { ...createSpec, ...openSpec } as const
@@ -36,9 +66,16 @@ const openOrCreateSpec = { ...createSpec, ...openSpec } as const
 export class SharedMemory {
   /** @internal */
   readonly segment: Segment
+  /** @internal */
+  readonly heap: Heap
+  private readonly lock: TurnLock
+  private readonly channels: Channels
 
   private constructor(segment: Segment) {
     this.segment = segment
+    this.heap = new Heap(segment)
+    this.lock = new TurnLock(segment)
+    this.channels = new Channels(this.heap)
   }
 
   /** Creates a new segment; ERR_SHM_EXISTS if the name is taken. */
@@ -68,8 +105,15 @@ export class SharedMemory {
       unlinkOnCreatorExit: o.unlinkOnExit ?? true,
       readyTimeoutMs: o.readyTimeoutMs ?? 2000,
     })
-    if (segment.created) segment.publish()
-    return new SharedMemory(segment)
+    const shm = new SharedMemory(segment)
+    if (segment.created) {
+      Allocator.format(segment)
+      shm.heap.inTurn = true
+      Channels.format(shm.heap)
+      shm.heap.inTurn = false
+      segment.publish()
+    }
+    return shm
   }
 
   /** Removes a segment's name. Processes that have it open keep using it. */
@@ -115,6 +159,110 @@ export class SharedMemory {
   }
 
   /**
+   * Runs `fn` with exclusive access to the segment's shared structures (the turn).
+   * Other processes wait until it returns. Values mapped inside may be kept and used
+   * in later turns, never between them (ERR_SHM_NO_TURN). `fn` must be synchronous:
+   * holding a turn across an await would stall every other process.
+   */
+  access<T>(fn: (tx: Transaction) => T, options?: AccessOptions): T {
+    const o = options === undefined ? {} : checkAccess(options, accessSpec, 'shm.access')
+    this.segment.assertOpen()
+    const { recovered } = this.lock.acquire(o.wait, o.timeoutMs)
+    return this.runTurn(fn, recovered)
+  }
+
+  /**
+   * Like access, but waits for the turn without blocking the event loop (on a
+   * waiter thread). The callback itself still runs synchronously.
+   */
+  async accessAsync<T>(fn: (tx: Transaction) => T, options?: AsyncAccessOptions): Promise<T> {
+    const o = options === undefined ? {} : checkAccess(options, asyncAccessSpec, 'shm.accessAsync')
+    this.segment.assertOpen()
+    const { recovered } = await this.lock.acquireAsync(o.wait ?? 'cpu-friendly', o.timeoutMs ?? Infinity, o.signal, o.keepAlive ?? true)
+    return this.runTurn(fn, recovered)
+  }
+
+  private runTurn<T>(fn: (tx: Transaction) => T, recovered: boolean): T {
+    const heap = this.heap
+    const tx = new Transaction(heap, this.channels)
+    heap.inTurn = true
+    try {
+      if (recovered) heap.allocator.check()
+      const result = fn(tx)
+      if (result instanceof Promise) {
+        throw new ShmError('ERR_INVALID_ARGUMENT', 'the shm.access callback returned a Promise: turns are synchronous; await outside the callback and pass the results in')
+      }
+      return result
+    } finally {
+      heap.inTurn = false
+      this.lock.release()
+      this.wakeReaders(tx.touchedQueues)
+    }
+  }
+
+  /**
+   * Resolves when the channel has a message; ERR_TIMEOUT after `timeoutMs`,
+   * ERR_ABORTED on `signal`, ERR_SHM_CLOSED if the segment is closed meanwhile.
+   * The event loop keeps running. With several consumers on one channel, another
+   * may take the message first: check tx.hasMessages() in your turn.
+   */
+  async waitForMessage(options: WaitForMessageOptions = {}): Promise<void> {
+    const o = checkAccess(options, waitSpec, 'shm.waitForMessage')
+    const deadline = performance.now() + (o.timeoutMs ?? Infinity)
+    const q = await this.accessAsync(() => this.channels.queue(o.channel ?? DEFAULT_CHANNEL, true), { wait: o.wait, timeoutMs: o.timeoutMs, signal: o.signal, keepAlive: o.keepAlive })
+    const i32 = this.heap.i32
+    for (;;) {
+      const seen = Atomics.load(i32, Channels.seqOffset(q) >>> 2)
+      if (Atomics.load(i32, Channels.countOffset(q) >>> 2) > 0) return
+      const left = deadline - performance.now()
+      if (left <= 0) throw timeout(o)
+      Atomics.add(i32, Channels.waitersOffset(q) >>> 2, 1)
+      try {
+        await waitWord(this.segment, Channels.seqOffset(q), seen, { timeoutMs: left, mode: o.wait ?? 'cpu-friendly', signal: o.signal, keepAlive: o.keepAlive ?? true })
+      } finally {
+        if (!this.segment.closed) Atomics.sub(i32, Channels.waitersOffset(q) >>> 2, 1)
+      }
+    }
+  }
+
+  /**
+   * Blocks this thread until the channel has a message (or the timeout passes:
+   * ERR_TIMEOUT). For utility processes that prefer a blocking loop; everywhere
+   * else use the promise-returning waitForMessage.
+   */
+  waitForMessageSync(options: AccessOptions & { channel?: string } = {}): void {
+    const o = checkAccess(options, { ...accessSpec, channel: 'string' }, 'shm.waitForMessageSync')
+    const deadline = performance.now() + (o.timeoutMs ?? Infinity)
+    const q = this.access(() => this.channels.queue(o.channel ?? DEFAULT_CHANNEL, true), { wait: o.wait, timeoutMs: o.timeoutMs })
+    const i32 = this.heap.i32
+    for (;;) {
+      const seen = Atomics.load(i32, Channels.seqOffset(q) >>> 2)
+      if (Atomics.load(i32, Channels.countOffset(q) >>> 2) > 0) return
+      const left = deadline - performance.now()
+      if (left <= 0) throw timeout(o)
+      if (o.wait === 'low-latency') continue
+      Atomics.add(i32, Channels.waitersOffset(q) >>> 2, 1)
+      try {
+        this.segment.wait(Channels.seqOffset(q), seen, left)
+      } finally {
+        Atomics.sub(i32, Channels.waitersOffset(q) >>> 2, 1)
+      }
+    }
+  }
+
+  private wakeReaders(queues: Set<number>): void {
+    const heap = this.heap
+    for (const q of queues) {
+      if (Atomics.load(heap.i32, Channels.waitersOffset(q) >>> 2) > 0) this.segment.wake(Channels.seqOffset(q), 0x7fffffff)
+    }
+  }
+
+  /** Allocator figures for the segment (taken in a turn). */
+  stats() {
+    return this.access((tx) => tx.stats())
+  }
+
+  /**
    * Unmaps the segment. Views over it read as empty afterwards (the buffer is
    * detached); the creator also removes the name unless `unlinkOnExit: false`.
    */
@@ -123,3 +271,16 @@ export class SharedMemory {
   }
 }
 
+
+function timeout(o: { channel?: string; timeoutMs?: number }): ShmError {
+  const channel = o.channel === undefined ? 'the default channel' : `channel "${o.channel}"`
+  return new ShmError('ERR_TIMEOUT', `no message on ${channel} within ${o.timeoutMs} ms`)
+}
+
+function checkAccess<T extends AccessOptions>(options: T, spec: { [K in keyof T]-?: 'string' | 'number' | 'object' | 'boolean' }, call: string): T {
+  const o = checkOptions<T>(options, spec as never, call)
+  if (o.wait !== undefined && !waitModes.includes(o.wait)) {
+    throw new ShmError('ERR_INVALID_ARGUMENT', `${call}: wait must be ${waitModes.map((m) => `'${m}'`).join(' or ')}, got '${String(o.wait)}'`)
+  }
+  return o
+}

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <unordered_map>
 
+#include "async_wait.h"
 #include "platform.h"
 
 namespace ipo {
@@ -44,6 +45,8 @@ class Addon : public Napi::Addon<Addon> {
         InstanceMethod("unlink", &Addon::Unlink),
         InstanceMethod("wait", &Addon::Wait),
         InstanceMethod("wake", &Addon::Wake),
+        InstanceMethod("waitAsync", &Addon::WaitAsync),
+        InstanceMethod("cancelWait", &Addon::CancelWait),
         InstanceMethod("syncIn", &Addon::SyncIn),
         InstanceMethod("syncOut", &Addon::SyncOut),
         InstanceMethod("processAlive", &Addon::ProcessAliveJs),
@@ -52,6 +55,7 @@ class Addon : public Napi::Addon<Addon> {
   }
 
   ~Addon() {
+    waiter_.reset();  // joins the waiting threads before their segments go away
     for (auto& entry : segments_) UnmapSegment(&entry.second.mapping);
   }
 
@@ -162,6 +166,7 @@ class Addon : public Napi::Addon<Addon> {
   Napi::Value Close(const Napi::CallbackInfo& info) {
     Segment& seg = SegmentArg(info, 0);
     double id = info[0].As<Napi::Number>().DoubleValue();
+    if (waiter_) waiter_->CancelSegment(static_cast<uint32_t>(id));
     UnmapSegment(&seg.mapping);
     Napi::ArrayBuffer buffer = seg.buffer.Value();
     if (!buffer.IsDetached()) buffer.Detach();
@@ -195,6 +200,70 @@ class Addon : public Napi::Addon<Addon> {
     return Napi::Number::New(info.Env(), WakeWord(seg.mapping, word, n));
   }
 
+  // waitAsync(id, offset, expected, timeoutMs, spins, keepAlive, callback) -> job id.
+  // `callback(outcome)` runs on the JS thread: 0 woken, 1 timed out, 2 not equal,
+  // 3 cancelled, 4 segment closed. keepAlive holds the event loop open meanwhile.
+  Napi::Value WaitAsync(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Segment& seg = SegmentArg(info, 0);
+    uint32_t* word = WordArg(info, 1, seg);
+    double expected = NumberArg(info, 2, "expected");
+    double timeout = NumberArg(info, 3, "timeoutMs");
+    double spins = NumberArg(info, 4, "spins");
+    if (spins < 0 || spins > 1e9) throw Napi::RangeError::New(env, "spins must be between 0 and 1e9");
+    bool keepAlive = info[5].ToBoolean();
+    if (!info[6].IsFunction()) throw Napi::TypeError::New(env, "callback must be a function");
+    if (!waiter_) {
+      tsfn_ = Napi::ThreadSafeFunction::New(env, Napi::Function::New(env, [](const Napi::CallbackInfo&) {}), "interprocess-objects wait", 0, 1);
+      tsfn_.Unref(env);
+      waiter_ = std::make_unique<AsyncWaiter>(this, &Addon::Done);
+    }
+    auto job = std::make_shared<AsyncJob>();
+    job->id = nextJob_++;
+    job->segmentId = static_cast<uint32_t>(info[0].As<Napi::Number>().DoubleValue());
+    job->mapping = seg.mapping;
+    job->word = word;
+    job->expected = static_cast<uint32_t>(static_cast<int64_t>(expected));
+    job->timeoutMs = std::isinf(timeout) ? -1 : timeout;
+    job->spins = static_cast<uint32_t>(spins);
+    pending_[job->id] = {Napi::Persistent(info[6].As<Napi::Function>()), keepAlive};
+    if (keepAlive && keepAlive_++ == 0) tsfn_.Ref(env);
+    uint32_t id = job->id;
+    waiter_->Submit(std::move(job));
+    return Napi::Number::New(env, id);
+  }
+
+  Napi::Value CancelWait(const Napi::CallbackInfo& info) {
+    double id = NumberArg(info, 0, "wait id");
+    bool found = waiter_ && id >= 0 && waiter_->Cancel(static_cast<uint32_t>(id), AsyncOutcome::Cancelled);
+    return Napi::Boolean::New(info.Env(), found);
+  }
+
+  struct Outcome {
+    uint32_t job;
+    AsyncOutcome outcome;
+  };
+
+  // On a waiter thread: hand the outcome to the JS thread.
+  static void Done(void* self, uint32_t job, AsyncOutcome outcome) {
+    auto* addon = static_cast<Addon*>(self);
+    auto* result = new Outcome{job, outcome};
+    napi_status status = addon->tsfn_.NonBlockingCall(result, [addon](Napi::Env env, Napi::Function, Outcome* r) {
+      addon->Deliver(env, *r);
+      delete r;
+    });
+    if (status != napi_ok) delete result;  // the environment is shutting down
+  }
+
+  void Deliver(Napi::Env env, const Outcome& r) {
+    auto it = pending_.find(r.job);
+    if (it == pending_.end()) return;
+    Napi::FunctionReference callback = std::move(it->second.callback);
+    if (it->second.keepAlive && --keepAlive_ == 0) tsfn_.Unref(env);
+    pending_.erase(it);
+    callback.Call({Napi::Number::New(env, static_cast<int>(r.outcome))});
+  }
+
   // Mirrored mode only (Windows): copy the real view into the JS window and back.
   Napi::Value SyncIn(const Napi::CallbackInfo& info) {
     Segment& seg = SegmentArg(info, 0);
@@ -214,8 +283,18 @@ class Addon : public Napi::Addon<Addon> {
     return Napi::Boolean::New(info.Env(), ProcessAlive(static_cast<int64_t>(pid)));
   }
 
+  struct PendingWait {
+    Napi::FunctionReference callback;
+    bool keepAlive;
+  };
+
   std::unordered_map<uint32_t, Segment> segments_;
   uint32_t nextId_ = 1;
+  std::unique_ptr<AsyncWaiter> waiter_;
+  Napi::ThreadSafeFunction tsfn_;
+  std::unordered_map<uint32_t, PendingWait> pending_;
+  uint32_t nextJob_ = 1;
+  uint32_t keepAlive_ = 0;
   Napi::FunctionReference errorClass_;
 };
 

@@ -1,0 +1,147 @@
+// Message channels: one FIFO queue per channel name. Queue records are created
+// once and never move, because waiting processes sleep on their Seq word; the
+// directory that lists them may grow. Nodes are freed on take; the message value
+// itself passes to the taker (it frees it with tx.destroy).
+import { ShmError } from './errors'
+import type { Heap } from './heap'
+import { Header } from './layout'
+import { EncodeContext, encodeValue } from './codec/encode'
+import { readSlot } from './codec/decode'
+import { releaseSlot } from './codec/release'
+import { readStringRecord, writeStringRecord } from './codec/strings'
+import { hashKey } from './codec/hash'
+import { Bin, BinaryKind, ChannelDir, InternalKind, QNode, Queue, Slot, Tag } from './records'
+
+export const DEFAULT_CHANNEL = ''
+
+const dirWord = (field: ChannelDir): number => (Header.ChannelRoot + field) >>> 2
+
+export class Channels {
+  private readonly heap: Heap
+  /** Queue records never move, so a name resolved once stays valid. */
+  private readonly cache = new Map<string, number>()
+
+  constructor(heap: Heap) {
+    this.heap = heap
+  }
+
+  /** Called once by the creator, inside its first turn. */
+  static format(heap: Heap): void {
+    heap.u32[dirWord(ChannelDir.Queues)] = 0
+    heap.u32[dirWord(ChannelDir.Count)] = 0
+    heap.u32[dirWord(ChannelDir.Capacity)] = 0
+    new Channels(heap).queue(DEFAULT_CHANNEL, true)
+  }
+
+  /** The queue record for `name`; 0 if it does not exist and `create` is false. */
+  queue(name: string, create: boolean): number {
+    const cached = this.cache.get(name)
+    if (cached !== undefined) return cached
+    const heap = this.heap
+    const hash = hashKey(name, () => 'channel')
+    const count = heap.u32[dirWord(ChannelDir.Count)]!
+    const dir = heap.u32[dirWord(ChannelDir.Queues)]!
+    if (count > 0) heap.range(dir, count * 4)
+    for (let i = 0; i < count; i++) {
+      const q = heap.record(heap.u32[(dir >>> 2) + i]!, InternalKind.Queue)
+      if (heap.u32[(q + Queue.NameHash) >>> 2] === hash && readStringRecord(heap, heap.u32[(q + Queue.Name) >>> 2]!) === name) {
+        this.cache.set(name, q)
+        return q
+      }
+    }
+    if (!create) return 0
+    const q = heap.atomically(() => this.createQueue(name, hash, dir, count))
+    this.cache.set(name, q)
+    return q
+  }
+
+  private createQueue(name: string, hash: number, dir: number, count: number): number {
+    const heap = this.heap
+    const capacity = heap.u32[dirWord(ChannelDir.Capacity)]!
+    let newDir = dir
+    if (count === capacity) {
+      newDir = heap.alloc(Math.max(8, capacity * 2) * 4)
+      if (count > 0) heap.u8.copyWithin(newDir, dir, dir + count * 4)
+    }
+    const q = heap.allocRecord(InternalKind.Queue, Queue.Size - 8)
+    heap.u8.fill(0, q + 8, q + Queue.Size)
+    heap.u32[(q + Queue.Name) >>> 2] = writeStringRecord(heap, name)
+    heap.u32[(q + Queue.NameHash) >>> 2] = hash
+    // Commit.
+    if (newDir !== dir) {
+      if (dir !== 0) heap.free(dir)
+      heap.u32[dirWord(ChannelDir.Queues)] = newDir
+      heap.u32[dirWord(ChannelDir.Capacity)] = heap.allocator.usableSize(newDir) >>> 2
+    }
+    heap.u32[(newDir >>> 2) + count] = q
+    heap.u32[dirWord(ChannelDir.Count)] = count + 1
+    return q
+  }
+
+  /** Appends a message; returns the node's value slot (the caller maps it back). */
+  put(q: number, value: unknown): number {
+    const heap = this.heap
+    return heap.atomically(() => {
+      const ctx = new EncodeContext(heap)
+      encodeValue(ctx, value)
+      const node = heap.alloc(QNode.Size)
+      heap.u32[(node + QNode.Next) >>> 2] = 0
+      ctx.store(node + QNode.Value)
+      const tail = heap.u32[(q + Queue.Tail) >>> 2]!
+      if (tail === 0) heap.u32[(q + Queue.Head) >>> 2] = node
+      else heap.u32[(tail + QNode.Next) >>> 2] = node
+      heap.u32[(q + Queue.Tail) >>> 2] = node
+      heap.u32[(q + Queue.Count) >>> 2]! += 1
+      Atomics.add(heap.i32, (q + Queue.Seq) >>> 2, 1)
+      return node + QNode.Value
+    })
+  }
+
+  count(q: number): number {
+    return this.heap.u32[(q + Queue.Count) >>> 2]!
+  }
+
+  /** Removes the oldest message of queue `q` (0: a channel never used, so empty). */
+  take(q: number, channel: string): unknown {
+    const heap = this.heap
+    const node = q === 0 ? 0 : heap.u32[(q + Queue.Head) >>> 2]!
+    if (node === 0) {
+      throw new ShmError('ERR_NO_MESSAGES', `channel ${channel === DEFAULT_CHANNEL ? '(default)' : `"${channel}"`} has no messages: check tx.hasMessages() first, or await shm.waitForMessage()`)
+    }
+    heap.range(node, QNode.Size)
+    const at = node + QNode.Value
+    const owned = isMappedSlot(heap, at)
+    const value = readSlot(heap, at, owned)
+    // Values with no mapped form were copied out; their records have no other owner.
+    if (!owned) releaseSlot(heap, at)
+    const next = heap.u32[(node + QNode.Next) >>> 2]!
+    heap.u32[(q + Queue.Head) >>> 2] = next
+    if (next === 0) heap.u32[(q + Queue.Tail) >>> 2] = 0
+    heap.u32[(q + Queue.Count) >>> 2]! -= 1
+    heap.free(node)
+    return value
+  }
+
+  /** Offset of the word waiters sleep on for this queue. */
+  static seqOffset(q: number): number {
+    return q + Queue.Seq
+  }
+
+  static countOffset(q: number): number {
+    return q + Queue.Count
+  }
+
+  static waitersOffset(q: number): number {
+    return q + Queue.Waiters
+  }
+}
+
+/**
+ * Whether the value in a slot comes back as a live view whose record the reader
+ * then owns (containers, TypedArrays, instances, structs) rather than as a copy.
+ */
+export function isMappedSlot(heap: Heap, at: number): boolean {
+  const tag = heap.i32[at >>> 2]! as Tag
+  if (tag === Tag.Binary) return heap.u32[(heap.u32[(at + Slot.Payload) >>> 2]! + Bin.Kind) >>> 2] !== BinaryKind.ArrayBuffer
+  return tag === Tag.Array || tag === Tag.Object || tag === Tag.Map || tag === Tag.Set || tag === Tag.Instance || tag === Tag.Struct
+}

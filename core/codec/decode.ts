@@ -1,0 +1,216 @@
+// Records → JavaScript values. Copy mode builds ordinary JS values (shared
+// references and cycles come back as one object). Mapped mode returns live views
+// for containers and TypedArrays and copies for everything immutable.
+import { ShmError } from '../errors'
+import { corrupt, type Heap } from '../heap'
+import { Arr, Big, Bin, BinaryKind, Entry, ENTRY_SIZE, Hash, Inst, RecFlag, Slot, SLOT_SIZE, StructRec, Tag } from '../records'
+import { mapArray, mapObject, mapTable } from '../containers/views'
+import { prototypeOfClass, structTypeOf, v8Deserialize } from './registry'
+import { readStringRecord } from './strings'
+
+export type Memo = Map<number, unknown>
+
+export function slotTag(heap: Heap, at: number): Tag {
+  return heap.i32[at >>> 2]! as Tag
+}
+
+export function slotRef(heap: Heap, at: number): number {
+  return heap.u32[(at + Slot.Payload) >>> 2]!
+}
+
+/** Reads the value in the slot at `at`. */
+export function readSlot(heap: Heap, at: number, mapped: boolean, memo?: Memo): unknown {
+  const tag = heap.i32[at >>> 2]! as Tag
+  switch (tag) {
+    case Tag.Undefined:
+    case Tag.Hole:
+      return undefined
+    case Tag.Null:
+      return null
+    case Tag.False:
+      return false
+    case Tag.True:
+      return true
+    case Tag.Int32:
+      return heap.i32[(at + Slot.Aux) >>> 2]
+    case Tag.Float64:
+      return heap.f64[(at + Slot.Payload) >>> 3]
+    case Tag.Date:
+      return new Date(heap.f64[(at + Slot.Payload) >>> 3]!)
+    default:
+      return readRecord(heap, tag, heap.u32[(at + Slot.Payload) >>> 2]!, mapped, memo)
+  }
+}
+
+export function readRecord(heap: Heap, tag: Tag, ref: number, mapped: boolean, memo?: Memo): unknown {
+  switch (tag) {
+    case Tag.String:
+      return readStringRecord(heap, ref)
+    case Tag.BigInt:
+      return readBigInt(heap, ref)
+    case Tag.RegExp: {
+      const text = readStringRecord(heap, ref, Tag.RegExp)
+      const slash = text.indexOf('/')
+      return new RegExp(text.slice(slash + 1), text.slice(0, slash))
+    }
+    case Tag.Binary:
+      return readBinary(heap, ref, mapped)
+    case Tag.Serialized: {
+      heap.record(ref, Tag.Serialized)
+      return v8Deserialize(binaryBytes(heap, ref).slice())
+    }
+    case Tag.Struct:
+      return readStruct(heap, ref, mapped)
+    case Tag.Array:
+      heap.record(ref, Tag.Array)
+      return mapped ? mapArray(heap, ref) : copyArray(heap, ref, memo ?? new Map())
+    case Tag.Object:
+    case Tag.Map:
+    case Tag.Set:
+    case Tag.Error:
+      heap.record(ref, tag)
+      if (mapped && tag !== Tag.Error) {
+        return tag === Tag.Object ? mapObject(heap, ref, (heap.flagsOf(ref) & RecFlag.NullProto) !== 0 ? null : Object.prototype) : mapTable(heap, ref, tag)
+      }
+      return copyTable(heap, ref, tag, memo ?? new Map())
+    case Tag.Instance:
+      return readInstance(heap, ref, mapped, memo ?? new Map())
+    default:
+      throw corrupt(`slot holds unknown tag ${tag as number}`)
+  }
+}
+
+export function readBigInt(heap: Heap, ref: number): bigint {
+  heap.record(ref, Tag.BigInt)
+  const byteLength = heap.u32[(ref + Big.ByteLength) >>> 2]!
+  heap.range(ref + Big.Data, byteLength)
+  let hex = ''
+  for (let i = byteLength - 1; i >= 0; i--) hex += heap.u8[ref + Big.Data + i]!.toString(16).padStart(2, '0')
+  const magnitude = hex === '' ? 0n : BigInt('0x' + hex)
+  return heap.u32[(ref + Big.Sign) >>> 2] === 1 ? -magnitude : magnitude
+}
+
+/** The bytes of a Binary (or Serialized) record, as a view over the segment. */
+export function binaryBytes(heap: Heap, ref: number): Uint8Array {
+  const byteLength = heap.u32[(ref + Bin.ByteLength) >>> 2]!
+  heap.range(ref + Bin.Data, byteLength)
+  return heap.u8.subarray(ref + Bin.Data, ref + Bin.Data + byteLength)
+}
+
+type ViewCtor = new (buffer: ArrayBuffer, byteOffset: number, length: number) => ArrayBufferView
+const viewCtors: Partial<Record<BinaryKind, [ViewCtor, number]>> = {
+  [BinaryKind.Int8]: [Int8Array, 1],
+  [BinaryKind.Uint8]: [Uint8Array, 1],
+  [BinaryKind.Uint8Clamped]: [Uint8ClampedArray, 1],
+  [BinaryKind.Int16]: [Int16Array, 2],
+  [BinaryKind.Uint16]: [Uint16Array, 2],
+  [BinaryKind.Int32]: [Int32Array, 4],
+  [BinaryKind.Uint32]: [Uint32Array, 4],
+  [BinaryKind.Float32]: [Float32Array, 4],
+  [BinaryKind.Float64]: [Float64Array, 8],
+  [BinaryKind.BigInt64]: [BigInt64Array as unknown as ViewCtor, 8],
+  [BinaryKind.BigUint64]: [BigUint64Array as unknown as ViewCtor, 8],
+  [BinaryKind.DataView]: [DataView as unknown as ViewCtor, 1],
+}
+
+/** Mapped: a view over the segment (zero-copy). Copy: a fresh value of the same type. */
+export function readBinary(heap: Heap, ref: number, mapped: boolean): unknown {
+  heap.record(ref, Tag.Binary)
+  const kind = heap.u32[(ref + Bin.Kind) >>> 2]! as BinaryKind
+  const bytes = binaryBytes(heap, ref)
+  if (kind === BinaryKind.ArrayBuffer) return bytes.slice().buffer
+  if (kind === BinaryKind.Buffer) {
+    const NodeBuffer = (globalThis as { Buffer?: { from(b: ArrayBufferLike, o: number, l: number): Uint8Array } }).Buffer
+    const src = mapped ? bytes : bytes.slice()
+    return NodeBuffer ? NodeBuffer.from(src.buffer, src.byteOffset, src.byteLength) : src
+  }
+  const entry = viewCtors[kind]
+  if (entry === undefined) throw corrupt(`binary record ${ref} has unknown kind ${kind as number}`)
+  const [Ctor, width] = entry
+  if (bytes.byteLength % width !== 0) throw corrupt(`binary record ${ref} has ${bytes.byteLength} bytes, not a multiple of ${width}`)
+  const src = mapped ? bytes : bytes.slice()
+  return new Ctor(src.buffer as ArrayBuffer, src.byteOffset, Ctor === (DataView as unknown) ? src.byteLength : src.byteLength / width)
+}
+
+function readStruct(heap: Heap, ref: number, mapped: boolean): unknown {
+  heap.record(ref, Tag.Struct)
+  const fingerprint = heap.u32[(ref + StructRec.Fingerprint) >>> 2]!
+  const byteLength = heap.u32[(ref + StructRec.ByteLength) >>> 2]!
+  heap.range(ref + StructRec.Data, byteLength)
+  const type = structTypeOf(fingerprint)
+  if (type === undefined) {
+    throw new ShmError('ERR_UNSUPPORTED_TYPE', `a struct with fingerprint 0x${fingerprint.toString(16)} was shared, but no defineStruct schema with that layout exists in this process: define the same schema here`)
+  }
+  if (type.byteLength !== byteLength) throw corrupt(`struct record ${ref} holds ${byteLength} bytes, its schema needs ${type.byteLength}`)
+  const bytes = mapped ? heap.u8 : heap.u8.slice(ref + StructRec.Data, ref + StructRec.Data + byteLength)
+  return type.view(bytes, mapped ? ref + StructRec.Data : 0, mapped ? heap.guard : undefined)
+}
+
+function copyArray(heap: Heap, ref: number, memo: Memo): unknown[] {
+  const known = memo.get(ref)
+  if (known !== undefined) return known as unknown[]
+  const length = heap.u32[(ref + Arr.Length) >>> 2]!
+  const items = heap.u32[(ref + Arr.Items) >>> 2]!
+  if (length > 0) heap.range(items, length * SLOT_SIZE)
+  const out: unknown[] = new Array(length)
+  memo.set(ref, out)
+  for (let i = 0; i < length; i++) {
+    const at = items + i * SLOT_SIZE
+    if (heap.i32[at >>> 2] !== Tag.Hole) out[i] = readSlot(heap, at, false, memo)
+  }
+  return out
+}
+
+/** Calls `fn(keySlot, valueSlot)` for each live entry, in insertion order. */
+export function forEachEntry(heap: Heap, ref: number, fn: (keyAt: number, valueAt: number) => void): void {
+  const used = heap.u32[(ref + Hash.Used) >>> 2]!
+  const entries = heap.u32[(ref + Hash.Entries) >>> 2]!
+  if (used > 0) heap.range(entries, used * ENTRY_SIZE)
+  for (let i = 0; i < used; i++) {
+    const e = entries + i * ENTRY_SIZE
+    if ((heap.u32[(e + Entry.Flags) >>> 2]! & 1) === 0) fn(e + Entry.Key, e + Entry.Value)
+  }
+}
+
+function copyTable(heap: Heap, ref: number, tag: Tag, memo: Memo, into?: object): unknown {
+  const known = memo.get(ref)
+  if (known !== undefined) return known
+  if (tag === Tag.Map) {
+    const out = new Map<unknown, unknown>()
+    memo.set(ref, out)
+    forEachEntry(heap, ref, (k, v) => out.set(readSlot(heap, k, false, memo), readSlot(heap, v, false, memo)))
+    return out
+  }
+  if (tag === Tag.Set) {
+    const out = new Set<unknown>()
+    memo.set(ref, out)
+    forEachEntry(heap, ref, (k) => out.add(readSlot(heap, k, false, memo)))
+    return out
+  }
+  const out = into ?? (tag === Tag.Error ? new Error() : (heap.flagsOf(ref) & RecFlag.NullProto) !== 0 ? Object.create(null) as object : {})
+  memo.set(ref, out)
+  forEachEntry(heap, ref, (k, v) => {
+    const key = String(readSlot(heap, k, false, memo))
+    const value = readSlot(heap, v, false, memo)
+    // defineProperty, not assignment: a "__proto__" key must stay an ordinary property.
+    const hidden = tag === Tag.Error && (key === 'name' || key === 'message' || key === 'stack' || key === 'cause')
+    Object.defineProperty(out, key, { value, writable: true, enumerable: !hidden, configurable: true })
+  })
+  return out
+}
+
+function readInstance(heap: Heap, ref: number, mapped: boolean, memo: Memo): unknown {
+  heap.record(ref, Tag.Instance)
+  const known = memo.get(ref)
+  if (known !== undefined) return known
+  const name = readStringRecord(heap, heap.u32[(ref + Inst.ClassName) >>> 2]!)
+  const proto = prototypeOfClass(name)
+  if (proto === undefined) {
+    throw new ShmError('ERR_UNSUPPORTED_TYPE', `an instance of class "${name}" was shared, but this process has not registered it: call registerClass(${name}) here too`)
+  }
+  const fields = heap.record(heap.u32[(ref + Inst.Fields) >>> 2]!, Tag.Object)
+  if (mapped) return mapObject(heap, fields, proto, ref)
+  const out = Object.create(proto) as object
+  memo.set(ref, out)
+  return copyTable(heap, fields, Tag.Object, memo, out)
+}

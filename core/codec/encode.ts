@@ -1,0 +1,270 @@
+// JavaScript values → records. `encodeValue` leaves the value's slot contents in
+// the context (tag, aux, num) and the caller writes them where they belong, so a
+// value can be fully built before it is linked into an existing structure.
+import { ShmError } from '../errors'
+import type { Heap } from '../heap'
+import {
+  Arr, Big, Bin, BinaryKind, Entry, ENTRY_SIZE, FIRST_REF_TAG, Hash, Inst, RecFlag, Slot, SLOT_SIZE, StructRec, Tag,
+} from '../records'
+import { classNameOf, isFrozenRequest, structOf, v8Serialize } from './registry'
+import { mappedHandleOf } from './mapped_handle'
+import { writeStringRecord } from './strings'
+import { hashKey } from './hash'
+
+export class EncodeContext {
+  readonly heap: Heap
+  tag: Tag = Tag.Undefined
+  aux = 0
+  num = 0
+  private readonly seen = new Map<object, number>()
+  private readonly path: Array<string | number> = []
+
+  constructor(heap: Heap) {
+    this.heap = heap
+  }
+
+  pathString(): string {
+    let s = 'value'
+    for (const p of this.path) s += typeof p === 'number' ? `[${p}]` : /^[A-Za-z_$][\w$]*$/.test(p) ? `.${p}` : `[${JSON.stringify(p)}]`
+    return s
+  }
+
+  /** Writes the last encoded value into the slot at `at`. */
+  store(at: number): void {
+    writeSlot(this.heap, at, this.tag, this.aux, this.num)
+  }
+
+  /** Encodes `value` and writes it into the (fresh) slot at `at`. */
+  encodeInto(at: number, value: unknown, step: string | number): void {
+    this.path.push(step)
+    encodeValue(this, value)
+    this.path.pop()
+    this.store(at)
+  }
+
+  remember(value: object, ref: number): void {
+    this.seen.set(value, ref)
+  }
+
+  seenRef(value: object): number | undefined {
+    return this.seen.get(value)
+  }
+}
+
+export function writeSlot(heap: Heap, at: number, tag: Tag, aux: number, num: number): void {
+  heap.i32[at >>> 2] = tag
+  heap.i32[(at + Slot.Aux) >>> 2] = aux
+  if (tag >= FIRST_REF_TAG) {
+    heap.u32[(at + Slot.Payload) >>> 2] = num
+    heap.u32[(at + Slot.Payload + 4) >>> 2] = 0
+  } else {
+    heap.f64[(at + Slot.Payload) >>> 3] = num
+  }
+}
+
+function inline(ctx: EncodeContext, tag: Tag, aux: number, num: number): void {
+  ctx.tag = tag
+  ctx.aux = aux
+  ctx.num = num
+}
+
+export function encodeValue(ctx: EncodeContext, value: unknown): void {
+  switch (typeof value) {
+    case 'undefined':
+      return inline(ctx, Tag.Undefined, 0, 0)
+    case 'boolean':
+      return inline(ctx, value ? Tag.True : Tag.False, 0, 0)
+    case 'number':
+      if ((value | 0) === value && !(value === 0 && 1 / value < 0)) return inline(ctx, Tag.Int32, value, 0)
+      return inline(ctx, Tag.Float64, 0, value)
+    case 'string':
+      return inline(ctx, Tag.String, 0, writeStringRecord(ctx.heap, value))
+    case 'bigint':
+      return inline(ctx, Tag.BigInt, 0, writeBigInt(ctx.heap, value))
+    case 'object':
+      if (value === null) return inline(ctx, Tag.Null, 0, 0)
+      return encodeObject(ctx, value)
+    default:
+      throw unsupported(ctx, value)
+  }
+}
+
+function unsupported(ctx: EncodeContext, value: unknown, hint = ''): ShmError {
+  const what = typeof value === 'object' && value !== null ? `an instance of ${value.constructor?.name ?? 'a class'}` : `a ${typeof value}`
+  return new ShmError('ERR_UNSUPPORTED_TYPE', `${ctx.pathString()} is ${what}, which cannot be shared${hint}`)
+}
+
+function encodeObject(ctx: EncodeContext, value: object): void {
+  const heap = ctx.heap
+  const seen = ctx.seenRef(value)
+  if (seen !== undefined) {
+    heap.retain(seen)
+    return inline(ctx, heap.kindOf(seen) as Tag, 0, seen)
+  }
+  const handle = mappedHandleOf(value)
+  if (handle !== undefined && handle.heap === heap) {
+    // Already in this segment: share it rather than copy it.
+    handle.heap.checkTurn()
+    heap.retain(handle.ref)
+    return inline(ctx, heap.kindOf(handle.ref) as Tag, 0, handle.ref)
+  }
+  const flags = isFrozenRequest(value) ? RecFlag.Frozen : 0
+  if (Array.isArray(value)) return encodeArray(ctx, value, flags)
+  if (value instanceof Date) return inline(ctx, Tag.Date, 0, value.getTime())
+  if (ArrayBuffer.isView(value) || value instanceof ArrayBuffer) return inline(ctx, Tag.Binary, 0, writeBinary(heap, value))
+  if (value instanceof RegExp) return inline(ctx, Tag.RegExp, 0, writeStringRecord(heap, `${value.flags}/${value.source}`, Tag.RegExp))
+  if (value instanceof Map) return encodeTable(ctx, value, Tag.Map, flags, value.entries())
+  if (value instanceof Set) return encodeTable(ctx, value, Tag.Set, flags, setEntries(value))
+  if (value instanceof Error) return encodeTable(ctx, value, Tag.Error, 0, errorEntries(value))
+  const struct = structOf(value)
+  if (struct !== undefined) return inline(ctx, Tag.Struct, 0, writeStruct(heap, struct.fingerprint, struct.bytes))
+  const proto = Object.getPrototypeOf(value) as object | null
+  if (proto === Object.prototype || proto === null) {
+    return encodeTable(ctx, value, Tag.Object, flags | (proto === null ? RecFlag.NullProto : 0), objectEntries(value))
+  }
+  const className = classNameOf(value)
+  if (className !== undefined) {
+    const ref = heap.allocRecord(Tag.Instance, Inst.Size - 8)
+    ctx.remember(value, ref)
+    heap.u32[(ref + Inst.ClassName) >>> 2] = writeStringRecord(heap, className)
+    encodeTable(ctx, value, Tag.Object, 0, objectEntries(value), false)
+    heap.u32[(ref + Inst.Fields) >>> 2] = ctx.num
+    return inline(ctx, Tag.Instance, 0, ref)
+  }
+  const serialized = v8Serialize(value)
+  if (serialized !== undefined) {
+    return inline(ctx, Tag.Serialized, 0, writeBinary(heap, serialized, BinaryKind.V8, Tag.Serialized))
+  }
+  throw unsupported(ctx, value, `: register its class with registerClass(${value.constructor?.name ?? 'TheClass'}) in every process, or convert it to a plain object`)
+}
+
+function encodeArray(ctx: EncodeContext, value: unknown[], flags: number): void {
+  const heap = ctx.heap
+  const ref = heap.allocRecord(Tag.Array, Arr.Size - 8, flags)
+  ctx.remember(value, ref)
+  const length = value.length
+  const items = length > 0 ? heap.alloc(length * SLOT_SIZE) : 0
+  heap.u32[(ref + Arr.Length) >>> 2] = length
+  heap.u32[(ref + Arr.Capacity) >>> 2] = length
+  heap.u32[(ref + Arr.Items) >>> 2] = items
+  for (let i = 0; i < length; i++) {
+    const at = items + i * SLOT_SIZE
+    if (!(i in value)) writeSlot(heap, at, Tag.Hole, 0, 0)
+    else ctx.encodeInto(at, value[i], i)
+  }
+  inline(ctx, Tag.Array, 0, ref)
+}
+
+function* setEntries(set: Set<unknown>): IterableIterator<[unknown, unknown]> {
+  for (const k of set) yield [k, undefined]
+}
+
+function* objectEntries(obj: object): IterableIterator<[string, unknown]> {
+  for (const key of Object.keys(obj)) yield [key, (obj as Record<string, unknown>)[key]]
+}
+
+function* errorEntries(err: Error): IterableIterator<[string, unknown]> {
+  // name, message and stack are own or inherited non-enumerable properties.
+  yield ['name', err.name]
+  yield ['message', err.message]
+  if (err.stack !== undefined) yield ['stack', err.stack]
+  if ('cause' in err) yield ['cause', err.cause]
+  for (const key of Object.keys(err)) if (key !== 'cause') yield [key, (err as unknown as Record<string, unknown>)[key]]
+}
+
+/** Smallest power of two ≥ n (at least 4): the bucket count for n entries. */
+export function bucketCountFor(n: number): number {
+  let b = 4
+  while (b < n) b <<= 1
+  return b
+}
+
+function encodeTable(
+  ctx: EncodeContext, value: object, kind: Tag, flags: number, entries: IterableIterator<[unknown, unknown]>,
+  rememberAs = true, // false for an Instance's fields: the Instance record stands for `value`
+): void {
+  const heap = ctx.heap
+  const ref = heap.allocRecord(kind, Hash.Size - 8, flags)
+  if (rememberAs) ctx.remember(value, ref)
+  const list = [...entries]
+  const n = list.length
+  const bucketCount = bucketCountFor(n)
+  const entriesAt = n > 0 ? heap.alloc(n * ENTRY_SIZE) : 0
+  const buckets = heap.allocZeroed(bucketCount * 4)
+  heap.u32[(ref + Hash.Count) >>> 2] = n
+  heap.u32[(ref + Hash.Used) >>> 2] = n
+  heap.u32[(ref + Hash.Capacity) >>> 2] = n
+  heap.u32[(ref + Hash.Entries) >>> 2] = entriesAt
+  heap.u32[(ref + Hash.Buckets) >>> 2] = buckets
+  heap.u32[(ref + Hash.BucketCount) >>> 2] = bucketCount
+  for (let i = 0; i < n; i++) {
+    const [key, val] = list[i]!
+    const e = entriesAt + i * ENTRY_SIZE
+    const h = hashKey(key, () => ctx.pathString())
+    const b = buckets + (h & (bucketCount - 1)) * 4
+    heap.u32[(e + Entry.HashCode) >>> 2] = h
+    heap.u32[(e + Entry.Next) >>> 2] = heap.u32[b >>> 2]!
+    heap.u32[(e + Entry.Flags) >>> 2] = 0
+    heap.u32[(e + 12) >>> 2] = 0
+    heap.u32[b >>> 2] = i + 1
+    ctx.encodeInto(e + Entry.Key, key, `<key ${String(key)}>`)
+    ctx.encodeInto(e + Entry.Value, val, kind === Tag.Set ? i : typeof key === 'string' ? key : String(key))
+  }
+  inline(ctx, kind, 0, ref)
+}
+
+export function writeBigInt(heap: Heap, value: bigint): number {
+  const negative = value < 0n
+  let hex = (negative ? -value : value).toString(16)
+  if (hex.length & 1) hex = '0' + hex
+  const byteLength = hex.length >>> 1
+  const ref = heap.allocRecord(Tag.BigInt, 8 + byteLength)
+  heap.u32[(ref + Big.Sign) >>> 2] = negative ? 1 : 0
+  heap.u32[(ref + Big.ByteLength) >>> 2] = byteLength
+  const data = ref + Big.Data
+  for (let i = 0; i < byteLength; i++) {
+    // little-endian: the last hex pair is the least significant byte
+    const p = hex.length - 2 * (i + 1)
+    heap.u8[data + i] = parseInt(hex.slice(p, p + 2), 16)
+  }
+  return ref
+}
+
+const binaryKinds = new Map<unknown, BinaryKind>([
+  [Int8Array, BinaryKind.Int8], [Uint8Array, BinaryKind.Uint8], [Uint8ClampedArray, BinaryKind.Uint8Clamped],
+  [Int16Array, BinaryKind.Int16], [Uint16Array, BinaryKind.Uint16], [Int32Array, BinaryKind.Int32],
+  [Uint32Array, BinaryKind.Uint32], [Float32Array, BinaryKind.Float32], [Float64Array, BinaryKind.Float64],
+  [BigInt64Array, BinaryKind.BigInt64], [BigUint64Array, BinaryKind.BigUint64], [DataView, BinaryKind.DataView],
+])
+
+export function binaryKindOf(value: ArrayBufferView | ArrayBuffer): BinaryKind | undefined {
+  if (value instanceof ArrayBuffer) return BinaryKind.ArrayBuffer
+  const NodeBuffer = (globalThis as { Buffer?: { isBuffer(v: unknown): boolean } }).Buffer
+  if (NodeBuffer?.isBuffer(value)) return BinaryKind.Buffer
+  let ctor = value.constructor
+  while (ctor !== undefined && ctor !== Object) {
+    const kind = binaryKinds.get(ctor)
+    if (kind !== undefined) return kind
+    ctor = Object.getPrototypeOf(ctor) as typeof ctor
+  }
+  return undefined
+}
+
+/** A Binary record holding a copy of the bytes; readers map TypedArrays over it. */
+export function writeBinary(heap: Heap, value: ArrayBufferView | ArrayBuffer, kind = binaryKindOf(value), tag = Tag.Binary): number {
+  if (kind === undefined) throw new ShmError('ERR_UNSUPPORTED_TYPE', `${value.constructor.name} is not a TypedArray this library knows`)
+  const src = value instanceof ArrayBuffer ? new Uint8Array(value) : new Uint8Array(value.buffer, value.byteOffset, value.byteLength)
+  const ref = heap.allocRecord(tag, 8 + src.byteLength)
+  heap.u32[(ref + Bin.ByteLength) >>> 2] = src.byteLength
+  heap.u32[(ref + Bin.Kind) >>> 2] = kind
+  heap.u8.set(src, ref + Bin.Data)
+  return ref
+}
+
+function writeStruct(heap: Heap, fingerprint: number, bytes: Uint8Array): number {
+  const ref = heap.allocRecord(Tag.Struct, 8 + bytes.byteLength)
+  heap.u32[(ref + StructRec.Fingerprint) >>> 2] = fingerprint
+  heap.u32[(ref + StructRec.ByteLength) >>> 2] = bytes.byteLength
+  heap.u8.set(bytes, ref + StructRec.Data)
+  return ref
+}

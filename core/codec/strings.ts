@@ -1,0 +1,82 @@
+// Strings as records: UTF-8 normally, UTF-16 only for strings with lone surrogates
+// (UTF-8 cannot carry them, and silently replacing them would lose data).
+import type { Heap } from '../heap'
+import { Str, StrEncoding, Tag } from '../records'
+
+const encoder = new TextEncoder()
+const utf8Decoder = new TextDecoder('utf-8')
+
+/** UTF-8 byte length of a well-formed string. */
+function utf8Length(s: string): number {
+  let n = s.length
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i)
+    if (c < 0x80) continue
+    if (c < 0x800) n += 1
+    else if (c >= 0xd800 && c <= 0xdbff) {
+      n += 2 // a pair: 2 units, 4 bytes
+      i++
+    }
+    else n += 2
+  }
+  return n
+}
+
+export function writeStringRecord(heap: Heap, s: string, kind: Tag = Tag.String): number {
+  if (!s.isWellFormed()) {
+    const ref = heap.allocRecord(kind, 8 + s.length * 2)
+    heap.u32[(ref + Str.ByteLength) >>> 2] = s.length * 2
+    heap.u32[(ref + Str.Encoding) >>> 2] = StrEncoding.Utf16
+    const data = ref + Str.Data
+    for (let i = 0; i < s.length; i++) heap.view.setUint16(data + 2 * i, s.charCodeAt(i), true)
+    return ref
+  }
+  const byteLength = utf8Length(s)
+  const ref = heap.allocRecord(kind, 8 + byteLength)
+  heap.u32[(ref + Str.ByteLength) >>> 2] = byteLength
+  heap.u32[(ref + Str.Encoding) >>> 2] = StrEncoding.Utf8
+  const data = ref + Str.Data
+  if (byteLength === s.length) {
+    const u8 = heap.u8
+    for (let i = 0; i < byteLength; i++) u8[data + i] = s.charCodeAt(i)
+  } else {
+    encoder.encodeInto(s, heap.u8.subarray(data, data + byteLength))
+  }
+  return ref
+}
+
+export function readStringRecord(heap: Heap, ref: number, kind: Tag = Tag.String): string {
+  heap.record(ref, kind)
+  const byteLength = heap.u32[(ref + Str.ByteLength) >>> 2]!
+  const encoding = heap.u32[(ref + Str.Encoding) >>> 2]!
+  const data = ref + Str.Data
+  heap.range(data, byteLength)
+  if (encoding === StrEncoding.Utf16) return fromUtf16(heap, data, byteLength >>> 1)
+  if (byteLength <= 32) {
+    // Short ASCII is the common case for keys; TextDecoder's call costs more than the loop.
+    const u8 = heap.u8
+    let s = ''
+    let i = 0
+    for (; i < byteLength; i++) {
+      const c = u8[data + i]!
+      if (c >= 0x80) break
+      s += String.fromCharCode(c)
+    }
+    if (i === byteLength) return s
+  }
+  return utf8Decoder.decode(heap.u8.subarray(data, data + byteLength))
+}
+
+/** TextDecoder would replace lone surrogates with U+FFFD; these must come back as they were. */
+function fromUtf16(heap: Heap, data: number, units: number): string {
+  let s = ''
+  const chunk: number[] = []
+  for (let i = 0; i < units; i++) {
+    chunk.push(heap.view.getUint16(data + 2 * i, true))
+    if (chunk.length === 4096) {
+      s += String.fromCharCode(...chunk)
+      chunk.length = 0
+    }
+  }
+  return s + String.fromCharCode(...chunk)
+}

@@ -1,0 +1,118 @@
+// Operations on shared arrays (layout in records.ts). Growth allocates a new items
+// block first and frees the old one last, inside heap.atomically().
+import { ShmError } from '../errors'
+import type { Heap } from '../heap'
+import { EncodeContext, encodeValue, writeSlot } from '../codec/encode'
+import { readSlot } from '../codec/decode'
+import { releaseSlot } from '../codec/release'
+import { Arr, RecFlag, SLOT_SIZE, Tag } from '../records'
+
+export function arrayLength(heap: Heap, ref: number): number {
+  return heap.u32[(ref + Arr.Length) >>> 2]!
+}
+
+function itemsOf(heap: Heap, ref: number): number {
+  return heap.u32[(ref + Arr.Items) >>> 2]!
+}
+
+export function arrayGet(heap: Heap, ref: number, index: number, mapped: boolean): unknown {
+  if (index >= arrayLength(heap, ref)) return undefined
+  const at = itemsOf(heap, ref) + index * SLOT_SIZE
+  heap.range(at, SLOT_SIZE)
+  return readSlot(heap, at, mapped)
+}
+
+export function arrayHasIndex(heap: Heap, ref: number, index: number): boolean {
+  return index < arrayLength(heap, ref) && heap.i32[(itemsOf(heap, ref) + index * SLOT_SIZE) >>> 2] !== Tag.Hole
+}
+
+function assertWritable(heap: Heap, ref: number): void {
+  if ((heap.flagsOf(ref) & RecFlag.Frozen) !== 0) {
+    throw new ShmError('ERR_SHM_READONLY', 'this shared array was stored frozen (read-only); put a non-frozen copy to change it')
+  }
+}
+
+/** Makes room for `capacity` slots; returns the items block to write into (old one freed on commit). */
+function reserve(heap: Heap, ref: number, capacity: number): number {
+  const current = heap.u32[(ref + Arr.Capacity) >>> 2]!
+  const items = itemsOf(heap, ref)
+  if (capacity <= current) return items
+  const newCapacity = Math.max(capacity, current * 2, 4)
+  const newItems = heap.alloc(newCapacity * SLOT_SIZE)
+  const length = arrayLength(heap, ref)
+  if (length > 0) heap.u8.copyWithin(newItems, items, items + length * SLOT_SIZE)
+  return newItems
+}
+
+function commitItems(heap: Heap, ref: number, items: number, length: number): void {
+  const old = itemsOf(heap, ref)
+  if (items !== old) {
+    if (old !== 0) heap.free(old)
+    heap.u32[(ref + Arr.Items) >>> 2] = items
+    heap.u32[(ref + Arr.Capacity) >>> 2] = heap.allocator.usableSize(items) / SLOT_SIZE >>> 0
+  }
+  heap.u32[(ref + Arr.Length) >>> 2] = length
+}
+
+export function arraySet(heap: Heap, ref: number, index: number, value: unknown): void {
+  assertWritable(heap, ref)
+  heap.atomically(() => {
+    const length = arrayLength(heap, ref)
+    const ctx = new EncodeContext(heap)
+    if (index < length) {
+      encodeValue(ctx, value)
+      const at = itemsOf(heap, ref) + index * SLOT_SIZE
+      releaseSlot(heap, at)
+      ctx.store(at)
+      return
+    }
+    const items = reserve(heap, ref, index + 1)
+    encodeValue(ctx, value)
+    for (let i = length; i < index; i++) writeSlot(heap, items + i * SLOT_SIZE, Tag.Hole, 0, 0)
+    ctx.store(items + index * SLOT_SIZE)
+    commitItems(heap, ref, items, index + 1)
+  })
+}
+
+export function arrayPush(heap: Heap, ref: number, values: unknown[]): number {
+  assertWritable(heap, ref)
+  return heap.atomically(() => {
+    const length = arrayLength(heap, ref)
+    const items = reserve(heap, ref, length + values.length)
+    const ctx = new EncodeContext(heap)
+    for (let i = 0; i < values.length; i++) ctx.encodeInto(items + (length + i) * SLOT_SIZE, values[i], length + i)
+    commitItems(heap, ref, items, length + values.length)
+    return length + values.length
+  })
+}
+
+export function arrayPop(heap: Heap, ref: number): unknown {
+  assertWritable(heap, ref)
+  const length = arrayLength(heap, ref)
+  if (length === 0) return undefined
+  const at = itemsOf(heap, ref) + (length - 1) * SLOT_SIZE
+  // Copied out: the record may be about to lose its last reference.
+  const value = readSlot(heap, at, false)
+  releaseSlot(heap, at)
+  heap.u32[(ref + Arr.Length) >>> 2] = length - 1
+  return value
+}
+
+export function arraySetLength(heap: Heap, ref: number, newLength: number): void {
+  assertWritable(heap, ref)
+  if (!Number.isInteger(newLength) || newLength < 0 || newLength > 0xffffffff) {
+    throw new RangeError(`Invalid array length ${newLength}`)
+  }
+  const length = arrayLength(heap, ref)
+  if (newLength < length) {
+    const items = itemsOf(heap, ref)
+    for (let i = newLength; i < length; i++) releaseSlot(heap, items + i * SLOT_SIZE)
+    heap.u32[(ref + Arr.Length) >>> 2] = newLength
+  } else if (newLength > length) {
+    heap.atomically(() => {
+      const items = reserve(heap, ref, newLength)
+      for (let i = length; i < newLength; i++) writeSlot(heap, items + i * SLOT_SIZE, Tag.Hole, 0, 0)
+      commitItems(heap, ref, items, newLength)
+    })
+  }
+}

@@ -1,0 +1,148 @@
+// Operations on the insertion-ordered hash table behind shared Map, Set and
+// plain objects (layout in records.ts). Every mutation allocates first and links
+// last, inside heap.atomically(), so ERR_SHM_FULL leaves the table as it was.
+import { ShmError } from '../errors'
+import type { Heap } from '../heap'
+import { EncodeContext, bucketCountFor, encodeValue } from '../codec/encode'
+import { hashKey, sameKey } from '../codec/hash'
+import { readSlot } from '../codec/decode'
+import { releaseSlot } from '../codec/release'
+import { Entry, ENTRY_SIZE, EntryFlag, Hash, RecFlag, Tag } from '../records'
+
+const u32 = (heap: Heap, at: number): number => heap.u32[at >>> 2]!
+
+export function tableCount(heap: Heap, table: number): number {
+  return u32(heap, table + Hash.Count)
+}
+
+/** The entry holding `key`, or 0. */
+export function findEntry(heap: Heap, table: number, key: unknown, hash: number): number {
+  const entries = u32(heap, table + Hash.Entries)
+  const used = u32(heap, table + Hash.Used)
+  const buckets = u32(heap, table + Hash.Buckets)
+  const bucketCount = u32(heap, table + Hash.BucketCount)
+  let index = u32(heap, buckets + (hash & (bucketCount - 1)) * 4)
+  let guard = used
+  while (index !== 0) {
+    if (index > used || guard-- < 0) throw new ShmError('ERR_SHM_CORRUPT', `hash table ${table} has a broken chain; run shm.check()`)
+    const e = entries + (index - 1) * ENTRY_SIZE
+    if (u32(heap, e + Entry.HashCode) === hash && (u32(heap, e + Entry.Flags) & EntryFlag.Deleted) === 0 && sameKey(readSlot(heap, e + Entry.Key, false), key)) {
+      return e
+    }
+    index = u32(heap, e + Entry.Next)
+  }
+  return 0
+}
+
+export function assertWritable(heap: Heap, table: number, what: string): void {
+  if ((heap.flagsOf(table) & RecFlag.Frozen) !== 0) {
+    throw new ShmError('ERR_SHM_READONLY', `this shared ${what} was stored frozen (read-only); put a non-frozen copy to change it`)
+  }
+}
+
+export function tableGet(heap: Heap, table: number, key: unknown, mapped: boolean): unknown {
+  const e = findEntry(heap, table, key, hashKey(key, () => 'key'))
+  return e === 0 ? undefined : readSlot(heap, e + Entry.Value, mapped)
+}
+
+export function tableHas(heap: Heap, table: number, key: unknown): boolean {
+  return findEntry(heap, table, key, hashKey(key, () => 'key')) !== 0
+}
+
+/** Sets key → value (sets store only the key). */
+export function tableSet(heap: Heap, table: number, key: unknown, value: unknown, kind: Tag): void {
+  heap.atomically(() => {
+    const hash = hashKey(key, () => 'key')
+    const existing = findEntry(heap, table, key, hash)
+    const ctx = new EncodeContext(heap)
+    if (existing !== 0) {
+      if (kind === Tag.Set) return
+      encodeValue(ctx, value)
+      releaseSlot(heap, existing + Entry.Value)
+      ctx.store(existing + Entry.Value)
+      return
+    }
+    const count = u32(heap, table + Hash.Count)
+    const used = u32(heap, table + Hash.Used)
+    const capacity = u32(heap, table + Hash.Capacity)
+    let entries = u32(heap, table + Hash.Entries)
+    let buckets = u32(heap, table + Hash.Buckets)
+    let bucketCount = u32(heap, table + Hash.BucketCount)
+    let index = used
+    const grow = used === capacity
+    if (grow) {
+      // Compact live entries into a bigger block; the old blocks go at commit.
+      const newCapacity = Math.max(4, (count + 1) * 2)
+      const newEntries = heap.alloc(newCapacity * ENTRY_SIZE)
+      const newBucketCount = bucketCountFor(newCapacity)
+      const newBuckets = heap.allocZeroed(newBucketCount * 4)
+      let j = 0
+      for (let i = 0; i < used; i++) {
+        const from = entries + i * ENTRY_SIZE
+        if ((u32(heap, from + Entry.Flags) & EntryFlag.Deleted) !== 0) continue
+        const to = newEntries + j * ENTRY_SIZE
+        heap.u8.copyWithin(to, from, from + ENTRY_SIZE)
+        const b = newBuckets + (u32(heap, to + Entry.HashCode) & (newBucketCount - 1)) * 4
+        heap.u32[(to + Entry.Next) >>> 2] = u32(heap, b)
+        heap.u32[b >>> 2] = ++j
+      }
+      entries = newEntries
+      buckets = newBuckets
+      bucketCount = newBucketCount
+      index = j
+    }
+    const e = entries + index * ENTRY_SIZE
+    ctx.encodeInto(e + Entry.Key, key, '<key>')
+    ctx.encodeInto(e + Entry.Value, kind === Tag.Set ? undefined : value, String(key))
+    // Commit: nothing below allocates, so nothing below can fail for lack of room.
+    if (grow) {
+      const oldEntries = u32(heap, table + Hash.Entries)
+      if (oldEntries !== 0) heap.free(oldEntries)
+      heap.free(u32(heap, table + Hash.Buckets))
+      heap.u32[(table + Hash.Entries) >>> 2] = entries
+      heap.u32[(table + Hash.Buckets) >>> 2] = buckets
+      heap.u32[(table + Hash.BucketCount) >>> 2] = bucketCount
+      heap.u32[(table + Hash.Capacity) >>> 2] = Math.max(4, (count + 1) * 2)
+    }
+    const b = buckets + (hash & (bucketCount - 1)) * 4
+    heap.u32[(e + Entry.HashCode) >>> 2] = hash
+    heap.u32[(e + Entry.Next) >>> 2] = u32(heap, b)
+    heap.u32[(e + Entry.Flags) >>> 2] = 0
+    heap.u32[b >>> 2] = index + 1
+    heap.u32[(table + Hash.Used) >>> 2] = index + 1
+    heap.u32[(table + Hash.Count) >>> 2] = count + 1
+  })
+}
+
+export function tableDelete(heap: Heap, table: number, key: unknown): boolean {
+  const e = findEntry(heap, table, key, hashKey(key, () => 'key'))
+  if (e === 0) return false
+  heap.u32[(e + Entry.Flags) >>> 2] = EntryFlag.Deleted
+  const count = u32(heap, table + Hash.Count) - 1
+  heap.u32[(table + Hash.Count) >>> 2] = count
+  releaseSlot(heap, e + Entry.Key)
+  releaseSlot(heap, e + Entry.Value)
+  if (count === 0) resetTable(heap, table)
+  return true
+}
+
+export function tableClear(heap: Heap, table: number): void {
+  const used = u32(heap, table + Hash.Used)
+  const entries = u32(heap, table + Hash.Entries)
+  for (let i = 0; i < used; i++) {
+    const e = entries + i * ENTRY_SIZE
+    if ((u32(heap, e + Entry.Flags) & EntryFlag.Deleted) !== 0) continue
+    heap.u32[(e + Entry.Flags) >>> 2] = EntryFlag.Deleted
+    releaseSlot(heap, e + Entry.Key)
+    releaseSlot(heap, e + Entry.Value)
+  }
+  heap.u32[(table + Hash.Count) >>> 2] = 0
+  resetTable(heap, table)
+}
+
+/** An empty table reuses its blocks from the start. */
+function resetTable(heap: Heap, table: number): void {
+  heap.u32[(table + Hash.Used) >>> 2] = 0
+  const buckets = u32(heap, table + Hash.Buckets)
+  heap.u8.fill(0, buckets, buckets + u32(heap, table + Hash.BucketCount) * 4)
+}

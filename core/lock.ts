@@ -1,0 +1,172 @@
+// The turn: one lock word in the header holding the owner's pid (0 = free), for
+// any number of processes. Contenders spin briefly, then sleep on the word with
+// the futex; the releaser wakes one sleeper only if the waiter count says there is
+// one, so an uncontended turn makes no system call. A sleeper that finds the owner
+// dead takes the turn over (and the caller checks the heap).
+import { ShmError } from './errors'
+import { Header } from './layout'
+import { native } from './native'
+import type { Segment } from './segment'
+import { waitWord } from './waiting'
+
+const OWNER = Header.LockOwner >> 2
+const WAITERS = Header.LockWaiters >> 2
+const RECOVERIES = Header.Recoveries >> 2
+
+export type WaitMode = 'cpu-friendly' | 'low-latency'
+
+/** Tries before waiting: long enough to cover a short turn on another core. */
+const SPINS = 200
+/** How long a sleeper trusts the owner before checking that it is still alive. */
+export const LIVENESS_CHECK_MS = 100
+
+/** Segments (by OS name) whose turn this thread holds, to refuse re-entry. */
+const heldHere = new Set<string>()
+
+export interface AcquireResult {
+  /** True if the turn was taken from a dead owner: the heap may be mid-update. */
+  recovered: boolean
+}
+
+export class TurnLock {
+  private readonly segment: Segment
+  private readonly words: Int32Array
+  private readonly me = process.pid
+
+  constructor(segment: Segment) {
+    this.segment = segment
+    this.words = segment.words
+  }
+
+  get held(): boolean {
+    return heldHere.has(this.segment.osName)
+  }
+
+  /** Tries once, without waiting. */
+  tryAcquire(): boolean {
+    this.refuseReentry()
+    if (Atomics.compareExchange(this.words, OWNER, 0, this.me) !== 0) return false
+    heldHere.add(this.segment.osName)
+    return true
+  }
+
+  acquire(mode: WaitMode = 'cpu-friendly', timeoutMs = Infinity): AcquireResult {
+    this.refuseReentry()
+    const words = this.words
+    const me = this.me
+    for (let i = 0; i < SPINS; i++) {
+      if (Atomics.compareExchange(words, OWNER, 0, me) === 0) return this.took(false)
+    }
+    return this.waitUntilFree(mode, timeoutMs)
+  }
+
+  /** Spins (low-latency) or sleeps on the futex (cpu-friendly) until the turn is ours. */
+  private waitUntilFree(mode: WaitMode, timeoutMs: number): AcquireResult {
+    const words = this.words
+    const sleeping = mode === 'cpu-friendly'
+    const watch = new OwnerWatch(this, timeoutMs)
+    if (sleeping) Atomics.add(words, WAITERS, 1)
+    try {
+      for (let round = 0; ; round++) {
+        const owner = Atomics.compareExchange(words, OWNER, 0, this.me)
+        if (owner === 0) return this.took(false)
+        if (!sleeping && (round & 1023) !== 1023) continue
+        const next = watch.observe(owner)
+        if (next === TAKEN_OVER) return this.took(true)
+        if (sleeping) this.segment.wait(Header.LockOwner, owner, next)
+      }
+    } finally {
+      if (sleeping) Atomics.sub(words, WAITERS, 1)
+    }
+  }
+
+  /** Like acquire, but the waiting happens on a waiter thread: the event loop keeps running. */
+  async acquireAsync(mode: WaitMode, timeoutMs: number, signal: AbortSignal | undefined, keepAlive: boolean): Promise<AcquireResult> {
+    const words = this.words
+    const watch = new OwnerWatch(this, timeoutMs)
+    for (;;) {
+      if (!this.held) {
+        const owner = Atomics.compareExchange(words, OWNER, 0, this.me)
+        if (owner === 0) return this.took(false)
+        const next = watch.observe(owner)
+        if (next === TAKEN_OVER) return this.took(true)
+        Atomics.add(words, WAITERS, 1)
+        try {
+          await waitWord(this.segment, Header.LockOwner, owner, { timeoutMs: next, mode, signal, keepAlive })
+        } finally {
+          Atomics.sub(words, WAITERS, 1)
+        }
+      } else {
+        // This thread holds the turn in a synchronous callback: it is released
+        // before any promise callback runs, so try again on the next tick.
+        await Promise.resolve()
+      }
+    }
+  }
+
+  /** Takes the turn from `owner` if it still holds it; counts the recovery. */
+  takeOverFrom(owner: number): boolean {
+    if (Atomics.compareExchange(this.words, OWNER, owner, this.me) !== owner) return false
+    Atomics.add(this.words, RECOVERIES, 1)
+    return true
+  }
+
+  private took(recovered: boolean): AcquireResult {
+    heldHere.add(this.segment.osName)
+    this.segment.syncIn()
+    return { recovered }
+  }
+
+  release(): void {
+    heldHere.delete(this.segment.osName)
+    this.segment.syncOut()
+    Atomics.store(this.words, OWNER, 0)
+    if (Atomics.load(this.words, WAITERS) > 0) this.segment.wake(Header.LockOwner, 1)
+  }
+
+  /** The owner pid, or 0. */
+  owner(): number {
+    return Atomics.load(this.words, OWNER)
+  }
+
+  private refuseReentry(): void {
+    if (heldHere.has(this.segment.osName)) {
+      throw new ShmError('ERR_SHM_REENTRANT', `this thread already holds the turn on segment "${this.segment.name}": shm.access() cannot be nested; use the tx you already have`)
+    }
+  }
+}
+
+const TAKEN_OVER = -1
+
+/**
+ * Watches the owner while we wait: after the same owner held the turn for
+ * LIVENESS_CHECK_MS it checks that the process still exists and takes the turn
+ * over from a dead one. observe() returns how long to sleep next, or TAKEN_OVER.
+ */
+class OwnerWatch {
+  private readonly lock: TurnLock
+  private readonly timeoutMs: number
+  private readonly start = performance.now()
+  private lastOwner = 0
+  private since = this.start
+
+  constructor(lock: TurnLock, timeoutMs: number) {
+    this.lock = lock
+    this.timeoutMs = timeoutMs
+  }
+
+  observe(owner: number): number {
+    const now = performance.now()
+    if (owner !== this.lastOwner) {
+      this.lastOwner = owner
+      this.since = now
+    } else if (now - this.since >= LIVENESS_CHECK_MS && owner !== process.pid && !native.processAlive(owner)) {
+      if (this.lock.takeOverFrom(owner)) return TAKEN_OVER
+    }
+    const left = this.timeoutMs - (now - this.start)
+    if (left <= 0) {
+      throw new ShmError('ERR_TIMEOUT', `waited ${Math.round(now - this.start)} ms for the turn (held by pid ${owner}); raise timeoutMs or find what holds the turn so long`)
+    }
+    return Math.min(left, LIVENESS_CHECK_MS)
+  }
+}

@@ -1,0 +1,187 @@
+// The records that values become inside a segment. Every process reads these
+// layouts, so this file is the wire format: change it and bump LAYOUT_VERSION.
+//
+// A *slot* (16 bytes) holds one value: primitives inline, everything else as a
+// reference (u32 byte offset) to a *record* that starts with an 8-byte header.
+// Records are allocator blocks (16-byte aligned), so TypedArray data that starts
+// 16 bytes into a record is aligned for every element type.
+
+export const SLOT_SIZE = 16
+
+/** Slot layout: tag at +0 (i32), aux at +4 (i32), payload at +8 (f64 or u32 ref). */
+export const enum Slot {
+  Tag = 0,
+  Aux = 4,
+  Payload = 8,
+}
+
+export const enum Tag {
+  // Inline: the value lives in the slot.
+  Undefined = 0,
+  Null = 1,
+  False = 2,
+  True = 3,
+  Int32 = 4, // value in Aux
+  Float64 = 5, // value in Payload
+  Date = 6, // ms since the epoch in Payload
+  Hole = 7, // an array hole (never read back as a value)
+  // Referenced: Payload is the offset of a record whose header kind equals the tag.
+  String = 16,
+  BigInt = 17,
+  RegExp = 18,
+  Array = 19,
+  Object = 20,
+  Map = 21,
+  Set = 22,
+  Binary = 23, // TypedArray, DataView, ArrayBuffer, Buffer (BinaryKind in the record)
+  Error = 24,
+  Instance = 25, // a registered class: name + fields
+  Struct = 26, // a defineStruct value
+  Serialized = 27, // v8.serialize fallback (Node processes only)
+}
+
+export const FIRST_REF_TAG = Tag.String
+
+/** Record header: kind at +0 (u8), flags at +1 (u8), refcount at +4 (u32). */
+export const enum Rec {
+  Kind = 0,
+  Flags = 1,
+  RefCount = 4,
+  Body = 8,
+}
+
+export const enum RecFlag {
+  /** Read-mostly container: mutation throws, readers may cache it whole. */
+  Frozen = 1,
+  /** A plain object made with Object.create(null). */
+  NullProto = 2,
+}
+
+/** String and RegExp (text = flags + '/' + source): +8 byte length, +12 encoding, +16 bytes. */
+export const enum Str {
+  ByteLength = 8,
+  Encoding = 12,
+  Data = 16,
+}
+
+export const enum StrEncoding {
+  Utf8 = 1,
+  /** Used only when a string holds lone surrogates, which UTF-8 cannot carry. */
+  Utf16 = 2,
+}
+
+/** BigInt: +8 sign (0 or 1), +12 magnitude byte length, +16 magnitude little-endian. */
+export const enum Big {
+  Sign = 8,
+  ByteLength = 12,
+  Data = 16,
+}
+
+/** Array: +8 length, +12 capacity (slots), +16 ref to the items block (capacity slots). */
+export const enum Arr {
+  Length = 8,
+  Capacity = 12,
+  Items = 16,
+  Size = 24,
+}
+
+/**
+ * Map, Set, Object, Error, Instance fields: an insertion-ordered hash table.
+ * Entries are appended in insertion order (deleted ones are tombstoned and
+ * dropped on the next resize); buckets hold the first entry index + 1 of a chain.
+ */
+export const enum Hash {
+  Count = 8, // live entries
+  Used = 12, // entries written, live or deleted
+  Capacity = 16, // entries the block holds
+  Entries = 20, // ref to Capacity * ENTRY_SIZE bytes
+  Buckets = 24, // ref to BucketCount u32s
+  BucketCount = 28, // a power of two
+  Size = 32,
+}
+
+export const ENTRY_SIZE = 48
+/** Entry: +0 key hash, +4 next entry index + 1 in the chain, +8 flags, +16 key slot, +32 value slot. */
+export const enum Entry {
+  HashCode = 0,
+  Next = 4,
+  Flags = 8,
+  Key = 16,
+  Value = 32,
+}
+
+export const enum EntryFlag {
+  Deleted = 1,
+}
+
+/** Binary: +8 byte length, +12 BinaryKind, +16 data. */
+export const enum Bin {
+  ByteLength = 8,
+  Kind = 12,
+  Data = 16,
+}
+
+export const enum BinaryKind {
+  Int8 = 1,
+  Uint8 = 2,
+  Uint8Clamped = 3,
+  Int16 = 4,
+  Uint16 = 5,
+  Int32 = 6,
+  Uint32 = 7,
+  Float32 = 8,
+  Float64 = 9,
+  BigInt64 = 10,
+  BigUint64 = 11,
+  DataView = 12,
+  ArrayBuffer = 13,
+  Buffer = 14, // Node Buffer; a Uint8Array where Buffer does not exist
+  V8 = 15, // bytes from v8.serialize
+}
+
+/** Instance: +8 ref to the class name (String record), +12 ref to its fields (Object record). */
+export const enum Inst {
+  ClassName = 8,
+  Fields = 12,
+  Size = 16,
+}
+
+/** Error: its fields (name, message, stack, cause…) as an Object record; kind says Error. */
+
+/** Struct: +8 fingerprint of its schema, +12 byte length, +16 the struct's bytes. */
+export const enum StructRec {
+  Fingerprint = 8,
+  ByteLength = 12,
+  Data = 16,
+}
+
+/** Channel queue: created once per channel name, never moved (waiters sleep on Seq). */
+export const enum Queue {
+  Name = 8, // ref to String record
+  NameHash = 12,
+  Head = 16, // first node or 0
+  Tail = 20, // last node or 0
+  Count = 24,
+  Seq = 28, // bumped by every put: futex word for waitForMessage
+  Waiters = 32, // processes sleeping on Seq
+  Size = 48,
+}
+
+/** Queue node: +0 next node, +16 the message slot. */
+export const enum QNode {
+  Next = 0,
+  Value = 16,
+  Size = 32,
+}
+
+/** Channel directory, in the header at Header.ChannelRoot. */
+export const enum ChannelDir {
+  Queues = 0, // ref to a block of u32 queue refs
+  Count = 4,
+  Capacity = 8,
+}
+
+/** Record kinds that are not values. */
+export const enum InternalKind {
+  Queue = 64,
+}

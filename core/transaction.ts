@@ -1,0 +1,155 @@
+// What a turn can do: `shm.access(tx => …)` hands the callback one of these. It
+// is only valid inside that callback.
+import type { AllocatorStats } from './allocator'
+import { Channels, DEFAULT_CHANNEL, isMappedSlot } from './channel'
+import { EncodeContext, encodeValue } from './codec/encode'
+import { readRecord, readSlot } from './codec/decode'
+import { mappedHandleOf } from './codec/mapped_handle'
+import { releaseRecord } from './codec/release'
+import { structOf } from './codec/registry'
+import { ShmError } from './errors'
+import type { Heap } from './heap'
+import { checkOptions } from './options'
+import { Bin, FIRST_REF_TAG, Tag } from './records'
+
+export interface ChannelOptions {
+  /** Channel name; the default channel when omitted. */
+  channel?: string
+}
+
+const channelSpec = { channel: 'string' } as const
+
+export class Transaction {
+  private readonly heap: Heap
+  private readonly channels: Channels
+  /** Queues that got a message this turn: their waiters are woken after release. */
+  readonly touchedQueues = new Set<number>()
+
+  /** @internal */
+  constructor(heap: Heap, channels: Channels) {
+    this.heap = heap
+    this.channels = channels
+  }
+
+  /**
+   * Stores `value` in the segment and returns its live view: Arrays, plain objects,
+   * Maps, Sets, registered class instances, TypedArrays and struct views come back
+   * mapped (reads and writes go to shared memory). Values without a mapped form
+   * (primitives, strings, Dates…) are returned as they are and nothing is stored.
+   */
+  put<T>(value: T): T {
+    this.heap.checkTurn()
+    if (isCopiedValue(value)) return value
+    const heap = this.heap
+    return heap.atomically(() => {
+      const ctx = new EncodeContext(heap)
+      encodeValue(ctx, value)
+      if (ctx.tag === Tag.Serialized) {
+        // v8.serialize output has no live form: nothing to keep.
+        releaseRecord(heap, ctx.num, ctx.tag)
+        return value
+      }
+      return readRecord(heap, ctx.tag, ctx.num, true) as T
+    })
+  }
+
+  /** Appends `value` to a channel and returns its mapped view (see put). */
+  putMessage<T>(value: T, options?: ChannelOptions): T {
+    this.heap.checkTurn()
+    const channel = this.channelName(options, 'putMessage')
+    const q = this.channels.queue(channel, true)
+    const at = this.channels.put(q, value)
+    this.touchedQueues.add(q)
+    return (isMappedSlot(this.heap, at) ? readSlot(this.heap, at, true) : value) as T
+  }
+
+  hasMessages(options?: ChannelOptions): boolean {
+    return this.messageCount(options) > 0
+  }
+
+  messageCount(options?: ChannelOptions): number {
+    this.heap.checkTurn()
+    const q = this.channels.queue(this.channelName(options, 'messageCount'), false)
+    return q === 0 ? 0 : this.channels.count(q)
+  }
+
+  /**
+   * Removes the oldest message and returns it: containers and TypedArrays as live
+   * views that this process now owns (free them with destroy), the rest as copies.
+   * ERR_NO_MESSAGES when the channel is empty.
+   */
+  takeMessage<T = unknown>(options?: ChannelOptions): T {
+    this.heap.checkTurn()
+    const channel = this.channelName(options, 'takeMessage')
+    return this.channels.take(this.channels.queue(channel, false), channel) as T
+  }
+
+  /**
+   * Frees a mapped value (and what only it references). Using it afterwards is an
+   * error. Values that came out as copies (primitives, strings, Dates, RegExps,
+   * Errors) own nothing in the segment, so destroying them does nothing.
+   */
+  destroy(mapped: unknown): void {
+    this.heap.checkTurn()
+    if (isCopiedValue(mapped)) return
+    const ref = this.refOf(mapped as object, 'destroy')
+    releaseRecord(this.heap, ref, this.heap.kindOf(ref))
+  }
+
+  /** The bytes of a mapped TypedArray, DataView, Buffer or struct: a Uint8Array over the segment. */
+  bufferOf(mapped: object): Uint8Array {
+    this.heap.checkTurn()
+    const ref = this.refOf(mapped, 'bufferOf')
+    const kind = this.heap.kindOf(ref)
+    if (kind !== Tag.Binary && kind !== Tag.Struct) {
+      throw new ShmError('ERR_INVALID_ARGUMENT', 'bufferOf takes a mapped TypedArray, DataView, Buffer or struct view; containers have no single byte range')
+    }
+    const byteLength = this.heap.u32[(ref + Bin.ByteLength) >>> 2]!
+    return this.heap.u8.subarray(ref + Bin.Data, ref + Bin.Data + byteLength)
+  }
+
+  /** A plain deep copy of a mapped value, usable after the turn. */
+  copy<T>(mapped: T): T {
+    this.heap.checkTurn()
+    if (isCopiedValue(mapped)) return mapped
+    const ref = this.refOf(mapped as object, 'copy')
+    return readRecord(this.heap, this.heap.kindOf(ref) as Tag, ref, false) as T
+  }
+
+  stats(): AllocatorStats {
+    this.heap.checkTurn()
+    return this.heap.allocator.stats()
+  }
+
+  private channelName(options: ChannelOptions | undefined, call: string): string {
+    if (options === undefined) return DEFAULT_CHANNEL
+    return checkOptions<ChannelOptions>(options, channelSpec, `tx.${call}`).channel ?? DEFAULT_CHANNEL
+  }
+
+  /** The record a mapped value stands for, checked to belong to this segment. */
+  private refOf(mapped: object, call: string): number {
+    const heap = this.heap
+    const handle = mappedHandleOf(mapped)
+    let ref = -1
+    if (handle !== undefined) {
+      if (handle.heap === heap) ref = handle.ref
+    } else {
+      const bytes = ArrayBuffer.isView(mapped) ? new Uint8Array(mapped.buffer, mapped.byteOffset, mapped.byteLength) : structOf(mapped)?.bytes
+      if (bytes !== undefined && bytes.buffer === heap.u8.buffer) {
+        ref = bytes.byteOffset - heap.u8.byteOffset - Bin.Data
+        // A subarray of a mapped array is not a record of its own.
+        const kind = heap.kindOf(ref)
+        if ((kind !== Tag.Binary && kind !== Tag.Struct) || heap.u32[(ref + Bin.ByteLength) >>> 2] !== bytes.byteLength) ref = -1
+      }
+    }
+    if (ref < 0 || heap.kindOf(ref) < FIRST_REF_TAG) {
+      throw new ShmError('ERR_INVALID_ARGUMENT', `tx.${call} needs a value mapped from this segment (returned by put, putMessage or takeMessage)`)
+    }
+    return heap.record(ref, heap.kindOf(ref))
+  }
+}
+
+/** Values that never come back mapped: they are copied in and out (put stores nothing for them). */
+function isCopiedValue(value: unknown): boolean {
+  return typeof value !== 'object' || value === null || value instanceof Date || value instanceof RegExp || value instanceof Error || value instanceof ArrayBuffer
+}

@@ -1,0 +1,9 @@
+// After `ms` milliseconds, puts `value` on `channel`.
+import { SharedMemory } from '../../core'
+
+const [name, channel, msArg, value] = process.argv.slice(2)
+const shm = SharedMemory.open({ name: name! })
+setTimeout(() => {
+  shm.access((tx) => tx.putMessage(value, { channel }))
+  shm.close()
+}, Number(msArg))

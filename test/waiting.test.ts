@@ -1,0 +1,137 @@
+import { describe, expect, it } from 'vitest'
+import { SharedMemory, ShmError } from '../core'
+import { runChild, startChild, uniqueName } from './helpers/processes'
+
+async function rejectsWith(p: Promise<unknown>, code: string): Promise<void> {
+  try {
+    await p
+  } catch (err) {
+    expect(err).toBeInstanceOf(ShmError)
+    expect((err as ShmError).code).toBe(code)
+    return
+  }
+  throw new Error(`expected rejection with ${code}`)
+}
+
+function segment(size = 4 << 20) {
+  return SharedMemory.create({ name: uniqueName('wait'), size })
+}
+
+describe('waiting without blocking the event loop', () => {
+  it('waitForMessage resolves when another process writes, while timers keep ticking', async () => {
+    const shm = segment()
+    try {
+      let ticks = 0
+      const interval = setInterval(() => ticks++, 5)
+      const waiting = shm.waitForMessage({ channel: 'work' })
+      const writer = startChild('put-later.ts', [shm.name, 'work', '150', 'go'])
+      await waiting
+      clearInterval(interval)
+      expect(ticks).toBeGreaterThan(5)
+      expect(await writer.exited).toBe(0)
+      expect(shm.access((tx) => tx.takeMessage({ channel: 'work' }))).toBe('go')
+    } finally {
+      shm.close()
+    }
+  })
+
+  it('times out, aborts, and rejects on close', async () => {
+    const shm = segment()
+    try {
+      await rejectsWith(shm.waitForMessage({ channel: 'x', timeoutMs: 50 }), 'ERR_TIMEOUT')
+      const controller = new AbortController()
+      const aborted = shm.waitForMessage({ channel: 'x', signal: controller.signal })
+      setTimeout(() => controller.abort(new Error('user gave up')), 20)
+      await rejectsWith(aborted, 'ERR_ABORTED')
+      await rejectsWith(shm.waitForMessage({ signal: AbortSignal.abort() }), 'ERR_ABORTED')
+      const pending = [shm.waitForMessage({ channel: 'a' }), shm.waitForMessage({ channel: 'b' })]
+      const outcomes = Promise.allSettled(pending)
+      await shm.accessAsync(() => 1)
+      await new Promise((r) => setTimeout(r, 20)) // both are asleep on their channels now
+      shm.close()
+      for (const o of await outcomes) {
+        expect(o.status).toBe('rejected')
+        expect(((o as PromiseRejectedResult).reason as ShmError).code).toBe('ERR_SHM_CLOSED')
+      }
+    } finally {
+      shm.close()
+    }
+  })
+
+  it('accessAsync waits for a turn held by another process without stalling timers', async () => {
+    const shm = segment()
+    try {
+      const holder = startChild('turn-holder.ts', [shm.name, '300'])
+      expect(await holder.next()).toBe('holding')
+      let ticks = 0
+      const interval = setInterval(() => ticks++, 5)
+      const started = performance.now()
+      const result = await shm.accessAsync((tx) => tx.stats().used > 0)
+      clearInterval(interval)
+      expect(result).toBe(true)
+      expect(performance.now() - started).toBeGreaterThan(100)
+      expect(ticks).toBeGreaterThan(10)
+      expect(await holder.exited).toBe(0)
+      await rejectsWith(shm.accessAsync(() => 1, { wait: 'sideways' as never }), 'ERR_INVALID_ARGUMENT')
+    } finally {
+      shm.close()
+    }
+  })
+
+  it('recovers the turn from a process killed while holding it', async () => {
+    const shm = segment()
+    try {
+      const holder = startChild('turn-holder.ts', [shm.name, '50', 'die'])
+      expect(await holder.next()).toBe('holding')
+      expect(await holder.exited).toBe('SIGKILL')
+      const started = performance.now()
+      expect(shm.access(() => 'mine')).toBe('mine')
+      expect(performance.now() - started).toBeLessThan(1000)
+      const async = startChild('turn-holder.ts', [shm.name, '50', 'die'])
+      expect(await async.next()).toBe('holding')
+      await async.exited
+      expect(await shm.accessAsync(() => 'mine again')).toBe('mine again')
+      expect(shm.bytes[52]).toBe(2) // Header.Recoveries
+    } finally {
+      shm.close()
+    }
+  })
+
+  it('serves many concurrent waiters in 4 processes', async () => {
+    const shm = segment(16 << 20)
+    try {
+      const readers = [0, 1, 2, 3].map((i) => {
+        const c = startChild('inbox-reader.ts', [shm.name, `inbox-${i}`])
+        return { c, report: c.next<{ count: number; sum: number }>() }
+      })
+      for (let round = 0; round < 250; round++) {
+        await shm.accessAsync((tx) => {
+          for (let i = 0; i < 4; i++) tx.putMessage(round, { channel: `inbox-${i}` })
+        })
+        if (round % 25 === 0) await new Promise((r) => setTimeout(r, 1))
+      }
+      shm.access((tx) => {
+        for (let i = 0; i < 4; i++) tx.putMessage('stop', { channel: `inbox-${i}` })
+      })
+      for (const r of readers) {
+        expect(await r.report).toEqual({ count: 250, sum: (249 * 250) / 2 })
+        expect(await r.c.exited).toBe(0)
+      }
+    } finally {
+      shm.close()
+    }
+  })
+
+  it('a process with a pending wait still exits: keepAlive false, or close()', async () => {
+    const shm = segment()
+    try {
+      const unref = await runChild('pending-wait-exit.ts', [shm.name, 'unref'])
+      expect(unref.code).toBe(0)
+      const closed = await runChild('pending-wait-exit.ts', [shm.name, 'close'])
+      expect(closed.code).toBe(0)
+      expect(closed.messages).toEqual(['ERR_SHM_CLOSED'])
+    } finally {
+      shm.close()
+    }
+  })
+})
