@@ -27,6 +27,8 @@ export class Heap {
    */
   private journalAllocs: number[] | null = null
   private journalRetains: number[] | null = null
+  private readonly spareAllocs: number[] = []
+  private readonly spareRetains: number[] = []
 
   constructor(segment: Segment) {
     this.segment = segment
@@ -51,8 +53,8 @@ export class Heap {
    */
   atomically<T>(op: () => T): T {
     if (this.journalAllocs !== null) return op()
-    const allocs: number[] = (this.journalAllocs = [])
-    const retains: number[] = (this.journalRetains = [])
+    const allocs = (this.journalAllocs = this.spareAllocs)
+    const retains = (this.journalRetains = this.spareRetains)
     try {
       return op()
     } catch (err) {
@@ -60,6 +62,8 @@ export class Heap {
       for (let i = allocs.length - 1; i >= 0; i--) this.allocator.free(allocs[i]!)
       throw err
     } finally {
+      allocs.length = 0
+      retains.length = 0
       this.journalAllocs = null
       this.journalRetains = null
     }

@@ -16,7 +16,8 @@ export class EncodeContext {
   tag: Tag = Tag.Undefined
   aux = 0
   num = 0
-  private readonly seen = new Map<object, number>()
+  /** Objects already encoded in this operation (shared references, cycles); made on first use. */
+  private seen: Map<object, number> | undefined
   private readonly path: Array<string | number> = []
 
   constructor(heap: Heap) {
@@ -43,11 +44,11 @@ export class EncodeContext {
   }
 
   remember(value: object, ref: number): void {
-    this.seen.set(value, ref)
+    ;(this.seen ??= new Map()).set(value, ref)
   }
 
   seenRef(value: object): number | undefined {
-    return this.seen.get(value)
+    return this.seen?.get(value)
   }
 }
 
@@ -59,6 +60,32 @@ export function writeSlot(heap: Heap, at: number, tag: Tag, aux: number, num: nu
     heap.u32[(at + Slot.Payload + 4) >>> 2] = 0
   } else {
     heap.f64[(at + Slot.Payload) >>> 3] = num
+  }
+}
+
+/**
+ * Writes a value that needs no record (undefined, null, booleans, numbers) straight
+ * into a slot and returns true; false for anything else. The hot path of
+ * `map.set(k, n)` and `arr[i] = n`.
+ */
+export function writeInlineValue(heap: Heap, at: number, value: unknown): boolean {
+  switch (typeof value) {
+    case 'number':
+      if ((value | 0) === value && !(value === 0 && 1 / value < 0)) writeSlot(heap, at, Tag.Int32, value, 0)
+      else writeSlot(heap, at, Tag.Float64, 0, value)
+      return true
+    case 'boolean':
+      writeSlot(heap, at, value ? Tag.True : Tag.False, 0, 0)
+      return true
+    case 'undefined':
+      writeSlot(heap, at, Tag.Undefined, 0, 0)
+      return true
+    case 'object':
+      if (value !== null) return false
+      writeSlot(heap, at, Tag.Null, 0, 0)
+      return true
+    default:
+      return false
   }
 }
 

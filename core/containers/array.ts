@@ -2,10 +2,10 @@
 // block first and frees the old one last, inside heap.atomically().
 import { ShmError } from '../errors'
 import type { Heap } from '../heap'
-import { EncodeContext, encodeValue, writeSlot } from '../codec/encode'
+import { EncodeContext, encodeValue, writeInlineValue, writeSlot } from '../codec/encode'
 import { readSlot } from '../codec/decode'
 import { releaseSlot } from '../codec/release'
-import { Arr, RecFlag, SLOT_SIZE, Tag } from '../records'
+import { Arr, FIRST_REF_TAG, RecFlag, SLOT_SIZE, Tag } from '../records'
 
 export function arrayLength(heap: Heap, ref: number): number {
   return heap.u32[(ref + Arr.Length) >>> 2]!
@@ -58,15 +58,17 @@ export function arraySet(heap: Heap, ref: number, index: number, value: unknown)
   assertWritable(heap, ref)
   heap.atomically(() => {
     const length = arrayLength(heap, ref)
-    const ctx = new EncodeContext(heap)
     if (index < length) {
-      encodeValue(ctx, value)
       const at = itemsOf(heap, ref) + index * SLOT_SIZE
+      if (heap.i32[at >>> 2]! < FIRST_REF_TAG && writeInlineValue(heap, at, value)) return
+      const ctx = new EncodeContext(heap)
+      encodeValue(ctx, value)
       releaseSlot(heap, at)
       ctx.store(at)
       return
     }
     const items = reserve(heap, ref, index + 1)
+    const ctx = new EncodeContext(heap)
     encodeValue(ctx, value)
     for (let i = length; i < index; i++) writeSlot(heap, items + i * SLOT_SIZE, Tag.Hole, 0, 0)
     ctx.store(items + index * SLOT_SIZE)

@@ -3,11 +3,11 @@
 // last, inside heap.atomically(), so ERR_SHM_FULL leaves the table as it was.
 import { ShmError } from '../errors'
 import type { Heap } from '../heap'
-import { EncodeContext, bucketCountFor, encodeValue } from '../codec/encode'
+import { EncodeContext, bucketCountFor, encodeValue, writeInlineValue } from '../codec/encode'
 import { hashKey, sameKey } from '../codec/hash'
 import { readSlot } from '../codec/decode'
 import { releaseSlot } from '../codec/release'
-import { Entry, ENTRY_SIZE, EntryFlag, Hash, RecFlag, Tag } from '../records'
+import { Entry, ENTRY_SIZE, EntryFlag, FIRST_REF_TAG, Hash, RecFlag, Slot, Str, StrEncoding, Tag } from '../records'
 
 const u32 = (heap: Heap, at: number): number => heap.u32[at >>> 2]!
 
@@ -26,12 +26,29 @@ export function findEntry(heap: Heap, table: number, key: unknown, hash: number)
   while (index !== 0) {
     if (index > used || guard-- < 0) throw new ShmError('ERR_SHM_CORRUPT', `hash table ${table} has a broken chain; run shm.check()`)
     const e = entries + (index - 1) * ENTRY_SIZE
-    if (u32(heap, e + Entry.HashCode) === hash && (u32(heap, e + Entry.Flags) & EntryFlag.Deleted) === 0 && sameKey(readSlot(heap, e + Entry.Key, false), key)) {
+    if (u32(heap, e + Entry.HashCode) === hash && (u32(heap, e + Entry.Flags) & EntryFlag.Deleted) === 0 && keyEquals(heap, e + Entry.Key, key)) {
       return e
     }
     index = u32(heap, e + Entry.Next)
   }
   return 0
+}
+
+/** Compares a stored key with `key`; ASCII string keys without decoding them. */
+function keyEquals(heap: Heap, at: number, key: unknown): boolean {
+  if (typeof key === 'string' && heap.i32[at >>> 2] === Tag.String) {
+    const ref = heap.u32[(at + Slot.Payload) >>> 2]!
+    if (heap.u32[(ref + Str.Encoding) >>> 2] === StrEncoding.Utf8 && heap.u32[(ref + Str.ByteLength) >>> 2] === key.length) {
+      const u8 = heap.u8
+      const data = ref + Str.Data
+      let i = 0
+      while (i < key.length && u8[data + i] === key.charCodeAt(i)) i++
+      if (i === key.length) return true
+      // A non-ASCII byte may still spell the same string: decode to be sure.
+      if (key.charCodeAt(i) < 0x80 && u8[data + i]! < 0x80) return false
+    }
+  }
+  return sameKey(readSlot(heap, at, false), key)
 }
 
 export function assertWritable(heap: Heap, table: number, what: string): void {
@@ -54,9 +71,11 @@ export function tableSet(heap: Heap, table: number, key: unknown, value: unknown
   heap.atomically(() => {
     const hash = hashKey(key, () => 'key')
     const existing = findEntry(heap, table, key, hash)
-    const ctx = new EncodeContext(heap)
     if (existing !== 0) {
       if (kind === Tag.Set) return
+      const at = existing + Entry.Value
+      if (heap.i32[at >>> 2]! < FIRST_REF_TAG && writeInlineValue(heap, at, value)) return
+      const ctx = new EncodeContext(heap)
       encodeValue(ctx, value)
       releaseSlot(heap, existing + Entry.Value)
       ctx.store(existing + Entry.Value)
@@ -92,6 +111,7 @@ export function tableSet(heap: Heap, table: number, key: unknown, value: unknown
       index = j
     }
     const e = entries + index * ENTRY_SIZE
+    const ctx = new EncodeContext(heap)
     ctx.encodeInto(e + Entry.Key, key, '<key>')
     ctx.encodeInto(e + Entry.Value, kind === Tag.Set ? undefined : value, String(key))
     // Commit: nothing below allocates, so nothing below can fail for lack of room.
