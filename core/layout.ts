@@ -19,10 +19,10 @@ export const enum Header {
   CreatedAt = 24, // f64, ms since the epoch
   LockOwner = 32, // i32, pid holding the turn or 0 (futex word for turn waiters)
   LockWaiters = 36, // i32, processes sleeping on LockOwner
-  MessageSeq = 40, // u32, bumped by every putMessage (futex word for message waiters)
-  MessageWaiters = 44, // i32, processes sleeping on MessageSeq
+  InstanceId = 40, // 2 × u32, random, set at create: tells this segment from a later one with the same name
   Flags = 48, // u32, HeaderFlag bits
   Recoveries = 52, // u32, turns taken over from dead owners
+  LockHeir = 56, // i32, pid of a waiter that waited too long: the next release hands it the turn
   AllocatorRoot = 64, // allocator state, up to ChannelRoot
   ChannelRoot = 3072, // channel table, up to HeapStart
   HeapStart = 4096,

@@ -3,6 +3,10 @@
 // the futex; the releaser wakes one sleeper only if the waiter count says there is
 // one, so an uncontended turn makes no system call. A sleeper that finds the owner
 // dead takes the turn over (and the caller checks the heap).
+//
+// Fairness: a waiter that has waited STARVING_MS registers as heir; the next
+// release then reserves the turn for it (owner = -heir pid) instead of freeing it,
+// so a steady stream of fast re-acquirers cannot starve a sleeper.
 import { ShmError } from './errors'
 import { Header } from './layout'
 import { native } from './native'
@@ -12,6 +16,7 @@ import { waitWord } from './waiting'
 const OWNER = Header.LockOwner >> 2
 const WAITERS = Header.LockWaiters >> 2
 const RECOVERIES = Header.Recoveries >> 2
+const HEIR = Header.LockHeir >> 2
 
 export type WaitMode = 'cpu-friendly' | 'low-latency'
 
@@ -19,6 +24,8 @@ export type WaitMode = 'cpu-friendly' | 'low-latency'
 const SPINS = 200
 /** How long a sleeper trusts the owner before checking that it is still alive. */
 export const LIVENESS_CHECK_MS = 100
+/** After this long a waiter asks for the turn to be handed to it. */
+const STARVING_MS = 2
 
 /** Segments (by OS name) whose turn this thread holds, to refuse re-entry. */
 const heldHere = new Set<string>()
@@ -42,20 +49,20 @@ export class TurnLock {
     return heldHere.has(this.segment.osName)
   }
 
-  /** Tries once, without waiting. */
-  tryAcquire(): boolean {
-    this.refuseReentry()
-    if (Atomics.compareExchange(this.words, OWNER, 0, this.me) !== 0) return false
-    heldHere.add(this.segment.osName)
-    return true
+  /** Takes the turn if it is free or reserved for this process; else returns the owner word. */
+  private tryTake(): number {
+    const words = this.words
+    const me = this.me
+    const seen = Atomics.compareExchange(words, OWNER, 0, me)
+    if (seen === 0) return 0
+    if (seen === -me && Atomics.compareExchange(words, OWNER, -me, me) === -me) return 0
+    return seen
   }
 
   acquire(mode: WaitMode = 'cpu-friendly', timeoutMs = Infinity): AcquireResult {
     this.refuseReentry()
-    const words = this.words
-    const me = this.me
     for (let i = 0; i < SPINS; i++) {
-      if (Atomics.compareExchange(words, OWNER, 0, me) === 0) return this.took(false)
+      if (this.tryTake() === 0) return this.took(false)
     }
     return this.waitUntilFree(mode, timeoutMs)
   }
@@ -68,13 +75,16 @@ export class TurnLock {
     if (sleeping) Atomics.add(words, WAITERS, 1)
     try {
       for (let round = 0; ; round++) {
-        const owner = Atomics.compareExchange(words, OWNER, 0, this.me)
-        if (owner === 0) return this.took(false)
+        const owner = this.tryTake()
+        if (owner === 0) return this.took(false, watch)
         if (!sleeping && (round & 1023) !== 1023) continue
         const next = watch.observe(owner)
-        if (next === TAKEN_OVER) return this.took(true)
+        if (next === TAKEN_OVER) return this.took(true, watch)
         if (sleeping) this.segment.wait(Header.LockOwner, owner, next)
       }
+    } catch (err) {
+      watch.giveUp()
+      throw err
     } finally {
       if (sleeping) Atomics.sub(words, WAITERS, 1)
     }
@@ -84,23 +94,28 @@ export class TurnLock {
   async acquireAsync(mode: WaitMode, timeoutMs: number, signal: AbortSignal | undefined, keepAlive: boolean): Promise<AcquireResult> {
     const words = this.words
     const watch = new OwnerWatch(this, timeoutMs)
-    for (;;) {
-      if (!this.held) {
-        const owner = Atomics.compareExchange(words, OWNER, 0, this.me)
-        if (owner === 0) return this.took(false)
+    try {
+      for (;;) {
+        if (this.held) {
+          // This thread holds the turn in a synchronous callback: it is released
+          // before any promise callback runs, so try again on the next tick.
+          await Promise.resolve()
+          continue
+        }
+        const owner = this.tryTake()
+        if (owner === 0) return this.took(false, watch)
         const next = watch.observe(owner)
-        if (next === TAKEN_OVER) return this.took(true)
+        if (next === TAKEN_OVER) return this.took(true, watch)
         Atomics.add(words, WAITERS, 1)
         try {
           await waitWord(this.segment, Header.LockOwner, owner, { timeoutMs: next, mode, signal, keepAlive })
         } finally {
-          Atomics.sub(words, WAITERS, 1)
+          if (!this.segment.closed) Atomics.sub(words, WAITERS, 1)
         }
-      } else {
-        // This thread holds the turn in a synchronous callback: it is released
-        // before any promise callback runs, so try again on the next tick.
-        await Promise.resolve()
       }
+    } catch (err) {
+      if (!this.segment.closed) watch.giveUp()
+      throw err
     }
   }
 
@@ -111,22 +126,36 @@ export class TurnLock {
     return true
   }
 
-  private took(recovered: boolean): AcquireResult {
+  /** Asks the next releaser to hand the turn to this process. */
+  claimHeir(): boolean {
+    return Atomics.compareExchange(this.words, HEIR, 0, this.me) === 0
+  }
+
+  /** Withdraws a claim; if the turn was already handed over, passes it on. */
+  dropHeir(): void {
+    Atomics.compareExchange(this.words, HEIR, this.me, 0)
+    if (Atomics.compareExchange(this.words, OWNER, -this.me, 0) === -this.me) this.segment.wake(Header.LockOwner, 0x7fffffff)
+  }
+
+  private took(recovered: boolean, watch?: OwnerWatch): AcquireResult {
+    if (watch?.heir) Atomics.compareExchange(this.words, HEIR, this.me, 0)
     heldHere.add(this.segment.osName)
     this.segment.syncIn()
     return { recovered }
   }
 
   release(): void {
+    const words = this.words
     heldHere.delete(this.segment.osName)
     this.segment.syncOut()
-    Atomics.store(this.words, OWNER, 0)
-    if (Atomics.load(this.words, WAITERS) > 0) this.segment.wake(Header.LockOwner, 1)
-  }
-
-  /** The owner pid, or 0. */
-  owner(): number {
-    return Atomics.load(this.words, OWNER)
+    const heir = Atomics.exchange(words, HEIR, 0)
+    if (heir !== 0) {
+      Atomics.store(words, OWNER, -heir)
+      this.segment.wake(Header.LockOwner, 0x7fffffff) // the heir is one of the sleepers
+      return
+    }
+    Atomics.store(words, OWNER, 0)
+    if (Atomics.load(words, WAITERS) > 0) this.segment.wake(Header.LockOwner, 1)
   }
 
   private refuseReentry(): void {
@@ -139,7 +168,8 @@ export class TurnLock {
 const TAKEN_OVER = -1
 
 /**
- * Watches the owner while we wait: after the same owner held the turn for
+ * Watches the owner while we wait: claims the heir slot once we have waited
+ * STARVING_MS; after the same owner held (or was handed) the turn for
  * LIVENESS_CHECK_MS it checks that the process still exists and takes the turn
  * over from a dead one. observe() returns how long to sleep next, or TAKEN_OVER.
  */
@@ -149,6 +179,7 @@ class OwnerWatch {
   private readonly start = performance.now()
   private lastOwner = 0
   private since = this.start
+  heir = false
 
   constructor(lock: TurnLock, timeoutMs: number) {
     this.lock = lock
@@ -157,16 +188,22 @@ class OwnerWatch {
 
   observe(owner: number): number {
     const now = performance.now()
+    if (!this.heir && now - this.start >= STARVING_MS) this.heir = this.lock.claimHeir()
+    const pid = Math.abs(owner) // a negative owner is a turn reserved for that pid
     if (owner !== this.lastOwner) {
       this.lastOwner = owner
       this.since = now
-    } else if (now - this.since >= LIVENESS_CHECK_MS && owner !== process.pid && !native.processAlive(owner)) {
+    } else if (now - this.since >= LIVENESS_CHECK_MS && pid !== process.pid && !native.processAlive(pid)) {
       if (this.lock.takeOverFrom(owner)) return TAKEN_OVER
     }
     const left = this.timeoutMs - (now - this.start)
     if (left <= 0) {
-      throw new ShmError('ERR_TIMEOUT', `waited ${Math.round(now - this.start)} ms for the turn (held by pid ${owner}); raise timeoutMs or find what holds the turn so long`)
+      throw new ShmError('ERR_TIMEOUT', `waited ${Math.round(now - this.start)} ms for the turn (held by pid ${pid}); raise timeoutMs or find what holds the turn so long`)
     }
-    return Math.min(left, LIVENESS_CHECK_MS)
+    return Math.min(left, this.heir ? LIVENESS_CHECK_MS : STARVING_MS)
+  }
+
+  giveUp(): void {
+    if (this.heir) this.lock.dropHeir()
   }
 }

@@ -1,6 +1,8 @@
 import { ShmError } from './errors'
+import { osNameOf } from './names'
 
-type Kind = 'string' | 'number' | 'boolean' | 'object' | 'function'
+/** 'name' is a segment name: checked by osNameOf, so a bad one is ERR_INVALID_NAME everywhere. */
+type Kind = 'string' | 'number' | 'boolean' | 'object' | 'function' | 'name'
 
 /**
  * Rejects unknown or mistyped options before anything touches the OS, naming the
@@ -23,6 +25,10 @@ export function checkOptions<T extends object>(
         'ERR_INVALID_ARGUMENT',
         `${call}: unknown option "${key}"${near ? `; did you mean "${near}"?` : ''} (known: ${known.join(', ')})`,
       )
+    }
+    if (kind === 'name') {
+      if (value !== undefined) osNameOf(value)
+      continue
     }
     if (value !== undefined && typeof value !== kind) {
       throw new ShmError('ERR_INVALID_ARGUMENT', `${call}: option "${key}" must be a ${kind}, got ${typeof value}`)

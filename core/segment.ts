@@ -103,6 +103,7 @@ export class Segment {
     v.setUint32(Header.CreatorPid, process.pid, true)
     v.setFloat64(Header.CreatedAt, Date.now(), true)
     v.setUint32(Header.Flags, unlinkOnCreatorExit ? HeaderFlag.UnlinkOnCreatorExit : 0, true)
+    crypto.getRandomValues(new Uint32Array(this.bytes.buffer, this.bytes.byteOffset + Header.InstanceId, 2))
   }
 
   /** Marks the header complete; openers wait for this. Called after the upper layers initialized. */
@@ -191,14 +192,28 @@ export class Segment {
     if (this.mirrored) native.syncOut(this.id)
   }
 
+  /**
+   * Removes the name if it still refers to this segment. If it was unlinked and
+   * created again meanwhile, the name belongs to the new segment and stays.
+   */
   unlinkName(): void {
     if (this.nameUnlinked) return
     this.nameUnlinked = true
     unlinkAtExit.delete(this)
+    let probe: NativeMapping
     try {
-      native.unlink(this.osName)
+      probe = native.open(this.osName, 0, OpenMode.Open, false)
     } catch {
-      // Someone else removed it already; the goal is reached.
+      return // gone already (or not ours to judge): nothing to remove
+    }
+    try {
+      const theirs = new Uint32Array(probe.buffer, probe.byteOffset + Header.InstanceId, 2)
+      const mine = new Uint32Array(this.bytes.buffer, this.bytes.byteOffset + Header.InstanceId, 2)
+      if (theirs[0] === mine[0] && theirs[1] === mine[1]) native.unlink(this.osName)
+    } catch {
+      // Someone else removed it in between; the goal is reached.
+    } finally {
+      native.close(probe.id)
     }
   }
 

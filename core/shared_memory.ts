@@ -54,8 +54,8 @@ const asyncAccessSpec = { ...accessSpec, signal: 'object', keepAlive: 'boolean' 
 const waitSpec = { ...asyncAccessSpec, channel: 'string' } as const
 const waitModes: readonly WaitMode[] = ['cpu-friendly', 'low-latency']
 
-const createSpec = { name: 'string', size: 'number', prefault: 'boolean', unlinkOnExit: 'boolean' } as const
-const openSpec = { name: 'string', readyTimeoutMs: 'number' } as const
+const createSpec = { name: 'name', size: 'number', prefault: 'boolean', unlinkOnExit: 'boolean' } as const
+const openSpec = { name: 'name', readyTimeoutMs: 'number' } as const
 const openOrCreateSpec = { ...createSpec, ...openSpec } as const
 
 /**
@@ -105,15 +105,22 @@ export class SharedMemory {
       unlinkOnCreatorExit: o.unlinkOnExit ?? true,
       readyTimeoutMs: o.readyTimeoutMs ?? 2000,
     })
-    const shm = new SharedMemory(segment)
-    if (segment.created) {
-      Allocator.format(segment)
-      shm.heap.inTurn = true
-      Channels.format(shm.heap)
-      shm.heap.inTurn = false
-      segment.publish()
+    try {
+      const shm = new SharedMemory(segment)
+      if (segment.created) {
+        Allocator.format(segment)
+        shm.heap.inTurn = true
+        Channels.format(shm.heap)
+        shm.heap.inTurn = false
+        segment.publish()
+      }
+      return shm
+    } catch (err) {
+      // Never leave a half-initialized segment behind under its name.
+      if (segment.created) segment.unlinkName()
+      segment.close()
+      throw err
     }
-    return shm
   }
 
   /** Removes a segment's name. Processes that have it open keep using it. */

@@ -86,6 +86,14 @@ class Addon : public Napi::Addon<Addon> {
     return name;
   }
 
+  // A 32-bit word value, given as int32 (Atomics on an Int32Array) or uint32.
+  static uint32_t WordValueArg(const Napi::CallbackInfo& info, size_t i, const char* what) {
+    double v = NumberArg(info, i, what);
+    if (v != std::floor(v) || v < -2147483648.0 || v > 4294967295.0)
+      throw Napi::RangeError::New(info.Env(), std::string(what) + " must be an integer from -2^31 to 2^32-1");
+    return static_cast<uint32_t>(static_cast<int64_t>(v));
+  }
+
   static double NumberArg(const Napi::CallbackInfo& info, size_t i, const char* what) {
     if (!info[i].IsNumber()) throw Napi::TypeError::New(info.Env(), std::string(what) + " must be a number");
     double v = info[i].As<Napi::Number>().DoubleValue();
@@ -95,8 +103,10 @@ class Addon : public Napi::Addon<Addon> {
 
   Segment& SegmentArg(const Napi::CallbackInfo& info, size_t i) {
     double id = NumberArg(info, i, "segment id");
-    auto it = segments_.find(static_cast<uint32_t>(id));
-    if (id < 0 || id != std::floor(id) || it == segments_.end())
+    // Check the range before converting: a negative or huge double cast to uint32_t is UB.
+    auto it = (id >= 0 && id <= 4294967295.0 && id == std::floor(id)) ? segments_.find(static_cast<uint32_t>(id))
+                                                                        : segments_.end();
+    if (it == segments_.end())
       Fail(info.Env(), {"ERR_SHM_CLOSED", "this segment is closed: open it again to use it"});
     return it->second;
   }
@@ -184,9 +194,9 @@ class Addon : public Napi::Addon<Addon> {
   Napi::Value Wait(const Napi::CallbackInfo& info) {
     Segment& seg = SegmentArg(info, 0);
     uint32_t* word = WordArg(info, 1, seg);
-    double expected = NumberArg(info, 2, "expected");
+    uint32_t expected = WordValueArg(info, 2, "expected");
     double timeout = NumberArg(info, 3, "timeoutMs");
-    WaitResult r = WaitOnWord(seg.mapping, word, static_cast<uint32_t>(static_cast<int64_t>(expected)), timeout);
+    WaitResult r = WaitOnWord(seg.mapping, word, expected, timeout);
     static const char* names[] = {"ok", "timed-out", "not-equal"};
     return Napi::String::New(info.Env(), names[static_cast<int>(r)]);
   }
@@ -196,7 +206,10 @@ class Addon : public Napi::Addon<Addon> {
     Segment& seg = SegmentArg(info, 0);
     uint32_t* word = WordArg(info, 1, seg);
     double count = NumberArg(info, 2, "count");
-    int n = count >= 2147483647.0 ? 2147483647 : count < 1 ? 1 : static_cast<int>(count);
+    if (count < 0) throw Napi::RangeError::New(info.Env(), "count must not be negative");
+    // Like Atomics.notify: a count of 0 wakes nobody (fractions round down).
+    int n = count >= 2147483647.0 ? 2147483647 : static_cast<int>(count);
+    if (n == 0) return Napi::Number::New(info.Env(), 0);
     return Napi::Number::New(info.Env(), WakeWord(seg.mapping, word, n));
   }
 
@@ -207,7 +220,7 @@ class Addon : public Napi::Addon<Addon> {
     Napi::Env env = info.Env();
     Segment& seg = SegmentArg(info, 0);
     uint32_t* word = WordArg(info, 1, seg);
-    double expected = NumberArg(info, 2, "expected");
+    uint32_t expected = WordValueArg(info, 2, "expected");
     double timeout = NumberArg(info, 3, "timeoutMs");
     double spins = NumberArg(info, 4, "spins");
     if (spins < 0 || spins > 1e9) throw Napi::RangeError::New(env, "spins must be between 0 and 1e9");
@@ -223,7 +236,7 @@ class Addon : public Napi::Addon<Addon> {
     job->segmentId = static_cast<uint32_t>(info[0].As<Napi::Number>().DoubleValue());
     job->mapping = seg.mapping;
     job->word = word;
-    job->expected = static_cast<uint32_t>(static_cast<int64_t>(expected));
+    job->expected = expected;
     job->timeoutMs = std::isinf(timeout) ? -1 : timeout;
     job->spins = static_cast<uint32_t>(spins);
     pending_[job->id] = {Napi::Persistent(info[6].As<Napi::Function>()), keepAlive};

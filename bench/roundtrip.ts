@@ -1,0 +1,144 @@
+// Round trip of one 32-bit word between two real processes:
+//   shm spin    Atomics.store / spin on Atomics.load over the mapped segment
+//   shm futex   Atomics.store + wake, sleep in a cross-process futex wait
+//   IPC json    child_process fork IPC, process.send ping-pong ('json')
+//   IPC adv.    the same with serialization: 'advanced' (structured clone)
+// Every peer is measured in this run, on this machine; each case warms up first.
+import { randomBytes } from 'node:crypto'
+import { availableParallelism } from 'node:os'
+import type { SerializationType } from 'node:child_process'
+import { SharedMemory } from '../core'
+import { startPeer } from './lib/processes'
+import type { BenchRow, RunOptions } from './lib/scenario'
+import { count, ratio, summarize, us, type Summary } from './lib/stats'
+
+export const title = 'roundtrip: one 32-bit word, ping-pong between two processes'
+export const notes = [
+  'vs IPC = child_process IPC (json) time ÷ this time, at the same percentile; higher is faster.',
+  'shm spin keeps both processes busy (one core each); shm futex sleeps and pays a wake syscall per hop.',
+]
+
+const PEER = 'roundtrip-peer.ts'
+const SEGMENT_SIZE = 1 << 20
+/** The ping word: a cache line in the middle of the heap, away from header and allocator roots. */
+const WORD_OFFSET = SEGMENT_SIZE / 2
+const STALL_MS = 30_000
+
+interface Plan {
+  warmup: number
+  rounds: number
+}
+
+function plans(quick: boolean): Record<'spin' | 'futex' | 'ipc', Plan> {
+  return quick
+    ? { spin: { warmup: 2_000, rounds: 20_000 }, futex: { warmup: 500, rounds: 5_000 }, ipc: { warmup: 300, rounds: 2_000 } }
+    : { spin: { warmup: 50_000, rounds: 500_000 }, futex: { warmup: 5_000, rounds: 50_000 }, ipc: { warmup: 2_000, rounds: 20_000 } }
+}
+
+/** Ping-pong over the segment word; returns the measured round trips in µs. */
+async function overSegment(mode: 'spin' | 'futex', plan: Plan): Promise<Float64Array> {
+  const name = `bench-rt-${process.pid}-${randomBytes(3).toString('hex')}`
+  const shm = SharedMemory.create({ name, size: SEGMENT_SIZE })
+  const total = plan.warmup + plan.rounds
+  const peer = startPeer(PEER, [mode, name, String(WORD_OFFSET), String(total)])
+  try {
+    if ((await peer.next()) !== 'ready') throw new Error('roundtrip peer did not start')
+    const segment = shm.segment
+    const words = segment.words
+    const index = WORD_OFFSET >> 2
+    const samples = new Float64Array(plan.rounds)
+    const stalled = () => new Error(`roundtrip ${mode}: the peer stopped answering`)
+    for (let r = 1; r <= total; r++) {
+      const pong = 2 * r
+      const t0 = performance.now()
+      if (mode === 'spin') {
+        Atomics.store(words, index, pong - 1)
+        let spins = 0
+        while (Atomics.load(words, index) !== pong) {
+          if (++spins === 1 << 24) {
+            spins = 0
+            if (performance.now() - t0 > STALL_MS) throw stalled()
+          }
+        }
+      } else {
+        Atomics.store(words, index, pong - 1)
+        segment.wake(WORD_OFFSET, 1)
+        for (;;) {
+          const seen = Atomics.load(words, index)
+          if (seen === pong) break
+          segment.wait(WORD_OFFSET, seen, 1000)
+          if (performance.now() - t0 > STALL_MS) throw stalled()
+        }
+      }
+      const t1 = performance.now()
+      if (r > plan.warmup) samples[r - plan.warmup - 1] = (t1 - t0) * 1e3
+    }
+    if ((await peer.next()) !== 'done') throw new Error('roundtrip peer did not finish')
+    return samples
+  } finally {
+    let timer: NodeJS.Timeout | undefined
+    const code = await Promise.race([peer.exited, new Promise((resolve) => (timer = setTimeout(resolve, 5000, 'timeout')))])
+    clearTimeout(timer)
+    if (code !== 0) peer.proc.kill()
+    shm.close()
+  }
+}
+
+/** Ping-pong over the fork IPC channel; returns the measured round trips in µs. */
+async function overIpc(serialization: SerializationType, plan: Plan): Promise<Float64Array> {
+  const peer = startPeer(PEER, ['ipc'], serialization)
+  try {
+    if ((await peer.next()) !== 'ready') throw new Error('roundtrip peer did not start')
+    peer.detach()
+    const total = plan.warmup + plan.rounds
+    const samples = new Float64Array(plan.rounds)
+    await new Promise<void>((resolve, reject) => {
+      let r = 1
+      let t0 = 0
+      peer.exited.then((code) => reject(new Error(`roundtrip peer exited (${code}) during the IPC run`)))
+      peer.proc.on('message', (m) => {
+        const t1 = performance.now()
+        if (m !== r) return reject(new Error(`roundtrip IPC: expected ${r}, got ${String(m)}`))
+        if (r > plan.warmup) samples[r - plan.warmup - 1] = (t1 - t0) * 1e3
+        if (r === total) return resolve()
+        r++
+        t0 = performance.now()
+        peer.send(r)
+      })
+      t0 = performance.now()
+      peer.send(r)
+    })
+    peer.send('stop')
+    await peer.exited
+    return samples
+  } finally {
+    if (peer.proc.exitCode === null) peer.proc.kill()
+  }
+}
+
+export async function run(opts: RunOptions): Promise<BenchRow[]> {
+  const plan = plans(opts.quick)
+  const cases: Array<[string, Summary]> = []
+  // IPC first: the baseline everything is compared with.
+  cases.push(['child_process IPC (json)', summarize(await overIpc('json', plan.ipc))])
+  cases.push(['child_process IPC (advanced)', summarize(await overIpc('advanced', plan.ipc))])
+  cases.push(['shm futex (store+wake / wait)', summarize(await overSegment('futex', plan.futex))])
+  const rows: BenchRow[] = []
+  // Two spinning processes on one core only make progress when the scheduler
+  // switches between them: milliseconds per hop, and minutes for the run.
+  if (availableParallelism() >= 2) cases.push(['shm spin (Atomics load/store)', summarize(await overSegment('spin', plan.spin))])
+  else rows.push({ case: 'shm spin (Atomics load/store)', figures: {}, note: 'skipped: needs 2 or more cores' })
+  const base = cases[0]![1]
+  return cases.map(([name, s]): BenchRow => ({
+    case: name,
+    figures: {
+      p50: us(s.p50),
+      p99: us(s.p99),
+      mean: us(s.mean),
+      max: us(s.max),
+      rounds: count(s.n),
+      'vs IPC p50': ratio(base.p50 / s.p50),
+      'vs IPC p99': ratio(base.p99 / s.p99),
+    },
+  })).concat(rows)
+}
