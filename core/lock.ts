@@ -4,9 +4,10 @@
 // one, so an uncontended turn makes no system call. A sleeper that finds the owner
 // dead takes the turn over (and the caller checks the heap).
 //
-// Fairness: a waiter that has waited STARVING_MS registers as heir; the next
-// release then reserves the turn for it (owner = -heir pid) instead of freeing it,
-// so a steady stream of fast re-acquirers cannot starve a sleeper.
+// Fairness: a sleeping waiter that has waited STARVING_MS registers as heir; the
+// next release then reserves the turn for it (owner = -heir pid) instead of
+// freeing it, so a steady stream of spinning re-acquirers cannot starve a sleeper.
+// Spinners also yield the CPU regularly, so a woken heir gets to run.
 import { ShmError } from './errors'
 import { Header } from './layout'
 import { native } from './native'
@@ -71,13 +72,16 @@ export class TurnLock {
   private waitUntilFree(mode: WaitMode, timeoutMs: number): AcquireResult {
     const words = this.words
     const sleeping = mode === 'cpu-friendly'
-    const watch = new OwnerWatch(this, timeoutMs)
+    const watch = new OwnerWatch(this, timeoutMs, sleeping)
     if (sleeping) Atomics.add(words, WAITERS, 1)
     try {
       for (let round = 0; ; round++) {
         const owner = this.tryTake()
         if (owner === 0) return this.took(false, watch)
-        if (!sleeping && (round & 1023) !== 1023) continue
+        if (!sleeping) {
+          if ((round & 63) === 63) native.yieldCpu()
+          if ((round & 1023) !== 1023) continue
+        }
         const next = watch.observe(owner)
         if (next === TAKEN_OVER) return this.took(true, watch)
         if (sleeping) this.segment.wait(Header.LockOwner, owner, next)
@@ -93,7 +97,7 @@ export class TurnLock {
   /** Like acquire, but the waiting happens on a waiter thread: the event loop keeps running. */
   async acquireAsync(mode: WaitMode, timeoutMs: number, signal: AbortSignal | undefined, keepAlive: boolean): Promise<AcquireResult> {
     const words = this.words
-    const watch = new OwnerWatch(this, timeoutMs)
+    const watch = new OwnerWatch(this, timeoutMs, mode === 'cpu-friendly')
     try {
       for (;;) {
         if (this.held) {
@@ -176,19 +180,22 @@ const TAKEN_OVER = -1
 class OwnerWatch {
   private readonly lock: TurnLock
   private readonly timeoutMs: number
+  /** Only sleepers claim: spinners already win most races, sleepers are who starve. */
+  private readonly mayClaimHeir: boolean
   private readonly start = performance.now()
   private lastOwner = 0
   private since = this.start
   heir = false
 
-  constructor(lock: TurnLock, timeoutMs: number) {
+  constructor(lock: TurnLock, timeoutMs: number, mayClaimHeir: boolean) {
     this.lock = lock
     this.timeoutMs = timeoutMs
+    this.mayClaimHeir = mayClaimHeir
   }
 
   observe(owner: number): number {
     const now = performance.now()
-    if (!this.heir && now - this.start >= STARVING_MS) this.heir = this.lock.claimHeir()
+    if (this.mayClaimHeir && !this.heir && now - this.start >= STARVING_MS) this.heir = this.lock.claimHeir()
     const pid = Math.abs(owner) // a negative owner is a turn reserved for that pid
     if (owner !== this.lastOwner) {
       this.lastOwner = owner

@@ -42,6 +42,7 @@ export interface NativeBinding {
   syncIn(id: number): void
   syncOut(id: number): void
   processAlive(pid: number): boolean
+  yieldCpu(): void
 }
 
 function packageRoot(): string {

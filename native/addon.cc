@@ -50,6 +50,7 @@ class Addon : public Napi::Addon<Addon> {
         InstanceMethod("syncIn", &Addon::SyncIn),
         InstanceMethod("syncOut", &Addon::SyncOut),
         InstanceMethod("processAlive", &Addon::ProcessAliveJs),
+        InstanceMethod("yieldCpu", &Addon::YieldCpuJs),
         InstanceValue("pageSize", Napi::Number::New(env, static_cast<double>(PageSize()))),
     });
   }
@@ -287,6 +288,11 @@ class Addon : public Napi::Addon<Addon> {
   Napi::Value SyncOut(const Napi::CallbackInfo& info) {
     Segment& seg = SegmentArg(info, 0);
     if (seg.mapping.mirrored) std::memcpy(seg.mapping.view, seg.mapping.window, seg.mapping.size);
+    return info.Env().Undefined();
+  }
+
+  Napi::Value YieldCpuJs(const Napi::CallbackInfo& info) {
+    YieldCpu();
     return info.Env().Undefined();
   }
 

@@ -53,6 +53,10 @@ enum class WaitResult : int { Woken = 0, TimedOut = 1, NotEqual = 2 };
 WaitResult WaitOnWord(const Mapping& mapping, uint32_t* word, uint32_t expected, double timeoutMs);
 int WakeWord(const Mapping& mapping, uint32_t* word, int count);
 
+// Gives the CPU to another runnable thread: spinning waiters call it so that a
+// woken process on an oversubscribed machine gets to run.
+void YieldCpu();
+
 // True when a process with this id exists (it may belong to another user).
 bool ProcessAlive(int64_t pid);
 

@@ -3,6 +3,7 @@
 #ifndef _WIN32
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -121,6 +122,8 @@ bool UnlinkSegment(const std::string& osName, Failure* failure) {
                               : Errno("shm_unlink", osName)};
   return false;
 }
+
+void YieldCpu() { sched_yield(); }
 
 bool ProcessAlive(int64_t pid) {
   if (pid <= 0 || pid > INT32_MAX) return false;

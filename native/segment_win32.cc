@@ -133,6 +133,8 @@ int WakeWord(const Mapping& m, uint32_t*, int) {
   return 1;
 }
 
+void YieldCpu() { SwitchToThread(); }
+
 bool ProcessAlive(int64_t pid) {
   HANDLE p = OpenProcess(SYNCHRONIZE, FALSE, static_cast<DWORD>(pid));
   if (p == nullptr) return GetLastError() == ERROR_ACCESS_DENIED;

@@ -122,6 +122,37 @@ describe('waiting without blocking the event loop', () => {
     }
   })
 
+  it('no waiter starves under a steady stream of turns from 3 other processes', async () => {
+    const shm = segment()
+    try {
+      const state = shm.access((tx) => {
+        const st = tx.put({ stop: false, n: 0 })
+        for (let i = 0; i < 3; i++) tx.putMessage(st, { channel: 'hammer' })
+        return st
+      })
+      const hammers = [0, 1, 2].map(() => {
+        const c = startChild('turn-hammer.ts', [shm.name])
+        return { c, report: c.next<{ stoppedByFlag: boolean }>() }
+      })
+      // Wait until the stream is flowing.
+      while (shm.access(() => state.n) < 50) await new Promise((r) => setTimeout(r, 5))
+      for (let i = 0; i < 50; i++) {
+        shm.access(() => state.n)
+        await shm.accessAsync(() => state.n)
+      }
+      shm.access(() => {
+        state.stop = true
+      })
+      for (const h of hammers) {
+        // Each hammer was still running when this process finished: nobody waited out its 15 s cap.
+        expect(await h.report).toEqual({ stoppedByFlag: true })
+        expect(await h.c.exited).toBe(0)
+      }
+    } finally {
+      shm.close()
+    }
+  })
+
   it('a process with a pending wait still exits: keepAlive false, or close()', async () => {
     const shm = segment()
     try {
