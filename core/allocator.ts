@@ -81,6 +81,27 @@ const enum Root {
 const enum Op {
   Alloc = 1,
   Free = 2,
+  /** repair() itself: a repair that dies half-way is simply run again. */
+  Repair = 3,
+}
+
+/** What an interrupted allocator operation left behind (Root.Op / Root.OpBlock). */
+export interface PendingOperation {
+  op: 'alloc' | 'free' | 'repair'
+  /** Header offset of the block the operation worked on. */
+  block: number
+}
+
+/** What repair() changed. */
+export interface AllocatorRepair {
+  /** The operation that was interrupted, or null if repair() ran on a finished heap. */
+  interrupted: PendingOperation | null
+  /** Previous-block links rewritten to match the chain (at most one after a crash). */
+  linksFixed: number
+  /** Free blocks merged into their free predecessor (a free() that died before merging). */
+  blocksMerged: number
+  /** The counters after the rebuild. */
+  stats: AllocatorStats
 }
 
 // Size classes: below 256 bytes one class per 16 bytes (fl 0); above, 16 classes
@@ -187,7 +208,15 @@ export class Allocator {
   private take(block: number, cls: number, need: number): number {
     const w = this.words
     const hi = block >>> 2
-    const size = (w[hi + 1]! & Block.SizeMask) >>> 0
+    const word = w[hi + 1]!
+    const size = (word & Block.SizeMask) >>> 0
+    // The list head came from shared memory: before writing anything, make sure it
+    // is a free block inside the heap that holds `need` bytes. Otherwise the block
+    // (or its split remainder) could end past the segment, and callers that copy
+    // into it would write out of bounds.
+    if (block < this.first || block >= this.end || (block & 15) !== Block.HeaderSize || (word & Block.FlagMask) !== Block.Free || size < need || block + size > this.end) {
+      throw corrupt(`free list ${cls >>> 4}/${cls & 15} holds ${block}, which is not a free block of at least ${need} bytes inside the heap`)
+    }
     w[Root.OpBlock] = block
     w[Root.Op] = Op.Alloc
     removeFree(w, block, cls)
@@ -312,6 +341,24 @@ export class Allocator {
     return ((this.words[(h >>> 2) + 1]! & Block.SizeMask) >>> 0) - Block.HeaderSize
   }
 
+  /** Like usableSize, but -1 instead of a throw: for checks that walk untrusted references. */
+  blockSize(offset: number): number {
+    const h = this.blockOf(offset)
+    return h < 0 ? -1 : ((this.words[(h >>> 2) + 1]! & Block.SizeMask) >>> 0) - Block.HeaderSize
+  }
+
+  /** The operation a dead process left unfinished (Root.Op set), or null. Unknown values throw ERR_SHM_CORRUPT. */
+  pendingOperation(): PendingOperation | null {
+    const w = this.words
+    const op = w[Root.Op]!
+    if (op === 0) return null
+    const block = w[Root.OpBlock]! >>> 0
+    if (op === Op.Alloc) return { op: 'alloc', block }
+    if (op === Op.Free) return { op: 'free', block }
+    if (op === Op.Repair) return { op: 'repair', block }
+    throw corrupt(`the root records an unknown operation ${op} (the root was overwritten)`)
+  }
+
   /**
    * Header offset of the live allocation at `offset`, or -1. Besides range and
    * alignment, both physical neighbours must point back at it, which an offset
@@ -382,7 +429,7 @@ export class Allocator {
     }
     const op = w[Root.Op]!
     if (op !== 0) {
-      const what = op === Op.Alloc ? 'alloc' : op === Op.Free ? 'free' : `unknown operation ${op}`
+      const what = op === Op.Alloc ? 'alloc' : op === Op.Free ? 'free' : op === Op.Repair ? 'repair' : `unknown operation ${op}`
       throw corrupt(`an allocator ${what} on block ${w[Root.OpBlock]! >>> 0} was interrupted (its process died mid-operation)`)
     }
 
@@ -454,6 +501,91 @@ export class Allocator {
     for (const [name, stored, actual] of counters) {
       if (stored !== actual) throw corrupt(`counter "${name}" says ${stored}, the heap holds ${actual}`)
     }
+  }
+
+  /**
+   * Rebuilds everything derived from the physical block chain: the previous-block
+   * links, unmerged free neighbours, the free lists, both bitmaps and the counters.
+   * This is what a process that died inside alloc() or free() leaves to fix (see
+   * "Crashes" above: the chain itself is always a valid tiling, at most one link
+   * lags). The chain is validated before anything is written; if it does not tile
+   * the heap, ERR_SHM_CORRUPT is thrown and nothing changes. Safe to run again if
+   * the repairing process dies too (Root.Op stays set until the rebuild is done).
+   * Callers hold the turn.
+   */
+  repair(): AllocatorRepair {
+    const w = this.words
+    if (w[Root.Magic]! >>> 0 !== ROOT_MAGIC) throw corrupt(`allocator root magic is 0x${(w[Root.Magic]! >>> 0).toString(16)}, expected 0x${ROOT_MAGIC.toString(16)}; nothing to repair from`)
+    if (w[Root.First]! >>> 0 !== this.first || w[Root.End]! >>> 0 !== this.end) {
+      throw corrupt(`root says the heap spans ${w[Root.First]! >>> 0}..${w[Root.End]! >>> 0}, the segment size implies ${this.first}..${this.end}; nothing to repair from`)
+    }
+    const interrupted = this.pendingOperation()
+    // Pass 1, read only: the sizes must tile [first, end) exactly.
+    for (let h = this.first; h !== this.end; ) {
+      const word = w[(h >>> 2) + 1]!
+      const size = (word & Block.SizeMask) >>> 0
+      if ((word & Block.FlagMask & ~Block.Free) !== 0 || size < Block.MinSize || h + size > this.end) {
+        throw corrupt(`block ${h} has header word 0x${(word >>> 0).toString(16)}, which does not fit the heap: the block chain is broken, not only interrupted; recreate the segment`)
+      }
+      h += size
+    }
+    if (w[(this.end >>> 2) + 1]! !== 0) throw corrupt(`sentinel header at ${this.end} was overwritten (0x${(w[(this.end >>> 2) + 1]! >>> 0).toString(16)}); recreate the segment`)
+
+    // Pass 2: fix the chain in place, then rebuild lists, bitmaps and counters.
+    w[Root.OpBlock] = interrupted?.block ?? 0
+    w[Root.Op] = Op.Repair
+    let linksFixed = 0
+    let blocksMerged = 0
+    let prev = 0
+    let prevFree = false
+    for (let h = this.first; h !== this.end; ) {
+      const word = w[(h >>> 2) + 1]!
+      const size = (word & Block.SizeMask) >>> 0
+      if ((word & Block.Free) !== 0 && prevFree) {
+        // A free() died between marking this block free and merging it: merge now.
+        const merged = ((w[(prev >>> 2) + 1]! & Block.SizeMask) >>> 0) + size
+        w[(prev >>> 2) + 1] = merged | Block.Free
+        blocksMerged++
+        h += size
+        continue
+      }
+      if (w[h >>> 2]! >>> 0 !== prev) {
+        w[h >>> 2] = prev
+        linksFixed++
+      }
+      prevFree = (word & Block.Free) !== 0
+      prev = h
+      h += size
+    }
+    if (w[this.end >>> 2]! >>> 0 !== prev) {
+      w[this.end >>> 2] = prev
+      linksFixed++
+    }
+    w.fill(0, Root.Used, Root.EndWord)
+    let used = 0
+    let free = 0
+    let allocations = 0
+    let freeBlocks = 0
+    for (let h = this.first; h !== this.end; ) {
+      const word = w[(h >>> 2) + 1]!
+      const size = (word & Block.SizeMask) >>> 0
+      if ((word & Block.Free) !== 0) {
+        insertFree(w, h, classOf(size))
+        free += size
+        freeBlocks++
+      } else {
+        used += size
+        allocations++
+      }
+      h += size
+    }
+    w[Root.Used] = used
+    w[Root.Free] = free
+    w[Root.Allocations] = allocations
+    w[Root.FreeBlocks] = freeBlocks
+    w[Root.OpBlock] = 0
+    w[Root.Op] = 0
+    return { interrupted, linksFixed, blocksMerged, stats: this.stats() }
   }
 }
 

@@ -3,14 +3,14 @@
 // directory that lists them may grow. Nodes are freed on take; the message value
 // itself passes to the taker (it frees it with tx.destroy).
 import { ShmError } from './errors'
-import type { Heap } from './heap'
+import { corrupt, type Heap } from './heap'
 import { Header } from './layout'
 import { EncodeContext, encodeValue } from './codec/encode'
 import { readSlot } from './codec/decode'
-import { releaseSlot } from './codec/release'
+import { releaseRecord } from './codec/release'
 import { readStringRecord, writeStringRecord } from './codec/strings'
 import { hashKey } from './codec/hash'
-import { Bin, BinaryKind, ChannelDir, InternalKind, QNode, Queue, Slot, Tag } from './records'
+import { Bin, BinaryKind, ChannelDir, FIRST_REF_TAG, InternalKind, QNode, Queue, Slot, Tag } from './records'
 
 export const DEFAULT_CHANNEL = ''
 
@@ -44,6 +44,7 @@ export class Channels {
     if (count > 0) heap.range(dir, count * 4)
     for (let i = 0; i < count; i++) {
       const q = heap.record(heap.u32[(dir >>> 2) + i]!, InternalKind.Queue)
+      heap.range(q, Queue.Size)
       if (heap.u32[(q + Queue.NameHash) >>> 2] === hash && readStringRecord(heap, heap.u32[(q + Queue.Name) >>> 2]!) === name) {
         this.cache.set(name, q)
         return q
@@ -67,11 +68,12 @@ export class Channels {
     heap.u8.fill(0, q + 8, q + Queue.Size)
     heap.u32[(q + Queue.Name) >>> 2] = writeStringRecord(heap, name)
     heap.u32[(q + Queue.NameHash) >>> 2] = hash
-    // Commit.
+    // Commit. The new directory is linked before the old one is freed, so a process
+    // killed in between leaks the old block instead of leaving a dangling reference.
     if (newDir !== dir) {
-      if (dir !== 0) heap.free(dir)
       heap.u32[dirWord(ChannelDir.Queues)] = newDir
       heap.u32[dirWord(ChannelDir.Capacity)] = heap.allocator.usableSize(newDir) >>> 2
+      if (dir !== 0) heap.free(dir)
     }
     heap.u32[(newDir >>> 2) + count] = q
     heap.u32[dirWord(ChannelDir.Count)] = count + 1
@@ -88,6 +90,8 @@ export class Channels {
       heap.u32[(node + QNode.Next) >>> 2] = 0
       ctx.store(node + QNode.Value)
       const tail = heap.u32[(q + Queue.Tail) >>> 2]!
+      // Checked before the commit: a corrupt tail must not make us write elsewhere.
+      if (tail !== 0) heap.block(tail, QNode.Size, 'channel tail node')
       if (tail === 0) heap.u32[(q + Queue.Head) >>> 2] = node
       else heap.u32[(tail + QNode.Next) >>> 2] = node
       heap.u32[(q + Queue.Tail) >>> 2] = node
@@ -108,17 +112,26 @@ export class Channels {
     if (node === 0) {
       throw new ShmError('ERR_NO_MESSAGES', `channel ${channel === DEFAULT_CHANNEL ? '(default)' : `"${channel}"`} has no messages: check tx.hasMessages() first, or await shm.waitForMessage()`)
     }
-    heap.range(node, QNode.Size)
+    // Everything is validated and read before anything is written, so a corrupt
+    // queue throws ERR_SHM_CORRUPT and changes nothing.
+    heap.block(node, QNode.Size, 'channel head node')
+    const next = heap.u32[(node + QNode.Next) >>> 2]!
+    if (next !== 0) heap.block(next, QNode.Size, 'channel node')
+    const count = heap.u32[(q + Queue.Count) >>> 2]!
+    if (count === 0) throw corrupt(`channel queue ${q} has a head node but a message count of 0`)
     const at = node + QNode.Value
     const owned = isMappedSlot(heap, at)
     const value = readSlot(heap, at, owned)
-    // Values with no mapped form were copied out; their records have no other owner.
-    if (!owned) releaseSlot(heap, at)
-    const next = heap.u32[(node + QNode.Next) >>> 2]!
+    const tag = heap.i32[at >>> 2]!
+    const ref = heap.u32[(at + Slot.Payload) >>> 2]!
+    // Unlink first, release last: a process killed in between leaks the value's
+    // records rather than leaving a queued message that points at freed memory.
     heap.u32[(q + Queue.Head) >>> 2] = next
     if (next === 0) heap.u32[(q + Queue.Tail) >>> 2] = 0
-    heap.u32[(q + Queue.Count) >>> 2]! -= 1
+    heap.u32[(q + Queue.Count) >>> 2] = count - 1
     heap.free(node)
+    // Values with no mapped form were copied out; their records have no other owner.
+    if (!owned && tag >= FIRST_REF_TAG) releaseRecord(heap, ref, tag)
     return value
   }
 

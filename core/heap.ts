@@ -102,6 +102,15 @@ export class Heap {
     return ref
   }
 
+  /**
+   * Checks that `ref` is the start of a live allocation with at least `bytes`
+   * usable bytes (queue nodes, directories: blocks that are freed by offset).
+   */
+  block(ref: number, bytes: number, what: string): number {
+    if (this.allocator.blockSize(ref) < bytes) throw corrupt(`${what} ${ref} is not a live block of at least ${bytes} bytes`)
+    return ref
+  }
+
   /** Checks that [at, at + length) lies inside the segment. */
   range(at: number, length: number): void {
     if (at < Header.HeapStart || length < 0 || at + length > this.size) {

@@ -4,7 +4,7 @@ import type { AllocatorStats } from './allocator'
 import { Channels, DEFAULT_CHANNEL, isMappedSlot } from './channel'
 import { EncodeContext, encodeValue } from './codec/encode'
 import { readRecord, readSlot } from './codec/decode'
-import { mappedHandleOf } from './codec/mapped_handle'
+import { dataLength, mappedHandleOf, recordOfBytes } from './codec/mapped_handle'
 import { releaseRecord } from './codec/release'
 import { structOf } from './codec/registry'
 import { ShmError } from './errors'
@@ -104,8 +104,7 @@ export class Transaction {
     if (kind !== Tag.Binary && kind !== Tag.Struct) {
       throw new ShmError('ERR_INVALID_ARGUMENT', 'bufferOf takes a mapped TypedArray, DataView, Buffer or struct view; containers have no single byte range')
     }
-    const byteLength = this.heap.u32[(ref + Bin.ByteLength) >>> 2]!
-    return this.heap.u8.subarray(ref + Bin.Data, ref + Bin.Data + byteLength)
+    return this.heap.u8.subarray(ref + Bin.Data, ref + Bin.Data + dataLength(this.heap, ref))
   }
 
   /** A plain deep copy of a mapped value, usable after the turn. */
@@ -134,13 +133,8 @@ export class Transaction {
     if (handle !== undefined) {
       if (handle.heap === heap) ref = handle.ref
     } else {
-      const bytes = ArrayBuffer.isView(mapped) ? new Uint8Array(mapped.buffer, mapped.byteOffset, mapped.byteLength) : structOf(mapped)?.bytes
-      if (bytes !== undefined && bytes.buffer === heap.u8.buffer) {
-        ref = bytes.byteOffset - heap.u8.byteOffset - Bin.Data
-        // A subarray of a mapped array is not a record of its own.
-        const kind = heap.kindOf(ref)
-        if ((kind !== Tag.Binary && kind !== Tag.Struct) || heap.u32[(ref + Bin.ByteLength) >>> 2] !== bytes.byteLength) ref = -1
-      }
+      const bytes = ArrayBuffer.isView(mapped) ? mapped : structOf(mapped)?.bytes
+      if (bytes !== undefined) ref = recordOfBytes(heap, bytes)
     }
     if (ref < 0 || heap.kindOf(ref) < FIRST_REF_TAG) {
       throw new ShmError('ERR_INVALID_ARGUMENT', `tx.${call} needs a value mapped from this segment (returned by put, putMessage or takeMessage)`)

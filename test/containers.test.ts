@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { SharedMemory, ShmError, registerClass, MappedMap, MappedSet } from '../core'
+import { SharedMemory, ShmError, registerClass, MappedMap, MappedSet, defineStruct, StructArray, utf8, enableV8Fallback } from '../core'
 import { runChild, uniqueName } from './helpers/processes'
 import { Point } from './children/shared-classes'
 
@@ -130,6 +130,53 @@ describe('mapped containers', () => {
       p.moveBy(2)
       expect(p.x).toBe(3)
       expect(tx.copy(p)).toEqual(new Point(3, 2))
+    })
+  }))
+
+  it('struct views go into the segment zero-copy and share like other mapped values', withSegment((shm) => {
+    const Vec = defineStruct({ x: 'float64', y: 'float64', label: utf8(8) }, 'ContainerVec')
+    shm.access((tx) => {
+      const local = Vec.view(new Uint8Array(Vec.byteLength))
+      local.x = 1.5
+      local.label = 'here'
+      const v = tx.put(local)
+      expect(tx.bufferOf(v).buffer).toBe(shm.buffer)
+      v.x += 1
+      expect(local.x).toBe(1.5) // the put copied it in; the view is the shared copy
+      const holder = tx.put({ v })
+      expect(holder.v.x).toBe(2.5)
+      holder.v.y = 7 // the same record, reached through the object
+      expect(v.y).toBe(7)
+      expect(tx.copy(holder).v.toJSON()).toEqual({ x: 2.5, y: 7, label: 'here' })
+      // Columnar data: a StructArray over a zero-copy Uint8Array in the segment.
+      const n = 100
+      const bytes = tx.put(new Uint8Array(StructArray.byteLength(Vec, n)))
+      const rows = new StructArray(Vec, bytes, 0, n)
+      rows.at(42).x = 42
+      expect(rows.column('x')[42]).toBe(42)
+      tx.destroy(holder)
+      tx.destroy(v)
+      tx.destroy(bytes)
+    })
+    expect(() => shm.access((tx) => tx.put(Vec.view(new Uint8Array(Vec.byteLength)))).x).toThrow(ShmError)
+  }))
+
+  it('stores unknown classes with v8.serialize only when asked', withSegment((shm) => {
+    class Opaque {
+      secret = 41
+    }
+    shm.access((tx) => {
+      expect(codeOf(() => tx.putMessage(new Opaque()))).toBe('ERR_UNSUPPORTED_TYPE')
+      enableV8Fallback()
+      try {
+        tx.putMessage({ o: new Opaque() })
+        const back = tx.takeMessage<{ o: { secret: number } }>()
+        expect(back.o.secret).toBe(41) // its fields survive, its prototype does not
+        expect(back.o).not.toBeInstanceOf(Opaque)
+        tx.destroy(back)
+      } finally {
+        enableV8Fallback(false)
+      }
     })
   }))
 

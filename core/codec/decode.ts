@@ -51,13 +51,24 @@ export function readRecord(heap: Heap, tag: Tag, ref: number, mapped: boolean, m
     case Tag.RegExp: {
       const text = readStringRecord(heap, ref, Tag.RegExp)
       const slash = text.indexOf('/')
-      return new RegExp(text.slice(slash + 1), text.slice(0, slash))
+      if (slash < 0) throw corrupt(`RegExp record ${ref} has no '/' between flags and source`)
+      try {
+        return new RegExp(text.slice(slash + 1), text.slice(0, slash))
+      } catch (err) {
+        throw corrupt(`RegExp record ${ref} does not hold a valid pattern (${(err as Error).message})`)
+      }
     }
     case Tag.Binary:
       return readBinary(heap, ref, mapped)
     case Tag.Serialized: {
       heap.record(ref, Tag.Serialized)
-      return v8Deserialize(binaryBytes(heap, ref).slice())
+      const bytes = binaryBytes(heap, ref).slice()
+      try {
+        return v8Deserialize(bytes)
+      } catch (err) {
+        if (err instanceof ShmError) throw err
+        throw corrupt(`v8-serialized record ${ref} cannot be deserialized (${(err as Error).message})`)
+      }
     }
     case Tag.Struct:
       return readStruct(heap, ref, mapped)
@@ -84,11 +95,17 @@ export function readBigInt(heap: Heap, ref: number): bigint {
   heap.record(ref, Tag.BigInt)
   const byteLength = heap.u32[(ref + Big.ByteLength) >>> 2]!
   heap.range(ref + Big.Data, byteLength)
+  // V8 caps BigInts at 2^30 bits: a longer magnitude was never written by encode.
+  if (byteLength > MAX_BIGINT_BYTES) throw corrupt(`bigint record ${ref} claims ${byteLength} bytes, more than any BigInt holds`)
+  const sign = heap.u32[(ref + Big.Sign) >>> 2]!
+  if (sign > 1) throw corrupt(`bigint record ${ref} has sign word ${sign}`)
   let hex = ''
   for (let i = byteLength - 1; i >= 0; i--) hex += heap.u8[ref + Big.Data + i]!.toString(16).padStart(2, '0')
   const magnitude = hex === '' ? 0n : BigInt('0x' + hex)
-  return heap.u32[(ref + Big.Sign) >>> 2] === 1 ? -magnitude : magnitude
+  return sign === 1 ? -magnitude : magnitude
 }
+
+const MAX_BIGINT_BYTES = 2 ** 27
 
 /** The bytes of a Binary (or Serialized) record, as a view over the segment. */
 export function binaryBytes(heap: Heap, ref: number): Uint8Array {
@@ -190,7 +207,10 @@ function copyTable(heap: Heap, ref: number, tag: Tag, memo: Memo, into?: object)
   const out = into ?? (tag === Tag.Error ? new Error() : (heap.flagsOf(ref) & RecFlag.NullProto) !== 0 ? Object.create(null) as object : {})
   memo.set(ref, out)
   forEachEntry(heap, ref, (k, v) => {
-    const key = String(readSlot(heap, k, false, memo))
+    // encode only writes string keys here; String() of anything else could call
+    // into the value (or throw a TypeError for a null-prototype object).
+    if (heap.i32[k >>> 2] !== Tag.String) throw corrupt(`${tag === Tag.Error ? 'error' : 'object'} record ${ref} has a key of tag ${heap.i32[k >>> 2]}, expected a string`)
+    const key = readStringRecord(heap, heap.u32[(k + Slot.Payload) >>> 2]!)
     const value = readSlot(heap, v, false, memo)
     // defineProperty, not assignment: a "__proto__" key must stay an ordinary property.
     const hidden = tag === Tag.Error && (key === 'name' || key === 'message' || key === 'stack' || key === 'cause')

@@ -7,9 +7,11 @@ import {
   Arr, Big, Bin, BinaryKind, Entry, ENTRY_SIZE, FIRST_REF_TAG, Hash, Inst, RecFlag, Slot, SLOT_SIZE, StructRec, Tag,
 } from '../records'
 import { classNameOf, isFrozenRequest, structOf, v8Serialize } from './registry'
-import { mappedHandleOf } from './mapped_handle'
+import { mappedHandleOf, recordOfBytes } from './mapped_handle'
 import { writeStringRecord } from './strings'
 import { hashKey } from './hash'
+
+const EMPTY = new Uint8Array(0)
 
 export class EncodeContext {
   readonly heap: Heap
@@ -128,12 +130,14 @@ function encodeObject(ctx: EncodeContext, value: object): void {
     heap.retain(seen)
     return inline(ctx, heap.kindOf(seen) as Tag, 0, seen)
   }
+  // Already in this segment (a mapped container, TypedArray or struct): share it rather than copy it.
   const handle = mappedHandleOf(value)
-  if (handle !== undefined && handle.heap === heap) {
-    // Already in this segment: share it rather than copy it.
-    handle.heap.checkTurn()
-    heap.retain(handle.ref)
-    return inline(ctx, heap.kindOf(handle.ref) as Tag, 0, handle.ref)
+  const struct = handle === undefined ? structOf(value) : undefined
+  const shared = handle !== undefined ? (handle.heap === heap ? handle.ref : -1) : recordOfBytes(heap, ArrayBuffer.isView(value) ? value : struct?.bytes ?? EMPTY)
+  if (shared >= 0) {
+    heap.checkTurn()
+    heap.retain(shared)
+    return inline(ctx, heap.kindOf(shared) as Tag, 0, shared)
   }
   const flags = isFrozenRequest(value) ? RecFlag.Frozen : 0
   if (Array.isArray(value)) return encodeArray(ctx, value, flags)
@@ -143,7 +147,6 @@ function encodeObject(ctx: EncodeContext, value: object): void {
   if (value instanceof Map) return encodeTable(ctx, value, Tag.Map, flags, value.entries())
   if (value instanceof Set) return encodeTable(ctx, value, Tag.Set, flags, setEntries(value))
   if (value instanceof Error) return encodeTable(ctx, value, Tag.Error, 0, errorEntries(value))
-  const struct = structOf(value)
   if (struct !== undefined) return inline(ctx, Tag.Struct, 0, writeStruct(heap, struct.fingerprint, struct.bytes))
   const proto = Object.getPrototypeOf(value) as object | null
   if (proto === Object.prototype || proto === null) {

@@ -1,6 +1,6 @@
 // Strings as records: UTF-8 normally, UTF-16 only for strings with lone surrogates
 // (UTF-8 cannot carry them, and silently replacing them would lose data).
-import type { Heap } from '../heap'
+import { corrupt, type Heap } from '../heap'
 import { Str, StrEncoding, Tag } from '../records'
 
 const encoder = new TextEncoder()
@@ -51,7 +51,11 @@ export function readStringRecord(heap: Heap, ref: number, kind: Tag = Tag.String
   const encoding = heap.u32[(ref + Str.Encoding) >>> 2]!
   const data = ref + Str.Data
   heap.range(data, byteLength)
-  if (encoding === StrEncoding.Utf16) return fromUtf16(heap, data, byteLength >>> 1)
+  if (encoding === StrEncoding.Utf16) {
+    if ((byteLength & 1) !== 0) throw corrupt(`UTF-16 string record ${ref} has an odd byte length ${byteLength}`)
+    return guardLength(ref, () => fromUtf16(heap, data, byteLength >>> 1))
+  }
+  if (encoding !== StrEncoding.Utf8) throw corrupt(`string record ${ref} has unknown encoding ${encoding}`)
   if (byteLength <= 32) {
     // Short ASCII is the common case for keys; TextDecoder's call costs more than the loop.
     const u8 = heap.u8
@@ -64,7 +68,17 @@ export function readStringRecord(heap: Heap, ref: number, kind: Tag = Tag.String
     }
     if (i === byteLength) return s
   }
-  return utf8Decoder.decode(heap.u8.subarray(data, data + byteLength))
+  return guardLength(ref, () => utf8Decoder.decode(heap.u8.subarray(data, data + byteLength)))
+}
+
+/** A length no JS string can have was never written by encode: report it as corruption, not a RangeError. */
+function guardLength(ref: number, decode: () => string): string {
+  try {
+    return decode()
+  } catch (err) {
+    if (err instanceof RangeError) throw corrupt(`string record ${ref} is longer than any JavaScript string (${err.message})`)
+    throw err
+  }
 }
 
 /** TextDecoder would replace lone surrogates with U+FFFD; these must come back as they were. */

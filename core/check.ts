@@ -1,0 +1,441 @@
+// The whole-heap consistency check, and the repair of what a process killed in
+// the middle of a turn can leave behind. Run it while holding the turn: after a
+// turn was taken over from a dead owner (runTurn's recovery path) and from
+// shm.check(). Everything it reads comes from shared memory, so every reference
+// is range-checked and every walk is bounded before it is followed.
+//
+// What a crash can leave, and what is repaired (everything else is reported as
+// ERR_SHM_CORRUPT, because only a stray write can produce it):
+//   allocator  Root.Op set: an alloc() or free() died half-way. The block chain is
+//              still a valid tiling (allocator.ts writes it in that order), so the
+//              free lists, bitmaps and counters are rebuilt from it (Allocator.repair).
+//   channels   a put() or take() died between linking a node and updating Tail /
+//              Count: the node chain is the truth, Tail and Count are set from it.
+//   messages   a queued message whose value graph does not hold together (a record
+//              freed or overwritten under it) is unlinked and reported; its records
+//              are left allocated, since freeing through a broken graph could free
+//              blocks that something else still uses.
+// A crash can also leak blocks (allocated, not yet linked anywhere): that is not
+// an inconsistency, only lost space, and it is not detectable without knowing
+// which mapped values other processes still hold.
+import type { AllocatorRepair, AllocatorStats } from './allocator'
+import { hashKey } from './codec/hash'
+import { readStringRecord } from './codec/strings'
+import { ShmError } from './errors'
+import type { Heap } from './heap'
+import { Header } from './layout'
+import {
+  Arr, Big, Bin, BinaryKind, ChannelDir, Entry, ENTRY_SIZE, EntryFlag, FIRST_REF_TAG, Hash, Inst, InternalKind, QNode, Queue, Rec, Slot,
+  SLOT_SIZE, Str, StrEncoding, StructRec, Tag,
+} from './records'
+
+export interface CheckOptions {
+  /**
+   * Repair what an interrupted operation left (default true). With false, any
+   * finding throws ERR_SHM_CORRUPT and nothing is written.
+   */
+  repair?: boolean
+}
+
+export interface ChannelReport {
+  /** '' is the default channel. */
+  name: string
+  messages: number
+  /** Processes registered as sleeping on the channel (stale if a waiter was killed). */
+  waiters: number
+}
+
+export interface HeapReport {
+  /** True when nothing had to be repaired. */
+  clean: boolean
+  /** One sentence per repair made, in the order they were made. */
+  repairs: string[]
+  /** What Allocator.repair() did, if it ran. */
+  allocatorRepair: AllocatorRepair | null
+  /** Allocator figures after the check (and repairs). */
+  allocator: AllocatorStats
+  channels: ChannelReport[]
+  /** Value records reachable from queued messages, each validated once. */
+  records: number
+  /** How long the check took. */
+  ms: number
+}
+
+/**
+ * Verifies the allocator (boundary tags, free lists, bitmaps, counters) and the
+ * channels (directory, queue records, node chains, every queued message's value
+ * graph); repairs what an interrupted operation left (see the top of this file)
+ * and says what it repaired. Throws ERR_SHM_CORRUPT, with the first
+ * inconsistency found, when the heap cannot be repaired. Needs the turn.
+ */
+export function checkHeap(heap: Heap, options: CheckOptions = {}): HeapReport {
+  heap.checkTurn()
+  const repair = options.repair ?? true
+  const started = performance.now()
+  const repairs: string[] = []
+  const allocator = heap.allocator
+
+  let allocatorRepair: AllocatorRepair | null = null
+  const pending = allocator.pendingOperation()
+  if (pending !== null) {
+    if (!repair) throw corrupt(`an allocator ${pending.op} on block ${pending.block} was interrupted (its process died mid-operation); check with repair enabled to rebuild the free lists`)
+    allocatorRepair = allocator.repair()
+    const r = allocatorRepair
+    repairs.push(
+      `allocator: an interrupted ${pending.op} on block ${pending.block} was finished by rebuilding the free lists, bitmaps and counters from the block chain` +
+        ` (${r.linksFixed} block link(s) fixed, ${r.blocksMerged} free block(s) merged)`,
+    )
+  }
+  allocator.check()
+
+  const channels = new ChannelChecker(heap, repair, repairs)
+  const reports = channels.run()
+  // Repairs free nodes: the allocator must still agree with itself afterwards.
+  if (channels.freedNodes) allocator.check()
+
+  return {
+    clean: repairs.length === 0,
+    repairs,
+    allocatorRepair,
+    allocator: allocator.stats(),
+    channels: reports,
+    records: channels.values.records,
+    ms: performance.now() - started,
+  }
+}
+
+function corrupt(detail: string): ShmError {
+  return new ShmError('ERR_SHM_CORRUPT', `shared heap check failed: ${detail}; recreate the segment (its data cannot be trusted)`)
+}
+
+const dirWord = (field: ChannelDir): number => (Header.ChannelRoot + field) >>> 2
+
+class ChannelChecker {
+  readonly values: ValueChecker
+  freedNodes = false
+  private readonly nodes = new Set<number>()
+
+  constructor(
+    private readonly heap: Heap,
+    private readonly repair: boolean,
+    private readonly repairs: string[],
+  ) {
+    this.values = new ValueChecker(heap)
+  }
+
+  run(): ChannelReport[] {
+    const heap = this.heap
+    const u32 = heap.u32
+    const dir = u32[dirWord(ChannelDir.Queues)]!
+    const count = u32[dirWord(ChannelDir.Count)]!
+    const capacity = u32[dirWord(ChannelDir.Capacity)]!
+    if (count > capacity) throw corrupt(`the channel directory lists ${count} queues but has room for ${capacity}`)
+    if (dir === 0) {
+      if (count !== 0 || capacity !== 0) throw corrupt(`the channel directory has no block but says ${count} queues / capacity ${capacity}`)
+      return []
+    }
+    const dirBytes = heap.allocator.blockSize(dir)
+    if (dirBytes < capacity * 4) throw corrupt(`the channel directory ${dir} is not a live block of ${capacity * 4} bytes`)
+    const names = new Set<string>()
+    const queues = new Set<number>()
+    const reports: ChannelReport[] = []
+    for (let i = 0; i < count; i++) {
+      const q = u32[(dir >>> 2) + i]!
+      if (queues.has(q)) throw corrupt(`queue ${q} is listed twice in the channel directory`)
+      queues.add(q)
+      this.liveRecord(q, InternalKind.Queue, Queue.Size, `channel directory entry ${i}`)
+      const nameRef = u32[(q + Queue.Name) >>> 2]!
+      this.liveRecord(nameRef, Tag.String, Str.Data, `queue ${q}'s name`)
+      let name: string
+      try {
+        name = readStringRecord(heap, nameRef)
+      } catch (err) {
+        throw corrupt(`queue ${q}'s name cannot be read (${(err as Error).message})`)
+      }
+      if (names.has(name)) throw corrupt(`two queues are named ${JSON.stringify(name)}`)
+      names.add(name)
+      const hash = hashKey(name, () => 'channel')
+      if (u32[(q + Queue.NameHash) >>> 2] !== hash) throw corrupt(`queue ${q} (${JSON.stringify(name)}) has name hash ${u32[(q + Queue.NameHash) >>> 2]}, its name hashes to ${hash}`)
+      reports.push({ name, messages: this.checkQueue(q, name), waiters: heap.i32[(q + Queue.Waiters) >>> 2]! })
+    }
+    return reports
+  }
+
+  /** `ref` must be a live block of `minBytes` holding a record of `kind`. */
+  private liveRecord(ref: number, kind: number, minBytes: number, what: string): void {
+    const usable = this.heap.allocator.blockSize(ref)
+    if (usable < minBytes) throw corrupt(`${what} (${ref}) is not a live block of at least ${minBytes} bytes`)
+    if (this.heap.u8[ref] !== kind) throw corrupt(`${what} (${ref}) is a record of kind ${this.heap.u8[ref]}, expected ${kind}`)
+  }
+
+  /** Walks a queue's nodes and messages; returns its message count after repairs. */
+  private checkQueue(q: number, name: string): number {
+    const heap = this.heap
+    const u32 = heap.u32
+    const label = name === '' ? 'the default channel' : `channel ${JSON.stringify(name)}`
+    const nodes: number[] = []
+    // Every node is a distinct live block of 32 bytes: the heap bounds the walk.
+    for (let n = u32[(q + Queue.Head) >>> 2]!; n !== 0; n = u32[(n + QNode.Next) >>> 2]!) {
+      if (this.nodes.has(n)) throw corrupt(`${label}: node ${n} is reached twice (a cycle, or shared with another queue)`)
+      if (heap.allocator.blockSize(n) < QNode.Size) throw corrupt(`${label}: node ${n} (message ${nodes.length}) is not a live block`)
+      this.nodes.add(n)
+      nodes.push(n)
+    }
+
+    // A put() or take() that died between its link and its bookkeeping leaves Count
+    // off by exactly one (and Tail maybe stale); anything else was not written by
+    // this library.
+    const count = u32[(q + Queue.Count) >>> 2]!
+    const tail = u32[(q + Queue.Tail) >>> 2]!
+    const linked = nodes.length
+    const lastLinked = linked === 0 ? 0 : nodes[linked - 1]!
+    const bookkept = count === linked && tail === lastLinked
+    if (!bookkept && (!this.repair || Math.abs(count - linked) !== 1)) {
+      throw corrupt(`${label}: ${linked} node(s) are linked but the queue says Count ${count}, Tail ${tail} (last node ${lastLinked})`)
+    }
+
+    // Messages whose values do not hold together are dropped (repair) or reported.
+    const bad: number[] = []
+    let firstReason = ''
+    for (let i = 0; i < linked; i++) {
+      const problem = this.values.checkMessage(nodes[i]! + QNode.Value)
+      if (problem !== null) {
+        if (bad.length === 0) firstReason = problem
+        bad.push(i)
+      }
+    }
+    if (bad.length > 0) {
+      if (!this.repair) throw corrupt(`${label}: message ${bad[0]} is damaged: ${firstReason}`)
+      this.dropMessages(q, nodes, bad)
+      this.repairs.push(`${label}: dropped ${bad.length} damaged message(s) at position(s) ${bad.join(', ')} (first: ${firstReason}); their records were left allocated`)
+      for (let k = bad.length - 1; k >= 0; k--) nodes.splice(bad[k]!, 1)
+    }
+    if (bookkept && bad.length === 0) return linked
+    const last = nodes.length === 0 ? 0 : nodes[nodes.length - 1]!
+    u32[(q + Queue.Tail) >>> 2] = last
+    u32[(q + Queue.Count) >>> 2] = nodes.length
+    if (!bookkept) this.repairs.push(`${label}: Count ${count} → ${linked}, Tail ${tail} → ${lastLinked} (a put or take was interrupted between linking and bookkeeping)`)
+    return nodes.length
+  }
+
+  /** Unlinks the nodes at `positions` (ascending) and frees them; the values leak on purpose. */
+  private dropMessages(q: number, nodes: number[], positions: number[]): void {
+    const heap = this.heap
+    const u32 = heap.u32
+    const drop = new Set(positions.map((i) => nodes[i]!))
+    let prev = 0
+    for (const n of nodes) {
+      if (drop.has(n)) continue
+      if (prev === 0) u32[(q + Queue.Head) >>> 2] = n
+      else u32[(prev + QNode.Next) >>> 2] = n
+      prev = n
+    }
+    if (prev === 0) u32[(q + Queue.Head) >>> 2] = 0
+    else u32[(prev + QNode.Next) >>> 2] = 0
+    for (const n of drop) heap.free(n)
+    this.freedNodes = true
+  }
+}
+
+const binaryWidth: Record<number, number> = {
+  [BinaryKind.Int8]: 1, [BinaryKind.Uint8]: 1, [BinaryKind.Uint8Clamped]: 1, [BinaryKind.Int16]: 2, [BinaryKind.Uint16]: 2,
+  [BinaryKind.Int32]: 4, [BinaryKind.Uint32]: 4, [BinaryKind.Float32]: 4, [BinaryKind.Float64]: 8, [BinaryKind.BigInt64]: 8,
+  [BinaryKind.BigUint64]: 8, [BinaryKind.DataView]: 1, [BinaryKind.ArrayBuffer]: 1, [BinaryKind.Buffer]: 1,
+}
+
+/**
+ * Validates value graphs: every reference lands on a live block holding a record
+ * of the slot's tag, every length fits its block, hash chains are acyclic and
+ * cover every entry exactly once. Records shared between messages are checked once.
+ */
+class ValueChecker {
+  /** Record → tag it was validated as. */
+  private readonly seen = new Map<number, number>()
+  records = 0
+
+  constructor(private readonly heap: Heap) {}
+
+  /** null if the message in slot `at` (and everything it references) is sound, else why not. */
+  checkMessage(at: number): string | null {
+    const pending: number[] = []
+    const added: number[] = []
+    try {
+      const tag = this.heap.i32[at >>> 2]!
+      if (tag === Tag.Hole) return `slot ${at} holds an array hole, not a value`
+      this.slot(at, pending, added)
+      while (pending.length > 0) {
+        const tag = pending.pop()!
+        const ref = pending.pop()!
+        this.record(ref, tag, pending, added)
+      }
+      return null
+    } catch (err) {
+      if (!(err instanceof Problem)) throw err
+      // Forget what this message added, so a later message sharing a record of it re-checks it.
+      for (const ref of added) this.seen.delete(ref)
+      return err.message
+    }
+  }
+
+  private slot(at: number, pending: number[], added: number[], allowHole = false): void {
+    const tag = this.heap.i32[at >>> 2]!
+    if (tag >= Tag.Undefined && tag <= Tag.Date) return
+    if (tag === Tag.Hole) {
+      if (allowHole) return
+      throw new Problem(`slot ${at} holds an array hole outside an array`)
+    }
+    if (tag < FIRST_REF_TAG || tag > Tag.Serialized) throw new Problem(`slot ${at} has unknown tag ${tag}`)
+    const ref = this.heap.u32[(at + Slot.Payload) >>> 2]!
+    const known = this.seen.get(ref)
+    if (known !== undefined) {
+      if (known !== tag) throw new Problem(`record ${ref} is referenced as tag ${tag} and as tag ${known}`)
+      return
+    }
+    this.seen.set(ref, tag)
+    added.push(ref)
+    pending.push(ref, tag)
+  }
+
+  /** `ref` is a live block of at least `bytes` usable bytes; returns its usable size. */
+  private block(ref: number, bytes: number, what: string): number {
+    const usable = this.heap.allocator.blockSize(ref)
+    if (usable < bytes) throw new Problem(`${what} ${ref} is not a live block of at least ${bytes} bytes`)
+    return usable
+  }
+
+  private record(ref: number, tag: number, pending: number[], added: number[]): void {
+    const heap = this.heap
+    const u32 = heap.u32
+    const word = (field: number): number => u32[(ref + field) >>> 2]!
+    const usable = this.block(ref, Rec.Body, `record (tag ${tag})`)
+    if (heap.u8[ref] !== tag) throw new Problem(`record ${ref} has kind ${heap.u8[ref]}, its slot says tag ${tag}`)
+    if (word(Rec.RefCount) === 0) throw new Problem(`record ${ref} (tag ${tag}) has reference count 0`)
+    this.records++
+    const fits = (bytes: number, what: string): void => {
+      if (bytes > usable) throw new Problem(`record ${ref} (tag ${tag}): ${what} needs ${bytes} bytes, its block holds ${usable}`)
+    }
+    switch (tag) {
+      case Tag.String:
+      case Tag.RegExp: {
+        fits(Str.Data, 'the header')
+        const length = word(Str.ByteLength)
+        const encoding = word(Str.Encoding)
+        fits(Str.Data + length, `${length} bytes of text`)
+        if (encoding !== StrEncoding.Utf8 && encoding !== StrEncoding.Utf16) throw new Problem(`string record ${ref} has encoding ${encoding}`)
+        if (encoding === StrEncoding.Utf16 && (length & 1) !== 0) throw new Problem(`UTF-16 string record ${ref} has odd length ${length}`)
+        return
+      }
+      case Tag.BigInt: {
+        fits(Big.Data, 'the header')
+        fits(Big.Data + word(Big.ByteLength), 'the magnitude')
+        if (word(Big.Sign) > 1) throw new Problem(`bigint record ${ref} has sign ${word(Big.Sign)}`)
+        return
+      }
+      case Tag.Binary:
+      case Tag.Serialized: {
+        fits(Bin.Data, 'the header')
+        const length = word(Bin.ByteLength)
+        const kind = word(Bin.Kind)
+        fits(Bin.Data + length, `${length} data bytes`)
+        const width = tag === Tag.Serialized ? (kind === BinaryKind.V8 ? 1 : 0) : binaryWidth[kind]
+        if (width === undefined || width === 0) throw new Problem(`binary record ${ref} has kind ${kind}`)
+        if (length % width !== 0) throw new Problem(`binary record ${ref} holds ${length} bytes, not a multiple of ${width}`)
+        return
+      }
+      case Tag.Struct:
+        fits(StructRec.Data, 'the header')
+        fits(StructRec.Data + word(StructRec.ByteLength), 'the struct bytes')
+        return
+      case Tag.Array: {
+        fits(Arr.Size, 'the header')
+        const length = word(Arr.Length)
+        const capacity = word(Arr.Capacity)
+        const items = word(Arr.Items)
+        if (length > capacity) throw new Problem(`array record ${ref} has length ${length} over capacity ${capacity}`)
+        if (items === 0) {
+          if (capacity !== 0) throw new Problem(`array record ${ref} has capacity ${capacity} but no items block`)
+          return
+        }
+        this.block(items, capacity * SLOT_SIZE, `items block of array ${ref}`)
+        for (let i = 0; i < length; i++) this.slot(items + i * SLOT_SIZE, pending, added, true)
+        return
+      }
+      case Tag.Object:
+      case Tag.Map:
+      case Tag.Set:
+      case Tag.Error:
+        this.table(ref, tag, fits, pending, added)
+        return
+      case Tag.Instance: {
+        fits(Inst.Size, 'the header')
+        const name = word(Inst.ClassName)
+        const fields = word(Inst.Fields)
+        for (const [r, t] of [[name, Tag.String], [fields, Tag.Object]] as const) {
+          const known = this.seen.get(r)
+          if (known !== undefined) {
+            if (known !== t) throw new Problem(`record ${r} is referenced as tag ${t} and as tag ${known}`)
+            continue
+          }
+          this.seen.set(r, t)
+          added.push(r)
+          pending.push(r, t)
+        }
+        return
+      }
+      default:
+        throw new Problem(`record ${ref} has unknown tag ${tag}`)
+    }
+  }
+
+  private table(ref: number, tag: number, fits: (bytes: number, what: string) => void, pending: number[], added: number[]): void {
+    const u32 = this.heap.u32
+    const word = (field: number): number => u32[(ref + field) >>> 2]!
+    fits(Hash.Size, 'the header')
+    const count = word(Hash.Count)
+    const used = word(Hash.Used)
+    const capacity = word(Hash.Capacity)
+    const entries = word(Hash.Entries)
+    const buckets = word(Hash.Buckets)
+    const bucketCount = word(Hash.BucketCount)
+    if (count > used || used > capacity) throw new Problem(`table ${ref} has count ${count}, used ${used}, capacity ${capacity}`)
+    if (entries === 0) {
+      if (capacity !== 0) throw new Problem(`table ${ref} has capacity ${capacity} but no entries block`)
+    } else {
+      this.block(entries, capacity * ENTRY_SIZE, `entries block of table ${ref}`)
+    }
+    if (bucketCount === 0 || (bucketCount & (bucketCount - 1)) !== 0) throw new Problem(`table ${ref} has ${bucketCount} buckets, not a power of two`)
+    this.block(buckets, bucketCount * 4, `bucket block of table ${ref}`)
+    // Every entry sits on exactly one chain, the one its hash selects.
+    const onChain = new Uint8Array(used)
+    let chained = 0
+    for (let b = 0; b < bucketCount; b++) {
+      for (let index = u32[(buckets >>> 2) + b]!; index !== 0; ) {
+        if (index > used) throw new Problem(`table ${ref}: bucket ${b} links to entry ${index} of ${used}`)
+        if (onChain[index - 1] !== 0) throw new Problem(`table ${ref}: entry ${index} is on a chain twice (a cycle)`)
+        onChain[index - 1] = 1
+        chained++
+        const e = entries + (index - 1) * ENTRY_SIZE
+        if ((u32[(e + Entry.HashCode) >>> 2]! & (bucketCount - 1)) !== b) throw new Problem(`table ${ref}: entry ${index} is on bucket ${b}, its hash selects another`)
+        index = u32[(e + Entry.Next) >>> 2]!
+      }
+    }
+    if (chained !== used) throw new Problem(`table ${ref}: ${used - chained} of ${used} entries are on no chain`)
+    let live = 0
+    for (let i = 0; i < used; i++) {
+      const e = entries + i * ENTRY_SIZE
+      const flags = u32[(e + Entry.Flags) >>> 2]!
+      if ((flags & ~EntryFlag.Deleted) !== 0) throw new Problem(`table ${ref}: entry ${i + 1} has flags ${flags}`)
+      if (flags !== 0) continue
+      live++
+      if ((tag === Tag.Object || tag === Tag.Error) && this.heap.i32[(e + Entry.Key) >>> 2] !== Tag.String) {
+        throw new Problem(`table ${ref}: entry ${i + 1} of an object has a key of tag ${this.heap.i32[(e + Entry.Key) >>> 2]}`)
+      }
+      this.slot(e + Entry.Key, pending, added)
+      this.slot(e + Entry.Value, pending, added)
+    }
+    if (live !== count) throw new Problem(`table ${ref} says ${count} live entries, holds ${live}`)
+  }
+}
+
+/** A damaged message (recoverable by dropping it), as opposed to a damaged heap. */
+class Problem extends Error {}
