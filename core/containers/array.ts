@@ -56,11 +56,15 @@ function commitItems(heap: Heap, ref: number, items: number, length: number): vo
 
 export function arraySet(heap: Heap, ref: number, index: number, value: unknown): void {
   assertWritable(heap, ref)
+  if (index < arrayLength(heap, ref)) {
+    // A number over a number (the common update) needs no allocation and no undo.
+    const at = itemsOf(heap, ref) + index * SLOT_SIZE
+    if (heap.i32[at >>> 2]! < FIRST_REF_TAG && writeInlineValue(heap, at, value)) return
+  }
   heap.atomically(() => {
     const length = arrayLength(heap, ref)
     if (index < length) {
       const at = itemsOf(heap, ref) + index * SLOT_SIZE
-      if (heap.i32[at >>> 2]! < FIRST_REF_TAG && writeInlineValue(heap, at, value)) return
       const ctx = new EncodeContext(heap)
       encodeValue(ctx, value)
       releaseSlot(heap, at)

@@ -10,6 +10,7 @@ import { releaseSlot } from '../codec/release'
 import { Entry, ENTRY_SIZE, EntryFlag, FIRST_REF_TAG, Hash, RecFlag, Slot, Str, StrEncoding, Tag } from '../records'
 
 const u32 = (heap: Heap, at: number): number => heap.u32[at >>> 2]!
+const keyPath = (): string => 'key'
 
 export function tableCount(heap: Heap, table: number): number {
   return u32(heap, table + Hash.Count)
@@ -58,23 +59,27 @@ export function assertWritable(heap: Heap, table: number, what: string): void {
 }
 
 export function tableGet(heap: Heap, table: number, key: unknown, mapped: boolean): unknown {
-  const e = findEntry(heap, table, key, hashKey(key, () => 'key'))
+  const e = findEntry(heap, table, key, hashKey(key, keyPath))
   return e === 0 ? undefined : readSlot(heap, e + Entry.Value, mapped)
 }
 
 export function tableHas(heap: Heap, table: number, key: unknown): boolean {
-  return findEntry(heap, table, key, hashKey(key, () => 'key')) !== 0
+  return findEntry(heap, table, key, hashKey(key, keyPath)) !== 0
 }
 
 /** Sets key → value (sets store only the key). */
 export function tableSet(heap: Heap, table: number, key: unknown, value: unknown, kind: Tag): void {
+  const hash = hashKey(key, keyPath)
+  const found = findEntry(heap, table, key, hash)
+  if (found !== 0) {
+    // Replacing a number with a number (the common update) needs no allocation and no undo.
+    if (kind === Tag.Set) return
+    const at = found + Entry.Value
+    if (heap.i32[at >>> 2]! < FIRST_REF_TAG && writeInlineValue(heap, at, value)) return
+  }
   heap.atomically(() => {
-    const hash = hashKey(key, () => 'key')
     const existing = findEntry(heap, table, key, hash)
     if (existing !== 0) {
-      if (kind === Tag.Set) return
-      const at = existing + Entry.Value
-      if (heap.i32[at >>> 2]! < FIRST_REF_TAG && writeInlineValue(heap, at, value)) return
       const ctx = new EncodeContext(heap)
       encodeValue(ctx, value)
       releaseSlot(heap, existing + Entry.Value)
@@ -135,7 +140,7 @@ export function tableSet(heap: Heap, table: number, key: unknown, value: unknown
 }
 
 export function tableDelete(heap: Heap, table: number, key: unknown): boolean {
-  const e = findEntry(heap, table, key, hashKey(key, () => 'key'))
+  const e = findEntry(heap, table, key, hashKey(key, keyPath))
   if (e === 0) return false
   heap.u32[(e + Entry.Flags) >>> 2] = EntryFlag.Deleted
   const count = u32(heap, table + Hash.Count) - 1

@@ -13,10 +13,18 @@ interface Target extends MappedHandle {
   readonly shareRef: number
 }
 
+/** The array index a property key names, or -1 ('01', '1.0', '-1' are not indices). */
 function indexOf(prop: string | symbol): number {
-  if (typeof prop !== 'string') return -1
-  const n = Number(prop)
-  return Number.isInteger(n) && n >= 0 && n < 0xffffffff && String(n) === prop ? n : -1
+  if (typeof prop !== 'string' || prop.length === 0 || prop.length > 10) return -1
+  const first = prop.charCodeAt(0)
+  if (first < 48 || first > 57 || (first === 48 && prop.length > 1)) return -1
+  let n = 0
+  for (let i = 0; i < prop.length; i++) {
+    const c = prop.charCodeAt(i) - 48
+    if (c < 0 || c > 9) return -1
+    n = n * 10 + c
+  }
+  return n < 0xffffffff ? n : -1
 }
 
 const handles = new WeakMap<object, Target>()
