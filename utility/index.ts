@@ -1,2 +1,4 @@
-// Filled by its own issue; see DESIGN.md for what this layer holds.
-export {}
+// What runs inside a utility (or forked) process: serve tasks to a WorkerPool.
+export { serveTasks } from './serve_tasks'
+export type { ServeOptions } from './serve_tasks'
+export type { TaskContext, TaskHandler, TaskHandlers, TaskInput, TaskName, TaskOutput, UntypedHandlers } from './tasks'

@@ -1,0 +1,92 @@
+// Workers as Electron utility processes (utilityProcess.fork), the offload host in
+// an Electron main process. Electron is loaded only when a worker is started, so
+// importing this file under plain Node costs nothing and needs no Electron.
+import { createRequire } from 'node:module'
+import * as path from 'node:path'
+import type * as Electron from 'electron'
+import type { WorkerExit, WorkerHandle, WorkerHost, WorkerStartSpec } from './host'
+
+/** The part of Electron's `utilityProcess` this host uses (a fake can stand in for it in tests). */
+export interface UtilityProcessModule {
+  fork(modulePath: string, args?: string[], options?: Electron.ForkOptions): UtilityProcessLike
+}
+
+/** The part of Electron's UtilityProcess this host uses. */
+export interface UtilityProcessLike {
+  readonly pid: number | undefined
+  once(event: 'exit', listener: (code: number) => void): unknown
+  /** 'error' (a fatal V8 error; 'exit' follows). Unheard, an EventEmitter 'error' would throw in the main process. */
+  on(event: 'error', listener: (type: string, location: string, report: string) => void): unknown
+  kill(): boolean
+  postMessage(message: unknown): void
+}
+
+export interface ElectronHostOptions {
+  /** Default: `require('electron').utilityProcess`, loaded at the first start. */
+  utilityProcess?: UtilityProcessModule
+  /** stdout/stderr of the workers (default 'inherit'). */
+  stdio?: 'inherit' | 'ignore' | 'pipe'
+  /** Shown in Electron's process metrics (default "offload worker"); the worker index is appended. */
+  serviceName?: string
+}
+
+function loadElectron(): typeof import('electron') {
+  // `require` exists in the compiled CommonJS build; elsewhere make one.
+  const load = typeof require === 'function' ? require : createRequire(path.join(process.cwd(), 'index.js'))
+  return load('electron') as typeof import('electron')
+}
+
+export class ElectronHost implements WorkerHost {
+  readonly kind = 'electron'
+  private readonly options: ElectronHostOptions
+  private utilityProcess: UtilityProcessModule | undefined
+
+  constructor(options: ElectronHostOptions = {}) {
+    this.options = options
+    this.utilityProcess = options.utilityProcess
+  }
+
+  start(spec: WorkerStartSpec): WorkerHandle {
+    // utilityProcess.fork works only after app 'ready'; Electron's own error says so.
+    const up = (this.utilityProcess ??= loadElectron().utilityProcess)
+    const child = up.fork(spec.script, spec.args, {
+      env: { ...process.env, ...spec.env },
+      execArgv: spec.execArgv,
+      stdio: this.options.stdio ?? 'inherit',
+      serviceName: spec.name ?? this.options.serviceName ?? 'offload worker',
+    })
+    let ended = false
+    let error: Error | undefined
+    child.on('error', (type, location) => {
+      error = new Error(`${type} in the utility process${location ? ` at ${location}` : ''}`)
+    })
+    const exited = new Promise<WorkerExit>((resolve) => {
+      child.once('exit', (code) => {
+        ended = true
+        resolve({ code, signal: null, error })
+      })
+    })
+    return {
+      get pid() {
+        return child.pid
+      },
+      exited,
+      kill: (force = false) => {
+        if (ended) return
+        const pid = child.pid
+        if (force && pid !== undefined) {
+          try {
+            process.kill(pid, 'SIGKILL')
+            return
+          } catch {
+            // fall back to Electron's own kill
+          }
+        }
+        child.kill()
+      },
+      postMessage: (message) => {
+        if (!ended) child.postMessage(message)
+      },
+    }
+  }
+}
