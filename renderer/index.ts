@@ -1,2 +1,312 @@
-// Filled by its own issue; see DESIGN.md for what this layer holds.
-export {}
+// The renderer side of the Electron integration: a typed client of the functions the
+// preload exposed (preload/protocol.ts). Browser-only — no Node import — so it bundles
+// for the web platform; the schema file (defineStruct…) is the one main and workers use.
+//
+//   import { connect } from 'interprocess-objects/renderer'
+//   import { Stats } from './schema'
+//   const shared = connect()                       // window.sharedObjects
+//   const stats = shared.region('frames', 'stats').struct(Stats)
+//   requestAnimationFrame(function draw() { label.textContent = String(stats.fps); … })
+//
+// Bridge mode (contextIsolation on): every field access is one contextBridge call and
+// every value a copy. Direct mode (contextIsolation off): views are core's, over the
+// real shared memory, zero-copy.
+import { StructArray, type NumericType, type Schema, type StructType, type TypedArrayFor } from '../core/struct'
+import {
+  BRIDGE_VERSION,
+  DEFAULT_BRIDGE_KEY,
+  type BridgeApi,
+  type BridgeInfo,
+  type BridgeScalar,
+  type ChannelAccess,
+  type DirectBridgeApi,
+  type RegionAccess,
+  type RegionHandle,
+} from '../preload/protocol'
+import { RendererError, rethrow } from './errors'
+import { accessorsOf, bridgeArray, bridgeStruct, bridgeStructArray, isNumericKind, type RendererArray, type RendererStruct, type RendererStructArray, type Target } from './views'
+
+export { RendererError } from './errors'
+export { columnLayout } from './views'
+export type { RendererArray, RendererStruct, RendererStructArray, RendererFieldValue } from './views'
+export type { BridgeApi, BridgeInfo, DirectBridgeApi, RegionAccess, ChannelAccess, BridgeScalar } from '../preload/protocol'
+export { BRIDGE_VERSION, DEFAULT_BRIDGE_KEY, parseBridgeError } from '../preload/protocol'
+// The schema language, so renderer code can import everything from one place.
+export { defineStruct, StructArray, array, utf8 } from '../core/struct'
+export type { Schema, StructType, StructPlain, StructInit, StructInstance } from '../core/struct'
+
+export interface ConnectOptions {
+  /** `window` key the preload used (default 'sharedObjects'). */
+  key?: string
+  /** The bridge itself (default: globalThis[key]). */
+  api?: BridgeApi
+}
+
+type ScalarValue<K extends BridgeScalar> = K extends 'int64' | 'uint64' ? bigint : K extends 'bool' ? boolean : number
+
+/** A granted byte range of a segment. Offsets are relative to the region. */
+export class Region implements Target {
+  readonly segment: string
+  readonly name: string
+  readonly byteLength: number
+  readonly access: RegionAccess
+  /** True in direct mode: views are over shared memory itself. */
+  readonly live: boolean
+  /** @internal */
+  readonly api: BridgeApi
+  /** @internal */
+  readonly h: RegionHandle
+  /** @internal */
+  readonly label: string
+  private readonly shared: Uint8Array | undefined
+  private readonly counterWord: Int32Array | undefined
+  private readonly counterFn: (h: RegionHandle) => number
+
+  /** @internal */
+  constructor(api: BridgeApi, segment: string, name: string, h: RegionHandle, byteLength: number, access: RegionAccess) {
+    this.api = api
+    this.segment = segment
+    this.name = name
+    this.h = h
+    this.byteLength = byteLength
+    this.access = access
+    this.label = `${segment}/${name}`
+    this.counterFn = api.counter
+    if (api.mode === 'direct') {
+      const direct = api as DirectBridgeApi
+      this.shared = direct.bytes(h)
+      this.counterWord = direct.counterWord(h)
+    }
+    this.live = this.shared !== undefined
+  }
+
+  /**
+   * The region's change counter. Writers bump it when they finish an update; read it
+   * once per animation frame and redraw only when it moved (one bridge call, no IPC).
+   */
+  counter(): number {
+    if (this.counterWord !== undefined) return Atomics.load(this.counterWord, 0) >>> 0
+    try {
+      return this.counterFn(this.h)
+    } catch (err) {
+      throw rethrow(err)
+    }
+  }
+
+  /** Adds 1 to the change counter (needs 'readwrite'). */
+  bump(): number {
+    if (this.counterWord !== undefined && this.access === 'readwrite') return (Atomics.add(this.counterWord, 0, 1) + 1) >>> 0
+    try {
+      return this.api.bump(this.h)
+    } catch (err) {
+      throw rethrow(err)
+    }
+  }
+
+  /** A copy of `length` bytes at `offset` (one bridge call; in direct mode a slice of shared memory). */
+  read(offset = 0, length = this.byteLength - offset): Uint8Array {
+    if (this.shared !== undefined) {
+      if (!Number.isInteger(offset) || !Number.isInteger(length) || offset < 0 || length < 0 || offset + length > this.byteLength) {
+        throw new RendererError('ERR_OUT_OF_RANGE', `${length} byte(s) at offset ${offset} do not fit in region ${this.label} of ${this.byteLength} bytes`)
+      }
+      return this.shared.slice(offset, offset + length)
+    }
+    try {
+      return this.api.read(this.h, offset, length)
+    } catch (err) {
+      throw rethrow(err)
+    }
+  }
+
+  /** Copies `bytes` into the region at `offset` (needs 'readwrite'). */
+  write(offset: number, bytes: Uint8Array): void {
+    try {
+      this.api.write(this.h, offset, bytes)
+    } catch (err) {
+      throw rethrow(err)
+    }
+  }
+
+  /** Direct mode only: the live bytes of the region in shared memory. */
+  bytes(): Uint8Array {
+    if (this.shared === undefined) {
+      throw new RendererError('ERR_INVALID_ARGUMENT', `region ${this.label}: bytes() needs direct mode; with contextIsolation on, use read()/write() or struct/array views`)
+    }
+    return this.shared
+  }
+
+  get<K extends BridgeScalar>(kind: K, offset: number): ScalarValue<K> {
+    try {
+      return accessorsOf(this.api, kind).get(this.h, offset) as ScalarValue<K>
+    } catch (err) {
+      throw rethrow(err)
+    }
+  }
+
+  set<K extends BridgeScalar>(kind: K, offset: number, value: ScalarValue<K>): void {
+    try {
+      accessorsOf(this.api, kind).set(this.h, offset, value as never)
+    } catch (err) {
+      throw rethrow(err)
+    }
+  }
+
+  /** A view of a struct stored at `offset`: the same properties as core's view, through the bridge. */
+  struct<S extends Schema>(type: StructType<S>, offset = 0): RendererStruct<S> {
+    if (this.shared !== undefined) return type.view(this.shared, offset) as unknown as RendererStruct<S>
+    return bridgeStruct(this, type, offset)
+  }
+
+  /** `length` elements of `kind` at `offset` (direct mode: a real TypedArray over shared memory). */
+  array<E extends NumericType>(kind: E, offset: number, length: number): RendererArray<E> {
+    if (this.shared !== undefined) {
+      if (!isNumericKind(kind)) throw new RendererError('ERR_INVALID_ARGUMENT', `array kind must be numeric, got ${String(kind)}`)
+      const Ctor = TYPED[kind]
+      if (!Number.isInteger(offset) || offset < 0 || offset + length * Ctor.BYTES_PER_ELEMENT > this.byteLength) {
+        throw new RendererError('ERR_OUT_OF_RANGE', `${length} × ${kind} at offset ${offset} does not fit in region ${this.label} of ${this.byteLength} bytes`)
+      }
+      return new Ctor(this.shared.buffer, this.shared.byteOffset + offset, length) as unknown as RendererArray<E>
+    }
+    return bridgeArray(this, kind, offset, length)
+  }
+
+  /** A struct-of-arrays table at `offset`, laid out as core's StructArray. */
+  structArray<S extends Schema>(type: StructType<S>, offset: number, length: number): RendererStructArray<S> {
+    if (this.shared !== undefined) return new StructArray(type, this.shared, offset, length) as unknown as RendererStructArray<S>
+    return bridgeStructArray(this, type, offset, length)
+  }
+}
+
+const TYPED: { readonly [K in NumericType]: { new (buffer: ArrayBufferLike, byteOffset: number, length: number): TypedArrayFor[K]; readonly BYTES_PER_ELEMENT: number } } = {
+  int8: Int8Array, uint8: Uint8Array, int16: Int16Array, uint16: Uint16Array, int32: Int32Array, uint32: Uint32Array,
+  int64: BigInt64Array, uint64: BigUint64Array, float32: Float32Array, float64: Float64Array,
+}
+
+/** A named channel of a segment. Values cross as copies (contextBridge copies them). */
+export class Channel {
+  readonly segment: string
+  readonly name: string
+  readonly access: ChannelAccess
+  private readonly api: BridgeApi
+
+  /** @internal */
+  constructor(api: BridgeApi, segment: string, name: string, access: ChannelAccess) {
+    this.api = api
+    this.segment = segment
+    this.name = name
+    this.access = access
+  }
+
+  async put(value: unknown): Promise<void> {
+    try {
+      await this.api.putMessage(this.segment, this.name, value)
+    } catch (err) {
+      throw rethrow(err)
+    }
+  }
+
+  /** The oldest message as a plain copy; ERR_NO_MESSAGES when the channel is empty. */
+  async take<T = unknown>(): Promise<T> {
+    try {
+      return (await this.api.takeMessage(this.segment, this.name)) as T
+    } catch (err) {
+      throw rethrow(err)
+    }
+  }
+
+  /** Resolves when a message is there; ERR_TIMEOUT after timeoutMs. */
+  async wait(timeoutMs?: number): Promise<void> {
+    try {
+      await this.api.waitForMessage(this.segment, this.name, timeoutMs)
+    } catch (err) {
+      throw rethrow(err)
+    }
+  }
+
+  /** Waits for a message and takes it (retrying if another consumer was faster). */
+  async next<T = unknown>(timeoutMs?: number): Promise<T> {
+    const deadline = timeoutMs === undefined ? Infinity : Date.now() + timeoutMs
+    for (;;) {
+      await this.wait(deadline === Infinity ? undefined : Math.max(0, deadline - Date.now()))
+      try {
+        return await this.take<T>()
+      } catch (err) {
+        if ((err as { code?: string }).code !== 'ERR_NO_MESSAGES') throw err
+      }
+    }
+  }
+
+  count(): number {
+    try {
+      return this.api.messageCount(this.segment, this.name)
+    } catch (err) {
+      throw rethrow(err)
+    }
+  }
+}
+
+/** What a page may open, wrapped in typed objects. */
+export class SharedObjectsClient {
+  readonly api: BridgeApi
+  readonly info: BridgeInfo
+  readonly mode: 'bridge' | 'direct'
+  private readonly regions = new Map<string, Region>()
+
+  constructor(api: BridgeApi) {
+    if (typeof api !== 'object' || api === null || typeof api.region !== 'function') {
+      throw new RendererError('ERR_NO_BRIDGE', 'no shared-objects bridge: call exposeSharedObjects() in the preload (interprocess-objects/preload) and create the window with host.webPreferences(…)')
+    }
+    if (api.version !== BRIDGE_VERSION) {
+      throw new RendererError('ERR_BRIDGE_VERSION', `the preload speaks bridge version ${String(api.version)}, this renderer ${BRIDGE_VERSION}; build both from the same interprocess-objects`)
+    }
+    this.api = api
+    this.info = api.describe()
+    this.mode = api.mode
+  }
+
+  /** Aliases of the segments this window was granted. */
+  get segments(): string[] {
+    return Object.keys(this.info.segments)
+  }
+
+  /** A granted region; ERR_NOT_GRANTED otherwise (checked by the preload, not here). */
+  region(segment: string, name: string): Region {
+    const key = `${segment}\u0000${name}`
+    let r = this.regions.get(key)
+    if (r !== undefined) return r
+    let h: RegionHandle
+    try {
+      h = this.api.region(segment, name)
+    } catch (err) {
+      throw rethrow(err)
+    }
+    const granted = this.info.segments[segment]!.regions[name]!
+    r = new Region(this.api, segment, name, h, granted.byteLength, granted.access)
+    this.regions.set(key, r)
+    return r
+  }
+
+  channel(segment: string, name: string): Channel {
+    const access = this.info.segments[segment]?.channels[name]
+    if (access === undefined) {
+      // Ask the preload anyway, so the error is the authoritative one.
+      try {
+        this.api.messageCount(segment, name)
+      } catch (err) {
+        throw rethrow(err)
+      }
+      throw new RendererError('ERR_NOT_GRANTED', `channel ${segment}/${name} is not granted to this window`)
+    }
+    return new Channel(this.api, segment, name, access)
+  }
+}
+
+/** Connects to the bridge the preload exposed on `window[key]`. */
+export function connect(options: ConnectOptions = {}): SharedObjectsClient {
+  const key = options.key ?? DEFAULT_BRIDGE_KEY
+  const api = options.api ?? ((globalThis as Record<string, unknown>)[key] as BridgeApi | undefined)
+  if (api === undefined) {
+    throw new RendererError('ERR_NO_BRIDGE', `window.${key} is missing: call exposeSharedObjects(${key === DEFAULT_BRIDGE_KEY ? '' : `{ key: '${key}' }`}) in the preload and create the window with host.webPreferences(…) from interprocess-objects/main`)
+  }
+  return new SharedObjectsClient(api)
+}

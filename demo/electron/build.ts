@@ -1,0 +1,52 @@
+// Bundles the Electron demo into demo/electron/.build/ with esbuild: main, preload and
+// the frame worker for Node (Electron and the native addon's loader stay external), the
+// page for the browser. Run by `npm run demo:build`, by forge.config.ts before
+// `electron-forge start`/`package`, and by the e2e test.
+import { build } from 'esbuild'
+import * as fs from 'node:fs'
+import * as path from 'node:path'
+
+export const demoDir = __dirname
+export const buildDir = path.join(demoDir, '.build')
+
+export async function buildDemo(): Promise<string> {
+  fs.mkdirSync(buildDir, { recursive: true })
+  const node = {
+    bundle: true,
+    platform: 'node' as const,
+    format: 'cjs' as const,
+    target: 'node20',
+    // node-gyp-build finds the addon from the package root (where binding.gyp is).
+    external: ['electron', 'node-gyp-build'],
+    logLevel: 'warning' as const,
+    sourcemap: 'inline' as const,
+  }
+  await Promise.all([
+    build({ ...node, entryPoints: [path.join(demoDir, 'main.ts')], outfile: path.join(buildDir, 'main.js') }),
+    build({ ...node, entryPoints: [path.join(demoDir, 'preload.ts')], outfile: path.join(buildDir, 'preload.js') }),
+    build({ ...node, entryPoints: [path.join(demoDir, 'frame-worker.ts')], outfile: path.join(buildDir, 'frame-worker.js') }),
+    build({
+      entryPoints: [path.join(demoDir, 'page.ts')],
+      outfile: path.join(buildDir, 'renderer.js'),
+      bundle: true,
+      platform: 'browser',
+      format: 'iife',
+      target: 'chrome120',
+      logLevel: 'warning',
+    }),
+  ])
+  fs.copyFileSync(path.join(demoDir, 'index.html'), path.join(buildDir, 'index.html'))
+  // `electron demo/electron/.build` starts main.js.
+  fs.writeFileSync(path.join(buildDir, 'package.json'), JSON.stringify({ name: 'interprocess-objects-demo', version: '0.1.0', private: true, main: 'main.js' }, null, 2) + '\n')
+  return buildDir
+}
+
+if (require.main === module) {
+  buildDemo().then(
+    (dir) => console.log(`demo built in ${path.relative(process.cwd(), dir)}`),
+    (err: unknown) => {
+      console.error(err)
+      process.exit(1)
+    },
+  )
+}
