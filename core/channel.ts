@@ -155,6 +155,10 @@ export class Channels {
  */
 export function isMappedSlot(heap: Heap, at: number): boolean {
   const tag = heap.i32[at >>> 2]! as Tag
-  if (tag === Tag.Binary) return heap.u32[(heap.u32[(at + Slot.Payload) >>> 2]! + Bin.Kind) >>> 2] !== BinaryKind.ArrayBuffer
+  if (tag === Tag.Binary) {
+    // An out-of-range reference counts as mapped here; decoding it then reports the corruption.
+    const ref = heap.u32[(at + Slot.Payload) >>> 2]!
+    return ref + Bin.Data > heap.size || heap.u32[(ref + Bin.Kind) >>> 2] !== BinaryKind.ArrayBuffer
+  }
   return tag === Tag.Array || tag === Tag.Object || tag === Tag.Map || tag === Tag.Set || tag === Tag.Instance || tag === Tag.Struct
 }

@@ -285,15 +285,7 @@ class ValueChecker {
       throw new Problem(`slot ${at} holds an array hole outside an array`)
     }
     if (tag < FIRST_REF_TAG || tag > Tag.Serialized) throw new Problem(`slot ${at} has unknown tag ${tag}`)
-    const ref = this.heap.u32[(at + Slot.Payload) >>> 2]!
-    const known = this.seen.get(ref)
-    if (known !== undefined) {
-      if (known !== tag) throw new Problem(`record ${ref} is referenced as tag ${tag} and as tag ${known}`)
-      return
-    }
-    this.seen.set(ref, tag)
-    added.push(ref)
-    pending.push(ref, tag)
+    this.ref(this.heap.u32[(at + Slot.Payload) >>> 2]!, tag, pending, added)
   }
 
   /** `ref` is a live block of at least `bytes` usable bytes; returns its usable size. */
@@ -303,60 +295,63 @@ class ValueChecker {
     return usable
   }
 
+  /** Throws unless `bytes` fit in the record's block of `usable` bytes. */
+  private fits(ref: number, usable: number, bytes: number, what: string): void {
+    if (bytes > usable) throw new Problem(`record ${ref}: ${what} needs ${bytes} bytes, its block holds ${usable}`)
+  }
+
   private record(ref: number, tag: number, pending: number[], added: number[]): void {
     const heap = this.heap
     const u32 = heap.u32
-    const word = (field: number): number => u32[(ref + field) >>> 2]!
-    const usable = this.block(ref, Rec.Body, `record (tag ${tag})`)
+    // No closures here: this runs once per record, and must stay cheap.
+    const usable = this.block(ref, Rec.Body, 'record')
     if (heap.u8[ref] !== tag) throw new Problem(`record ${ref} has kind ${heap.u8[ref]}, its slot says tag ${tag}`)
-    if (word(Rec.RefCount) === 0) throw new Problem(`record ${ref} (tag ${tag}) has reference count 0`)
+    if (u32[(ref + Rec.RefCount) >>> 2] === 0) throw new Problem(`record ${ref} (tag ${tag}) has reference count 0`)
     this.records++
-    const fits = (bytes: number, what: string): void => {
-      if (bytes > usable) throw new Problem(`record ${ref} (tag ${tag}): ${what} needs ${bytes} bytes, its block holds ${usable}`)
-    }
     switch (tag) {
       case Tag.String:
       case Tag.RegExp: {
-        fits(Str.Data, 'the header')
-        const length = word(Str.ByteLength)
-        const encoding = word(Str.Encoding)
-        fits(Str.Data + length, `${length} bytes of text`)
+        this.fits(ref, usable, Str.Data, 'the header')
+        const length = u32[(ref + Str.ByteLength) >>> 2]!
+        const encoding = u32[(ref + Str.Encoding) >>> 2]!
+        this.fits(ref, usable, Str.Data + length, 'the text')
         if (encoding !== StrEncoding.Utf8 && encoding !== StrEncoding.Utf16) throw new Problem(`string record ${ref} has encoding ${encoding}`)
         if (encoding === StrEncoding.Utf16 && (length & 1) !== 0) throw new Problem(`UTF-16 string record ${ref} has odd length ${length}`)
         return
       }
       case Tag.BigInt: {
-        fits(Big.Data, 'the header')
-        fits(Big.Data + word(Big.ByteLength), 'the magnitude')
-        if (word(Big.Sign) > 1) throw new Problem(`bigint record ${ref} has sign ${word(Big.Sign)}`)
+        this.fits(ref, usable, Big.Data, 'the header')
+        this.fits(ref, usable, Big.Data + u32[(ref + Big.ByteLength) >>> 2]!, 'the magnitude')
+        const sign = u32[(ref + Big.Sign) >>> 2]!
+        if (sign > 1) throw new Problem(`bigint record ${ref} has sign ${sign}`)
         return
       }
       case Tag.Binary:
       case Tag.Serialized: {
-        fits(Bin.Data, 'the header')
-        const length = word(Bin.ByteLength)
-        const kind = word(Bin.Kind)
-        fits(Bin.Data + length, `${length} data bytes`)
+        this.fits(ref, usable, Bin.Data, 'the header')
+        const length = u32[(ref + Bin.ByteLength) >>> 2]!
+        const kind = u32[(ref + Bin.Kind) >>> 2]!
+        this.fits(ref, usable, Bin.Data + length, 'the data')
         const width = tag === Tag.Serialized ? (kind === BinaryKind.V8 ? 1 : 0) : binaryWidth[kind]
         if (width === undefined || width === 0) throw new Problem(`binary record ${ref} has kind ${kind}`)
         if (length % width !== 0) throw new Problem(`binary record ${ref} holds ${length} bytes, not a multiple of ${width}`)
         return
       }
       case Tag.Struct:
-        fits(StructRec.Data, 'the header')
-        fits(StructRec.Data + word(StructRec.ByteLength), 'the struct bytes')
+        this.fits(ref, usable, StructRec.Data, 'the header')
+        this.fits(ref, usable, StructRec.Data + u32[(ref + StructRec.ByteLength) >>> 2]!, 'the struct bytes')
         return
       case Tag.Array: {
-        fits(Arr.Size, 'the header')
-        const length = word(Arr.Length)
-        const capacity = word(Arr.Capacity)
-        const items = word(Arr.Items)
+        this.fits(ref, usable, Arr.Size, 'the header')
+        const length = u32[(ref + Arr.Length) >>> 2]!
+        const capacity = u32[(ref + Arr.Capacity) >>> 2]!
+        const items = u32[(ref + Arr.Items) >>> 2]!
         if (length > capacity) throw new Problem(`array record ${ref} has length ${length} over capacity ${capacity}`)
         if (items === 0) {
           if (capacity !== 0) throw new Problem(`array record ${ref} has capacity ${capacity} but no items block`)
           return
         }
-        this.block(items, capacity * SLOT_SIZE, `items block of array ${ref}`)
+        this.block(items, capacity * SLOT_SIZE, `items block of array ${ref}:`)
         for (let i = 0; i < length; i++) this.slot(items + i * SLOT_SIZE, pending, added, true)
         return
       }
@@ -364,49 +359,49 @@ class ValueChecker {
       case Tag.Map:
       case Tag.Set:
       case Tag.Error:
-        this.table(ref, tag, fits, pending, added)
+        this.fits(ref, usable, Hash.Size, 'the header')
+        this.table(ref, tag, pending, added)
         return
-      case Tag.Instance: {
-        fits(Inst.Size, 'the header')
-        const name = word(Inst.ClassName)
-        const fields = word(Inst.Fields)
-        for (const [r, t] of [[name, Tag.String], [fields, Tag.Object]] as const) {
-          const known = this.seen.get(r)
-          if (known !== undefined) {
-            if (known !== t) throw new Problem(`record ${r} is referenced as tag ${t} and as tag ${known}`)
-            continue
-          }
-          this.seen.set(r, t)
-          added.push(r)
-          pending.push(r, t)
-        }
+      case Tag.Instance:
+        this.fits(ref, usable, Inst.Size, 'the header')
+        this.ref(u32[(ref + Inst.ClassName) >>> 2]!, Tag.String, pending, added)
+        this.ref(u32[(ref + Inst.Fields) >>> 2]!, Tag.Object, pending, added)
         return
-      }
       default:
         throw new Problem(`record ${ref} has unknown tag ${tag}`)
     }
   }
 
-  private table(ref: number, tag: number, fits: (bytes: number, what: string) => void, pending: number[], added: number[]): void {
+  /** Queues record `r` for checking as `tag`, unless it already was. */
+  private ref(r: number, tag: number, pending: number[], added: number[]): void {
+    const known = this.seen.get(r)
+    if (known !== undefined) {
+      if (known !== tag) throw new Problem(`record ${r} is referenced as tag ${tag} and as tag ${known}`)
+      return
+    }
+    this.seen.set(r, tag)
+    added.push(r)
+    pending.push(r, tag)
+  }
+
+  private table(ref: number, tag: number, pending: number[], added: number[]): void {
     const u32 = this.heap.u32
-    const word = (field: number): number => u32[(ref + field) >>> 2]!
-    fits(Hash.Size, 'the header')
-    const count = word(Hash.Count)
-    const used = word(Hash.Used)
-    const capacity = word(Hash.Capacity)
-    const entries = word(Hash.Entries)
-    const buckets = word(Hash.Buckets)
-    const bucketCount = word(Hash.BucketCount)
+    const count = u32[(ref + Hash.Count) >>> 2]!
+    const used = u32[(ref + Hash.Used) >>> 2]!
+    const capacity = u32[(ref + Hash.Capacity) >>> 2]!
+    const entries = u32[(ref + Hash.Entries) >>> 2]!
+    const buckets = u32[(ref + Hash.Buckets) >>> 2]!
+    const bucketCount = u32[(ref + Hash.BucketCount) >>> 2]!
     if (count > used || used > capacity) throw new Problem(`table ${ref} has count ${count}, used ${used}, capacity ${capacity}`)
     if (entries === 0) {
       if (capacity !== 0) throw new Problem(`table ${ref} has capacity ${capacity} but no entries block`)
     } else {
-      this.block(entries, capacity * ENTRY_SIZE, `entries block of table ${ref}`)
+      this.block(entries, capacity * ENTRY_SIZE, `entries block of table ${ref}:`)
     }
     if (bucketCount === 0 || (bucketCount & (bucketCount - 1)) !== 0) throw new Problem(`table ${ref} has ${bucketCount} buckets, not a power of two`)
-    this.block(buckets, bucketCount * 4, `bucket block of table ${ref}`)
+    this.block(buckets, bucketCount * 4, `bucket block of table ${ref}:`)
     // Every entry sits on exactly one chain, the one its hash selects.
-    const onChain = new Uint8Array(used)
+    const onChain = used <= 64 ? this.small.fill(0, 0, used) : new Uint8Array(used)
     let chained = 0
     for (let b = 0; b < bucketCount; b++) {
       for (let index = u32[(buckets >>> 2) + b]!; index !== 0; ) {
@@ -421,13 +416,14 @@ class ValueChecker {
     }
     if (chained !== used) throw new Problem(`table ${ref}: ${used - chained} of ${used} entries are on no chain`)
     let live = 0
+    const objectKeys = tag === Tag.Object || tag === Tag.Error
     for (let i = 0; i < used; i++) {
       const e = entries + i * ENTRY_SIZE
       const flags = u32[(e + Entry.Flags) >>> 2]!
       if ((flags & ~EntryFlag.Deleted) !== 0) throw new Problem(`table ${ref}: entry ${i + 1} has flags ${flags}`)
       if (flags !== 0) continue
       live++
-      if ((tag === Tag.Object || tag === Tag.Error) && this.heap.i32[(e + Entry.Key) >>> 2] !== Tag.String) {
+      if (objectKeys && this.heap.i32[(e + Entry.Key) >>> 2] !== Tag.String) {
         throw new Problem(`table ${ref}: entry ${i + 1} of an object has a key of tag ${this.heap.i32[(e + Entry.Key) >>> 2]}`)
       }
       this.slot(e + Entry.Key, pending, added)
@@ -435,6 +431,8 @@ class ValueChecker {
     }
     if (live !== count) throw new Problem(`table ${ref} says ${count} live entries, holds ${live}`)
   }
+
+  private readonly small = new Uint8Array(64)
 }
 
 /** A damaged message (recoverable by dropping it), as opposed to a damaged heap. */

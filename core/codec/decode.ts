@@ -74,13 +74,16 @@ export function readRecord(heap: Heap, tag: Tag, ref: number, mapped: boolean, m
       return readStruct(heap, ref, mapped)
     case Tag.Array:
       heap.record(ref, Tag.Array)
-      return mapped ? mapArray(heap, ref) : copyArray(heap, ref, memo ?? new Map())
+      if (!mapped) return copyArray(heap, ref, memo ?? new Map())
+      checkArrayBounds(heap, ref)
+      return mapArray(heap, ref)
     case Tag.Object:
     case Tag.Map:
     case Tag.Set:
     case Tag.Error:
       heap.record(ref, tag)
       if (mapped && tag !== Tag.Error) {
+        checkTableBounds(heap, ref)
         return tag === Tag.Object ? mapObject(heap, ref, (heap.flagsOf(ref) & RecFlag.NullProto) !== 0 ? null : Object.prototype) : mapTable(heap, ref, tag)
       }
       return copyTable(heap, ref, tag, memo ?? new Map())
@@ -89,6 +92,31 @@ export function readRecord(heap: Heap, tag: Tag, ref: number, mapped: boolean, m
     default:
       throw corrupt(`slot holds unknown tag ${tag as number}`)
   }
+}
+
+/**
+ * Before a live view is handed out: its header, items block and length agree, so
+ * the container code's index arithmetic stays inside the segment.
+ */
+function checkArrayBounds(heap: Heap, ref: number): void {
+  heap.range(ref, Arr.Size)
+  const length = heap.u32[(ref + Arr.Length) >>> 2]!
+  const capacity = heap.u32[(ref + Arr.Capacity) >>> 2]!
+  if (length > capacity) throw corrupt(`array record ${ref} has length ${length} over its capacity ${capacity}`)
+  if (capacity > 0) heap.range(heap.u32[(ref + Arr.Items) >>> 2]!, capacity * SLOT_SIZE)
+}
+
+/** The same for Map, Set and object tables: entries and buckets lie inside the segment. */
+function checkTableBounds(heap: Heap, ref: number): void {
+  heap.range(ref, Hash.Size)
+  const count = heap.u32[(ref + Hash.Count) >>> 2]!
+  const used = heap.u32[(ref + Hash.Used) >>> 2]!
+  const capacity = heap.u32[(ref + Hash.Capacity) >>> 2]!
+  const bucketCount = heap.u32[(ref + Hash.BucketCount) >>> 2]!
+  if (count > used || used > capacity) throw corrupt(`table record ${ref} has count ${count}, used ${used}, capacity ${capacity}`)
+  if (bucketCount === 0 || (bucketCount & (bucketCount - 1)) !== 0) throw corrupt(`table record ${ref} has ${bucketCount} buckets, not a power of two`)
+  if (capacity > 0) heap.range(heap.u32[(ref + Hash.Entries) >>> 2]!, capacity * ENTRY_SIZE)
+  heap.range(heap.u32[(ref + Hash.Buckets) >>> 2]!, bucketCount * 4)
 }
 
 export function readBigInt(heap: Heap, ref: number): bigint {
@@ -229,7 +257,10 @@ function readInstance(heap: Heap, ref: number, mapped: boolean, memo: Memo): unk
     throw new ShmError('ERR_UNSUPPORTED_TYPE', `an instance of class "${name}" was shared, but this process has not registered it: call registerClass(${name}) here too`)
   }
   const fields = heap.record(heap.u32[(ref + Inst.Fields) >>> 2]!, Tag.Object)
-  if (mapped) return mapObject(heap, fields, proto, ref)
+  if (mapped) {
+    checkTableBounds(heap, fields)
+    return mapObject(heap, fields, proto, ref)
+  }
   const out = Object.create(proto) as object
   memo.set(ref, out)
   return copyTable(heap, fields, Tag.Object, memo, out)

@@ -1,0 +1,414 @@
+// Bad input: random byte flips in every structure a segment holds — the segment
+// header, the allocator root, the channel directory, queue records, queue nodes,
+// allocator block headers and value records of every kind — followed by what
+// processes do with a segment: open it, take and decode messages, check and
+// repair the heap, put new messages. The rule: a ShmError or a value, never any
+// other exception, never a hang, never an out-of-bounds access.
+//
+// Out-of-bounds *reads* from a TypedArray do not throw in JavaScript (they yield
+// undefined and the NaN spreads quietly), so a share of the cases runs with the
+// heap's typed arrays wrapped in proxies that throw on any index outside the
+// segment: a missing bounds check shows up as a failure instead of a wrong value.
+//
+// The segment is small and its bytes are restored from a snapshot between cases,
+// so 100k cases run in seconds. IPO_LONG=1 runs 2M; IPO_FUZZ_SEED=n repeats a run.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { SharedMemory, ShmError, defineStruct, enableV8Fallback, registerClass } from '../core'
+import { Channels } from '../core/channel'
+import { checkHeap } from '../core/check'
+import { readSlot } from '../core/codec/decode'
+import { readStringRecord } from '../core/codec/strings'
+import type { Heap } from '../core/heap'
+import { Header } from '../core/layout'
+import { Arr, ChannelDir, ENTRY_SIZE, Hash, Inst, QNode, Queue, Slot, SLOT_SIZE, Tag } from '../core/records'
+import { Transaction } from '../core/transaction'
+import { Point } from './children/shared-classes'
+import { uniqueName } from './helpers/processes'
+
+const LONG = process.env.IPO_LONG === '1'
+const CASES = Number(process.env.IPO_FUZZ_CASES ?? (LONG ? 2_000_000 : 100_000))
+const SEED = Number(process.env.IPO_FUZZ_SEED ?? Math.floor(Math.random() * 2 ** 31))
+const SIZE = 64 * 1024
+/** Cases per million that run with bounds-checking proxies (they are ~20× slower). */
+const OOB_SHARE = 0.1
+/** Messages are spread over several channels so a case only takes a few. */
+const CHANNELS = ['', 'a', 'b', 'c', 'd', 'e', 'f', 'g']
+
+registerClass(Point)
+enableV8Fallback()
+const Vec = defineStruct({ x: 'float64', y: 'float64', n: 'uint32' }, 'FuzzVec')
+
+/** mulberry32: small, seeded. */
+function prng(seed: number): () => number {
+  let s = seed >>> 0
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0
+    let t = s
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+/** Messages of every record kind, with shared references, a cycle and holes. */
+function populate(shm: SharedMemory): void {
+  const shared = { s: 'shared' }
+  const cyclic: Record<string, unknown> = { n: 1 }
+  cyclic.self = cyclic
+  const sparse: unknown[] = [1, 'two', [3]]
+  sparse[5] = 5
+  const nullProto = Object.create(null) as Record<string, unknown>
+  nullProto.k = 'v'
+  const err = new Error('boom', { cause: 7 })
+  err.stack = 'Error: boom\n    at fuzz'
+  const vec = Vec.view(new Uint8Array(Vec.byteLength))
+  vec.x = 1.5
+  vec.n = 9
+  shm.access((tx) => {
+    const def = [
+      'hello', 'ünïcödé ✓', '\ud800lone', 12345678901234567890n, -5n, /ab+c/gi, new Date(0), 3.5, 42, true, null, undefined,
+      sparse, { a: 1, b: 'x', nested: { c: [1, 2] } }, nullProto,
+      new Map<unknown, unknown>([[1, 'one'], ['k', { z: 1 }], [2n, null]]), new Set([1, 's', undefined]), err,
+      new Uint8Array([1, 2, 3]), new Float64Array([1.5, -2]), new DataView(new ArrayBuffer(8)), new ArrayBuffer(16),
+      Buffer.from('buf'), new BigInt64Array([1n]), new Point(1, 2), vec, new String('boxed'),
+    ]
+    def.forEach((v, i) => tx.putMessage(v, { channel: CHANNELS[i % 7] }))
+    tx.putMessage([shared, shared], { channel: 'a' })
+    tx.putMessage(cyclic, { channel: 'b' })
+    tx.putMessage(new Map([['m', new Set(['x'])]]), { channel: 'c' })
+    tx.putMessage(0, { channel: 'g' })
+    tx.takeMessage({ channel: 'g' }) // a queue that exists and is empty
+    // Free space of several sizes, and live values that no queue references.
+    const keep = [tx.put({ kept: 'x'.repeat(40) }), tx.put(new Uint8Array(300))]
+    for (const size of [24, 100, 700]) tx.destroy(tx.put(new Uint8Array(size)))
+    tx.destroy(tx.put({ gone: [1, 2, 3] }))
+    void keep
+  })
+}
+
+interface Region {
+  name: string
+  start: number
+  length: number
+  /** The channel whose messages reach this region, if it is part of a message. */
+  channel?: string
+  /** Position of that message in its channel. */
+  position?: number
+}
+
+/**
+ * Walks the populated segment and lists every structure in it: headers, the
+ * directory, queues, nodes, block headers and value records by kind.
+ */
+function regionsOf(heap: Heap): Region[] {
+  const u32 = heap.u32
+  const out: Region[] = [
+    { name: 'segment header', start: 0, length: Header.LockOwner }, // lock words excluded: liveness is trusted
+    { name: 'allocator root', start: Header.AllocatorRoot, length: 1808 - Header.AllocatorRoot },
+    { name: 'channel directory', start: Header.ChannelRoot, length: 12 },
+  ]
+  const seen = new Set<number>()
+  let channel: string | undefined
+  let position: number | undefined
+  const record = (name: string, ref: number): void => {
+    if (ref === 0 || seen.has(ref)) return
+    seen.add(ref)
+    out.push({ name, start: ref, length: heap.allocator.usableSize(ref), channel, position })
+    out.push({ name: 'block header', start: ref - 8, length: 8, channel, position })
+  }
+  const tagNames: Record<number, string> = {
+    [Tag.String]: 'string', [Tag.BigInt]: 'bigint', [Tag.RegExp]: 'regexp', [Tag.Array]: 'array', [Tag.Object]: 'object',
+    [Tag.Map]: 'map', [Tag.Set]: 'set', [Tag.Binary]: 'binary', [Tag.Error]: 'error', [Tag.Instance]: 'instance',
+    [Tag.Struct]: 'struct', [Tag.Serialized]: 'serialized',
+  }
+  const slot = (at: number): void => {
+    const tag = heap.i32[at >>> 2]!
+    if (tag < Tag.String) return
+    const ref = u32[(at + Slot.Payload) >>> 2]!
+    if (seen.has(ref)) return
+    record(`${tagNames[tag]} record`, ref)
+    if (tag === Tag.Array) {
+      const items = u32[(ref + Arr.Items) >>> 2]!
+      record('array items', items)
+      for (let i = 0; i < u32[(ref + Arr.Length) >>> 2]!; i++) slot(items + i * SLOT_SIZE)
+    } else if (tag === Tag.Object || tag === Tag.Map || tag === Tag.Set || tag === Tag.Error) {
+      table(ref)
+    } else if (tag === Tag.Instance) {
+      record('string record', u32[(ref + Inst.ClassName) >>> 2]!)
+      const fields = u32[(ref + Inst.Fields) >>> 2]!
+      record('object record', fields)
+      table(fields)
+    }
+  }
+  const table = (ref: number): void => {
+    const entries = u32[(ref + Hash.Entries) >>> 2]!
+    record('table entries', entries)
+    record('table buckets', u32[(ref + Hash.Buckets) >>> 2]!)
+    for (let i = 0; i < u32[(ref + Hash.Used) >>> 2]!; i++) {
+      slot(entries + i * ENTRY_SIZE + 16)
+      slot(entries + i * ENTRY_SIZE + 32)
+    }
+  }
+  const dir = u32[(Header.ChannelRoot + ChannelDir.Queues) >>> 2]!
+  record('directory block', dir)
+  for (let i = 0; i < u32[(Header.ChannelRoot + ChannelDir.Count) >>> 2]!; i++) {
+    const q = u32[(dir >>> 2) + i]!
+    channel = position = undefined
+    record('queue record', q)
+    record('string record', u32[(q + Queue.Name) >>> 2]!)
+    channel = readStringRecord(heap, u32[(q + Queue.Name) >>> 2]!)
+    position = 0
+    for (let n = u32[(q + Queue.Head) >>> 2]!; n !== 0; n = u32[(n + QNode.Next) >>> 2]!, position++) {
+      record('queue node', n)
+      slot(n + QNode.Value)
+    }
+  }
+  return out
+}
+
+/** Reads a value the way an application would, within a budget (corrupt lengths can be huge). */
+function touch(tx: Transaction, value: unknown, budget = { left: 200 }): void {
+  if (budget.left-- <= 0 || typeof value !== 'object' || value === null) return
+  if (value instanceof Map) {
+    for (const [k, v] of value) {
+      touch(tx, k, budget)
+      touch(tx, v, budget)
+    }
+  } else if (value instanceof Set) {
+    for (const v of value) touch(tx, v, budget)
+  } else if (Array.isArray(value)) {
+    const n = Math.min(value.length, 16)
+    for (let i = 0; i < n; i++) touch(tx, value[i], budget)
+  } else if (!ArrayBuffer.isView(value) && !(value instanceof ArrayBuffer) && !(value instanceof Date) && !(value instanceof RegExp)) {
+    for (const k of ['a', 'b', 'nested', 'self', 's', 'k', 'x', 'y', 'n', 'z', 'message']) touch(tx, (value as Record<string, unknown>)[k], budget)
+  }
+}
+
+class OutOfBounds extends Error {}
+
+/** A TypedArray proxy that throws on any numeric index outside the array. */
+function strict<T extends object>(array: T & { length: number }): T {
+  return new Proxy(array, {
+    get(target, prop) {
+      if (typeof prop === 'string') {
+        const n = Number(prop)
+        if (String(n) === prop && !(Number.isInteger(n) && n >= 0 && n < target.length)) throw new OutOfBounds(`read at index ${prop} of ${target.length}`)
+      }
+      const v = Reflect.get(target, prop, target) as unknown
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v
+    },
+    set(target, prop, value) {
+      if (typeof prop === 'string') {
+        const n = Number(prop)
+        if (String(n) === prop && !(Number.isInteger(n) && n >= 0 && n < target.length)) throw new OutOfBounds(`write at index ${prop} of ${target.length}`)
+      }
+      return Reflect.set(target, prop, value, target)
+    },
+  })
+}
+
+type Op = 'take' | 'decode' | 'check' | 'repair' | 'put' | 'open'
+// Weighted: taking and decoding are what peers do most; checks walk the whole heap.
+const OPS: readonly Op[] = ['take', 'take', 'take', 'take', 'decode', 'decode', 'decode', 'put', 'put', 'check', 'check', 'repair']
+// Through the bounds-checking proxies: no live views (the container code is not
+// covered here, see reliability.test.ts) and no put (Atomics refuse proxies).
+const STRICT_OPS: readonly Op[] = ['take', 'take', 'decode', 'decode', 'check', 'repair']
+
+interface Failure {
+  case: number
+  op: Op
+  strict: boolean
+  mutations: string
+  error: string
+}
+
+describe('fuzz: corrupt segments give a ShmError or a value', () => {
+  let shm: SharedMemory
+  let heap: Heap
+  let snapshot: Uint8Array
+  let regions: Region[]
+  let byName: Map<string, Region[]>
+
+  beforeAll(() => {
+    shm = SharedMemory.create({ name: uniqueName('fuzz'), size: SIZE })
+    populate(shm)
+    heap = shm.heap
+    regions = regionsOf(heap)
+    byName = new Map()
+    for (const r of regions) byName.set(r.name, [...(byName.get(r.name) ?? []), r])
+    snapshot = shm.bytes.slice()
+  })
+
+  afterAll(() => shm.close())
+
+  it('the corpus covers every structure and every record kind', () => {
+    expect([...byName.keys()].sort()).toEqual([
+      'allocator root', 'array items', 'array record', 'bigint record', 'binary record', 'block header', 'channel directory',
+      'directory block', 'error record', 'instance record', 'map record', 'object record', 'queue node', 'queue record',
+      'regexp record', 'segment header', 'serialized record', 'set record', 'string record', 'struct record', 'table buckets',
+      'table entries',
+    ])
+    // The unmodified snapshot decodes, checks clean, and takes completely.
+    shm.access(() => expect(checkHeap(heap, { repair: false }).clean).toBe(true))
+  })
+
+  it(`${CASES} random corruptions (seed ${SEED})`, () => {
+    const rnd = prng(SEED)
+    const pick = <T>(items: readonly T[]): T => items[Math.floor(rnd() * items.length)]!
+    const names = [...byName.keys()]
+    const refs = regions.filter((r) => r.name !== 'block header' && r.start >= Header.HeapStart).map((r) => r.start)
+    const bytes = shm.bytes
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+    const interesting = [0, 1, 7, 8, 16, 0xffffffff, 0x7fffffff, 0x80000000, SIZE, SIZE - 8, SIZE - 16, Header.HeapStart]
+    const real = { u8: heap.u8, i32: heap.i32, u32: heap.u32, f64: heap.f64, words: (heap.allocator as unknown as { words: Int32Array }).words }
+    const strictArrays = { u8: strict(real.u8), i32: strict(real.i32), u32: strict(real.u32), f64: strict(real.f64), words: strict(real.words) }
+    const setArrays = (a: typeof real): void => {
+      const h = heap as unknown as Record<string, unknown>
+      h.u8 = a.u8
+      h.i32 = a.i32
+      h.u32 = a.u32
+      h.f64 = a.f64
+      ;(heap.allocator as unknown as { words: Int32Array }).words = a.words
+    }
+    const failures: Failure[] = []
+    const errorCodes = new Map<string, number>()
+    const opCounts = new Map<string, number>()
+    const opTime = new Map<string, number>()
+    let values = 0
+    let slowest = { ms: 0, case: -1, op: '' }
+
+    const mutate = (region: Region): string => {
+      const name = region.name
+      const flips = 1 + (rnd() < 0.7 ? 0 : Math.floor(rnd() * 3))
+      const done: string[] = []
+      for (let k = 0; k < flips; k++) {
+        const span = rnd() < 0.8 ? Math.min(region.length, 48) : region.length
+        const at = region.start + Math.floor(rnd() * span)
+        const how = rnd()
+        if (how < 0.4) {
+          bytes[at] ^= 1 << Math.floor(rnd() * 8)
+          done.push(`bit@${at}`)
+        } else if (how < 0.6) {
+          bytes[at] = Math.floor(rnd() * 256)
+          done.push(`byte@${at}=${bytes[at]}`)
+        } else {
+          const w = at & ~3
+          const r = rnd()
+          const value = r < 0.45 ? pick(interesting) : r < 0.8 ? pick(refs) + pick([0, 0, 8, 16, -16, 4]) : Math.floor(rnd() * 2 ** 32)
+          view.setUint32(w, value >>> 0, true)
+          done.push(`word@${w}=${value >>> 0}`)
+        }
+      }
+      return `${name}: ${done.join(' ')}`
+    }
+
+    const nodesOf = new Map<string, number[]>()
+    for (const r of byName.get('queue node')!) nodesOf.set(r.channel!, [...(nodesOf.get(r.channel!) ?? []), r.start])
+
+    /** Takes `count` messages (fewer if there are not); `views` also reads them through their live views. */
+    const takeSome = (tx: Transaction, channel: string, count: number, views: boolean, destroy: boolean): void => {
+      for (let i = 0; i < count && tx.hasMessages({ channel }); i++) {
+        const m = tx.takeMessage({ channel })
+        values++
+        if (views) touch(tx, m)
+        if (typeof m === 'object' && m !== null && !(m instanceof Date || m instanceof RegExp || m instanceof Error || m instanceof ArrayBuffer)) {
+          touch(tx, tx.copy(m))
+          if (destroy) tx.destroy(m)
+        }
+      }
+    }
+
+    const runOp = (op: Op, region: Region, useStrict: boolean): void => {
+      const channel = region.channel ?? pick(CHANNELS)
+      // Up to and including the damaged message (two for damage outside messages).
+      const count = region.position === undefined ? 2 : region.position + 1
+      if (op === 'open') {
+        const peer = SharedMemory.open({ name: shm.name, readyTimeoutMs: 0 })
+        try {
+          peer.access((tx) => takeSome(tx, channel, count, true, true), { timeoutMs: 1000 })
+        } finally {
+          peer.close()
+        }
+        return
+      }
+      heap.inTurn = true
+      try {
+        const tx = new Transaction(heap, new Channels(heap))
+        switch (op) {
+          case 'take':
+            takeSome(tx, channel, count, !useStrict, !useStrict)
+            break
+          case 'decode':
+            // Straight through the decoder, from the node positions the snapshot had.
+            for (const node of nodesOf.get(channel) ?? []) {
+              touch(tx, readSlot(heap, node + QNode.Value, false))
+              values++
+            }
+            break
+          case 'check':
+            checkHeap(heap, { repair: false })
+            break
+          case 'repair': {
+            checkHeap(heap)
+            // Whatever was repaired must now pass a strict check, and stay usable.
+            const again = checkHeap(heap, { repair: false })
+            if (!again.clean) throw new Error(`repair left findings: ${again.repairs.join('; ')}`)
+            if (useStrict) break // putMessage uses Atomics, which a proxy cannot take
+            tx.putMessage({ after: 'repair' }, { channel })
+            takeSome(tx, channel, 99, true, true)
+            break
+          }
+          case 'put': {
+            const m = tx.putMessage(pick([{ p: 1, q: ['x', 2n] }, 'a string', new Uint8Array(33), new Map([[1, 2]])]), { channel })
+            touch(tx, m)
+            takeSome(tx, channel, count, true, true)
+            break
+          }
+        }
+      } finally {
+        heap.inTurn = false
+      }
+    }
+
+    const started = performance.now()
+    for (let c = 0; c < CASES; c++) {
+      const region = pick(byName.get(pick(names))!)
+      const mutations = mutate(region)
+      const header = region.name === 'segment header'
+      const useStrict = !header && rnd() < OOB_SHARE
+      const op: Op = header ? 'open' : pick(useStrict ? STRICT_OPS : OPS)
+      opCounts.set(op, (opCounts.get(op) ?? 0) + 1)
+      if (useStrict) setArrays(strictArrays)
+      const t0 = performance.now()
+      try {
+        runOp(op, region, useStrict)
+      } catch (err) {
+        if (err instanceof ShmError) {
+          errorCodes.set(err.code, (errorCodes.get(err.code) ?? 0) + 1)
+        } else if (failures.length < 25) {
+          failures.push({ case: c, op, strict: useStrict, mutations, error: (err as Error)?.stack?.split('\n').slice(0, 6).join('\n') ?? String(err) })
+        }
+      } finally {
+        if (useStrict) setArrays(real)
+        heap.inTurn = false
+      }
+      const ms = performance.now() - t0
+      const key = `${op}${useStrict ? '*' : ''}`
+      opTime.set(key, (opTime.get(key) ?? 0) + ms)
+      if (ms > slowest.ms) slowest = { ms, case: c, op }
+      bytes.set(snapshot)
+      if (process.env.IPO_FUZZ_TRACE && c % 2000 === 1999) console.log(c, Math.round(performance.now() - started), JSON.stringify(Object.fromEntries([...opTime].map(([k, v]) => [k, Math.round(v)]))))
+    }
+    const total = performance.now() - started
+    console.log(
+      `fuzz: ${CASES} cases (seed ${SEED}) in ${(total / 1000).toFixed(1)} s, ${((total * 1000) / CASES).toFixed(1)} µs/case; ` +
+        `ops ${JSON.stringify(Object.fromEntries(opCounts))}; ShmError codes ${JSON.stringify(Object.fromEntries(errorCodes))}; ` +
+        `time per op (ms) ${JSON.stringify(Object.fromEntries([...opTime].map(([k, v]) => [k, Math.round(v)])))}; ` +
+        `${values} values decoded; slowest case ${slowest.ms.toFixed(1)} ms (${slowest.op}, #${slowest.case})`,
+    )
+    expect(failures, `non-ShmError failures (rerun with IPO_FUZZ_SEED=${SEED}):\n${failures.map((f) => JSON.stringify(f, null, 1)).join('\n')}`).toEqual([])
+    expect(slowest.ms).toBeLessThan(1000)
+    // The snapshot itself is still intact after all that.
+    shm.access(() => expect(checkHeap(heap, { repair: false }).clean).toBe(true))
+  }, LONG ? 3_600_000 : 300_000)
+})
