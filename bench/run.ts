@@ -3,44 +3,65 @@
 // ran on. A new scenario is a new file here; helpers and peer processes go in
 // bench/lib/, because every other file in bench/ is imported as a scenario.
 //   npm run bench                      all scenarios, full length
-//   npm run bench -- --quick           a short run of all of them
+//   npm run bench -- --quick           a short run of all of them (under a minute)
 //   npm run bench -- roundtrip         only scenarios whose file name contains "roundtrip"
 //   npm run bench -- --json out.json   also write the raw figures as JSON
+//   npm run bench -- --doc docs/benchmarks.md
+//                                      also render the figures as docs/benchmarks.md
+//   npm run bench -- --from out.json --doc docs/benchmarks.md
+//                                      render a saved run without measuring again
+// `npm run bench` first compiles core/ and bench/ with tsc (tsconfig.bench.json)
+// into build/bench-js/ and runs this file from there: tsx cannot inline const
+// enums across files, so under tsx the core runs several times slower than the
+// tsc output users get.
 import * as fs from 'node:fs'
+import * as os from 'node:os'
 import * as path from 'node:path'
 import { describeMachine, formatMachine } from './lib/machine'
+import { compiled } from './lib/processes'
+import { renderMarkdown, type BenchReport, type ScenarioResult } from './lib/report'
 import type { BenchRow, ScenarioModule } from './lib/scenario'
 import { formatFigure, renderTable } from './lib/stats'
 
 interface Args {
   quick: boolean
   json?: string
+  doc?: string
+  from?: string
   filters: string[]
 }
 
+const USAGE = 'usage: npm run bench -- [--quick] [--json file] [--doc file.md] [--from saved.json] [scenario-name-part ...]'
+
 function parseArgs(argv: string[]): Args {
   const args: Args = { quick: false, filters: [] }
+  const value = (i: number, option: string) => {
+    const v = argv[i]
+    if (v === undefined || v.startsWith('-')) throw new Error(`${option} needs a file name (${USAGE})`)
+    return v
+  }
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!
     if (a === '--quick') args.quick = true
-    else if (a === '--json') {
-      const file = argv[++i]
-      if (file === undefined) throw new Error('--json needs a file name')
-      args.json = file
-    } else if (a === '--help' || a === '-h') {
-      console.log('usage: tsx bench/run.ts [--quick] [--json file] [scenario-name-part ...]')
+    else if (a === '--json') args.json = value(++i, a)
+    else if (a === '--doc') args.doc = value(++i, a)
+    else if (a === '--from') args.from = value(++i, a)
+    else if (a === '--help' || a === '-h') {
+      console.log(USAGE)
       process.exit(0)
-    } else if (a.startsWith('-')) throw new Error(`unknown option ${a} (known: --quick, --json <file>)`)
+    } else if (a.startsWith('-')) throw new Error(`unknown option ${a} (${USAGE})`)
     else args.filters.push(a)
   }
+  if (args.from !== undefined && args.doc === undefined) throw new Error('--from renders a saved run: give --doc <file.md> too')
   return args
 }
 
-/** Scenario files: bench/*.ts except this runner, in name order. */
+/** Scenario files: bench/*.ts (bench/*.js when compiled) except this runner, in name order. */
 function scenarioFiles(filters: string[]): string[] {
+  const ext = path.extname(__filename)
   return fs
     .readdirSync(__dirname)
-    .filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts') && f !== path.basename(__filename))
+    .filter((f) => f.endsWith(ext) && !f.endsWith('.d.ts') && f !== path.basename(__filename))
     .filter((f) => filters.length === 0 || filters.some((x) => f.includes(x)))
     .sort()
 }
@@ -54,18 +75,32 @@ function table(rows: BenchRow[]): string {
   return renderTable(header, body)
 }
 
+function writeFile(file: string, text: string): void {
+  fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true })
+  fs.writeFileSync(file, text)
+  console.log(`wrote ${file}`)
+}
+
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2))
+  if (args.from !== undefined) {
+    writeFile(args.doc!, renderMarkdown(JSON.parse(fs.readFileSync(args.from, 'utf8')) as BenchReport))
+    return
+  }
   const machine = describeMachine()
   const files = scenarioFiles(args.filters)
   if (files.length === 0) throw new Error(`no bench scenario matches ${args.filters.join(', ')}`)
   console.log(`interprocess-objects bench${args.quick ? ' (quick: short runs, noisier numbers)' : ''}`)
   console.log(`machine: ${formatMachine(machine)}`)
   console.log(`date:    ${new Date().toISOString()}`)
-  const results: Array<{ scenario: string; title: string; ms: number; rows: BenchRow[] }> = []
+  if (!compiled) {
+    console.log('WARNING: running the TypeScript sources through tsx: const enums are not inlined, so core figures are several times too low. Use `npm run bench`.')
+  }
+  const results: ScenarioResult[] = []
   let failed = 0
+  const allStarted = performance.now()
   for (const file of files) {
-    const scenario = path.basename(file, '.ts')
+    const scenario = path.basename(file, path.extname(file))
     const mod = (await import(path.join(__dirname, file))) as Partial<ScenarioModule>
     if (typeof mod.run !== 'function') continue
     const heading = mod.title ?? scenario
@@ -76,21 +111,35 @@ async function main(): Promise<void> {
       const ms = performance.now() - started
       console.log(table(rows))
       for (const note of mod.notes ?? []) console.log(`  ${note}`)
+      const checks = mod.checks?.(rows) ?? []
+      for (const c of checks) console.log(`  target ${c.met ? 'met  ' : 'SHORT'}  ${c.target}: ${c.measured}`)
       console.log(`  (${scenario}: ${(ms / 1000).toFixed(1)} s)`)
-      results.push({ scenario, title: heading, ms, rows })
+      results.push({ scenario, title: heading, about: mod.about, notes: mod.notes, ms, rows, checks })
     } catch (err) {
       failed++
       console.error(`  ${scenario} FAILED: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`)
     }
   }
-  if (args.json) {
-    fs.writeFileSync(args.json, JSON.stringify({ machine, quick: args.quick, date: new Date().toISOString(), results }, null, 2))
-    console.log(`\nwrote ${args.json}`)
+  const totalMs = performance.now() - allStarted
+  console.log(`\ntotal: ${(totalMs / 1000).toFixed(1)} s`)
+  const report: BenchReport = {
+    machine,
+    quick: args.quick,
+    compiled,
+    date: new Date().toISOString(),
+    endLoadAverage: os.loadavg().map((x) => Math.round(x * 100) / 100),
+    totalMs,
+    results,
   }
+  if (args.json) writeFile(args.json, JSON.stringify(report, null, 2))
+  if (args.doc) writeFile(args.doc, renderMarkdown(report))
   if (failed > 0) process.exitCode = 1
 }
 
-main().catch((err) => {
-  console.error(err instanceof Error ? err.message : err)
-  process.exitCode = 1
-})
+main()
+  .catch((err: unknown) => {
+    console.error(err instanceof Error ? err.message : err)
+    process.exitCode = 1
+  })
+  // A scenario that left a handle open must not keep the runner alive.
+  .finally(() => setTimeout(() => process.exit(), 100).unref())

@@ -11,6 +11,8 @@ export interface Machine {
   kernel: string
   node: string
   v8: string
+  /** 1-, 5- and 15-minute load averages when the run started: other work on the machine skews every figure. */
+  loadAverage: number[]
 }
 
 export function describeMachine(): Machine {
@@ -24,10 +26,11 @@ export function describeMachine(): Machine {
     kernel: `${os.type()} ${os.release()}`,
     node: process.version,
     v8: process.versions.v8,
+    loadAverage: os.loadavg().map((x) => Math.round(x * 100) / 100),
   }
 }
 
 export function formatMachine(m: Machine): string {
   const gib = (m.memoryBytes / 2 ** 30).toFixed(1)
-  return `${m.cpu}, ${m.cores} cores, ${gib} GiB RAM; ${m.kernel} (${m.platform}/${m.arch}); Node ${m.node}, V8 ${m.v8}`
+  return `${m.cpu}, ${m.cores} cores, ${gib} GiB RAM; ${m.kernel} (${m.platform}/${m.arch}); Node ${m.node}, V8 ${m.v8}; load average ${m.loadAverage.join(' / ')}`
 }

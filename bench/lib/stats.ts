@@ -49,6 +49,12 @@ export interface Figure {
 export const us = (value: number): Figure => ({ value, unit: 'µs' })
 export const ratio = (value: number): Figure => ({ value, unit: '×' })
 export const count = (value: number): Figure => ({ value, unit: 'count' })
+export const opsPerSec = (value: number): Figure => ({ value, unit: 'ops/s' })
+export const bytesPerSec = (value: number): Figure => ({ value, unit: 'B/s' })
+export const percent = (value: number): Figure => ({ value, unit: '%' })
+export const bytes = (value: number): Figure => ({ value, unit: 'B' })
+/** A figure shown as `text` (e.g. "n/a"); its value is NaN so no ratio uses it. */
+export const textFigure = (text: string): Figure => ({ value: NaN, unit: 'count', text })
 
 /** Three significant digits, no exponent for the ranges benches produce. */
 export function sig3(x: number): string {

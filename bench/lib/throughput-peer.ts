@@ -1,0 +1,217 @@
+// The consumer side of bench/throughput.ts: takes the messages the parent puts,
+// checks each one's stamp (so a stale or torn message fails the run), and tells
+// the parent how far it got. One process per peer kind:
+//   throughput-peer.ts sdk <segment> view|copy [wait]   putMessage/takeMessage + tx.bufferOf
+//   throughput-peer.ts sdk-raw <segment> view|copy [wait]  ring slots in the segment + small messages
+//   throughput-peer.ts ipc                               fork IPC (serialization set by the parent)
+//   throughput-peer.ts socket <path>                     Unix domain socket, parent listens
+//   throughput-peer.ts shm-typed-array <dataKey> <ctrlKey>
+//   throughput-peer.ts markusjx <id>
+// The parent starts every run with { cmd: 'run', first, n } and waits for { done }.
+import * as net from 'node:net'
+import { SharedMemory, type WaitMode } from '../../core'
+import { checkStamp, MESSAGE_BYTES, STALL_MS, WINDOW } from './throughput-common'
+
+const [kind, arg1, arg2, waitArg] = process.argv.slice(2)
+const wait: WaitMode = waitArg === 'low-latency' ? 'low-latency' : 'cpu-friendly'
+const waitOptions = { wait, timeoutMs: STALL_MS }
+const accessOptions = { wait }
+
+interface RunCommand {
+  cmd: 'run'
+  first: number
+  n: number
+}
+
+/** A touched buffer to copy messages into (the "copy out" variants). */
+const local = new Uint8Array(MESSAGE_BYTES).fill(1)
+
+function onRun(handler: (cmd: RunCommand) => void | Promise<void>): void {
+  process.on('message', (m: { cmd?: string }) => {
+    if (m.cmd === 'run') {
+      Promise.resolve(handler(m as RunCommand)).catch((err: unknown) => {
+        console.error(`throughput peer (${kind}):`, err)
+        process.exit(1)
+      })
+    }
+  })
+}
+
+// Every kind: the parent ends the peer with { cmd: 'exit' }.
+process.on('message', (m: { cmd?: string }) => {
+  if (m.cmd === 'exit') process.exit(0)
+})
+
+function sdk(name: string, copyOut: boolean): void {
+  const shm = SharedMemory.open({ name })
+  onRun(({ first, n }) => {
+    let taken = 0
+    while (taken < n) {
+      shm.waitForMessageSync(waitOptions)
+      shm.access((tx) => {
+        while (tx.hasMessages()) {
+          const msg = tx.takeMessage<Uint8Array>()
+          const bytes = tx.bufferOf(msg)
+          if (copyOut) {
+            local.set(bytes)
+            checkStamp(local, first + taken)
+          } else checkStamp(bytes, first + taken)
+          tx.destroy(msg)
+          taken++
+        }
+        tx.putMessage(taken, { channel: 'ack' })
+      }, accessOptions)
+    }
+    process.send!({ done: taken })
+  })
+  process.send!('ready')
+}
+
+function sdkRaw(name: string, copyOut: boolean): void {
+  const shm = SharedMemory.open({ name })
+  let slots: Uint8Array[] = []
+  process.on('message', (m: { slots?: number[] }) => {
+    if (m.slots) {
+      slots = m.slots.map((offset) => new Uint8Array(shm.buffer, shm.bytes.byteOffset + offset, MESSAGE_BYTES))
+      process.send!('ready')
+    }
+  })
+  onRun(({ first, n }) => {
+    let taken = 0
+    while (taken < n) {
+      shm.waitForMessageSync(waitOptions)
+      shm.access((tx) => {
+        while (tx.hasMessages()) {
+          const seq = tx.takeMessage<number>()
+          if (seq !== first + taken) throw new Error(`sdk-raw: expected message ${first + taken}, got ${seq}`)
+          const bytes = slots[seq % slots.length]!
+          if (copyOut) {
+            local.set(bytes)
+            checkStamp(local, seq)
+          } else checkStamp(bytes, seq)
+          taken++
+        }
+        tx.putMessage(taken, { channel: 'ack' })
+      }, accessOptions)
+    }
+    process.send!({ done: taken })
+  })
+}
+
+function ipc(): void {
+  // Every data message is acknowledged; the parent keeps WINDOW in flight.
+  process.on('message', (m: { seq?: number; data?: string | Uint8Array }) => {
+    if (m.seq === undefined) return
+    const bytes = typeof m.data === 'string' ? Buffer.from(m.data, 'base64') : m.data!
+    checkStamp(bytes, m.seq)
+    process.send!({ ack: m.seq })
+  })
+  process.send!('ready')
+}
+
+function socket(path: string): void {
+  const sock = net.connect(path)
+  let expect = 0
+  let filled = 0
+  sock.on('data', (chunk: Buffer) => {
+    let at = 0
+    while (at < chunk.length) {
+      // Reassemble each message into one contiguous buffer, as a receiver must.
+      const take = Math.min(MESSAGE_BYTES - filled, chunk.length - at)
+      local.set(chunk.subarray(at, at + take), filled)
+      filled += take
+      at += take
+      if (filled === MESSAGE_BYTES) {
+        checkStamp(local, expect)
+        const ack = Buffer.allocUnsafe(4)
+        ack.writeUInt32LE(expect)
+        sock.write(ack)
+        expect++
+        filled = 0
+      }
+    }
+  })
+  sock.on('connect', () => process.send!('ready'))
+  sock.on('error', (err) => {
+    console.error('throughput peer (socket):', err)
+    process.exit(1)
+  })
+}
+
+interface ShmTypedArray {
+  get(key: number, type: 'Buffer'): Buffer | null
+  get(key: number, type: 'Int32Array'): Int32Array | null
+  detachAll(): number
+}
+
+function shmTypedArray(dataKey: number, ctrlKey: number): void {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const shm = require('shm-typed-array') as ShmTypedArray
+  const data = shm.get(dataKey, 'Buffer')
+  const ctrl = shm.get(ctrlKey, 'Int32Array')
+  if (data === null || ctrl === null) throw new Error('shm-typed-array: segments not found')
+  const slots = Math.floor(data.length / MESSAGE_BYTES)
+  // ctrl[0]: messages written (parent), ctrl[1]: messages consumed (here). The
+  // library has no wait/notify, so both sides spin on the words.
+  onRun(({ first, n }) => {
+    for (let seq = first; seq < first + n; seq++) {
+      let spins = 0
+      let since = 0
+      while (Atomics.load(ctrl, 0) <= seq) {
+        if (++spins === 1 << 20) {
+          spins = 0
+          const now = performance.now()
+          if (since === 0) since = now
+          else if (now - since > STALL_MS) throw new Error('shm-typed-array: producer stalled')
+        }
+      }
+      const at = (seq % slots) * MESSAGE_BYTES
+      checkStamp(data.subarray(at, at + MESSAGE_BYTES), seq)
+      Atomics.store(ctrl, 1, seq + 1)
+    }
+    process.send!({ done: n })
+  })
+  process.on('exit', () => shm.detachAll())
+  process.send!('ready')
+}
+
+interface MarkusjxMemory {
+  readBuffer(): Buffer
+}
+
+function markusjx(id: string): void {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const SharedMemoryBlock = require('@markusjx/shared_memory') as new (name: string, size: number, global: boolean, host: boolean) => MarkusjxMemory
+  const mem = new SharedMemoryBlock(id, MESSAGE_BYTES, false, false)
+  // One block, no offsets and no wait/notify: the parent writes a message, says so
+  // over fork IPC, this side copies it out (readBuffer) and acknowledges.
+  process.on('message', (m: { seq?: number }) => {
+    if (m.seq === undefined) return
+    checkStamp(mem.readBuffer(), m.seq)
+    process.send!({ ack: m.seq })
+  })
+  process.send!('ready')
+}
+
+switch (kind) {
+  case 'sdk':
+    sdk(arg1!, arg2 === 'copy')
+    break
+  case 'sdk-raw':
+    sdkRaw(arg1!, arg2 === 'copy')
+    break
+  case 'ipc':
+    ipc()
+    break
+  case 'socket':
+    socket(arg1!)
+    break
+  case 'shm-typed-array':
+    shmTypedArray(Number(arg1), Number(arg2))
+    break
+  case 'markusjx':
+    markusjx(arg1!)
+    break
+  default:
+    throw new Error(`throughput-peer: unknown kind ${String(kind)} (window ${WINDOW})`)
+}
