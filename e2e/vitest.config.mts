@@ -1,6 +1,5 @@
 // `npm run test:electron`: the Playwright Electron e2e (skipped, by name, without an
-// Electron binary). The root vitest.config.mts should include e2e/**/*.spec.ts too so
-// `npm test` reports it.
+// Electron binary). `npm test` runs it too, through the root vitest.config.mts.
 import { defineConfig } from 'vitest/config'
 
 export default defineConfig({
