@@ -16,10 +16,13 @@ export function checkOptions<T extends object>(
   if (given === null || typeof given !== 'object') {
     throw new ShmError('ERR_INVALID_ARGUMENT', `${call} expects an options object, got ${given === null ? 'null' : typeof given}`)
   }
-  const known = Object.keys(spec)
-  for (const [key, value] of Object.entries(given)) {
-    const kind = (spec as Record<string, Kind>)[key]
+  // for…in rather than Object.entries: options are checked on every turn, and this allocates nothing.
+  for (const key in given) {
+    if (!Object.prototype.hasOwnProperty.call(given, key)) continue
+    const value = (given as Record<string, unknown>)[key]
+    const kind = Object.prototype.hasOwnProperty.call(spec, key) ? (spec as Record<string, Kind>)[key] : undefined
     if (kind === undefined) {
+      const known = Object.keys(spec)
       const near = known.find((k) => k.toLowerCase() === key.toLowerCase() || editDistance(k, key) <= 2)
       throw new ShmError(
         'ERR_INVALID_ARGUMENT',

@@ -148,6 +148,7 @@ describe('renderer in real Chromium, reading a real segment', () => {
     expect(comparison!.sharedMsPerFrame).toBeGreaterThan(0)
     expect(comparison!.ipcMsPerFrame).toBeGreaterThan(0)
     expect(await page.textContent('#comparison')).toContain('bridge read')
+    await page.screenshot({ path: path.join(resultsDir, 'chromium-demo-comparison.png') })
     const perCall = await page.evaluate(() => {
       const so = (window as unknown as DemoWindow).sharedObjects
       const h = so.region('frames', 'control')

@@ -1,0 +1,7 @@
+// The WorkerPool worker of bench/offload.ts.
+import { serveTasks } from '../../utility'
+import { addOne, sum } from './offload-handlers'
+
+export const handlers = { addOne, sum }
+
+void serveTasks(handlers)
