@@ -33,6 +33,14 @@ export class Channels {
     new Channels(heap).queue(DEFAULT_CHANNEL, true)
   }
 
+  /**
+   * The queue record for `name` if this process has seen it before. Queues never
+   * move and are never freed, so this needs no turn.
+   */
+  known(name: string): number | undefined {
+    return this.cache.get(name)
+  }
+
   /** The queue record for `name`; 0 if it does not exist and `create` is false. */
   queue(name: string, create: boolean): number {
     const cached = this.cache.get(name)

@@ -94,10 +94,16 @@ export class TurnLock {
     }
   }
 
-  /** Like acquire, but the waiting happens on a waiter thread: the event loop keeps running. */
-  async acquireAsync(mode: WaitMode, timeoutMs: number, signal: AbortSignal | undefined, keepAlive: boolean): Promise<AcquireResult> {
+  /**
+   * Like acquire, but the waiting happens on a waiter thread: the event loop keeps
+   * running. `inTurn` runs in the same microtask that took the turn: any await
+   * between taking the turn and using it would let unrelated code of this thread
+   * run meanwhile and trip over the held turn (ERR_SHM_REENTRANT).
+   */
+  async acquireAsync<T>(mode: WaitMode, timeoutMs: number, signal: AbortSignal | undefined, keepAlive: boolean, inTurn: (recovered: boolean) => T): Promise<T> {
     const words = this.words
     const watch = new OwnerWatch(this, timeoutMs, mode === 'cpu-friendly')
+    let taken: AcquireResult
     try {
       for (;;) {
         if (this.held) {
@@ -107,9 +113,15 @@ export class TurnLock {
           continue
         }
         const owner = this.tryTake()
-        if (owner === 0) return this.took(false, watch)
+        if (owner === 0) {
+          taken = this.took(false, watch)
+          break
+        }
         const next = watch.observe(owner)
-        if (next === TAKEN_OVER) return this.took(true, watch)
+        if (next === TAKEN_OVER) {
+          taken = this.took(true, watch)
+          break
+        }
         Atomics.add(words, WAITERS, 1)
         try {
           await waitWord(this.segment, Header.LockOwner, owner, { timeoutMs: next, mode, signal, keepAlive })
@@ -121,12 +133,17 @@ export class TurnLock {
       if (!this.segment.closed) watch.giveUp()
       throw err
     }
+    return inTurn(taken.recovered)
   }
+
+  /** Pid of the dead owner this process last took the turn over from (0: never). */
+  tookOverFrom = 0
 
   /** Takes the turn from `owner` if it still holds it; counts the recovery. */
   takeOverFrom(owner: number): boolean {
     if (Atomics.compareExchange(this.words, OWNER, owner, this.me) !== owner) return false
     Atomics.add(this.words, RECOVERIES, 1)
+    this.tookOverFrom = Math.abs(owner)
     return true
   }
 

@@ -1,5 +1,6 @@
 import { Allocator } from './allocator'
 import { Channels, DEFAULT_CHANNEL } from './channel'
+import { checkSegment, recoverTurn, refuseMarkedCorrupt, type CheckOptions, type HeapReport, type TurnRecovery } from './check'
 import { ShmError } from './errors'
 import { Heap } from './heap'
 import { TurnLock, type WaitMode } from './lock'
@@ -49,9 +50,13 @@ export interface WaitForMessageOptions extends AsyncAccessOptions {
   channel?: string
 }
 
+export interface ShmCheckOptions extends CheckOptions, AccessOptions {}
+
 const accessSpec = { wait: 'string', timeoutMs: 'number' } as const
 const asyncAccessSpec = { ...accessSpec, signal: 'object', keepAlive: 'boolean' } as const
 const waitSpec = { ...asyncAccessSpec, channel: 'string' } as const
+const checkSpec = { ...accessSpec, repair: 'boolean' } as const
+const waitSyncSpec = { ...accessSpec, channel: 'string' } as const
 const waitModes: readonly WaitMode[] = ['cpu-friendly', 'low-latency']
 
 const createSpec = { name: 'name', size: 'number', prefault: 'boolean', unlinkOnExit: 'boolean' } as const
@@ -70,6 +75,7 @@ export class SharedMemory {
   readonly heap: Heap
   private readonly lock: TurnLock
   private readonly channels: Channels
+  private recovery: TurnRecovery | null = null
 
   private constructor(segment: Segment) {
     this.segment = segment
@@ -150,6 +156,23 @@ export class SharedMemory {
     return this.segment.creatorPid
   }
 
+  /**
+   * Whether the process that created the segment is still running. Opening a
+   * segment whose creator died is allowed: this is how you tell. (A creator that
+   * exited but was not yet reaped by its parent — a zombie — still counts as running.)
+   */
+  get creatorAlive(): boolean {
+    return native.processAlive(this.segment.creatorPid)
+  }
+
+  /**
+   * The last turn this handle took over from a process that died holding it, with
+   * the heap check (and repairs) that ran before the turn was used; null if none.
+   */
+  get lastRecovery(): TurnRecovery | null {
+    return this.recovery
+  }
+
   /** Exactly the segment: `bytes[0]` is segment offset 0. */
   get bytes(): Uint8Array {
     this.segment.assertOpen()
@@ -185,16 +208,18 @@ export class SharedMemory {
   async accessAsync<T>(fn: (tx: Transaction) => T, options?: AsyncAccessOptions): Promise<T> {
     const o = options === undefined ? {} : checkAccess(options, asyncAccessSpec, 'shm.accessAsync')
     this.segment.assertOpen()
-    const { recovered } = await this.lock.acquireAsync(o.wait ?? 'cpu-friendly', o.timeoutMs ?? Infinity, o.signal, o.keepAlive ?? true)
-    return this.runTurn(fn, recovered)
+    return this.lock.acquireAsync(o.wait ?? 'cpu-friendly', o.timeoutMs ?? Infinity, o.signal, o.keepAlive ?? true, (recovered) => this.runTurn(fn, recovered))
   }
 
-  private runTurn<T>(fn: (tx: Transaction) => T, recovered: boolean): T {
+  private runTurn<T>(fn: (tx: Transaction) => T, recovered: boolean, checking = false): T {
     const heap = this.heap
     const tx = new Transaction(heap, this.channels)
     heap.inTurn = true
     try {
-      if (recovered) heap.allocator.check()
+      // After a dead owner the heap may be mid-update: the full check repairs it or
+      // marks it corrupt (for every process) and throws. Never work on a broken heap.
+      if (recovered) this.recovery = recoverTurn(heap, this.lock.tookOverFrom)
+      else if (!checking) refuseMarkedCorrupt(heap)
       const result = fn(tx)
       if (result instanceof Promise) {
         throw new ShmError('ERR_INVALID_ARGUMENT', 'the shm.access callback returned a Promise: turns are synchronous; await outside the callback and pass the results in')
@@ -216,7 +241,8 @@ export class SharedMemory {
   async waitForMessage(options: WaitForMessageOptions = {}): Promise<void> {
     const o = checkAccess(options, waitSpec, 'shm.waitForMessage')
     const deadline = performance.now() + (o.timeoutMs ?? Infinity)
-    const q = await this.accessAsync(() => this.channels.queue(o.channel ?? DEFAULT_CHANNEL, true), { wait: o.wait, timeoutMs: o.timeoutMs, signal: o.signal, keepAlive: o.keepAlive })
+    const channel = o.channel ?? DEFAULT_CHANNEL
+    const q = this.channels.known(channel) ?? (await this.accessAsync(() => this.channels.queue(channel, true), { wait: o.wait, timeoutMs: o.timeoutMs, signal: o.signal, keepAlive: o.keepAlive }))
     const i32 = this.heap.i32
     for (;;) {
       const seen = Atomics.load(i32, Channels.seqOffset(q) >>> 2)
@@ -238,9 +264,10 @@ export class SharedMemory {
    * else use the promise-returning waitForMessage.
    */
   waitForMessageSync(options: AccessOptions & { channel?: string } = {}): void {
-    const o = checkAccess(options, { ...accessSpec, channel: 'string' }, 'shm.waitForMessageSync')
+    const o = checkAccess(options, waitSyncSpec, 'shm.waitForMessageSync')
     const deadline = performance.now() + (o.timeoutMs ?? Infinity)
-    const q = this.access(() => this.channels.queue(o.channel ?? DEFAULT_CHANNEL, true), { wait: o.wait, timeoutMs: o.timeoutMs })
+    const channel = o.channel ?? DEFAULT_CHANNEL
+    const q = this.channels.known(channel) ?? this.access(() => this.channels.queue(channel, true), { wait: o.wait, timeoutMs: o.timeoutMs })
     const i32 = this.heap.i32
     for (;;) {
       const seen = Atomics.load(i32, Channels.seqOffset(q) >>> 2)
@@ -262,6 +289,20 @@ export class SharedMemory {
     for (const q of queues) {
       if (Atomics.load(heap.i32, Channels.waitersOffset(q) >>> 2) > 0) this.segment.wake(Channels.seqOffset(q), 0x7fffffff)
     }
+  }
+
+  /**
+   * Checks the whole heap in a turn: the allocator (block chain, free lists,
+   * counters) and the channels (directory, queues, every queued message's values).
+   * Returns what it found; throws ERR_SHM_CORRUPT with the first inconsistency when
+   * the heap is broken. With `{ repair: true }` it first repairs what a process
+   * killed mid-operation leaves behind, and lists the repairs in the report.
+   */
+  check(options: ShmCheckOptions = {}): HeapReport {
+    const o = checkAccess(options, checkSpec, 'shm.check')
+    this.segment.assertOpen()
+    const { recovered } = this.lock.acquire(o.wait, o.timeoutMs)
+    return this.runTurn(() => checkSegment(this.heap, { repair: o.repair ?? false }), recovered, true)
   }
 
   /** Allocator figures for the segment (taken in a turn). */

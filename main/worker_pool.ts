@@ -19,7 +19,6 @@ import {
   type DoneMessage, type ToPool, type ToWorker, type WorkerConfig,
 } from '../utility/protocol'
 import type { TaskHandlers, TaskInput, TaskName, TaskOutput, UntypedHandlers } from '../utility/tasks'
-import { asyncTurn, waitForMessageSafely } from '../utility/turns'
 import { defaultHost, ElectronHost, NodeHost, type WorkerExit, type WorkerHandle, type WorkerHost } from './hosts'
 
 export interface WorkerPoolOptions {
@@ -534,7 +533,7 @@ export class WorkerPool<H extends TaskHandlers = UntypedHandlers> {
           continue
         }
         let full = false
-        await asyncTurn(this.shm, (tx) => {
+        await this.shm.accessAsync((tx) => {
           full = this.assign(tx)
         }, { wait: this.o.wait })
         this.admitWaiting()
@@ -629,7 +628,7 @@ export class WorkerPool<H extends TaskHandlers = UntypedHandlers> {
         Atomics.or(this.slotTable, task.slot * SLOT_WORDS + SlotWord.Flags, SlotFlag.Cancel)
         const channel = inboxChannel(this.prefix, task.worker!.index)
         const cancel: ToWorker = { t: 'cancel', id: task.id }
-        asyncTurn(this.shm, (tx) => void tx.putMessage(cancel, { channel }), { wait: this.o.wait }).catch(() => {
+        this.shm.accessAsync((tx) => void tx.putMessage(cancel, { channel }), { wait: this.o.wait }).catch(() => {
           // Full or closed: the flag alone still stops it before it starts, and ctx.cancelled sees it.
         })
         break
@@ -654,7 +653,7 @@ export class WorkerPool<H extends TaskHandlers = UntypedHandlers> {
   private async pump(): Promise<void> {
     while (!this.closing) {
       try {
-        await waitForMessageSafely(this.shm, { channel: this.results, wait: this.o.wait, signal: this.pumpStop.signal })
+        await this.shm.waitForMessage({ channel: this.results, wait: this.o.wait, signal: this.pumpStop.signal })
         await this.drainResults()
       } catch (err) {
         if (!this.closing) void this.shutdown(err)
@@ -664,7 +663,7 @@ export class WorkerPool<H extends TaskHandlers = UntypedHandlers> {
   }
 
   private async drainResults(): Promise<void> {
-    const messages = await asyncTurn(this.shm, (tx) => {
+    const messages = await this.shm.accessAsync((tx) => {
       const out: ToPool[] = []
       while (tx.hasMessages({ channel: this.results })) {
         const m = tx.takeMessage<ToPool>({ channel: this.results })
@@ -776,7 +775,7 @@ export class WorkerPool<H extends TaskHandlers = UntypedHandlers> {
     try {
       // Results it put before it died still count; tasks still in its inbox never reached it.
       await this.drainResults()
-      untaken = await asyncTurn(this.shm, (tx) => {
+      untaken = await this.shm.accessAsync((tx) => {
         const ids = new Set<number>()
         const channel = inboxChannel(this.prefix, w.index)
         while (tx.hasMessages({ channel })) {
@@ -854,7 +853,7 @@ export class WorkerPool<H extends TaskHandlers = UntypedHandlers> {
       let asked = false
       if (!this.shm.closed) {
         try {
-          await asyncTurn(this.shm, (tx) => {
+          await this.shm.accessAsync((tx) => {
             for (const w of live) tx.putMessage({ t: 'stop' } satisfies ToWorker, { channel: inboxChannel(this.prefix, w.index) })
           }, { wait: this.o.wait, timeoutMs: 1000 })
           asked = true
@@ -882,7 +881,7 @@ export class WorkerPool<H extends TaskHandlers = UntypedHandlers> {
       }
       // A segment we were lent: free what the pool put there (channel records stay; core cannot remove channels).
       try {
-        await asyncTurn(this.shm, (tx) => {
+        await this.shm.accessAsync((tx) => {
           for (const channel of [this.results, ...this.workers.map((w) => inboxChannel(this.prefix, w.index))]) {
             while (tx.hasMessages({ channel })) tx.destroy(tx.takeMessage({ channel }))
           }

@@ -78,6 +78,25 @@ describe('waiting without blocking the event loop', () => {
     }
   })
 
+  it('an async turn runs in the microtask that takes it: sync turns of other code in between do not collide', async () => {
+    const shm = segment()
+    try {
+      // Each chain alternates awaits with turns; none of them nests a turn in another.
+      const chain = async (k: number) => {
+        let sum = 0
+        for (let i = 0; i < 50; i++) {
+          sum += await shm.accessAsync(() => k)
+          sum += shm.access(() => k)
+          await null
+        }
+        return sum
+      }
+      expect(await Promise.all([chain(1), chain(2), chain(3)])).toEqual([100, 200, 300])
+    } finally {
+      shm.close()
+    }
+  })
+
   it('recovers the turn from a process killed while holding it', async () => {
     const shm = segment()
     try {

@@ -8,7 +8,6 @@ import {
   type DoneMessage, type TaskMessage, type ToPool, type ToWorker, type WorkerConfig,
 } from './protocol'
 import type { TaskContext, TaskHandlers } from './tasks'
-import { asyncTurn, waitForMessageSafely } from './turns'
 
 export interface ServeOptions {
   /** End the process once the pool stops this worker (default true). */
@@ -155,8 +154,8 @@ class TaskServer {
     try {
       this.putNow({ t: 'ready', worker: this.config.worker, generation: this.config.generation, pid: process.pid, names: Object.keys(this.handlers) })
       while (!this.stopping) {
-        await waitForMessageSafely(this.shm, { channel: this.inbox, wait: this.config.wait })
-        const messages = await asyncTurn(this.shm, (tx) => {
+        await this.shm.waitForMessage({ channel: this.inbox, wait: this.config.wait })
+        const messages = await this.shm.accessAsync((tx) => {
           const out: ToWorker[] = []
           while (tx.hasMessages({ channel: this.inbox })) {
             const m = tx.takeMessage<ToWorker>({ channel: this.inbox })
