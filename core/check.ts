@@ -18,12 +18,17 @@
 // A crash can also leak blocks (allocated, not yet linked anywhere): that is not
 // an inconsistency, only lost space, and it is not detectable without knowing
 // which mapped values other processes still hold.
+//
+// A recovery that finds the heap beyond repair sets HeaderFlag.Corrupt: from then
+// on every turn, in every process, refuses with ERR_SHM_CORRUPT instead of working
+// on a broken heap. shm.check() still runs on a marked segment (to say what is
+// wrong) and clears the mark with { repair: true } if the heap checks out.
 import type { AllocatorRepair, AllocatorStats } from './allocator'
 import { hashKey } from './codec/hash'
 import { readStringRecord } from './codec/strings'
 import { ShmError } from './errors'
 import type { Heap } from './heap'
-import { Header } from './layout'
+import { Header, HeaderFlag } from './layout'
 import {
   Arr, Big, Bin, BinaryKind, ChannelDir, Entry, ENTRY_SIZE, EntryFlag, FIRST_REF_TAG, Hash, Inst, InternalKind, QNode, Queue, Rec, Slot,
   SLOT_SIZE, Str, StrEncoding, StructRec, Tag,
@@ -31,10 +36,21 @@ import {
 
 export interface CheckOptions {
   /**
-   * Repair what an interrupted operation left (default true). With false, any
-   * finding throws ERR_SHM_CORRUPT and nothing is written.
+   * Repair what an interrupted operation left. With false, any finding throws
+   * ERR_SHM_CORRUPT and nothing is written. shm.check() defaults to false (report
+   * only); the recovery after a dead turn owner always repairs.
    */
   repair?: boolean
+}
+
+/** A turn this process took over from an owner that died holding it. */
+export interface TurnRecovery {
+  /** The process that died holding the turn. */
+  deadOwnerPid: number
+  /** When this process took the turn over. */
+  at: Date
+  /** The full heap check (with repair) that ran before the turn was used. */
+  report: HeapReport
 }
 
 export interface ChannelReport {
@@ -102,6 +118,73 @@ export function checkHeap(heap: Heap, options: CheckOptions = {}): HeapReport {
     records: channels.values.records,
     ms: performance.now() - started,
   }
+}
+
+const FLAGS = Header.Flags >>> 2
+
+/** True once a recovery found the heap beyond repair (HeaderFlag.Corrupt). */
+export function isMarkedCorrupt(heap: Heap): boolean {
+  return (Atomics.load(heap.i32, FLAGS) & HeaderFlag.Corrupt) !== 0
+}
+
+/** Called at the start of every ordinary turn: a marked segment is not worked on. */
+export function refuseMarkedCorrupt(heap: Heap): void {
+  if (!isMarkedCorrupt(heap)) return
+  const name = heap.segment.name
+  throw new ShmError(
+    'ERR_SHM_CORRUPT',
+    `segment "${name}" is marked corrupt: a process that took its turn over from a dead owner found the heap beyond repair; ` +
+      `its data cannot be trusted: recreate the segment (\`interprocess-objects check ${name}\` shows what is wrong)`,
+  )
+}
+
+/**
+ * The recovery after taking the turn over from `deadOwnerPid`: the full check,
+ * repairing what an interrupted operation left. A heap beyond repair is marked
+ * corrupt for every process (see the top of this file) and ERR_SHM_CORRUPT thrown.
+ * Needs the turn.
+ */
+export function recoverTurn(heap: Heap, deadOwnerPid: number): TurnRecovery {
+  const at = new Date()
+  let report: HeapReport
+  try {
+    report = checkHeap(heap, { repair: true })
+  } catch (err) {
+    Atomics.or(heap.i32, FLAGS, HeaderFlag.Corrupt)
+    const detail = err instanceof ShmError ? err.message : `the check itself failed (${String((err as Error)?.message ?? err)})`
+    throw new ShmError(
+      'ERR_SHM_CORRUPT',
+      `took the turn of segment "${heap.segment.name}" over from pid ${deadOwnerPid}, which died holding it, and the heap is beyond repair; ` +
+        `the segment is now marked corrupt for every process: ${detail}`,
+    )
+  }
+  if (isMarkedCorrupt(heap)) {
+    Atomics.and(heap.i32, FLAGS, ~HeaderFlag.Corrupt)
+    report.repairs.push('segment: cleared the corrupt mark (the heap checks out)')
+    report.clean = false
+  }
+  return { deadOwnerPid, at, report }
+}
+
+/**
+ * shm.check(): checkHeap, plus the corrupt mark. A marked segment whose heap now
+ * checks out is refused without repair and unmarked (reported as a repair) with it.
+ */
+export function checkSegment(heap: Heap, options: CheckOptions = {}): HeapReport {
+  const repair = options.repair ?? false
+  const report = checkHeap(heap, { repair })
+  if (!isMarkedCorrupt(heap)) return report
+  if (!repair) {
+    throw new ShmError(
+      'ERR_SHM_CORRUPT',
+      `segment "${heap.segment.name}" is marked corrupt (a turn recovery found its heap beyond repair, or the header was overwritten), ` +
+        `although the heap checks out now; check with { repair: true } to clear the mark`,
+    )
+  }
+  Atomics.and(heap.i32, FLAGS, ~HeaderFlag.Corrupt)
+  report.repairs.push('segment: cleared the corrupt mark (the heap checks out)')
+  report.clean = false
+  return report
 }
 
 function corrupt(detail: string): ShmError {

@@ -31,6 +31,12 @@ export const enum Header {
 export const enum HeaderFlag {
   /** The creator unlinks the name when it closes or exits. */
   UnlinkOnCreatorExit = 1,
+  /**
+   * Set by a process that took the turn over from a dead owner and found the heap
+   * beyond repair: every later turn refuses with ERR_SHM_CORRUPT (shm.check() still
+   * runs, and clears it with { repair: true } if the heap checks out).
+   */
+  Corrupt = 2,
 }
 
 /** Segments smaller than this cannot hold the header plus a useful heap. */

@@ -1,0 +1,60 @@
+// `interprocess-objects check <name> [--repair] [--json] [--timeout ms]`: opens the
+// segment as a peer and runs shm.check() in a turn. Exit code 0 when the heap is
+// sound (after repairs, with --repair), 1 when it is not.
+import type { HeapReport, TurnRecovery } from '../core/check'
+import { ShmError } from '../core/errors'
+import { SharedMemory } from '../core/shared_memory'
+import { numberValue, parseArgs, UsageError } from './args'
+import { formatBytes } from './segments'
+
+export const checkUsage = [
+  'check <name> [--repair] [--json] [--timeout <ms>]',
+  '                                  check the heap (allocator, channels, queued values); --repair fixes what an',
+  '                                  interrupted operation left; waits up to --timeout ms (default 5000) for the turn',
+].join('\n')
+
+export function check(argv: readonly string[]): number {
+  const args = parseArgs(argv, { switches: ['repair', 'json'], values: ['timeout'] }, 'check')
+  if (args.positionals.length !== 1) throw new UsageError(`check takes exactly one segment name (got ${args.positionals.length})`)
+  const name = args.positionals[0]!
+  const repair = args.switches.has('repair')
+  const timeoutMs = numberValue(args, 'timeout', 5000, 'check')
+  const json = args.switches.has('json')
+  const shm = SharedMemory.open({ name, readyTimeoutMs: Math.min(timeoutMs, 2000) })
+  try {
+    const creator = { pid: shm.creatorPid, alive: shm.creatorAlive }
+    let report: HeapReport
+    try {
+      report = shm.check({ repair, timeoutMs })
+    } catch (err) {
+      if (!(err instanceof ShmError) || err.code !== 'ERR_SHM_CORRUPT') throw err
+      if (json) process.stdout.write(`${JSON.stringify({ name, ok: false, creator, error: { code: err.code, message: err.message } }, null, 2)}\n`)
+      else process.stdout.write(`${name}: CORRUPT\n  ${err.message}\n${repair ? '' : '  (run check --repair to fix what an interrupted operation left; other damage cannot be repaired)\n'}`)
+      return 1
+    }
+    const recovery = shm.lastRecovery
+    if (json) {
+      process.stdout.write(`${JSON.stringify({ name, ok: true, creator, report, recovery: recovery === null ? null : { ...recovery, at: recovery.at.toISOString() } }, null, 2)}\n`)
+    } else {
+      process.stdout.write(describe(name, creator, report, recovery))
+    }
+    return 0
+  } finally {
+    shm.close()
+  }
+}
+
+function describe(name: string, creator: { pid: number; alive: boolean }, r: HeapReport, recovery: TurnRecovery | null): string {
+  const lines: string[] = []
+  lines.push(`${name}: ${r.clean ? 'ok' : `ok after ${r.repairs.length} repair(s)`} (checked in ${r.ms.toFixed(1)} ms)`)
+  lines.push(`  creator pid ${creator.pid} (${creator.alive ? 'alive' : 'dead'})`)
+  if (recovery !== null) {
+    lines.push(`  took the turn over from pid ${recovery.deadOwnerPid}, which died holding it; recovery: ${recovery.report.clean ? 'nothing to repair' : recovery.report.repairs.join('; ')}`)
+  }
+  for (const repair of r.repairs) lines.push(`  repaired: ${repair}`)
+  const a = r.allocator
+  lines.push(`  heap: ${formatBytes(a.used)} used in ${a.allocations} allocation(s), ${formatBytes(a.free)} free in ${a.freeBlocks} block(s), largest ${formatBytes(a.largestFree)}`)
+  lines.push(`  ${r.channels.length} channel(s), ${r.records} value record(s) reachable from queued messages`)
+  for (const c of r.channels) lines.push(`    ${c.name === '' ? '(default)' : c.name}: ${c.messages} message(s)${c.waiters > 0 ? `, ${c.waiters} waiter(s)` : ''}`)
+  return `${lines.join('\n')}\n`
+}

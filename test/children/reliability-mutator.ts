@@ -1,0 +1,79 @@
+// Mutates the heap in long turns until the parent SIGKILLs it: messages put and
+// taken on several channels, values put and destroyed, and a shared object (queued
+// on channel "state", so the heap check walks it) whose array, map and string are
+// rewritten. Almost all of its time is spent inside turns, so the kill lands in the
+// middle of allocator, channel and container updates.
+import { SharedMemory, ShmError, type Transaction } from '../../core'
+
+interface State {
+  list: Array<number | string>
+  map: Map<number, string>
+  text: string
+  rounds: number
+}
+
+const [name, seedArg] = process.argv.slice(2)
+const shm = SharedMemory.open({ name: name! })
+
+let seed = Number(seedArg) >>> 0
+function rnd(): number {
+  seed = (seed + 0x6d2b79f5) >>> 0
+  let t = seed
+  t = Math.imul(t ^ (t >>> 15), t | 1)
+  t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+  return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+}
+const int = (n: number): number => Math.floor(rnd() * n)
+const channels = ['m0', 'm1', 'm2']
+
+// Keep the state queued (shared: the queue and this process each hold a reference).
+const state = shm.access((tx) => {
+  const s = tx.takeMessage<State>({ channel: 'state' })
+  tx.putMessage(s, { channel: 'state' })
+  return s
+})
+const kept: object[] = []
+
+function step(tx: Transaction, i: number): void {
+  const r = rnd()
+  if (r < 0.2) {
+    const channel = channels[int(channels.length)]!
+    if (tx.messageCount({ channel }) < 40) tx.putMessage({ i, s: 'x'.repeat(int(300)), a: [i, 'y', [i]] }, { channel })
+    else tx.destroy(tx.takeMessage({ channel }))
+  } else if (r < 0.35) {
+    const channel = channels[int(channels.length)]!
+    if (tx.hasMessages({ channel })) tx.destroy(tx.takeMessage({ channel }))
+  } else if (r < 0.5) {
+    if (kept.length < 60) kept.push(tx.put(rnd() < 0.5 ? new Float64Array(int(200)) : { k: i, m: new Map([[i, 'v'.repeat(int(100))]]) }))
+    else tx.destroy(kept.splice(int(kept.length), 1)[0])
+  } else if (r < 0.6) {
+    if (kept.length > 0) tx.destroy(kept.splice(int(kept.length), 1)[0])
+  } else if (r < 0.75) {
+    if (state.list.length < 300) state.list.push(rnd() < 0.5 ? i : 'z'.repeat(int(60)))
+    else for (let k = 0; k < 150; k++) state.list.pop()
+  } else if (r < 0.9) {
+    const key = int(200)
+    if (state.map.has(key)) state.map.delete(key)
+    else state.map.set(key, 'w'.repeat(int(120)))
+  } else {
+    state.text = 't'.repeat(int(500))
+    state.rounds += 1
+  }
+}
+
+let turns = 0
+for (;;) {
+  shm.access((tx) => {
+    for (let i = 0; i < 60; i++) {
+      try {
+        step(tx, i)
+      } catch (err) {
+        if (!(err instanceof ShmError) || err.code !== 'ERR_SHM_FULL') throw err
+        // Make room: nothing was changed by the failed allocation.
+        for (const v of kept.splice(0)) tx.destroy(v)
+        for (const channel of channels) while (tx.hasMessages({ channel })) tx.destroy(tx.takeMessage({ channel }))
+      }
+    }
+  })
+  if (turns++ === 0) process.send!('running')
+}

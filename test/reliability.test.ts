@@ -1,0 +1,657 @@
+// Reliability and security: what happens when things go wrong — hostile names and
+// arguments, a full segment, processes killed holding the turn or while creating,
+// a heap beyond repair, sustained load from 8 processes — and the
+// `interprocess-objects` CLI that finds and removes what crashes leave behind.
+// docs/reliability.md lists every fault tried here and what was seen.
+//
+// Fast by default; IPO_LONG=1 runs the long variants (more rounds, more kills,
+// 100k messages per load peer).
+import { execFile } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import * as fs from 'node:fs'
+import * as path from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { SharedMemory, ShmError, type AllocatorStats, type Transaction } from '../core'
+import { Channels } from '../core/channel'
+import { Header, HeaderFlag } from '../core/layout'
+import { native, OpenMode } from '../core/native'
+import { startChild, uniqueName } from './helpers/processes'
+
+const LONG = process.env.IPO_LONG === '1'
+const root = path.join(__dirname, '..')
+const shmFile = (name: string): string => `/dev/shm/ipo-${name}`
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
+
+function shmError(fn: () => unknown): ShmError {
+  try {
+    fn()
+  } catch (err) {
+    if (err instanceof ShmError) return err
+    throw err
+  }
+  throw new Error('expected a ShmError')
+}
+
+/** mulberry32: small and seeded, so a failure can be replayed. */
+function prng(seed: number): () => number {
+  let s = seed >>> 0
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0
+    let t = s
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+/** The queue record of `channel` (which must exist). */
+function queueOf(shm: SharedMemory, channel: string): number {
+  return shm.access(() => new Channels(shm.heap).queue(channel, false))
+}
+
+/** Header offset of the heap's first block; its size word is 4 bytes further. */
+const FIRST_BLOCK = Header.HeapStart + 8
+// Allocator root words (core/allocator.ts, Root.Op / Root.OpBlock): an operation under way.
+const ROOT_OP = 19 * 4
+const ROOT_OP_BLOCK = 20 * 4
+
+describe('segment security', () => {
+  it('creates the OS object with mode 0600, whatever the umask', () => {
+    for (const mask of [0o000, 0o022, 0o077]) {
+      const old = process.umask(mask)
+      let shm: SharedMemory | undefined
+      try {
+        shm = SharedMemory.create({ name: uniqueName('mode'), size: 16 * 1024 })
+        expect(fs.statSync(shmFile(shm.name)).mode & 0o777).toBe(0o600)
+        expect(fs.statSync(shmFile(shm.name)).uid).toBe(process.getuid!())
+      } finally {
+        process.umask(old)
+        shm?.close()
+      }
+    }
+  })
+
+  it('refuses names with "/", "..", too long, empty, spaces or non-ASCII with ERR_INVALID_NAME before asking the OS', () => {
+    const bad: unknown[] = ['/', 'a/b', '/abs', '../x', '..', '.', 'x'.repeat(27), '', 'a b', 'tab\t', 'nul\0', 'é', 'ü-name', '%2e%2e', 'a\\b', 42, null, undefined]
+    for (const name of bad) {
+      for (const call of [
+        () => SharedMemory.create({ name: name as string, size: 16 * 1024 }),
+        () => SharedMemory.open({ name: name as string }),
+        () => SharedMemory.openOrCreate({ name: name as string, size: 16 * 1024 }),
+        () => SharedMemory.unlink(name as string),
+      ]) {
+        const err = shmError(call)
+        expect(err.code, `name ${JSON.stringify(name)}`).toBe('ERR_INVALID_NAME')
+        expect(err.message.length).toBeGreaterThan(20)
+      }
+    }
+    // Nothing was created under any of these names.
+    for (const name of bad) if (typeof name === 'string') expect(fs.existsSync(shmFile(name)), name).toBe(false)
+    // The longest legal name (26 characters) works.
+    const longest = `${uniqueName('n')}${'z'.repeat(26)}`.slice(0, 26)
+    const shm = SharedMemory.create({ name: longest, size: 16 * 1024 })
+    expect(fs.existsSync(shmFile(longest))).toBe(true)
+    shm.close()
+    expect(fs.existsSync(shmFile(longest))).toBe(false)
+  })
+
+  it('native entry points reject wrong types and ranges with TypeError / RangeError, and stay usable', () => {
+    const shm = SharedMemory.create({ name: uniqueName('native'), size: 16 * 1024 })
+    const osName = `/ipo-${shm.name}`
+    const m = native.open(osName, 0, OpenMode.Open, false)
+    const id = m.id
+    const size = m.size
+    const n = native as unknown as Record<string, (...args: unknown[]) => unknown>
+    const cases: Array<[string, unknown[], typeof TypeError | typeof RangeError]> = [
+      ['open', [42, 0, 1, false], TypeError],
+      ['open', [undefined, 0, 1, false], TypeError],
+      ['open', ['/ipo-../x', 0, 1, false], TypeError],
+      ['open', ['ipo-noslash', 0, 1, false], TypeError],
+      ['open', [`/ipo-${'a'.repeat(40)}`, 0, 1, false], TypeError],
+      ['open', ['/ipo-a/b', 0, 1, false], TypeError],
+      ['open', [osName, '4096', 0, false], TypeError],
+      ['open', [osName, NaN, 0, false], RangeError],
+      ['open', [`/ipo-${shm.name}x`, 1000, 0, false], RangeError],
+      ['open', [`/ipo-${shm.name}x`, -4096, 0, false], RangeError],
+      ['open', [`/ipo-${shm.name}x`, 2 ** 50, 0, false], RangeError],
+      ['open', [`/ipo-${shm.name}x`, Infinity, 0, false], RangeError],
+      ['open', [osName, 4096, 3, false], RangeError],
+      ['open', [osName, 4096, 1.5, false], RangeError],
+      ['open', [osName, 4096, '1', false], TypeError],
+      ['close', ['1'], TypeError],
+      ['close', [NaN], RangeError],
+      ['unlink', [undefined], TypeError],
+      ['unlink', ['../../etc/passwd'], TypeError],
+      ['wait', [], TypeError],
+      ['wait', ['1', 0, 0, 0], TypeError],
+      ['wait', [id, 2, 0, 0], RangeError],
+      ['wait', [id, -4, 0, 0], RangeError],
+      ['wait', [id, size, 0, 0], RangeError],
+      ['wait', [id, 2 ** 53, 0, 0], RangeError],
+      ['wait', [id, 4.5, 0, 0], RangeError],
+      ['wait', [id, 0, 2 ** 32, 0], RangeError],
+      ['wait', [id, 0, 1.5, 0], RangeError],
+      ['wait', [id, 0, -(2 ** 31) - 1, 0], RangeError],
+      ['wait', [id, 0, 0, 'soon'], TypeError],
+      ['wait', [id, 0, 0, NaN], RangeError],
+      ['wake', [id, 0, -1], RangeError],
+      ['wake', [id, size + 4, 1], RangeError],
+      ['wake', [id, 0, 'all'], TypeError],
+      ['waitAsync', [id, 0, 0, 0, -1, false, () => {}], RangeError],
+      ['waitAsync', [id, 0, 0, 0, 2e9, false, () => {}], RangeError],
+      ['waitAsync', [id, 3, 0, 0, 0, false, () => {}], RangeError],
+      ['waitAsync', [id, 0, 0, 0, 0, false, 'callback'], TypeError],
+      ['cancelWait', ['x'], TypeError],
+      ['syncIn', ['x'], TypeError],
+      ['syncOut', [{}], TypeError],
+      ['processAlive', ['1'], TypeError],
+      ['processAlive', [1.5], RangeError],
+      ['processAlive', [NaN], RangeError],
+      ['setErrorClass', [5], TypeError],
+    ]
+    const wrong: string[] = []
+    for (const [fn, args, expected] of cases) {
+      try {
+        n[fn]!(...args)
+        wrong.push(`${fn}(${args.map(String).join(', ')}) did not throw`)
+      } catch (err) {
+        if (!(err instanceof expected) || (err as Error).message.length === 0) wrong.push(`${fn}(${args.map(String).join(', ')}) threw ${String(err)}, expected a ${expected.name}`)
+      }
+    }
+    expect(wrong).toEqual([])
+    // Ids that name no segment are a ShmError, out-of-range pids are simply not alive.
+    for (const bad of [-1, 2 ** 40, 0.5, 999_999]) expect(shmError(() => native.close(bad)).code).toBe('ERR_SHM_CLOSED')
+    expect(native.processAlive(-1)).toBe(false)
+    expect(native.processAlive(2 ** 40)).toBe(false)
+    expect(native.cancelWait(-1)).toBe(false)
+    // Everything still works.
+    expect(native.wait(id, 0, 12345, 0)).toBe('not-equal')
+    expect(native.wake(id, 0, 1)).toBe(0)
+    expect(native.processAlive(process.pid)).toBe(true)
+    native.close(id)
+    expect(shm.access((tx) => tx.putMessage('still fine'))).toBe('still fine')
+    shm.close()
+  })
+})
+
+describe('ERR_SHM_FULL, fill and drain', () => {
+  it('a put that does not fit throws ERR_SHM_FULL and leaves every byte of the segment as it was', () => {
+    const shm = SharedMemory.create({ name: uniqueName('full'), size: 64 * 1024 })
+    try {
+      shm.access((tx) => {
+        const live = tx.put({ a: [1, 2, 3], s: 'kept', m: new Map([[1, 'one']]) })
+        tx.putMessage({ queued: true })
+        const stats = tx.stats()
+        const before = shm.bytes.slice()
+        const sameBytes = (): boolean => Buffer.compare(Buffer.from(shm.bytes), Buffer.from(before)) === 0
+        // One record too big: the allocation fails before anything is written.
+        for (const attempt of [
+          () => tx.put(new Uint8Array(stats.largestFree + 1)),
+          () => tx.put(new Float64Array(Math.ceil((stats.largestFree + 1) / 8))),
+          () => tx.putMessage(new Uint8Array(stats.largestFree + 1)),
+          () => tx.put(new Uint8Array(2 ** 31)),
+        ]) {
+          expect(shmError(attempt).code).toBe('ERR_SHM_FULL')
+          expect(sameBytes()).toBe(true)
+        }
+        // Several records, the last one too big: what was taken is given back; the
+        // figures and live values are as before (block contents may differ).
+        const err = shmError(() => tx.put({ small: 'a', list: [1, 2], big: 'y'.repeat(stats.largestFree + 1) }))
+        expect(err.code).toBe('ERR_SHM_FULL')
+        expect(tx.stats()).toEqual(stats)
+        expect(tx.copy(live)).toEqual({ a: [1, 2, 3], s: 'kept', m: new Map([[1, 'one']]) })
+      })
+      expect(shm.check().clean).toBe(true)
+      expect(shm.access((tx) => tx.copy(tx.takeMessage()))).toEqual({ queued: true })
+    } finally {
+      shm.close()
+    }
+  })
+
+  const ROUNDS = LONG ? 10_000 : 1000
+  it(`fills a segment to ERR_SHM_FULL and drains it ${ROUNDS} times, back to the baseline every round`, () => {
+    const shm = SharedMemory.create({ name: uniqueName('filldrain'), size: 64 * 1024 })
+    const rnd = prng(0xf111)
+    const int = (k: number): number => Math.floor(rnd() * k)
+    const makeValue = (): { value: unknown; single: boolean } => {
+      const r = rnd()
+      if (r < 0.35) return { value: new Uint8Array(int(3000)), single: true }
+      if (r < 0.5) return { value: new Float64Array(int(200)), single: true }
+      if (r < 0.7) return { value: { i: int(1000), s: 's'.repeat(int(400)), a: [1, 'two', [3]] }, single: false }
+      if (r < 0.85) return { value: new Map<unknown, unknown>([[int(9), 'v'.repeat(int(200))], ['k', [1, 2]]]), single: false }
+      return { value: Array.from({ length: int(40) }, (_, i) => (i % 2 === 0 ? i : `e${i}`)), single: false }
+    }
+    try {
+      const baseline = shm.stats()
+      let puts = 0
+      let identical = 0
+      for (let round = 0; round < ROUNDS; round++) {
+        shm.access((tx: Transaction) => {
+          const held: unknown[] = []
+          for (;;) {
+            const { value, single } = makeValue()
+            const statsBefore: AllocatorStats = tx.stats()
+            // Close to full, snapshot: a failing single-record put must not change a byte.
+            const before = single && statsBefore.largestFree < 4096 ? shm.bytes.slice() : null
+            try {
+              held.push(tx.put(value))
+              puts++
+            } catch (err) {
+              if (!(err instanceof ShmError) || err.code !== 'ERR_SHM_FULL') throw err
+              expect(tx.stats()).toEqual(statsBefore)
+              if (before !== null) {
+                expect(Buffer.compare(Buffer.from(shm.bytes), Buffer.from(before))).toBe(0)
+                identical++
+              }
+              break
+            }
+          }
+          expect(held.length).toBeGreaterThan(0)
+          // Drain in a random order.
+          for (let i = held.length - 1; i > 0; i--) {
+            const j = int(i + 1)
+            ;[held[i], held[j]] = [held[j], held[i]]
+          }
+          for (const v of held) tx.destroy(v)
+          expect(tx.stats()).toEqual(baseline)
+        })
+        if (round % 100 === 99) expect(shm.check().clean).toBe(true)
+      }
+      expect(identical).toBeGreaterThan(ROUNDS / 10)
+      console.log(`fill/drain: ${ROUNDS} rounds, ${puts} puts, ${identical} failing single-record puts compared byte for byte`)
+    } finally {
+      shm.close()
+    }
+  }, LONG ? 600_000 : 60_000)
+})
+
+describe('dead processes', () => {
+  it('opens a segment whose creator was SIGKILLed, and says the creator is dead (creatorAlive)', async () => {
+    const name = uniqueName('deadcreator')
+    const creator = startChild('reliability-creator.ts', [name])
+    const { pid } = await creator.next<{ pid: number }>()
+    const live = SharedMemory.open({ name })
+    expect(live.creatorPid).toBe(pid)
+    expect(live.creatorAlive).toBe(true)
+    creator.proc.kill('SIGKILL')
+    expect(await creator.exited).toBe('SIGKILL')
+    expect(live.creatorAlive).toBe(false)
+    live.close()
+    // The name outlived its creator (no exit hook runs on SIGKILL) and opens fine.
+    const peer = SharedMemory.open({ name })
+    try {
+      expect(peer.creatorPid).toBe(pid)
+      expect(peer.creatorAlive).toBe(false)
+      expect(peer.created).toBe(false)
+      expect(peer.access((tx) => tx.copy(tx.takeMessage()))).toEqual({ from: 'creator', pid })
+      expect(peer.check().clean).toBe(true)
+    } finally {
+      peer.close()
+      SharedMemory.unlink(name)
+    }
+    // A live creator (this process) is reported alive.
+    const own = SharedMemory.create({ name: uniqueName('livecreator'), size: 16 * 1024 })
+    expect(own.creatorAlive).toBe(true)
+    own.close()
+  })
+
+  it('after a dead turn owner the full heap check runs first and repairs an interrupted queue update and allocator operation', async () => {
+    const shm = SharedMemory.create({ name: uniqueName('recover'), size: 1 << 20 })
+    try {
+      shm.access((tx) => {
+        for (let i = 0; i < 5; i++) tx.putMessage({ i, s: `message ${i}` }, { channel: 'q' })
+      })
+      const baseline = shm.stats()
+      const q = queueOf(shm, 'q')
+      const words = new Uint32Array(shm.buffer, shm.bytes.byteOffset, shm.size >>> 2)
+      // What a process killed in put() / alloc() leaves: Count one behind the linked
+      // nodes, and the allocator's "operation under way" word set.
+      const holder = startChild('turn-holder.ts', [shm.name, '100', 'die'])
+      expect(await holder.next()).toBe('holding')
+      words[Channels.countOffset(q) >>> 2] = 4
+      words[ROOT_OP >>> 2] = 1
+      words[ROOT_OP_BLOCK >>> 2] = FIRST_BLOCK
+      expect(await holder.exited).toBe('SIGKILL')
+      const started = performance.now()
+      const count = shm.access((tx) => tx.messageCount({ channel: 'q' }))
+      expect(performance.now() - started).toBeLessThan(1000)
+      expect(count).toBe(5)
+      const recovery = shm.lastRecovery!
+      expect(recovery.deadOwnerPid).toBe(holder.proc.pid)
+      expect(recovery.report.clean).toBe(false)
+      expect(recovery.report.allocatorRepair?.interrupted).toEqual({ op: 'alloc', block: FIRST_BLOCK })
+      expect(recovery.report.repairs.join('\n')).toMatch(/allocator: an interrupted alloc/)
+      expect(recovery.report.repairs.join('\n')).toMatch(/channel "q": Count 4 → 5/)
+      expect(shm.check()).toMatchObject({ clean: true, repairs: [], allocator: baseline })
+      expect(shm.access((tx) => Array.from({ length: 5 }, () => tx.copy(tx.takeMessage({ channel: 'q' }))))).toEqual(
+        Array.from({ length: 5 }, (_, i) => ({ i, s: `message ${i}` })),
+      )
+    } finally {
+      shm.close()
+    }
+  })
+
+  it('a dead turn owner over a heap beyond repair: ERR_SHM_CORRUPT, the segment marked corrupt for every process until check repairs it', async () => {
+    const shm = SharedMemory.create({ name: uniqueName('beyond'), size: 256 * 1024 })
+    const peer = SharedMemory.open({ name: shm.name })
+    try {
+      shm.access((tx) => tx.putMessage('precious'))
+      const view = new DataView(shm.buffer, shm.bytes.byteOffset, shm.size)
+      const sizeWord = FIRST_BLOCK + 4
+      const original = view.getUint32(sizeWord, true)
+      const holder = startChild('turn-holder.ts', [shm.name, '100', 'die'])
+      expect(await holder.next()).toBe('holding')
+      view.setUint32(sizeWord, 0x00fffff0, true) // a stray write no crash can produce
+      expect(await holder.exited).toBe('SIGKILL')
+
+      let err = shmError(() => shm.access(() => 'never runs'))
+      expect(err.code).toBe('ERR_SHM_CORRUPT')
+      expect(err.message).toContain(`from pid ${holder.proc.pid}`)
+      expect(err.message).toContain('beyond repair')
+      expect(err.message).toMatch(/allocator is inconsistent/)
+      expect(view.getUint32(Header.Flags, true) & HeaderFlag.Corrupt).toBe(HeaderFlag.Corrupt)
+      // Every later turn, in every handle, refuses; nothing silently continues.
+      for (const h of [shm, peer]) {
+        err = shmError(() => h.access(() => 'never runs'))
+        expect(err.code).toBe('ERR_SHM_CORRUPT')
+        expect(err.message).toMatch(/marked corrupt/)
+        expect(shmError(() => h.stats()).code).toBe('ERR_SHM_CORRUPT')
+      }
+      await expect(peer.accessAsync(() => 1)).rejects.toMatchObject({ code: 'ERR_SHM_CORRUPT' })
+      // check() still runs on a marked segment and says what is wrong, repair or not.
+      expect(shmError(() => peer.check()).message).toMatch(/allocator is inconsistent/)
+      expect(shmError(() => peer.check({ repair: true })).message).toMatch(/allocator is inconsistent/)
+      // Once the damage is undone, the mark alone is reported, and cleared by a repair.
+      view.setUint32(sizeWord, original, true)
+      expect(shmError(() => peer.check()).message).toMatch(/marked corrupt .* checks out now/)
+      const report = peer.check({ repair: true })
+      expect(report.repairs).toEqual(['segment: cleared the corrupt mark (the heap checks out)'])
+      expect(shm.check().clean).toBe(true)
+      expect(shm.access((tx) => tx.takeMessage())).toBe('precious')
+    } finally {
+      peer.close()
+      shm.close()
+    }
+  })
+
+  const KILLS = LONG ? 25 : 3
+  it(`SIGKILL of a child mid-turn while it mutates the heap (${KILLS}×): the turn is recovered within 1 s and the heap checks out`, async () => {
+    const shm = SharedMemory.create({ name: uniqueName('midturn'), size: 4 << 20 })
+    const words = new Int32Array(shm.buffer, shm.bytes.byteOffset, shm.size >>> 2)
+    const rnd = prng(Number(process.env.IPO_SEED ?? 7))
+    const newState = (tx: Transaction): void => {
+      tx.putMessage({ list: [] as Array<number | string>, map: new Map<number, string>(), text: '', rounds: 0 }, { channel: 'state' })
+    }
+    shm.access(newState)
+    const repairs: string[] = []
+    let kills = 0
+    let attempts = 0
+    let slowest = 0
+    let dropped = 0
+    try {
+      while (kills < KILLS && attempts < KILLS * 3) {
+        attempts++
+        const child = startChild('reliability-mutator.ts', [shm.name, String(attempts * 7919)])
+        expect(await child.next()).toBe('running')
+        await sleep(20 + rnd() * 100)
+        const pid = child.proc.pid!
+        child.proc.kill('SIGKILL')
+        expect(await child.exited).toBe('SIGKILL')
+        const owner = Atomics.load(words, Header.LockOwner >> 2)
+        const midTurn = Math.abs(owner) === pid
+        const previous = shm.lastRecovery
+        const started = performance.now()
+        // Use the heap right away: take every message, read it whole, free it.
+        const taken = shm.access((tx) => {
+          let n = 0
+          for (const channel of ['m0', 'm1', 'm2']) {
+            while (tx.hasMessages({ channel })) {
+              const m = tx.takeMessage({ channel })
+              tx.copy(m)
+              tx.destroy(m)
+              n++
+            }
+          }
+          if (tx.hasMessages({ channel: 'state' })) {
+            const s = tx.takeMessage<{ list: unknown[]; map: Map<number, string> }>({ channel: 'state' })
+            const copy = tx.copy(s)
+            expect(Array.isArray(copy.list)).toBe(true)
+            s.list.push('after recovery')
+            tx.putMessage(s, { channel: 'state' })
+          } else {
+            dropped++ // the check dropped the damaged state message: start a new one
+            newState(tx)
+          }
+          return n
+        })
+        const ms = performance.now() - started
+        if (midTurn) {
+          kills++
+          slowest = Math.max(slowest, ms)
+          expect(ms).toBeLessThan(1000)
+          const recovery = shm.lastRecovery
+          expect(recovery).not.toBe(previous)
+          expect(recovery!.deadOwnerPid).toBe(pid)
+          repairs.push(...recovery!.report.repairs)
+        } else {
+          expect(shm.lastRecovery).toBe(previous) // a kill between turns needs no recovery
+        }
+        const report = shm.check()
+        expect(report.clean).toBe(true)
+        expect(taken).toBeGreaterThanOrEqual(0)
+      }
+      expect(kills).toBe(KILLS)
+      console.log(
+        `mid-turn kills: ${kills} of ${attempts} kills landed inside a turn; slowest recovery ${slowest.toFixed(0)} ms; ` +
+          `${repairs.length} repair(s)${repairs.length > 0 ? `: ${repairs.join(' | ')}` : ''}; state message dropped ${dropped}×`,
+      )
+    } finally {
+      shm.close()
+    }
+  }, LONG ? 600_000 : 60_000)
+})
+
+describe('load', () => {
+  const PEERS = 8
+  const N = Number(process.env.IPO_LOAD_N ?? (LONG ? 100_000 : 5000))
+  const CHANNELS = 4
+  it(`${PEERS} processes × ${N} messages over ${CHANNELS} channels: each delivered exactly once, allocator back to the baseline`, async () => {
+    const shm = SharedMemory.create({ name: uniqueName('load'), size: 32 << 20 })
+    try {
+      // Channels are created on first use and stay: create them before the baseline.
+      shm.access((tx) => {
+        for (const channel of ['ctl', ...Array.from({ length: CHANNELS }, (_, c) => `load-${c}`)]) {
+          tx.putMessage(0, { channel })
+          tx.takeMessage({ channel })
+        }
+      })
+      const baseline = shm.stats()
+      shm.access((tx) => {
+        const ctl = tx.put({ taken: 0 })
+        for (let p = 0; p < PEERS; p++) tx.putMessage(ctl, { channel: 'ctl' })
+        tx.destroy(ctl) // the peers hold the references now
+      })
+      const started = performance.now()
+      const peers = Array.from({ length: PEERS }, (_, p) => {
+        const c = startChild('reliability-load.ts', [shm.name, String(p), String(N), String(PEERS), String(CHANNELS)])
+        return { c, report: c.next<{ index: number; sent: number; taken: number; full: number; received: string }>() }
+      })
+      const counts = new Uint16Array(PEERS * N)
+      let takenTotal = 0
+      const perPeer: number[] = []
+      for (const { c, report } of peers) {
+        const r = await report
+        expect(r.sent).toBe(N)
+        takenTotal += r.taken
+        perPeer.push(r.taken)
+        const received = Buffer.from(r.received, 'base64')
+        expect(received.length).toBe(PEERS * N)
+        for (let i = 0; i < received.length; i++) counts[i]! += received[i]!
+        expect(await c.exited).toBe(0)
+      }
+      const seconds = (performance.now() - started) / 1000
+      expect(takenTotal).toBe(PEERS * N)
+      const wrong: string[] = []
+      for (let i = 0; i < counts.length && wrong.length < 10; i++) {
+        if (counts[i] !== 1) wrong.push(`peer ${Math.floor(i / N)} message ${i % N} delivered ${counts[i]}×`)
+      }
+      expect(wrong).toEqual([])
+      expect(shm.stats()).toEqual(baseline)
+      const report = shm.check()
+      expect(report.clean).toBe(true)
+      expect(report.channels.every((c) => c.messages === 0)).toBe(true)
+      console.log(`load: ${PEERS * N} messages through ${PEERS} processes in ${seconds.toFixed(1)} s (${Math.round((PEERS * N) / seconds)}/s); taken per peer ${perPeer.join(', ')}`)
+    } finally {
+      shm.close()
+    }
+  }, LONG ? 1_800_000 : 120_000)
+})
+
+interface CliResult {
+  code: number
+  stdout: string
+  stderr: string
+}
+
+function cli(...args: string[]): Promise<CliResult> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, ['--import', 'tsx', path.join(root, 'cli', 'index.ts'), ...args], { cwd: root, timeout: 30_000 }, (err, stdout, stderr) => {
+      const code = err === null ? 0 : typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1
+      resolve({ code, stdout, stderr })
+    })
+  })
+}
+
+describe('CLI: interprocess-objects ls | rm | check', () => {
+  it('lists, refuses, removes stale segments (one left by a SIGKILLed creator) and checks heaps, touching only our own', async () => {
+    const prefix = `rc-${randomBytes(3).toString('hex')}-`
+    const stale = `${prefix}stale`
+    const live = `${prefix}live`
+    const junk = `${prefix}junk`
+    const creator = startChild('reliability-creator.ts', [stale, String(64 * 1024)])
+    const { pid: stalePid } = await creator.next<{ pid: number }>()
+    creator.proc.kill('SIGKILL')
+    expect(await creator.exited).toBe('SIGKILL')
+    const own = SharedMemory.create({ name: live, size: 128 * 1024 })
+    fs.writeFileSync(shmFile(junk), Buffer.alloc(8192, 7), { mode: 0o600 })
+    try {
+      // ls: ours only, creator pid, alive/dead, size, created.
+      let r = await cli('ls', '--prefix', prefix, '--json')
+      expect(r.code).toBe(0)
+      const listed = JSON.parse(r.stdout) as Array<{ name: string; creatorPid: number; creatorAlive: boolean; size: number; createdAt: string; ready: boolean; attachedPids: number[] }>
+      expect(listed.map((s) => s.name)).toEqual([live, stale])
+      expect(listed[0]).toMatchObject({ creatorPid: process.pid, creatorAlive: true, size: 128 * 1024, ready: true, attachedPids: [process.pid] })
+      expect(listed[1]).toMatchObject({ creatorPid: stalePid, creatorAlive: false, size: 64 * 1024, ready: true, attachedPids: [] })
+      expect(Math.abs(Date.parse(listed[1]!.createdAt) - Date.now())).toBeLessThan(120_000)
+      r = await cli('ls', '--prefix', prefix)
+      expect(r.code).toBe(0)
+      expect(r.stdout).toMatch(new RegExp(`${live}\\s+${process.pid}\\s+alive\\s+128 KiB`))
+      expect(r.stdout).toMatch(new RegExp(`${stale}\\s+${stalePid}\\s+dead\\s+64 KiB`))
+      expect(r.stdout).not.toContain(junk)
+      expect(r.stdout).toContain('rm --stale')
+
+      // check: a peer's view of the stale segment's heap.
+      r = await cli('check', stale)
+      expect(r.code).toBe(0)
+      expect(r.stdout).toContain(`${stale}: ok`)
+      expect(r.stdout).toContain(`creator pid ${stalePid} (dead)`)
+      expect(r.stdout).toContain('(default): 1 message(s)')
+
+      // rm refuses a live creator's segment, a foreign file, a missing name, a bad name.
+      r = await cli('rm', live)
+      expect(r.code).toBe(1)
+      expect(r.stderr).toContain(`creator pid ${process.pid}`)
+      expect(fs.existsSync(shmFile(live))).toBe(true)
+      r = await cli('rm', junk, '--force')
+      expect(r.code).toBe(1)
+      expect(r.stderr).toContain('not an interprocess-objects segment')
+      expect(fs.existsSync(shmFile(junk))).toBe(true)
+      r = await cli('rm', `${prefix}none`)
+      expect(r.code).toBe(1)
+      expect(r.stderr).toContain('no segment named')
+      r = await cli('rm', '../../tmp/x')
+      expect(r.code).toBe(2)
+      expect(r.stderr).toContain('ERR_INVALID_NAME')
+      r = await cli('rm', '--stale', '--frce')
+      expect(r.code).toBe(2)
+      expect(r.stderr).toContain('unknown option --frce')
+
+      // rm --stale keeps a dead creator's segment that a live process still maps…
+      const peer = SharedMemory.open({ name: stale })
+      r = await cli('rm', '--stale', '--prefix', prefix)
+      expect(r.code).toBe(0)
+      expect(r.stdout).toContain(`kept ${stale}`)
+      expect(r.stdout).toContain(String(process.pid))
+      expect(fs.existsSync(shmFile(stale))).toBe(true)
+      peer.close()
+      r = await cli('rm', '--stale', '--prefix', prefix, '--dry-run')
+      expect(r.stdout).toContain(`would remove ${stale}`)
+      expect(fs.existsSync(shmFile(stale))).toBe(true)
+      // …and removes it once nobody does; live and foreign names stay.
+      r = await cli('rm', '--stale', '--prefix', prefix)
+      expect(r.code).toBe(0)
+      expect(r.stdout).toContain(`removed ${stale} (creator pid ${stalePid}, dead)`)
+      expect(fs.existsSync(shmFile(stale))).toBe(false)
+      expect(fs.existsSync(shmFile(live))).toBe(true)
+      expect(fs.existsSync(shmFile(junk))).toBe(true)
+
+      // check finds damage, --repair repairs what a crash leaves, the rest stays an error.
+      own.access((tx) => {
+        for (let i = 0; i < 3; i++) tx.putMessage(`m${i}`, { channel: 'work' })
+      })
+      const q = queueOf(own, 'work')
+      const words = new Uint32Array(own.buffer, own.bytes.byteOffset, own.size >>> 2)
+      words[Channels.countOffset(q) >>> 2] = 2
+      r = await cli('check', live)
+      expect(r.code).toBe(1)
+      expect(r.stdout).toContain('CORRUPT')
+      expect(r.stdout).toContain('Count 2')
+      r = await cli('check', live, '--repair')
+      expect(r.code).toBe(0)
+      expect(r.stdout).toMatch(/repaired: channel "work": Count 2 → 3/)
+      expect(r.stdout).toContain('work: 3 message(s)')
+      expect(words[Channels.countOffset(q) >>> 2]).toBe(3)
+      const view = new DataView(own.buffer, own.bytes.byteOffset, own.size)
+      const original = view.getUint32(FIRST_BLOCK + 4, true)
+      view.setUint32(FIRST_BLOCK + 4, 0x00fffff0, true)
+      r = await cli('check', live, '--repair', '--json')
+      expect(r.code).toBe(1)
+      expect(JSON.parse(r.stdout)).toMatchObject({ name: live, ok: false, error: { code: 'ERR_SHM_CORRUPT' } })
+      view.setUint32(FIRST_BLOCK + 4, original, true)
+      r = await cli('check', live, '--json')
+      expect(r.code).toBe(0)
+      expect(JSON.parse(r.stdout)).toMatchObject({ ok: true, creator: { pid: process.pid, alive: true }, report: { clean: true } })
+
+      // A process that died holding the turn: check takes it over and says so.
+      const holder = startChild('turn-holder.ts', [live, '0', 'die'])
+      expect(await holder.next()).toBe('holding')
+      expect(await holder.exited).toBe('SIGKILL')
+      r = await cli('check', live)
+      expect(r.code).toBe(0)
+      expect(r.stdout).toContain(`took the turn over from pid ${holder.proc.pid}, which died holding it; recovery: nothing to repair`)
+
+      // --force removes a live creator's name; the creator keeps its mapping.
+      r = await cli('rm', live, '--force')
+      expect(r.code).toBe(0)
+      expect(fs.existsSync(shmFile(live))).toBe(false)
+      expect(own.access((tx) => tx.takeMessage({ channel: 'work' }))).toBe('m0')
+      r = await cli('check', stale)
+      expect(r.code).toBe(1)
+      expect(r.stderr).toContain('ERR_SHM_NOT_FOUND')
+    } finally {
+      own.close()
+      fs.rmSync(shmFile(junk), { force: true })
+      fs.rmSync(shmFile(stale), { force: true })
+    }
+  }, 120_000)
+
+  it('is built as an executable: a shebang, and tsconfig.build.json compiles cli/', () => {
+    expect(fs.readFileSync(path.join(root, 'cli', 'index.ts'), 'utf8').split('\n')[0]).toBe('#!/usr/bin/env node')
+    const build = JSON.parse(fs.readFileSync(path.join(root, 'tsconfig.build.json'), 'utf8')) as { include: string[] }
+    expect(build.include).toContain('cli')
+    const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as { bin: Record<string, string> }
+    expect(pkg.bin['interprocess-objects']).toBe('dist/cli/index.js')
+    const built = path.join(root, 'dist', 'cli', 'index.js')
+    if (fs.existsSync(built)) expect(fs.readFileSync(built, 'utf8').split('\n')[0]).toBe('#!/usr/bin/env node')
+  })
+})
