@@ -13,8 +13,10 @@ import * as path from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { SharedMemory, ShmError, type AllocatorStats, type Transaction } from '../core'
 import { Channels } from '../core/channel'
+import { mappedHandleOf } from '../core/codec/mapped_handle'
 import { Header, HeaderFlag } from '../core/layout'
 import { native, OpenMode } from '../core/native'
+import { Hash } from '../core/records'
 import { startChild, uniqueName } from './helpers/processes'
 
 const LONG = process.env.IPO_LONG === '1'
@@ -293,6 +295,28 @@ describe('dead processes', () => {
     const own = SharedMemory.create({ name: uniqueName('livecreator'), size: 16 * 1024 })
     expect(own.creatorAlive).toBe(true)
     own.close()
+  })
+
+  it('a shared Map whose count a killed insert or delete left one off is repaired from its entries', () => {
+    const shm = SharedMemory.create({ name: uniqueName('tcount'), size: 1 << 20 })
+    try {
+      const ref = shm.access((tx) => {
+        const m = tx.putMessage(new Map([['a', 1], ['b', 2], ['c', 3]]), { channel: 'm' })
+        m.delete('b')
+        return mappedHandleOf(m)!.ref
+      })
+      const words = new Uint32Array(shm.buffer, shm.bytes.byteOffset, shm.size >>> 2)
+      for (const wrong of [3, 1]) {
+        words[(ref + Hash.Count) >>> 2] = wrong // one high (delete) or one low (insert)
+        expect(shmError(() => shm.check()).code).toBe('ERR_SHM_CORRUPT')
+        const report = shm.check({ repair: true })
+        expect(report.repairs.join('\n')).toContain(`Count ${wrong} → 2`)
+        expect(shm.check().clean).toBe(true)
+      }
+      expect(shm.access((tx) => [...tx.copy(tx.takeMessage<Map<string, number>>({ channel: 'm' }))])).toEqual([['a', 1], ['c', 3]])
+    } finally {
+      shm.close()
+    }
   })
 
   it('after a dead turn owner the full heap check runs first and repairs an interrupted queue update and allocator operation', async () => {

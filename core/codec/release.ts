@@ -10,6 +10,18 @@ export function releaseSlot(heap: Heap, at: number): void {
   if (tag >= FIRST_REF_TAG) releaseRecord(heap, heap.u32[(at + Slot.Payload) >>> 2]!, tag)
 }
 
+/**
+ * Overwrites a slot with `store`, then drops the reference the slot held. In this
+ * order a process killed in between leaks the old record at worst; the other order
+ * would leave the slot pointing at freed memory.
+ */
+export function replaceSlot(heap: Heap, at: number, store: (at: number) => void): void {
+  const tag = heap.i32[at >>> 2]!
+  const ref = heap.u32[(at + Slot.Payload) >>> 2]!
+  store(at)
+  if (tag >= FIRST_REF_TAG) releaseRecord(heap, ref, tag)
+}
+
 export function releaseRecord(heap: Heap, first: number, firstTag: number): void {
   const stack = [first, firstTag]
   while (stack.length > 0) {

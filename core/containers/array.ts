@@ -4,7 +4,7 @@ import { ShmError } from '../errors'
 import type { Heap } from '../heap'
 import { EncodeContext, encodeValue, writeInlineValue, writeSlot } from '../codec/encode'
 import { readSlot } from '../codec/decode'
-import { releaseSlot } from '../codec/release'
+import { releaseSlot, replaceSlot } from '../codec/release'
 import { Arr, FIRST_REF_TAG, RecFlag, SLOT_SIZE, Tag } from '../records'
 
 export function arrayLength(heap: Heap, ref: number): number {
@@ -67,8 +67,7 @@ export function arraySet(heap: Heap, ref: number, index: number, value: unknown)
       const at = itemsOf(heap, ref) + index * SLOT_SIZE
       const ctx = new EncodeContext(heap)
       encodeValue(ctx, value)
-      releaseSlot(heap, at)
-      ctx.store(at)
+      replaceSlot(heap, at, (slot) => ctx.store(slot))
       return
     }
     const items = reserve(heap, ref, index + 1)

@@ -6,7 +6,7 @@ import type { Heap } from '../heap'
 import { EncodeContext, bucketCountFor, encodeValue, writeInlineValue } from '../codec/encode'
 import { hashKey, sameKey } from '../codec/hash'
 import { readSlot } from '../codec/decode'
-import { releaseSlot } from '../codec/release'
+import { releaseSlot, replaceSlot } from '../codec/release'
 import { Entry, ENTRY_SIZE, EntryFlag, FIRST_REF_TAG, Hash, RecFlag, Slot, Str, StrEncoding, Tag } from '../records'
 
 const u32 = (heap: Heap, at: number): number => heap.u32[at >>> 2]!
@@ -82,8 +82,7 @@ export function tableSet(heap: Heap, table: number, key: unknown, value: unknown
     if (existing !== 0) {
       const ctx = new EncodeContext(heap)
       encodeValue(ctx, value)
-      releaseSlot(heap, existing + Entry.Value)
-      ctx.store(existing + Entry.Value)
+      replaceSlot(heap, existing + Entry.Value, (slot) => ctx.store(slot))
       return
     }
     const count = u32(heap, table + Hash.Count)
