@@ -11,6 +11,7 @@
 import * as net from 'node:net'
 import { SharedMemory, type WaitMode } from '../../core'
 import { checkStamp, MESSAGE_BYTES, STALL_MS, WINDOW } from './throughput-common'
+import { requirePeer } from './peer_packages'
 
 const [kind, arg1, arg2, waitArg] = process.argv.slice(2)
 const wait: WaitMode = waitArg === 'low-latency' ? 'low-latency' : 'cpu-friendly'
@@ -145,8 +146,7 @@ interface ShmTypedArray {
 }
 
 function shmTypedArray(dataKey: number, ctrlKey: number): void {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const shm = require('shm-typed-array') as ShmTypedArray
+  const shm = requirePeer<ShmTypedArray>('shm-typed-array')
   const data = shm.get(dataKey, 'Buffer')
   const ctrl = shm.get(ctrlKey, 'Int32Array')
   if (data === null || ctrl === null) throw new Error('shm-typed-array: segments not found')
@@ -180,8 +180,7 @@ interface MarkusjxMemory {
 }
 
 function markusjx(id: string): void {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const SharedMemoryBlock = require('@markusjx/shared_memory') as new (name: string, size: number, global: boolean, host: boolean) => MarkusjxMemory
+  const SharedMemoryBlock = requirePeer<new (name: string, size: number, global: boolean, host: boolean) => MarkusjxMemory>('@markusjx/shared_memory')
   const mem = new SharedMemoryBlock(id, MESSAGE_BYTES, false, false)
   // One block, no offsets and no wait/notify: the parent writes a message, says so
   // over fork IPC, this side copies it out (readBuffer) and acknowledges.
