@@ -217,6 +217,7 @@ export class Allocator {
     if (block < this.first || block >= this.end || (block & 15) !== Block.HeaderSize || (word & Block.FlagMask) !== Block.Free || size < need || block + size > this.end) {
       throw corrupt(`free list ${cls >>> 4}/${cls & 15} holds ${block}, which is not a free block of at least ${need} bytes inside the heap`)
     }
+    this.checkFreeLinks(block, cls)
     w[Root.OpBlock] = block
     w[Root.Op] = Op.Alloc
     removeFree(w, block, cls)
@@ -297,6 +298,18 @@ export class Allocator {
     const hi = h >>> 2
     const word = w[hi + 1]!
     const own = (word & Block.SizeMask) >>> 0
+    // The neighbours to merge with come from shared memory: check them (and their
+    // free-list links) before the first write, so a corrupt heap changes nothing.
+    const next = h + own
+    const nextWord = next < this.end ? w[(next >>> 2) + 1]! : 0
+    const mergeNext = (nextWord & Block.Free) !== 0
+    const ns = (nextWord & Block.SizeMask) >>> 0
+    if (mergeNext) this.checkFreeNeighbour(next, ns)
+    const prev = w[hi]! >>> 0 // blockOf checked that it ends exactly at h
+    const prevWord = prev !== 0 ? w[(prev >>> 2) + 1]! : 0
+    const mergePrev = (prevWord & Block.Free) !== 0
+    const ps = (prevWord & Block.SizeMask) >>> 0
+    if (mergePrev) this.checkFreeNeighbour(prev, ps)
     let size = own
     let start = h
     let freeBlocks = 1
@@ -305,24 +318,16 @@ export class Allocator {
     // Marked free first: if this header ends up inside a merged block, a stale copy
     // reads "free" and a second free() of the same offset is refused as a double free.
     w[hi + 1] = word | Block.Free
-    const next = h + own
-    const nextWord = w[(next >>> 2) + 1]!
-    if ((nextWord & Block.Free) !== 0) {
-      const ns = (nextWord & Block.SizeMask) >>> 0
+    if (mergeNext) {
       removeFree(w, next, classOf(ns))
       size += ns
       freeBlocks--
     }
-    const prev = w[hi]! >>> 0
-    if (prev !== 0) {
-      const prevWord = w[(prev >>> 2) + 1]!
-      if ((prevWord & Block.Free) !== 0) {
-        const ps = (prevWord & Block.SizeMask) >>> 0
-        removeFree(w, prev, classOf(ps))
-        size += ps
-        start = prev
-        freeBlocks--
-      }
+    if (mergePrev) {
+      removeFree(w, prev, classOf(ps))
+      size += ps
+      start = prev
+      freeBlocks--
     }
     w[(start >>> 2) + 1] = size | Block.Free
     w[(start + size) >>> 2] = start
@@ -332,6 +337,27 @@ export class Allocator {
     w[Root.Allocations] -= 1
     w[Root.FreeBlocks] += freeBlocks
     w[Root.Op] = 0
+  }
+
+  /** A free block next to one being freed: inside the heap, its size and successor's back link agree, its list links are sound. */
+  private checkFreeNeighbour(block: number, size: number): void {
+    const w = this.words
+    if (size < Block.MinSize || (size & 15) !== 0 || block + size > this.end || w[(block + size) >>> 2]! >>> 0 !== block) {
+      throw corrupt(`free block ${block} next to a block being freed has size ${size}, which does not end at a block that links back to it`)
+    }
+    this.checkFreeLinks(block, classOf(size))
+  }
+
+  /** A free block's list links point at free-list members that point back (or at the list head). */
+  private checkFreeLinks(block: number, cls: number): void {
+    const w = this.words
+    const next = w[(block + 8) >>> 2]! >>> 0
+    const prev = w[(block + 12) >>> 2]! >>> 0
+    const inHeap = (b: number) => b >= this.first && b < this.end && (b & 15) === Block.HeaderSize
+    const sound =
+      (next === 0 || (inHeap(next) && w[(next + 12) >>> 2]! >>> 0 === block)) &&
+      (prev === 0 ? w[Root.Heads + cls]! >>> 0 === block : inHeap(prev) && w[(prev + 8) >>> 2]! >>> 0 === block)
+    if (!sound) throw corrupt(`free block ${block} has list links ${next} (next) and ${prev} (previous) that do not link back to it`)
   }
 
   /** Usable bytes of a live allocation (at least what was asked for). */
