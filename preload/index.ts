@@ -6,7 +6,7 @@
 // The window must be created with host.webPreferences(…) from interprocess-objects/main:
 // it sets sandbox: false (the preload loads the native addon), contextIsolation: true,
 // nodeIntegration: false, and passes the grants on the command line.
-import { createBridge, type Bridge, type BridgeOptions } from './bridge'
+import { BridgeError, createBridge, type Bridge, type BridgeOptions } from './bridge'
 import { grantsFromArgv, checkGrants } from './grants'
 import { DEFAULT_BRIDGE_KEY, type BridgeApi, type DirectBridgeApi, type Grants } from './protocol'
 
@@ -65,17 +65,18 @@ export function exposeSharedObjects(options: ExposeOptions = {}): Exposed {
   const key = options.key ?? DEFAULT_BRIDGE_KEY
   const grants = options.grants !== undefined ? checkGrants(options.grants) : grantsFromArgv(options.argv ?? process.argv)
   if (grants === undefined) {
-    throw new Error(
-      `ERR_NOT_GRANTED: exposeSharedObjects found no --ipo-grants= on the command line; create the BrowserWindow with webPreferences: host.webPreferences({ … }) from interprocess-objects/main (or pass { grants })`,
+    throw new BridgeError(
+      'ERR_NOT_GRANTED',
+      'exposeSharedObjects found no --ipo-grants= on the command line; create the BrowserWindow with webPreferences: host.webPreferences({ … }) from interprocess-objects/main (or pass { grants })',
     )
   }
   const mode = grants.mode ?? 'bridge'
   const isolated = options.contextIsolated ?? (process as { contextIsolated?: boolean }).contextIsolated
   if (mode === 'bridge' && isolated === false) {
-    throw new Error('ERR_INVALID_ARGUMENT: the window runs with contextIsolation: false; keep it on (the default) or grant direct mode in main with host.webPreferences(spec, { direct: true })')
+    throw new BridgeError('ERR_INVALID_ARGUMENT', 'the window runs with contextIsolation: false; keep it on (the default) or grant direct mode in main with host.webPreferences(spec, { direct: true })')
   }
   if (mode === 'direct' && isolated === true) {
-    throw new Error('ERR_INVALID_ARGUMENT: direct mode hands the page real shared memory and needs contextIsolation: false, but this window is isolated; create it with host.webPreferences(spec, { direct: true })')
+    throw new BridgeError('ERR_INVALID_ARGUMENT', 'direct mode hands the page real shared memory and needs contextIsolation: false, but this window is isolated; create it with host.webPreferences(spec, { direct: true })')
   }
 
   const bridge: Bridge = createBridge(grants, options)
@@ -84,7 +85,7 @@ export function exposeSharedObjects(options: ExposeOptions = {}): Exposed {
     cb.exposeInMainWorld(key, bridge.api)
   } else {
     const target = (options.global ?? globalThis) as Record<string, unknown>
-    if (key in target) throw new Error(`ERR_INVALID_ARGUMENT: window.${key} already exists; pick another key`)
+    if (key in target) throw new BridgeError('ERR_INVALID_ARGUMENT', `window.${key} already exists; pick another key`)
     Object.defineProperty(target, key, { value: Object.freeze(bridge.api), enumerable: false, writable: false, configurable: false })
   }
 
@@ -101,7 +102,7 @@ function electronContextBridge(): ContextBridgeLike {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const electron = require('electron') as typeof import('electron')
   if (typeof electron !== 'object' || electron.contextBridge === undefined) {
-    throw new Error('ERR_NO_BRIDGE: require("electron").contextBridge is unavailable: exposeSharedObjects must run in an Electron preload script (or pass { contextBridge })')
+    throw new BridgeError('ERR_NO_BRIDGE', 'require("electron").contextBridge is unavailable: exposeSharedObjects must run in an Electron preload script (or pass { contextBridge })')
   }
   return electron.contextBridge
 }

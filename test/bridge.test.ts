@@ -409,6 +409,7 @@ describe('direct mode (contextIsolation: false): real shared memory, zero-copy',
       const prefs = host.webPreferences({ data: { regions: { a: 'read' } } })
       expect(() => exposeSharedObjects({ argv: prefs.additionalArguments!, contextIsolated: false, global: {} })).toThrow(/contextIsolation: false/)
       expect(() => exposeSharedObjects({ argv: [], contextBridge: { exposeInMainWorld() {} } })).toThrow(/ERR_NOT_GRANTED: .*--ipo-grants=/)
+      expect(() => exposeSharedObjects({ argv: prefs.additionalArguments!, contextIsolated: false, global: {} })).toThrow(expect.objectContaining({ name: 'BridgeError', code: 'ERR_INVALID_ARGUMENT' }))
       expect(() => exposeSharedObjects({ argv: [`${GRANTS_SWITCH}{nope`], contextBridge: { exposeInMainWorld() {} } })).toThrow(/no valid JSON/)
     } finally {
       host.close()
