@@ -10,12 +10,14 @@ import type { SerializationType } from 'node:child_process'
 import { SharedMemory } from '../core'
 import { startPeer } from './lib/processes'
 import type { BenchRow, RunOptions } from './lib/scenario'
-import { count, ratio, summarize, us, type Summary } from './lib/stats'
+import { count, LatencyLoop, ratio, summarize, us, type Summary } from './lib/stats'
 
 export const title = 'roundtrip: one 32-bit word, ping-pong between two processes'
+export const about = `The floor under every message figure: no API at all, just one 32-bit word in a shared segment that two processes flip back and forth. **shm spin** stores the ping and spins on \`Atomics.load\` for the pong (both processes keep a core busy); **shm futex** stores the ping, wakes the other side with the addon's futex wake, and sleeps in a futex wait until the pong (what cpu-friendly waiting does underneath). child_process IPC sends a number back and forth for comparison. The messages table adds the API (turns, allocation, encoding) on top of these.`
 export const notes = [
   'vs IPC = child_process IPC (json) time ÷ this time, at the same percentile; higher is faster.',
   'shm spin keeps both processes busy (one core each); shm futex sleeps and pays a wake syscall per hop.',
+  'rounds = round trips measured after the warm-up; each case stops at its round count or its time budget (15 s; 2 s in quick mode), whichever comes first.',
 ]
 
 const PEER = 'roundtrip-peer.ts'
@@ -27,28 +29,32 @@ const STALL_MS = 30_000
 interface Plan {
   warmup: number
   rounds: number
+  /** Time budget of one case (see LatencyLoop). */
+  budgetMs: number
 }
 
 function plans(quick: boolean): Record<'spin' | 'futex' | 'ipc', Plan> {
   return quick
-    ? { spin: { warmup: 2_000, rounds: 20_000 }, futex: { warmup: 500, rounds: 5_000 }, ipc: { warmup: 300, rounds: 2_000 } }
-    : { spin: { warmup: 50_000, rounds: 500_000 }, futex: { warmup: 5_000, rounds: 50_000 }, ipc: { warmup: 2_000, rounds: 20_000 } }
+    ? { spin: { warmup: 2_000, rounds: 20_000, budgetMs: 2_000 }, futex: { warmup: 500, rounds: 5_000, budgetMs: 2_000 }, ipc: { warmup: 300, rounds: 2_000, budgetMs: 2_000 } }
+    : { spin: { warmup: 50_000, rounds: 500_000, budgetMs: 15_000 }, futex: { warmup: 5_000, rounds: 50_000, budgetMs: 15_000 }, ipc: { warmup: 2_000, rounds: 20_000, budgetMs: 15_000 } }
 }
+
+/** Written to the word to end the peer's loop early (pings and pongs are positive). */
+const STOP = -1
 
 /** Ping-pong over the segment word; returns the measured round trips in µs. */
 async function overSegment(mode: 'spin' | 'futex', plan: Plan): Promise<Float64Array> {
   const name = `bench-rt-${process.pid}-${randomBytes(3).toString('hex')}`
   const shm = SharedMemory.create({ name, size: SEGMENT_SIZE })
-  const total = plan.warmup + plan.rounds
-  const peer = startPeer(PEER, [mode, name, String(WORD_OFFSET), String(total)])
+  const peer = startPeer(PEER, [mode, name, String(WORD_OFFSET)])
   try {
     if ((await peer.next()) !== 'ready') throw new Error('roundtrip peer did not start')
     const segment = shm.segment
     const words = segment.words
     const index = WORD_OFFSET >> 2
-    const samples = new Float64Array(plan.rounds)
+    const loop = new LatencyLoop(plan.warmup, plan.rounds, plan.budgetMs)
     const stalled = () => new Error(`roundtrip ${mode}: the peer stopped answering`)
-    for (let r = 1; r <= total; r++) {
+    for (let r = 1; ; r++) {
       const pong = 2 * r
       const t0 = performance.now()
       if (mode === 'spin') {
@@ -71,10 +77,12 @@ async function overSegment(mode: 'spin' | 'futex', plan: Plan): Promise<Float64A
         }
       }
       const t1 = performance.now()
-      if (r > plan.warmup) samples[r - plan.warmup - 1] = (t1 - t0) * 1e3
+      if (!loop.add((t1 - t0) * 1e3)) break
     }
+    Atomics.store(words, index, STOP)
+    segment.wake(WORD_OFFSET, 1)
     if ((await peer.next()) !== 'done') throw new Error('roundtrip peer did not finish')
-    return samples
+    return loop.result()
   } finally {
     let timer: NodeJS.Timeout | undefined
     const code = await Promise.race([peer.exited, new Promise((resolve) => (timer = setTimeout(resolve, 5000, 'timeout')))])
@@ -90,8 +98,7 @@ async function overIpc(serialization: SerializationType, plan: Plan): Promise<Fl
   try {
     if ((await peer.next()) !== 'ready') throw new Error('roundtrip peer did not start')
     peer.detach()
-    const total = plan.warmup + plan.rounds
-    const samples = new Float64Array(plan.rounds)
+    const loop = new LatencyLoop(plan.warmup, plan.rounds, plan.budgetMs)
     await new Promise<void>((resolve, reject) => {
       let r = 1
       let t0 = 0
@@ -99,8 +106,7 @@ async function overIpc(serialization: SerializationType, plan: Plan): Promise<Fl
       peer.proc.on('message', (m) => {
         const t1 = performance.now()
         if (m !== r) return reject(new Error(`roundtrip IPC: expected ${r}, got ${String(m)}`))
-        if (r > plan.warmup) samples[r - plan.warmup - 1] = (t1 - t0) * 1e3
-        if (r === total) return resolve()
+        if (!loop.add((t1 - t0) * 1e3)) return resolve()
         r++
         t0 = performance.now()
         peer.send(r)
@@ -110,7 +116,7 @@ async function overIpc(serialization: SerializationType, plan: Plan): Promise<Fl
     })
     peer.send('stop')
     await peer.exited
-    return samples
+    return loop.result()
   } finally {
     if (peer.proc.exitCode === null) peer.proc.kill()
   }

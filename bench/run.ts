@@ -8,6 +8,10 @@
 //   npm run bench -- --json out.json   also write the raw figures as JSON
 //   npm run bench -- --doc docs/benchmarks.md
 //                                      also render the figures as docs/benchmarks.md
+//   npm run bench:docs                 = npm run bench -- --write-docs: a full run of every
+//                                      scenario, saved to build/bench.json and rendered as
+//                                      docs/benchmarks.md (check `uptime` first: the load
+//                                      average is printed in the document, but it skews it)
 //   npm run bench -- --from out.json --doc docs/benchmarks.md
 //                                      render a saved run without measuring again
 // `npm run bench` first compiles core/ and bench/ with tsc (tsconfig.bench.json)
@@ -15,9 +19,8 @@
 // enums across files, so under tsx the core runs several times slower than the
 // tsc output users get.
 import * as fs from 'node:fs'
-import * as os from 'node:os'
 import * as path from 'node:path'
-import { describeMachine, formatMachine } from './lib/machine'
+import { describeMachine, formatMachine, loadAverage } from './lib/machine'
 import { compiled } from './lib/processes'
 import { renderMarkdown, type BenchReport, type ScenarioResult } from './lib/report'
 import type { BenchRow, ScenarioModule } from './lib/scenario'
@@ -29,9 +32,12 @@ interface Args {
   doc?: string
   from?: string
   filters: string[]
+  writeDocs?: boolean
 }
 
-const USAGE = 'usage: npm run bench -- [--quick] [--json file] [--doc file.md] [--from saved.json] [scenario-name-part ...]'
+const USAGE = 'usage: npm run bench -- [--quick] [--json file] [--doc file.md] [--from saved.json] [--write-docs] [scenario-name-part ...]'
+const DOCS = 'docs/benchmarks.md'
+const SAVED = 'build/bench.json'
 
 function parseArgs(argv: string[]): Args {
   const args: Args = { quick: false, filters: [] }
@@ -46,6 +52,11 @@ function parseArgs(argv: string[]): Args {
     else if (a === '--json') args.json = value(++i, a)
     else if (a === '--doc') args.doc = value(++i, a)
     else if (a === '--from') args.from = value(++i, a)
+    else if (a === '--write-docs') {
+      args.json ??= SAVED
+      args.doc = DOCS
+      args.writeDocs = true
+    }
     else if (a === '--help' || a === '-h') {
       console.log(USAGE)
       process.exit(0)
@@ -53,6 +64,9 @@ function parseArgs(argv: string[]): Args {
     else args.filters.push(a)
   }
   if (args.from !== undefined && args.doc === undefined) throw new Error('--from renders a saved run: give --doc <file.md> too')
+  if (args.writeDocs && (args.quick || args.filters.length > 0)) {
+    throw new Error(`--write-docs renders ${DOCS} from one full run of every scenario: drop --quick and the scenario names (or use --doc <file.md> for a partial document)`)
+  }
   return args
 }
 
@@ -92,7 +106,11 @@ async function main(): Promise<void> {
   if (files.length === 0) throw new Error(`no bench scenario matches ${args.filters.join(', ')}`)
   console.log(`interprocess-objects bench${args.quick ? ' (quick: short runs, noisier numbers)' : ''}`)
   console.log(`machine: ${formatMachine(machine)}`)
-  console.log(`date:    ${new Date().toISOString()}`)
+  const date = new Date().toISOString()
+  console.log(`date:    ${date}`)
+  if (machine.loadAverage[0]! > 1.5) {
+    console.log(`WARNING: load average ${machine.loadAverage[0]} over the last minute: other work on this ${machine.cores}-core machine will skew the figures (see \`uptime\`; a quieter moment gives truer numbers).`)
+  }
   if (!compiled) {
     console.log('WARNING: running the TypeScript sources through tsx: const enums are not inlined, so core figures are several times too low. Use `npm run bench`.')
   }
@@ -106,15 +124,17 @@ async function main(): Promise<void> {
     const heading = mod.title ?? scenario
     console.log(`\n## ${heading}`)
     const started = performance.now()
+    const load = loadAverage()
     try {
       const rows = await mod.run({ quick: args.quick })
       const ms = performance.now() - started
       console.log(table(rows))
-      for (const note of mod.notes ?? []) console.log(`  ${note}`)
+      const notes = typeof mod.notes === 'function' ? mod.notes({ quick: args.quick }) : mod.notes
+      for (const note of notes ?? []) console.log(`  ${note}`)
       const checks = mod.checks?.(rows) ?? []
       for (const c of checks) console.log(`  target ${c.met ? 'met  ' : 'SHORT'}  ${c.target}: ${c.measured}`)
-      console.log(`  (${scenario}: ${(ms / 1000).toFixed(1)} s)`)
-      results.push({ scenario, title: heading, about: mod.about, notes: mod.notes, ms, rows, checks })
+      console.log(`  (${scenario}: ${(ms / 1000).toFixed(1)} s; load average ${load.join(' / ')} at its start)`)
+      results.push({ scenario, title: heading, about: mod.about, notes, ms, rows, checks, loadAverage: load })
     } catch (err) {
       failed++
       console.error(`  ${scenario} FAILED: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`)
@@ -126,13 +146,14 @@ async function main(): Promise<void> {
     machine,
     quick: args.quick,
     compiled,
-    date: new Date().toISOString(),
-    endLoadAverage: os.loadavg().map((x) => Math.round(x * 100) / 100),
+    date,
+    endLoadAverage: loadAverage(),
     totalMs,
     results,
   }
   if (args.json) writeFile(args.json, JSON.stringify(report, null, 2))
-  if (args.doc) writeFile(args.doc, renderMarkdown(report))
+  if (args.writeDocs && failed > 0) console.error(`${failed} scenario(s) failed: ${DOCS} left as it was (the figures are in ${args.json})`)
+  else if (args.doc) writeFile(args.doc, renderMarkdown(report))
   if (failed > 0) process.exitCode = 1
 }
 

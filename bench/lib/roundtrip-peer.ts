@@ -1,9 +1,10 @@
 // The far side of bench/roundtrip.ts: answers every ping, either over the fork IPC
 // channel ("ipc") or through one 32-bit word of a shared segment ("spin", "futex").
-// Usage: roundtrip-peer.ts ipc | roundtrip-peer.ts spin|futex <name> <offset> <rounds>
+// Usage: roundtrip-peer.ts ipc | roundtrip-peer.ts spin|futex <name> <offset>
 import { SharedMemory } from '../../core'
 
-const [mode, name, offsetArg, roundsArg] = process.argv.slice(2)
+const [mode, name, offsetArg] = process.argv.slice(2)
+const STOP = -1
 /** Give up if the parent makes no progress for this long (it died, or a bug). */
 const STALL_MS = 30_000
 
@@ -24,14 +25,16 @@ if (mode === 'ipc') {
   const words = segment.words
   const offset = Number(offsetArg)
   const index = offset >> 2
-  const rounds = Number(roundsArg)
   process.send!('ready', () => {
+    // The parent writes ping 2r-1, this side answers 2r; STOP (-1) ends the loop.
     if (mode === 'spin') {
-      for (let r = 1; r <= rounds; r++) {
+      for (let r = 1; ; r++) {
         const ping = 2 * r - 1
         let spins = 0
         let since = 0 // read the clock only once a wait gets long: it is part of the round trip
-        while (Atomics.load(words, index) !== ping) {
+        let seen: number
+        while ((seen = Atomics.load(words, index)) !== ping) {
+          if (seen === STOP) break
           if (++spins === 1 << 20) {
             spins = 0
             const now = performance.now()
@@ -39,15 +42,17 @@ if (mode === 'ipc') {
             else if (now - since > STALL_MS) stalled()
           }
         }
+        if (seen === STOP) break
         Atomics.store(words, index, ping + 1)
       }
     } else {
-      for (let r = 1; r <= rounds; r++) {
+      outer: for (let r = 1; ; r++) {
         const ping = 2 * r - 1
         const since = performance.now()
         for (;;) {
           const seen = Atomics.load(words, index)
           if (seen === ping) break
+          if (seen === STOP) break outer
           segment.wait(offset, seen, 1000)
           if (performance.now() - since > STALL_MS) stalled()
         }

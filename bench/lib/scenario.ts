@@ -32,7 +32,8 @@ export interface Check {
  */
 export interface ScenarioModule {
   title?: string
-  notes?: string[]
+  /** Lines printed under the table (a function when they depend on the run's options). */
+  notes?: string[] | ((opts: RunOptions) => string[])
   about?: string
   run(opts: RunOptions): Promise<BenchRow[]>
   checks?(rows: BenchRow[]): Check[]

@@ -121,3 +121,41 @@ export function renderTable(header: string[], rows: string[][]): string {
     cells.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('  ').trimEnd()
   return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map((r) => line(header.map((_, c) => r[c] ?? '')))].join('\n')
 }
+
+/**
+ * Decides how long a latency loop runs: `warmup` unmeasured rounds, then up to
+ * `rounds` measured ones, within a time budget (whichever ends first, but at least
+ * 100 measured rounds). On a quiet machine the round counts end the loop; on a busy
+ * one, where a spinning peer can lose its core for milliseconds at a time, the
+ * budget keeps the run short. The rounds actually measured are reported.
+ */
+export class LatencyLoop {
+  private readonly start = performance.now()
+  private warmed = 0
+  private n = 0
+  private readonly samples: Float64Array
+
+  constructor(
+    private readonly warmup: number,
+    rounds: number,
+    private readonly budgetMs: number,
+  ) {
+    this.samples = new Float64Array(rounds)
+  }
+
+  /** Takes one round's time in µs; false when the loop should stop. */
+  add(micros: number): boolean {
+    const elapsed = performance.now() - this.start
+    if (this.warmed < this.warmup && elapsed < this.budgetMs * 0.2) {
+      this.warmed++
+      return true
+    }
+    this.samples[this.n++] = micros
+    return this.n < this.samples.length && (elapsed < this.budgetMs || this.n < 100)
+  }
+
+  /** The measured rounds. */
+  result(): Float64Array {
+    return this.samples.subarray(0, this.n)
+  }
+}

@@ -7,6 +7,7 @@
 //   throughput-peer.ts socket <path>                     Unix domain socket, parent listens
 //   throughput-peer.ts shm-typed-array <dataKey> <ctrlKey>
 //   throughput-peer.ts markusjx <id>
+//   throughput-peer.ts spinner                           only keeps its core busy (the memcpy row beside a spinner)
 // The parent starts every run with { cmd: 'run', first, n } and waits for { done }.
 import * as net from 'node:net'
 import { SharedMemory, type WaitMode } from '../../core'
@@ -192,7 +193,22 @@ function markusjx(id: string): void {
   process.send!('ready')
 }
 
+function spinner(): void {
+  // Spin in 1 ms slices so that the exit message still gets through.
+  const words = new Int32Array(16)
+  const slice = () => {
+    const end = performance.now() + 1
+    while (performance.now() < end) for (let i = 0; i < 1000; i++) Atomics.load(words, 0)
+    setImmediate(slice)
+  }
+  process.send!('ready')
+  slice()
+}
+
 switch (kind) {
+  case 'spinner':
+    spinner()
+    break
   case 'sdk':
     sdk(arg1!, arg2 === 'copy')
     break
