@@ -16,6 +16,7 @@ export type ShmErrorCode =
   | 'ERR_INVALID_ARGUMENT'
   | 'ERR_TIMEOUT'
   | 'ERR_ABORTED'
+  | 'ERR_WORKER_EXITED'
 
 export class ShmError extends Error {
   readonly code: ShmErrorCode

@@ -108,10 +108,7 @@ export interface WorkerInfo {
   tasks: number
 }
 
-/**
- * The error of a task whose worker exited while running it. Its code will be
- * ERR_WORKER_EXITED once core/errors.ts has it; until then ERR_ABORTED.
- */
+/** The error (code ERR_WORKER_EXITED) of a task whose worker exited while running it. */
 export class WorkerExitError extends ShmError {
   readonly workerIndex: number
   readonly pid: number | undefined
@@ -119,7 +116,7 @@ export class WorkerExitError extends ShmError {
   readonly signal: string | null
 
   constructor(message: string, worker: { index: number; pid: number | undefined }, exit: WorkerExit) {
-    super(WORKER_EXITED, message)
+    super('ERR_WORKER_EXITED', message)
     this.workerIndex = worker.index
     this.pid = worker.pid
     this.exitCode = exit.code
@@ -127,8 +124,6 @@ export class WorkerExitError extends ShmError {
   }
 }
 
-/** The code for WorkerExitError (see its comment). */
-const WORKER_EXITED = 'ERR_ABORTED' as const
 
 /** run()'s arguments after the name: the input is optional when the handler accepts undefined. */
 export type RunArgs<F> = undefined extends TaskInput<F> ? [input?: TaskInput<F>, options?: RunOptions] : [input: TaskInput<F>, options?: RunOptions]

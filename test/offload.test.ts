@@ -130,7 +130,7 @@ describe('WorkerPool: crashes', () => {
       const err = await rejection(pool.run('crash', 3))
       expect(err).toBeInstanceOf(WorkerExitError)
       expect(err).toBeInstanceOf(ShmError)
-      expect((err as ShmError).code).toBe('ERR_ABORTED') // ERR_WORKER_EXITED once core has it
+      expect((err as ShmError).code).toBe('ERR_WORKER_EXITED')
       expect(err.message).toMatch(/worker [01] \(pid \d+\) exited with code 3 while running task "crash"/)
       expect((err as WorkerExitError).exitCode).toBe(3)
       // Every other task completes: the dead worker's unstarted ones went to the queue again.
