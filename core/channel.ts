@@ -113,8 +113,11 @@ export class Channels {
     return this.heap.u32[(q + Queue.Count) >>> 2]!
   }
 
-  /** Removes the oldest message of queue `q` (0: a channel never used, so empty). */
-  take(q: number, channel: string): unknown {
+  /**
+   * Removes the oldest message of queue `q` (0: a channel never used, so empty).
+   * `copy`: return it as a plain copy and free its records.
+   */
+  take(q: number, channel: string, copy = false): unknown {
     const heap = this.heap
     const node = q === 0 ? 0 : heap.u32[(q + Queue.Head) >>> 2]!
     if (node === 0) {
@@ -128,7 +131,7 @@ export class Channels {
     const count = heap.u32[(q + Queue.Count) >>> 2]!
     if (count === 0) throw corrupt(`channel queue ${q} has a head node but a message count of 0`)
     const at = node + QNode.Value
-    const owned = isMappedSlot(heap, at)
+    const owned = !copy && isMappedSlot(heap, at)
     const value = readSlot(heap, at, owned)
     const tag = heap.i32[at >>> 2]!
     const ref = heap.u32[(at + Slot.Payload) >>> 2]!
@@ -138,7 +141,7 @@ export class Channels {
     if (next === 0) heap.u32[(q + Queue.Tail) >>> 2] = 0
     heap.u32[(q + Queue.Count) >>> 2] = count - 1
     heap.free(node)
-    // Values with no mapped form were copied out; their records have no other owner.
+    // Values copied out (no mapped form, or asked for a copy): their records have no other owner.
     if (!owned && tag >= FIRST_REF_TAG) releaseRecord(heap, ref, tag)
     return value
   }

@@ -17,7 +17,16 @@ export interface ChannelOptions {
   channel?: string
 }
 
+export interface TakeOptions extends ChannelOptions {
+  /**
+   * Return a plain deep copy and free the message's records at once (what
+   * `tx.copy(m)` then `tx.destroy(m)` does, without building the live view).
+   */
+  copy?: boolean
+}
+
 const channelSpec = { channel: 'string' } as const
+const takeSpec = { channel: 'string', copy: 'boolean' } as const
 
 export class Transaction {
   private readonly heap: Heap
@@ -76,12 +85,14 @@ export class Transaction {
   /**
    * Removes the oldest message and returns it: containers and TypedArrays as live
    * views that this process now owns (free them with destroy), the rest as copies.
-   * ERR_NO_MESSAGES when the channel is empty.
+   * With `{ copy: true }` everything comes out as a plain copy and the message's
+   * records are freed. ERR_NO_MESSAGES when the channel is empty.
    */
-  takeMessage<T = unknown>(options?: ChannelOptions): T {
+  takeMessage<T = unknown>(options?: TakeOptions): T {
     this.heap.checkTurn()
-    const channel = this.channelName(options, 'takeMessage')
-    return this.channels.take(this.channels.queue(channel, false), channel) as T
+    const o = options === undefined ? undefined : checkOptions<TakeOptions>(options, takeSpec, 'tx.takeMessage')
+    const channel = o?.channel ?? DEFAULT_CHANNEL
+    return this.channels.take(this.channels.queue(channel, false), channel, o?.copy === true) as T
   }
 
   /**

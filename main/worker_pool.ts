@@ -660,11 +660,9 @@ export class WorkerPool<H extends TaskHandlers = UntypedHandlers> {
   private async drainResults(): Promise<void> {
     const messages = await this.shm.accessAsync((tx) => {
       const out: ToPool[] = []
-      while (tx.hasMessages({ channel: this.results })) {
-        const m = tx.takeMessage<ToPool>({ channel: this.results })
-        out.push(tx.copy(m))
-        tx.destroy(m)
-      }
+      const on = { channel: this.results }
+      const take = { channel: this.results, copy: true }
+      while (tx.hasMessages(on)) out.push(tx.takeMessage<ToPool>(take))
       return out
     }, { wait: this.o.wait })
     for (const m of messages) {

@@ -3,6 +3,34 @@ import { SharedMemory, ShmError } from '../core'
 import { runChild, uniqueName } from './helpers/processes'
 
 describe('channels and turns across processes', () => {
+  it('takeMessage({ copy: true }) returns a plain copy and frees the message at once', () => {
+    const shm = SharedMemory.create({ name: uniqueName('tcopy'), size: 1 << 20 })
+    try {
+      shm.access((tx) => {
+        tx.putMessage(0, { channel: 'c' })
+        tx.takeMessage({ channel: 'c' })
+      })
+      const baseline = shm.stats() // with the channel's queue, which stays
+      const shared = { tag: 'x' }
+      const value = { a: [1, 'two', shared, shared], m: new Map([['k', new Set([1n])]]), bytes: Uint8Array.of(1, 2, 3) }
+      const out = shm.access((tx) => {
+        tx.putMessage(value, { channel: 'c' })
+        return tx.takeMessage<typeof value>({ channel: 'c', copy: true })
+      })
+      // Usable after the turn: nothing in it is a view of the segment.
+      expect(out).toEqual(value)
+      expect(out.bytes.buffer).not.toBe(shm.buffer)
+      expect(out.a[2]).toBe(out.a[3])
+      expect(shm.stats()).toEqual(baseline)
+      shm.access((tx) => {
+        expect(() => tx.takeMessage({ channel: 'c', copy: true })).toThrow(expect.objectContaining({ code: 'ERR_NO_MESSAGES' }))
+        expect(() => tx.takeMessage({ channel: 'c', cpy: true } as never)).toThrow(/unknown option "cpy"; did you mean "copy"/)
+      })
+    } finally {
+      shm.close()
+    }
+  })
+
   it('4 writers × 1 reader: every message exactly once, in per-writer order, nothing leaked', async () => {
     const shm = SharedMemory.create({ name: uniqueName('mpsc'), size: 32 << 20 })
     try {

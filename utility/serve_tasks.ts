@@ -157,11 +157,9 @@ class TaskServer {
         await this.shm.waitForMessage({ channel: this.inbox, wait: this.config.wait })
         const messages = await this.shm.accessAsync((tx) => {
           const out: ToWorker[] = []
-          while (tx.hasMessages({ channel: this.inbox })) {
-            const m = tx.takeMessage<ToWorker>({ channel: this.inbox })
-            out.push(tx.copy(m))
-            tx.destroy(m)
-          }
+          const on = { channel: this.inbox }
+          const take = { channel: this.inbox, copy: true }
+          while (tx.hasMessages(on)) out.push(tx.takeMessage<ToWorker>(take))
           return out
         }, { wait: this.config.wait })
         for (const m of messages) this.receive(m)
