@@ -260,6 +260,17 @@ async function sdkRaw(n: number, copyOut: boolean, wait: WaitMode = 'cpu-friendl
 // ---------------------------------------------------------------------------
 // Peers
 
+/** Subscribes to a peer's `{ ack: seq }` messages over the fork channel; returns the unsubscribe. */
+function ackListener(peer: Peer): (cb: (seq: number) => void) => () => void {
+  return (cb) => {
+    const listener = (m: { ack?: number }) => {
+      if (m.ack !== undefined) cb(m.ack)
+    }
+    peer.proc.on('message', listener)
+    return () => peer.proc.off('message', listener)
+  }
+}
+
 async function expectReady(peer: Peer): Promise<void> {
   const m = await peer.next()
   if (m !== 'ready') throw new Error(`throughput peer did not start (said ${JSON.stringify(m)})`)
@@ -314,13 +325,7 @@ async function childIpc(n: number, serialization: SerializationType): Promise<Ti
     await expectReady(peer)
     peer.detach()
     const src = sourceMessage()
-    const onAck = (cb: (seq: number) => void) => {
-      const listener = (m: { ack?: number }) => {
-        if (m.ack !== undefined) cb(m.ack)
-      }
-      peer.proc.on('message', listener)
-      return () => peer.proc.off('message', listener)
-    }
+    const onAck = ackListener(peer)
     // JSON cannot carry bytes: base64 is what applications send (a Buffer would
     // become {"type":"Buffer","data":[…]}, several times slower still).
     const send =
@@ -460,13 +465,7 @@ async function markusjx(n: number): Promise<Timing> {
     await expectReady(peer)
     peer.detach()
     const src = sourceMessage()
-    const onAck = (cb: (seq: number) => void) => {
-      const listener = (m: { ack?: number }) => {
-        if (m.ack !== undefined) cb(m.ack)
-      }
-      peer.proc.on('message', listener)
-      return () => peer.proc.off('message', listener)
-    }
+    const onAck = ackListener(peer)
     // One block without offsets: one message at a time (window 1).
     const run = (first: number, count: number) =>
       new Promise<void>((resolve, reject) => {

@@ -3,6 +3,7 @@ import { Allocator, type AllocatorStats, type HeapMemory } from '../core/allocat
 import { ShmError } from '../core/errors'
 import { SharedMemory } from '../core/shared_memory'
 import { startChild, uniqueName } from './helpers/processes'
+import { prng } from './helpers/prng'
 
 const HEAP_START = 4096
 const FIRST_HEADER = HEAP_START + 8
@@ -21,18 +22,6 @@ function withHeap<T>(size: number, fn: (a: Allocator, mem: HeapMemory) => T): T 
 function plainMemory(size: number): HeapMemory {
   const buf = new ArrayBuffer(size)
   return { bytes: new Uint8Array(buf), words: new Int32Array(buf), view: new DataView(buf), size }
-}
-
-/** mulberry32: small, seeded, good enough to drive the allocator. */
-function prng(seed: number): () => number {
-  let s = seed >>> 0
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0
-    let t = s
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
 }
 
 function shuffle<T>(items: T[], rnd: () => number): T[] {

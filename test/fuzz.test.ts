@@ -25,6 +25,7 @@ import { Arr, ChannelDir, ENTRY_SIZE, Hash, Inst, QNode, Queue, Slot, SLOT_SIZE,
 import { Transaction } from '../core/transaction'
 import { Point } from './children/shared-classes'
 import { uniqueName } from './helpers/processes'
+import { prng } from './helpers/prng'
 
 const LONG = process.env.IPO_LONG === '1'
 const CASES = Number(process.env.IPO_FUZZ_CASES ?? (LONG ? 2_000_000 : 100_000))
@@ -41,18 +42,6 @@ const CHANNELS = ['', 'a', 'b', 'c', 'd', 'e', 'f', 'g']
 registerClass(Point)
 enableV8Fallback()
 const Vec = defineStruct({ x: 'float64', y: 'float64', n: 'uint32' }, 'FuzzVec')
-
-/** mulberry32: small, seeded. */
-function prng(seed: number): () => number {
-  let s = seed >>> 0
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0
-    let t = s
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 /** Messages of every record kind, with shared references, a cycle and holes. */
 function populate(shm: SharedMemory): void {

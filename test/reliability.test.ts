@@ -18,6 +18,7 @@ import { Header, HeaderFlag } from '../core/layout'
 import { native, OpenMode } from '../core/native'
 import { Hash } from '../core/records'
 import { startChild, uniqueName } from './helpers/processes'
+import { prng } from './helpers/prng'
 
 const LONG = process.env.IPO_LONG === '1'
 const root = path.join(__dirname, '..')
@@ -32,18 +33,6 @@ function shmError(fn: () => unknown): ShmError {
     throw err
   }
   throw new Error('expected a ShmError')
-}
-
-/** mulberry32: small and seeded, so a failure can be replayed. */
-function prng(seed: number): () => number {
-  let s = seed >>> 0
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0
-    let t = s
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
 }
 
 /** The queue record of `channel` (which must exist). */

@@ -2,27 +2,7 @@ import { describe, expect, expectTypeOf, it } from 'vitest'
 import { ShmError } from '../core/errors'
 import { STRUCT_SOURCE, StructArray, array, defineStruct, structTypeByFingerprint, utf8, type StructSource, type TurnGuard } from '../core/struct'
 import { startChild, uniqueName } from './helpers/processes'
-
-const Vec2 = defineStruct({ x: 'float64', y: 'float64' }, 'Vec2')
-const Player = defineStruct(
-  {
-    id: 'uint32',
-    hp: 'int16',
-    score: 'float64',
-    alive: 'bool',
-    big: 'int64',
-    ubig: 'uint64',
-    name: utf8(16),
-    pos: Vec2,
-    history: array('float32', 8),
-    flags: 'uint8',
-    tag: 'int8',
-    f: 'float32',
-    u16: 'uint16',
-    i32: 'int32',
-  },
-  'Player',
-)
+import { Player, Vec2 } from './children/struct-schema'
 
 /** Offsets of Player worked out by hand with C rules (natural alignment, size padded to 8). */
 const PLAYER_OFFSETS = {

@@ -1,28 +1,8 @@
-// Opens a segment, defines the same Player struct as test/struct.test.ts and changes
+// Opens a segment, uses the same Player struct as test/struct.test.ts and changes
 // fields on request, so the parent can check that both processes see the same bytes.
 import { SharedMemory } from '../../core/shared_memory'
-import { StructArray, array, defineStruct, utf8 } from '../../core/struct'
-
-const Vec2 = defineStruct({ x: 'float64', y: 'float64' }, 'Vec2')
-const Player = defineStruct(
-  {
-    id: 'uint32',
-    hp: 'int16',
-    score: 'float64',
-    alive: 'bool',
-    big: 'int64',
-    ubig: 'uint64',
-    name: utf8(16),
-    pos: Vec2,
-    history: array('float32', 8),
-    flags: 'uint8',
-    tag: 'int8',
-    f: 'float32',
-    u16: 'uint16',
-    i32: 'int32',
-  },
-  'Player',
-)
+import { StructArray } from '../../core/struct'
+import { Player } from './struct-schema'
 
 const [name, viewOffset, arrayOffset, arrayLength] = process.argv.slice(2)
 const shm = SharedMemory.open({ name: name! })
