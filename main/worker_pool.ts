@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url'
 import { SharedMemory, ShmError, type Transaction, type WaitMode } from '../core'
 import { checkOptions } from '../core/options'
 import {
-  CONFIG_ENV, inboxChannel, restoreViews, resultsChannel, reviveError, shareViews, SLOT_WORDS, SlotFlag, SlotWord,
+  CONFIG_ENV, inboxChannel, restoreViews, resultsChannel, reviveError, shareViews, SLOT_WORDS, SlotFlag, SlotWord, takeAll,
   type DoneMessage, type ToPool, type ToWorker, type WorkerConfig,
 } from '../utility/protocol'
 import type { TaskHandlers, TaskInput, TaskName, TaskOutput, UntypedHandlers } from '../utility/tasks'
@@ -658,13 +658,7 @@ export class WorkerPool<H extends TaskHandlers = UntypedHandlers> {
   }
 
   private async drainResults(): Promise<void> {
-    const messages = await this.shm.accessAsync((tx) => {
-      const out: ToPool[] = []
-      const on = { channel: this.results }
-      const take = { channel: this.results, copy: true }
-      while (tx.hasMessages(on)) out.push(tx.takeMessage<ToPool>(take))
-      return out
-    }, { wait: this.o.wait })
+    const messages = await this.shm.accessAsync((tx) => takeAll<ToPool>(tx, this.results), { wait: this.o.wait })
     for (const m of messages) {
       if (m.t === 'ready') this.onReady(m.worker, m.generation, m.names)
       else this.onDone(m)

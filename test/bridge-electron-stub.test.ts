@@ -14,6 +14,7 @@ import { SharedMemory } from '../core/shared_memory'
 import { buildDemo } from '../demo/electron/build'
 import { bundleForBrowser } from '../e2e/bundle'
 import { createContextBridgeEmulation, type ContextBridgeEmulation } from './helpers/context_bridge'
+import { until } from './helpers/until'
 
 interface FakeWindow {
   options: { webPreferences: { preload: string; sandbox: boolean; contextIsolation: boolean; nodeIntegration: boolean; additionalArguments: string[] } }
@@ -37,14 +38,6 @@ class FakeApp extends EventEmitter {
 }
 
 const loader = Module as unknown as { _load(request: string, parent: unknown, isMain: boolean): unknown }
-
-async function until(cond: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 20))
-  }
-}
 
 describe('demo app bundles under a stand-in electron module', () => {
   const app = new FakeApp()
@@ -78,7 +71,7 @@ describe('demo app bundles under a stand-in electron module', () => {
       ipcMain: { handle: (channel: string, fn: (...a: unknown[]) => unknown) => handlers.set(channel, fn) },
     }
     require(path.join(buildDir, 'main.js'))
-    await until(() => windows.length === 1 && windows[0]!.file !== undefined, 'the demo window')
+    await until(() => windows.length === 1 && windows[0]!.file !== undefined, 'the demo window', { timeoutMs: 20_000, everyMs: 20 })
   }, 60_000)
 
   afterAll(() => {
@@ -128,7 +121,7 @@ describe('demo app bundles under a stand-in electron module', () => {
         for (let i = 0; i < frame.length; i += 4) if (frame[i] + frame[i + 1] + frame[i + 2] > 0) lit++
         ;({ counter: pixels.counter(), frame: control.frame, workers: control.workers, lit })
       }`)
-    await until(() => read().frame > 3, 'frames from the workers')
+    await until(() => read().frame > 3, 'frames from the workers', { timeoutMs: 20_000, everyMs: 20 })
     const a = read()
     await new Promise((r) => setTimeout(r, 300))
     const b = read()
@@ -146,7 +139,7 @@ describe('demo app bundles under a stand-in electron module', () => {
     const name = (globalThis as Record<string, unknown>).__demoSegmentName as string
     expect(() => SharedMemory.open({ name }).close()).not.toThrow()
     app.emit('window-all-closed')
-    await until(() => app.quitCalls === 1, 'app.quit()')
+    await until(() => app.quitCalls === 1, 'app.quit()', { timeoutMs: 20_000, everyMs: 20 })
     expect(() => SharedMemory.open({ name })).toThrow(expect.objectContaining({ code: 'ERR_SHM_NOT_FOUND' }))
   })
 })

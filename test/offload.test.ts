@@ -8,6 +8,7 @@ import { SharedMemory, ShmError } from '../core'
 import { ElectronHost, NodeHost, WorkerExitError, WorkerPool, type UtilityProcessLike, type WorkerPoolOptions } from '../main'
 import type { handlers } from './children/offload-worker'
 import { childrenDir, uniqueName } from './helpers/processes'
+import { until } from './helpers/until'
 
 const script = path.join(childrenDir, 'offload-worker.ts')
 const tsx = ['--import', 'tsx']
@@ -23,14 +24,6 @@ async function rejection(p: Promise<unknown>): Promise<Error> {
     return err as Error
   }
   throw new Error('expected the promise to reject')
-}
-
-async function until(cond: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = performance.now() + timeoutMs
-  while (!cond()) {
-    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 5))
-  }
 }
 
 describe('WorkerPool: results and errors', () => {

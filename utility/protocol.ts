@@ -20,7 +20,7 @@
 //
 // TypedArrays that already lie in the segment travel as SharedViewRef descriptors
 // (offset + length), so the receiver builds a view over the same bytes: zero-copy.
-import { ShmError, type SharedMemory, type WaitMode } from '../core'
+import { ShmError, type SharedMemory, type Transaction, type WaitMode } from '../core'
 
 /** The environment variable that carries a worker's WorkerConfig (JSON). */
 export const CONFIG_ENV = 'INTERPROCESS_OBJECTS_WORKER'
@@ -96,6 +96,14 @@ export interface DoneMessage {
   error?: Error
 }
 export type ToPool = ReadyMessage | DoneMessage
+
+/** In a turn: every message waiting on `channel`, oldest first, as plain copies (their records freed). */
+export function takeAll<T>(tx: Transaction, channel: string): T[] {
+  const out: T[] = []
+  const take = { channel, copy: true }
+  while (tx.hasMessages({ channel })) out.push(tx.takeMessage<T>(take))
+  return out
+}
 
 // ── errors across the boundary ───────────────────────────────────────────────
 

@@ -4,7 +4,7 @@
 import { SharedMemory, ShmError } from '../core'
 import { listenToParent, type ParentChannel } from './parent_port'
 import {
-  CONFIG_ENV, inboxChannel, plainError, restoreViews, resultsChannel, shareViews, SLOT_WORDS, SlotFlag, SlotWord,
+  CONFIG_ENV, inboxChannel, plainError, restoreViews, resultsChannel, shareViews, SLOT_WORDS, SlotFlag, SlotWord, takeAll,
   type DoneMessage, type TaskMessage, type ToPool, type ToWorker, type WorkerConfig,
 } from './protocol'
 import type { TaskContext, TaskHandlers } from './tasks'
@@ -155,13 +155,7 @@ class TaskServer {
       this.putNow({ t: 'ready', worker: this.config.worker, generation: this.config.generation, pid: process.pid, names: Object.keys(this.handlers) })
       while (!this.stopping) {
         await this.shm.waitForMessage({ channel: this.inbox, wait: this.config.wait })
-        const messages = await this.shm.accessAsync((tx) => {
-          const out: ToWorker[] = []
-          const on = { channel: this.inbox }
-          const take = { channel: this.inbox, copy: true }
-          while (tx.hasMessages(on)) out.push(tx.takeMessage<ToWorker>(take))
-          return out
-        }, { wait: this.config.wait })
+        const messages = await this.shm.accessAsync((tx) => takeAll<ToWorker>(tx, this.inbox), { wait: this.config.wait })
         for (const m of messages) this.receive(m)
         this.startWaiting()
       }
