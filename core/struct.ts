@@ -108,7 +108,7 @@ export interface StructTypeBase {
   view(bytes: Uint8Array, byteOffset?: number, guard?: TurnGuard): object
 }
 
-type ScalarValue<T extends ScalarType> = T extends BigIntType ? bigint : T extends 'bool' ? boolean : number
+export type ScalarValue<T extends ScalarType> = T extends BigIntType ? bigint : T extends 'bool' ? boolean : number
 
 /** The type a view's property has for a field spec. */
 export type FieldValue<F> = F extends ScalarType

@@ -1,7 +1,7 @@
 // Struct and array views built on bridge functions: the same schema (core/struct.ts)
 // compiled to accessors that call getFloat64(h, offset)… instead of reading memory.
 // Browser-only: no Node import anywhere below this file.
-import { StructArray, type ArrayElement, type NumericType, type Schema, type StructField, type StructPlain, type StructType, type StructTypeBase, type TypedArrayFor, type Utf8Spec, type ArraySpec, type ScalarType, type BigIntType } from '../core/struct'
+import { StructArray, type ArrayElement, type NumericType, type Schema, type StructField, type StructPlain, type StructType, type StructTypeBase, type TypedArrayFor, type Utf8Spec, type ArraySpec, type ScalarType, type BigIntType, type ScalarValue } from '../core/struct'
 import type { BridgeApi, BridgeScalar, RegionHandle } from '../preload/protocol'
 import { RendererError, rethrow } from './errors'
 
@@ -27,8 +27,6 @@ export interface RendererArray<E extends NumericType = NumericType> {
 
 type AssignableName<S> = { [K in keyof S]: S[K] extends ScalarType | Utf8Spec ? K : never }[keyof S]
 type ColumnName<S> = { [K in keyof S]: S[K] extends NumericType ? K : never }[keyof S]
-
-type ScalarValue<T extends ScalarType> = T extends BigIntType ? bigint : T extends 'bool' ? boolean : number
 
 export type RendererFieldValue<F> = F extends ScalarType
   ? ScalarValue<F>
