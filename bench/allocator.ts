@@ -2,8 +2,8 @@
 // operation destroys a random one and puts a new one in its place, with the heap
 // already 10% or 90% full of fragmented filler. One process (the allocator has
 // no cross-process cost beyond the turn), many operations per turn.
-import { SharedMemory, type Transaction } from '../core'
-import type { AllocatorStats } from '../core'
+import { SharedMemory, type Transaction } from 'interprocess-objects'
+import type { AllocatorStats } from 'interprocess-objects'
 import { uniqueName } from './lib/processes'
 import type { BenchRow, RunOptions } from './lib/scenario'
 import { opsPerSec, ratio } from './lib/stats'

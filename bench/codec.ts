@@ -5,7 +5,7 @@
 // and to receive, apart from waiting.
 import { isDeepStrictEqual } from 'node:util'
 import * as v8 from 'node:v8'
-import { SharedMemory, type Transaction } from '../core'
+import { SharedMemory, type Transaction } from 'interprocess-objects'
 import { uniqueName } from './lib/processes'
 import type { BenchRow, RunOptions } from './lib/scenario'
 import { opsPerSec, ratio, textFigure } from './lib/stats'

@@ -2,7 +2,7 @@
 // process with process.cpuUsage() (all its threads) over the whole wait, then
 // woken by one real message. All waiters run at the same time, each on its own
 // channel of one segment; the parent sleeps meanwhile.
-import { SharedMemory } from '../core'
+import { SharedMemory } from 'interprocess-objects'
 import { sleep, startPeer, uniqueName, type Peer } from './lib/processes'
 import { valueOf, type BenchRow, type Check, type RunOptions } from './lib/scenario'
 import { percent } from './lib/stats'

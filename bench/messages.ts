@@ -6,7 +6,7 @@
 // measures the bare word ping-pong underneath (the floor for these figures).
 import { availableParallelism } from 'node:os'
 import type { SerializationType } from 'node:child_process'
-import { SharedMemory, type Transaction, type WaitMode } from '../core'
+import { SharedMemory, type Transaction, type WaitMode } from 'interprocess-objects'
 import { nextFromWorker, startPeer, startWorker, uniqueName } from './lib/processes'
 import { rowOf, type BenchRow, type Check, type RunOptions } from './lib/scenario'
 import { count, LatencyLoop, ratio, summarize, textFigure, us, type Summary } from './lib/stats'

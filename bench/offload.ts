@@ -5,7 +5,7 @@
 // core counts.
 import { fork, type ChildProcess } from 'node:child_process'
 import type { Worker } from 'node:worker_threads'
-import { WorkerPool } from '../main'
+import { WorkerPool } from 'interprocess-objects/main'
 import type { handlers } from './lib/offload-worker'
 import type { OffloadRequest, OffloadTask } from './lib/offload-handlers'
 import { nextFromWorker, peerExecArgv, scriptPath, startWorker } from './lib/processes'

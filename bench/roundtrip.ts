@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto'
 import { availableParallelism } from 'node:os'
 import type { SerializationType } from 'node:child_process'
-import { SharedMemory } from '../core'
+import { SharedMemory } from 'interprocess-objects'
 import { startPeer } from './lib/processes'
 import type { BenchRow, RunOptions } from './lib/scenario'
 import { count, LatencyLoop, ratio, summarize, us, type Summary } from './lib/stats'

@@ -4,7 +4,7 @@
 // (defineStruct), a mapped plain object and a MappedMap; the same exchange
 // through child_process IPC carries the record in the messages.
 import type { SerializationType } from 'node:child_process'
-import { SharedMemory, type MappedMap, type Transaction } from '../core'
+import { SharedMemory, type MappedMap, type Transaction } from 'interprocess-objects'
 import { FIELDS, incrementLocal, initialPlayer, Player, type PlayerObject, type PlayerView, type RecordKind } from './lib/dict-common'
 import { startPeer, uniqueName } from './lib/processes'
 import { valueOf, type BenchRow, type Check, type RunOptions } from './lib/scenario'

@@ -317,6 +317,11 @@ export class SharedMemory {
   close(): void {
     this.segment.close()
   }
+
+  /** `using shm = SharedMemory.create(…)`: closes at the end of the block (idempotent). */
+  [Symbol.dispose](): void {
+    if (!this.closed) this.close()
+  }
 }
 
 

@@ -1,7 +1,7 @@
 // The demo's second process: opens the segment the parent created, tabulates a
 // function straight into it (no copy, no message carrying the data), and tells
 // the parent where the values are and their checksum.
-import { SharedMemory } from '../core'
+import { SharedMemory } from 'interprocess-objects'
 import { checksum, wave } from './checksum'
 
 const [name, offsetArg, countArg] = process.argv.slice(2)

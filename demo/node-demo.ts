@@ -9,7 +9,7 @@
 // and run the child as an Electron utility process.
 import { fork } from 'node:child_process'
 import * as path from 'node:path'
-import { SharedMemory } from '../core'
+import { SharedMemory } from 'interprocess-objects'
 import { checksum, wave } from './checksum'
 
 const COUNT = 1_000_000

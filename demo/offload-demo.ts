@@ -10,7 +10,7 @@
 import { fork } from 'node:child_process'
 import { availableParallelism } from 'node:os'
 import * as path from 'node:path'
-import { WorkerPool } from '../main'
+import { WorkerPool } from 'interprocess-objects/main'
 import type { handlers } from './offload-worker'
 import { checksum, frame, renderRows } from './offload-mandelbrot'
 

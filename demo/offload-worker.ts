@@ -1,6 +1,6 @@
 // The pool worker of the offload demo: renders the band of rows it is given
 // straight into the image the main process put in the shared segment.
-import { serveTasks, type TaskContext } from '../utility'
+import { serveTasks, type TaskContext } from 'interprocess-objects/utility'
 import { renderRows, type Frame } from './offload-mandelbrot'
 
 export const handlers = {

@@ -1,6 +1,11 @@
 // Bundles browser code with esbuild for tests: platform 'browser', so an import of a
 // Node module anywhere in the graph fails the build instead of reaching a page.
 import { build } from 'esbuild'
+import * as path from 'node:path'
+
+// The package's "browser" export condition, from the sources (tsconfig's paths would
+// otherwise send 'interprocess-objects' to the Node entry).
+const browserEntry = path.join(__dirname, '..', 'core', 'browser.ts')
 
 export interface BrowserBundleOptions {
   /** Extra esbuild `define`s. */
@@ -18,6 +23,7 @@ export async function bundleForBrowser(entry: string, options: BrowserBundleOpti
     write: false,
     logLevel: 'silent',
     define: options.define,
+    plugins: [{ name: 'browser-entry', setup: (b) => b.onResolve({ filter: /^interprocess-objects$/ }, () => ({ path: browserEntry })) }],
   })
   return result.outputFiles[0]!.text
 }

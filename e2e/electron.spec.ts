@@ -5,7 +5,7 @@
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { SharedMemory } from '../core/shared_memory'
+import { SharedMemory } from 'interprocess-objects'
 import { buildDemo } from '../demo/electron/build'
 
 interface Found {

@@ -3,7 +3,7 @@
 // real preload functions against a real segment) and whose async ones are fetches.
 // Like contextBridge it hands the page frozen functions and copies; errors arrive as
 // plain Errors carrying only the message ("ERR_X: …"). Browser-only.
-import type { BridgeApi, BridgeInfo } from '../preload/protocol'
+import type { BridgeApi, BridgeInfo } from 'interprocess-objects/preload'
 import { decodeValue, encodeValue } from './http_bridge_codec'
 
 function syncRequest(method: 'GET' | 'POST', url: string, body?: string | Uint8Array, binary = false): XMLHttpRequest {

@@ -4,7 +4,7 @@
 // through contextBridge; the page never holds shared memory.
 import * as http from 'node:http'
 import type { AddressInfo } from 'node:net'
-import type { BridgeApi } from '../preload/protocol'
+import type { BridgeApi } from 'interprocess-objects/preload'
 import { decodeValue, encodeValue } from './http_bridge_codec'
 
 export interface HttpBridgeServerOptions {

@@ -12,7 +12,6 @@
 //
 // Electron is imported for its types only: the logic works on plain objects and is
 // unit-tested under Node (test/bridge.test.ts).
-import type { WebPreferences } from 'electron'
 import { SharedMemory } from '../core/shared_memory'
 import { ShmError } from '../core/errors'
 import {
@@ -78,6 +77,26 @@ export interface HostRegion {
   bump(): number
   counter(): number
 }
+
+/**
+ * The webPreferences fields the host reads from your base settings (pass Electron's
+ * `WebPreferences`; the published types need no `electron` package).
+ */
+export interface BaseWebPreferences {
+  nodeIntegration?: boolean
+  additionalArguments?: string[]
+}
+
+/** What `webPreferences()` sets on top of your base settings. */
+export interface BridgeWebPreferences {
+  sandbox: false
+  nodeIntegration: false
+  contextIsolation: boolean
+  additionalArguments: string[]
+}
+
+/** Your base settings with the bridge's on top: pass it to `new BrowserWindow({ webPreferences })`. */
+export type WindowWebPreferences<P extends object> = Omit<P, keyof BridgeWebPreferences> & BridgeWebPreferences
 
 /** The part of Electron's `app` used for cleanup. */
 export interface QuitEvents {
@@ -244,20 +263,21 @@ export class SharedObjectsHost {
    * preload loads the addon), nodeIntegration: false, contextIsolation: true (false in
    * direct mode) — and the grants switch.
    */
-  webPreferences(spec: GrantSpec, base: WebPreferences = {}, options: WindowOptions = {}): WebPreferences {
+  webPreferences<P extends object = BaseWebPreferences>(spec: GrantSpec, base?: P, options: WindowOptions = {}): WindowWebPreferences<P> {
     const grants = this.grants(spec, options)
     const direct = options.direct === true
-    if (base.nodeIntegration === true) {
+    const read = base as BaseWebPreferences | undefined
+    if (read?.nodeIntegration === true) {
       throw new ShmError('ERR_INVALID_ARGUMENT', 'webPreferences: nodeIntegration: true would give the page Node itself; leave it off, the preload exposes what the page needs')
     }
-    const inherited = (base.additionalArguments ?? []).filter((a) => !a.startsWith(GRANTS_SWITCH))
-    return {
-      ...base,
+    const inherited = (read?.additionalArguments ?? []).filter((a) => !a.startsWith(GRANTS_SWITCH))
+    const bridge: BridgeWebPreferences = {
       sandbox: false,
       nodeIntegration: false,
       contextIsolation: !direct,
       additionalArguments: [...inherited, SharedObjectsHost.grantsArgument(grants)],
     }
+    return { ...base, ...bridge } as WindowWebPreferences<P>
   }
 
   /** Closes (and unlinks) every segment when Electron's app emits 'will-quit'. */

@@ -469,6 +469,11 @@ export class WorkerPool<H extends TaskHandlers = UntypedHandlers> {
     return (this.closed ??= this.shutdown(this.closedError()))
   }
 
+  /** `await using pool = await WorkerPool.start(…)`: closes at the end of the block. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close()
+  }
+
   // ── queue and dispatch ─────────────────────────────────────────────────────
 
   private enqueue(task: Task): void {

@@ -10,10 +10,15 @@ import { BridgeError, createBridge, type Bridge, type BridgeOptions } from './br
 import { grantsFromArgv, checkGrants } from './grants'
 import { DEFAULT_BRIDGE_KEY, type BridgeApi, type DirectBridgeApi, type Grants } from './protocol'
 
-export * from './protocol'
+// Every name here is documented in docs/electron.md; nothing is re-exported wholesale
+// (grant parsing and the command-line switch are the host's business, not the app's).
 export { BridgeError, createBridge } from './bridge'
 export type { Bridge, BridgeOptions } from './bridge'
-export { checkGrants, grantsFromArgv, GrantsError } from './grants'
+export { GrantsError } from './grants'
+export { BRIDGE_VERSION, DEFAULT_BRIDGE_KEY, parseBridgeError, regionBytes, regionCounter } from './protocol'
+export type {
+  BridgeApi, BridgeErrorCode, BridgeInfo, BridgeScalar, ChannelAccess, DirectBridgeApi, Grants, MappedSegmentLike, RegionAccess, RegionGrant, RegionHandle, SegmentGrant,
+} from './protocol'
 
 /** The part of Electron's contextBridge this module uses (inject a stand-in in tests). */
 export interface ContextBridgeLike {

@@ -1,7 +1,6 @@
 import { describe, it, expect } from 'vitest'
 import { Allocator, type AllocatorStats, type HeapMemory } from '../core/allocator'
-import { ShmError } from '../core/errors'
-import { SharedMemory } from '../core/shared_memory'
+import { ShmError, SharedMemory } from 'interprocess-objects'
 import { startChild, uniqueName } from './helpers/processes'
 import { prng } from './helpers/prng'
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { SharedMemory, ShmError } from '../core'
+import { SharedMemory, ShmError } from 'interprocess-objects'
 import { runChild, uniqueName } from './helpers/processes'
 
 describe('channels and turns across processes', () => {

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { deepStrictEqual } from 'node:assert'
 import fc from 'fast-check'
-import { SharedMemory, ShmError, registerClass, frozen } from '../core'
+import { SharedMemory, ShmError, registerClass, frozen } from 'interprocess-objects'
 import { startChild, uniqueName, type Child } from './helpers/processes'
 import { value } from './helpers/values'
 import { Point } from './children/shared-classes'

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { SharedMemory, ShmError, registerClass, MappedMap, MappedSet, defineStruct, StructArray, utf8, enableV8Fallback } from '../core'
+import { SharedMemory, ShmError, registerClass, MappedMap, MappedSet, defineStruct, StructArray, utf8, enableV8Fallback } from 'interprocess-objects'
 import { runChild, uniqueName } from './helpers/processes'
 import { Point } from './children/shared-classes'
 

@@ -14,7 +14,7 @@
 // so 100k cases run in seconds. IPO_LONG=1 runs 2M with a random seed; IPO_FUZZ_SEED=n
 // repeats a run, IPO_FUZZ_SEED=random picks a new seed.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { SharedMemory, ShmError, defineStruct, enableV8Fallback, registerClass } from '../core'
+import { SharedMemory, ShmError, defineStruct, enableV8Fallback, registerClass, Transaction } from 'interprocess-objects'
 import { Channels } from '../core/channel'
 import { checkHeap } from '../core/check'
 import { readSlot } from '../core/codec/decode'
@@ -22,7 +22,6 @@ import { readStringRecord } from '../core/codec/strings'
 import type { Heap } from '../core/heap'
 import { Header } from '../core/layout'
 import { Arr, ChannelDir, ENTRY_SIZE, Hash, Inst, QNode, Queue, Slot, SLOT_SIZE, Tag } from '../core/records'
-import { Transaction } from '../core/transaction'
 import { Point } from './children/shared-classes'
 import { uniqueName } from './helpers/processes'
 import { prng } from './helpers/prng'

@@ -3,7 +3,7 @@
 // pid liveness, use after close, who unlinks, and that mappings are given back.
 import * as fs from 'node:fs'
 import { afterEach, describe, expect, it } from 'vitest'
-import { SharedMemory, ShmError } from '../core'
+import { SharedMemory, ShmError } from 'interprocess-objects'
 import { Header, LAYOUT_VERSION, MAGIC } from '../core/layout'
 import { native } from '../core/native'
 import { startChild, uniqueName } from './helpers/processes'

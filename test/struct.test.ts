@@ -1,5 +1,5 @@
 import { describe, expect, expectTypeOf, it } from 'vitest'
-import { ShmError } from '../core/errors'
+import { ShmError } from 'interprocess-objects'
 import { STRUCT_SOURCE, StructArray, array, defineStruct, structTypeByFingerprint, utf8, type StructSource, type TurnGuard } from '../core/struct'
 import { startChild, uniqueName } from './helpers/processes'
 import { Player, Vec2 } from './children/struct-schema'

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { SharedMemory, ShmError } from '../core'
+import { SharedMemory, ShmError } from 'interprocess-objects'
 import { runChild, startChild, uniqueName } from './helpers/processes'
 
 async function rejectsWith(p: Promise<unknown>, code: string): Promise<void> {

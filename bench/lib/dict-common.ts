@@ -1,7 +1,7 @@
 // The record bench/shared-dict.ts shares: a player with 9 numeric fields, as a
 // struct (defineStruct), a plain object and a Map, and the increment loops the
 // peer runs on each. Separate functions per kind keep every call site monomorphic.
-import { defineStruct, MappedMap, type StructInstance } from '../../core'
+import { defineStruct, MappedMap, type StructInstance } from 'interprocess-objects'
 
 export const Player = defineStruct(
   {

@@ -3,7 +3,7 @@
 // came in the message) and answers.
 //   dict-peer.ts struct|object|map <segment>     the record is shared; requests are messages
 //   dict-peer.ts ipc                             the record travels in fork IPC messages
-import { SharedMemory, type MappedMap } from '../../core'
+import { SharedMemory, type MappedMap } from 'interprocess-objects'
 import { incrementLocal, incrementMap, incrementObject, incrementStruct, type PlayerObject, type PlayerView, type RecordKind } from './dict-common'
 
 const [kind, name] = process.argv.slice(2) as [RecordKind | 'ipc', string | undefined]

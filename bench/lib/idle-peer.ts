@@ -4,7 +4,7 @@
 // the addon's waiter threads count too).
 //   idle-peer.ts wait|wait-sync|wait-low-latency|poll <segment> <channel>
 //   idle-peer.ts baseline
-import { SharedMemory } from '../../core'
+import { SharedMemory } from 'interprocess-objects'
 
 const [mode, name, channel] = process.argv.slice(2)
 

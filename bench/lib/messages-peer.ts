@@ -2,7 +2,7 @@
 // "ping" with a 64-byte message on channel "pong", through the real API, until a
 // 1-byte message on "ping" says stop.
 // Usage: messages-peer.ts <segment> low-latency|cpu-friendly sync|async
-import { SharedMemory, type WaitMode } from '../../core'
+import { SharedMemory, type WaitMode } from 'interprocess-objects'
 
 const [name, waitArg, style] = process.argv.slice(2)
 const wait = waitArg as WaitMode

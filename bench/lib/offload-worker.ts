@@ -1,5 +1,5 @@
 // The WorkerPool worker of bench/offload.ts.
-import { serveTasks } from '../../utility'
+import { serveTasks } from 'interprocess-objects/utility'
 import { addOne, sum } from './offload-handlers'
 
 export const handlers = { addOne, sum }

@@ -1,7 +1,7 @@
 // The far side of bench/roundtrip.ts: answers every ping, either over the fork IPC
 // channel ("ipc") or through one 32-bit word of a shared segment ("spin", "futex").
 // Usage: roundtrip-peer.ts ipc | roundtrip-peer.ts spin|futex <name> <offset>
-import { SharedMemory } from '../../core'
+import { SharedMemory } from 'interprocess-objects'
 
 const [mode, name, offsetArg] = process.argv.slice(2)
 const STOP = -1

@@ -10,7 +10,7 @@
 //   throughput-peer.ts spinner                           only keeps its core busy (the memcpy row beside a spinner)
 // The parent starts every run with { cmd: 'run', first, n } and waits for { done }.
 import * as net from 'node:net'
-import { SharedMemory, type WaitMode } from '../../core'
+import { SharedMemory, type WaitMode } from 'interprocess-objects'
 import { checkStamp, MESSAGE_BYTES, STALL_MS, WINDOW } from './throughput-common'
 import { requirePeer } from './peer_packages'
 

@@ -1,7 +1,7 @@
 // A frame worker (Electron utility process, or a Node child process in tests): renders
 // its rows straight into the pixels region of the shared segment, returns only timing.
-import { serveTasks } from '../../utility'
-import { regionBytes, type RegionGrant } from '../../preload/protocol'
+import { serveTasks } from 'interprocess-objects/utility'
+import { regionBytes, type RegionGrant } from 'interprocess-objects/preload'
 import { FRAME_BYTES, HEIGHT, WIDTH } from './schema'
 import { renderRows, type View } from './frames'
 

@@ -3,8 +3,7 @@
 // may open only the regions and channel granted below.
 import { app, BrowserWindow, ipcMain } from 'electron'
 import * as path from 'node:path'
-import { SharedObjectsHost } from '../../main/electron_app'
-import { WorkerPool } from '../../main/worker_pool'
+import { SharedObjectsHost, WorkerPool } from 'interprocess-objects/main'
 import { Control, FRAME_BYTES, SEGMENT_SIZE, channels, regions } from './schema'
 import { startProducer, type Producer } from './producer'
 import type { handlers } from './frame-worker'

@@ -2,7 +2,7 @@
 // host.webPreferences in main). Exposes the granted segment as window.sharedObjects and,
 // for the comparison panel only, one ipcRenderer.invoke path as window.demoIpc.
 import { contextBridge, ipcRenderer } from 'electron'
-import { exposeSharedObjects } from '../../preload'
+import { exposeSharedObjects } from 'interprocess-objects/preload'
 
 exposeSharedObjects()
 

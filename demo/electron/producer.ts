@@ -3,8 +3,7 @@
 // flips the double buffer, updates the Control struct and bumps the change counters the
 // renderer polls. Without a pool it renders in main (fallback). No Electron import:
 // the Chromium test runs the same code under Node.
-import type { SharedObjectsHost } from '../../main/electron_app'
-import type { WorkerPool } from '../../main/worker_pool'
+import type { SharedObjectsHost, WorkerPool } from 'interprocess-objects/main'
 import { Control, FRAME_BYTES, HEIGHT, WIDTH } from './schema'
 import { renderRows, viewAt } from './frames'
 import type { handlers } from './frame-worker'

@@ -2,7 +2,7 @@
 // and the change counter, and compares reading a frame through the bridge with fetching
 // the same frame over IPC. Browser-only code: it talks to the preload's bridge through
 // interprocess-objects/renderer, and to main only through `ipc`.
-import { connect } from '../../renderer'
+import { connect } from 'interprocess-objects/renderer'
 import { Control, FRAME_BYTES, HEIGHT, WIDTH } from './schema'
 
 /** The IPC path the comparison panel measures (ipcRenderer.invoke in the Electron demo). */

@@ -1,6 +1,6 @@
 // The demo's shared layout: one schema file used by main, the frame workers and the
 // renderer (through the bridge). Pure: no Node, no Electron.
-import { defineStruct } from '../../core/struct'
+import { defineStruct } from 'interprocess-objects'
 
 export const WIDTH = 320
 export const HEIGHT = 200

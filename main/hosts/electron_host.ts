@@ -3,12 +3,23 @@
 // importing this file under plain Node costs nothing and needs no Electron.
 import { createRequire } from 'node:module'
 import * as path from 'node:path'
-import type * as Electron from 'electron'
 import type { WorkerExit, WorkerHandle, WorkerHost, WorkerStartSpec } from './host'
+
+/**
+ * The options this host passes to `utilityProcess.fork` (a subset of Electron's
+ * ForkOptions). Written out here so the published types need no `electron` package;
+ * test/public-types.test.ts checks that Electron's own utilityProcess fits.
+ */
+export interface UtilityForkOptions {
+  env?: NodeJS.ProcessEnv
+  execArgv?: string[]
+  stdio?: 'inherit' | 'ignore' | 'pipe'
+  serviceName?: string
+}
 
 /** The part of Electron's `utilityProcess` this host uses (a fake can stand in for it in tests). */
 export interface UtilityProcessModule {
-  fork(modulePath: string, args?: string[], options?: Electron.ForkOptions): UtilityProcessLike
+  fork(modulePath: string, args?: string[], options?: UtilityForkOptions): UtilityProcessLike
 }
 
 /** The part of Electron's UtilityProcess this host uses. */
@@ -30,10 +41,10 @@ export interface ElectronHostOptions {
   serviceName?: string
 }
 
-function loadElectron(): typeof import('electron') {
+function loadElectron(): { utilityProcess: UtilityProcessModule } {
   // `require` exists in the compiled CommonJS build; elsewhere make one.
   const load = typeof require === 'function' ? require : createRequire(path.join(process.cwd(), 'index.js'))
-  return load('electron') as typeof import('electron')
+  return load('electron') as { utilityProcess: UtilityProcessModule }
 }
 
 export class ElectronHost implements WorkerHost {

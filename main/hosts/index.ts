@@ -8,7 +8,7 @@ export type { WorkerExit, WorkerHandle, WorkerHost, WorkerStartSpec } from './ho
 export { NodeHost } from './node_host'
 export type { NodeHostOptions } from './node_host'
 export { ElectronHost } from './electron_host'
-export type { ElectronHostOptions, UtilityProcessLike, UtilityProcessModule } from './electron_host'
+export type { ElectronHostOptions, UtilityForkOptions, UtilityProcessLike, UtilityProcessModule } from './electron_host'
 
 /** True in Electron's main ("browser") process, where utilityProcess.fork exists. */
 export function inElectronMain(): boolean {

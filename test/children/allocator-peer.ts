@@ -2,7 +2,7 @@
 // the patterns the parent wrote, frees every other block, allocates new ones with
 // its own patterns, and reports the new blocks and its view of the stats. The fork
 // IPC channel only passes the turn and the offsets; the data travels in the segment.
-import { SharedMemory } from '../../core'
+import { SharedMemory } from 'interprocess-objects'
 import { Allocator } from '../../core/allocator'
 
 interface Block {

@@ -1,9 +1,8 @@
 // The "utility worker" of test/bridge.test.ts: opens the segment main created, from
 // the manifest main handed it (argv[2], Grants JSON), writes struct fields, typed arrays
 // and messages for the renderer, and reports what the renderer wrote back.
-import { SharedMemory } from '../../core/shared_memory'
-import { StructArray } from '../../core/struct'
-import { regionBytes, regionCounter, type Grants } from '../../preload/protocol'
+import { SharedMemory, StructArray } from 'interprocess-objects'
+import { regionBytes, regionCounter, type Grants } from 'interprocess-objects/preload'
 import { PARTICLES, Particle, SAMPLES, Stats } from './bridge-schema'
 
 const manifest = JSON.parse(process.argv[2]!) as Grants

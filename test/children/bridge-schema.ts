@@ -1,6 +1,6 @@
 // The schema shared by test/bridge.test.ts, its child process and the renderer bundle
 // that runs in the emulated main world: one file, as an app would have.
-import { StructArray, array, defineStruct, utf8 } from '../../core/struct'
+import { StructArray, array, defineStruct, utf8 } from 'interprocess-objects'
 
 export const Vec2 = defineStruct({ x: 'float64', y: 'float64' }, 'BridgeVec2')
 export const Stats = defineStruct(

@@ -1,5 +1,5 @@
 // Puts `count` messages {writer, seq} on channel "inbox", a few per turn.
-import { SharedMemory } from '../../core'
+import { SharedMemory } from 'interprocess-objects'
 
 const [name, writerArg, countArg] = process.argv.slice(2)
 const writer = Number(writerArg)

@@ -1,6 +1,6 @@
 // Takes every message from channel "in", copies it out and sends the copy back
 // through channel "out" until it takes the string 'stop'.
-import { SharedMemory, registerClass } from '../../core'
+import { SharedMemory, registerClass } from 'interprocess-objects'
 import { Point } from './shared-classes'
 
 registerClass(Point)

@@ -1,6 +1,6 @@
 // Takes the shared state object from channel "state", mutates it through its
 // mapped view in its own turn, and reports what it saw over the fork channel.
-import { SharedMemory, registerClass, type MappedMap } from '../../core'
+import { SharedMemory, registerClass, type MappedMap } from 'interprocess-objects'
 import { Point } from './shared-classes'
 
 registerClass(Point)

@@ -1,6 +1,6 @@
 // Takes the shared counter from channel "counter" and increments it `times` times,
 // one turn each, racing the other counter processes.
-import { SharedMemory } from '../../core'
+import { SharedMemory } from 'interprocess-objects'
 
 const [name, timesArg, mode] = process.argv.slice(2)
 const shm = SharedMemory.open({ name: name! })

@@ -1,5 +1,5 @@
 // Awaits messages on its own channel and counts them until it takes 'stop'.
-import { SharedMemory } from '../../core'
+import { SharedMemory } from 'interprocess-objects'
 
 const [name, channel] = process.argv.slice(2)
 const shm = SharedMemory.open({ name: name! })

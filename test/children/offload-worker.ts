@@ -1,7 +1,7 @@
 // The worker script of test/offload.test.ts. The test imports only the type of
 // `handlers`; this file runs in the worker processes the pool starts.
 import { setTimeout as delay } from 'node:timers/promises'
-import { serveTasks, type TaskContext } from '../../utility'
+import { serveTasks, type TaskContext } from 'interprocess-objects/utility'
 
 export const handlers = {
   echo: (id: number) => id,

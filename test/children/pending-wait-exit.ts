@@ -1,6 +1,6 @@
 // Starts a wait that would never end, then lets the process finish: with
 // keepAlive false it exits on its own; with "close" the close rejects the wait.
-import { SharedMemory } from '../../core'
+import { SharedMemory } from 'interprocess-objects'
 
 const [name, how] = process.argv.slice(2)
 const shm = SharedMemory.open({ name: name! })

@@ -1,5 +1,5 @@
 // After `ms` milliseconds, puts `value` on `channel`.
-import { SharedMemory } from '../../core'
+import { SharedMemory } from 'interprocess-objects'
 
 const [name, channel, msArg, value] = process.argv.slice(2)
 const shm = SharedMemory.open({ name: name! })

@@ -2,7 +2,7 @@
 // in the same turns, takes whatever is queued on any of them (competing with the
 // other peers), until the shared counter says every message of every peer was
 // taken. Reports what it received as one byte per (peer, sequence number).
-import { SharedMemory, ShmError } from '../../core'
+import { SharedMemory, ShmError } from 'interprocess-objects'
 
 const [name, indexArg, nArg, peersArg, channelsArg] = process.argv.slice(2)
 const index = Number(indexArg)

@@ -3,7 +3,7 @@
 // on channel "state", so the heap check walks it) whose array, map and string are
 // rewritten. Almost all of its time is spent inside turns, so the kill lands in the
 // middle of allocator, channel and container updates.
-import { SharedMemory, ShmError, type Transaction } from '../../core'
+import { SharedMemory, ShmError, type Transaction } from 'interprocess-objects'
 
 interface State {
   list: Array<number | string>

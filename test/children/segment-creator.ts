@@ -1,6 +1,6 @@
 // Creates a segment and exits without closing it: the exit hook must remove the
 // name. "exit" leaves through process.exit(), "natural" lets the event loop end.
-import { SharedMemory } from '../../core'
+import { SharedMemory } from 'interprocess-objects'
 
 const [name, how] = process.argv.slice(2)
 const shm = SharedMemory.create({ name: name!, size: 64 * 1024 })

@@ -1,6 +1,6 @@
 // Creates, opens, closes and unlinks a large segment many times, and reports RSS:
 // the mapped windows must be given back, not pile up. Run with --expose-gc.
-import { SharedMemory } from '../../core'
+import { SharedMemory } from 'interprocess-objects'
 
 const [name, cyclesArg, sizeArg] = process.argv.slice(2)
 const cycles = Number(cyclesArg)

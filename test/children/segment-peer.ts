@@ -1,7 +1,7 @@
 // Opens a segment, writes a Float64Array into it, and after the parent answered
 // (through the segment) checks the parent's values. The fork IPC channel only
 // says "your turn"; every value travels through shared memory.
-import { SharedMemory } from '../../core'
+import { SharedMemory } from 'interprocess-objects'
 
 const [name, offsetArg, countArg] = process.argv.slice(2)
 const offset = Number(offsetArg)

@@ -1,7 +1,7 @@
 // Sleeps on a futex word of the segment (synchronously, on the main thread) and
 // reports how the wait ended and what the word held afterwards. With "announce"
 // it first says 'opening' and reports how long SharedMemory.open took.
-import { SharedMemory } from '../../core'
+import { SharedMemory } from 'interprocess-objects'
 
 const [name, offsetArg, expectedArg, timeoutArg, announce] = process.argv.slice(2)
 const offset = Number(offsetArg)

@@ -1,7 +1,6 @@
 // Opens a segment, uses the same Player struct as test/struct.test.ts and changes
 // fields on request, so the parent can check that both processes see the same bytes.
-import { SharedMemory } from '../../core/shared_memory'
-import { StructArray } from '../../core/struct'
+import { SharedMemory, StructArray } from 'interprocess-objects'
 import { Player } from './struct-schema'
 
 const [name, viewOffset, arrayOffset, arrayLength] = process.argv.slice(2)

@@ -1,6 +1,6 @@
 // The Player struct that test/struct.test.ts and its peer process both define: one
 // schema file, as an application would share it between its processes.
-import { array, defineStruct, utf8 } from '../../core/struct'
+import { array, defineStruct, utf8 } from 'interprocess-objects'
 
 export const Vec2 = defineStruct({ x: 'float64', y: 'float64' }, 'Vec2')
 export const Player = defineStruct(

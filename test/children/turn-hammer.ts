@@ -1,6 +1,6 @@
 // Takes the turn again and again (a steady stream) until the shared flag says stop
 // or 15 s pass; reports how it ended.
-import { SharedMemory } from '../../core'
+import { SharedMemory } from 'interprocess-objects'
 
 const shm = SharedMemory.open({ name: process.argv[2]! })
 shm.waitForMessageSync({ channel: 'hammer', timeoutMs: 10_000 })

@@ -1,6 +1,6 @@
 // Takes the turn, tells the parent, then holds it for `ms` milliseconds — or,
 // with "die", kills itself while holding it.
-import { SharedMemory } from '../../core'
+import { SharedMemory } from 'interprocess-objects'
 
 const [name, msArg, how] = process.argv.slice(2)
 const shm = SharedMemory.open({ name: name! })
