@@ -9,6 +9,7 @@ import { availableParallelism } from 'node:os'
 import type { SerializationType } from 'node:child_process'
 import { SharedMemory } from 'interprocess-objects'
 import { startPeer } from './lib/processes'
+import { rawSegment } from './lib/raw_segment'
 import type { BenchRow, RunOptions } from './lib/scenario'
 import { count, LatencyLoop, ratio, summarize, us, type Summary } from './lib/stats'
 
@@ -49,7 +50,7 @@ async function overSegment(mode: 'spin' | 'futex', plan: Plan): Promise<Float64A
   const peer = startPeer(PEER, [mode, name, String(WORD_OFFSET)])
   try {
     if ((await peer.next()) !== 'ready') throw new Error('roundtrip peer did not start')
-    const segment = shm.segment
+    const segment = rawSegment(shm)
     const words = segment.words
     const index = WORD_OFFSET >> 2
     const loop = new LatencyLoop(plan.warmup, plan.rounds, plan.budgetMs)

@@ -9,12 +9,11 @@ import { EventEmitter } from 'node:events'
 import * as fs from 'node:fs'
 import Module from 'node:module'
 import * as path from 'node:path'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { SharedMemory } from 'interprocess-objects'
 import { buildDemo } from '../demo/electron/build'
 import { bundleForBrowser } from '../e2e/bundle'
 import { createContextBridgeEmulation, type ContextBridgeEmulation } from './helpers/context_bridge'
-import { until } from './helpers/until'
 
 interface FakeWindow {
   options: { webPreferences: { preload: string; sandbox: boolean; contextIsolation: boolean; nodeIntegration: boolean; additionalArguments: string[] } }
@@ -71,7 +70,7 @@ describe('demo app bundles under a stand-in electron module', () => {
       ipcMain: { handle: (channel: string, fn: (...a: unknown[]) => unknown) => handlers.set(channel, fn) },
     }
     require(path.join(buildDir, 'main.js'))
-    await until(() => windows.length === 1 && windows[0]!.file !== undefined, 'the demo window', { timeoutMs: 20_000, everyMs: 20 })
+    await vi.waitFor(() => expect(windows.length === 1 && windows[0]!.file !== undefined, 'the demo window').toBe(true), { timeout: 20_000, interval: 20 })
   }, 60_000)
 
   afterAll(() => {
@@ -121,7 +120,7 @@ describe('demo app bundles under a stand-in electron module', () => {
         for (let i = 0; i < frame.length; i += 4) if (frame[i] + frame[i + 1] + frame[i + 2] > 0) lit++
         ;({ counter: pixels.counter(), frame: control.frame, workers: control.workers, lit })
       }`)
-    await until(() => read().frame > 3, 'frames from the workers', { timeoutMs: 20_000, everyMs: 20 })
+    await vi.waitFor(() => expect(read().frame > 3, 'frames from the workers').toBe(true), { timeout: 20_000, interval: 20 })
     const a = read()
     await new Promise((r) => setTimeout(r, 300))
     const b = read()
@@ -139,7 +138,7 @@ describe('demo app bundles under a stand-in electron module', () => {
     const name = (globalThis as Record<string, unknown>).__demoSegmentName as string
     expect(() => SharedMemory.open({ name }).close()).not.toThrow()
     app.emit('window-all-closed')
-    await until(() => app.quitCalls === 1, 'app.quit()', { timeoutMs: 20_000, everyMs: 20 })
+    await vi.waitFor(() => expect(app.quitCalls === 1, 'app.quit()').toBe(true), { timeout: 20_000, interval: 20 })
     expect(() => SharedMemory.open({ name })).toThrow(expect.objectContaining({ code: 'ERR_SHM_NOT_FOUND' }))
   })
 })

@@ -3,12 +3,11 @@
 import { fork } from 'node:child_process'
 import { EventEmitter } from 'node:events'
 import * as path from 'node:path'
-import { afterAll, beforeAll, describe, expect, expectTypeOf, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, expectTypeOf, it, vi } from 'vitest'
 import { SharedMemory, ShmError } from 'interprocess-objects'
 import { ElectronHost, NodeHost, WorkerExitError, WorkerPool, type UtilityProcessLike, type WorkerPoolOptions } from 'interprocess-objects/main'
 import type { handlers } from './children/offload-worker'
 import { childrenDir, uniqueName } from './helpers/processes'
-import { until } from './helpers/until'
 
 const script = path.join(childrenDir, 'offload-worker.ts')
 const tsx = ['--import', 'tsx']
@@ -133,7 +132,7 @@ describe('WorkerPool: crashes', () => {
       expect(killed).toBeInstanceOf(WorkerExitError)
       expect(killed.message).toMatch(/was killed by SIGKILL while running task "killSelf"/)
 
-      await until(() => pool.stats().ready === 2, 'both workers to be back')
+      await vi.waitFor(() => expect(pool.stats().ready === 2, 'both workers to be back').toBe(true), { timeout: 10_000 })
       const s = pool.stats()
       expect(s.restarts).toBe(2)
       expect(s.crashed).toBe(2)
@@ -193,7 +192,7 @@ describe('WorkerPool: cancellation', () => {
       const queued = new AbortController()
       const sentAhead = pool.run('mark', { cells, i: 1 }, { signal: ahead.signal })
       const inQueue = pool.run('mark', { cells, i: 2 }, { signal: queued.signal })
-      await until(() => pool.stats().running === 2 && pool.stats().queued === 1, 'the tasks to be placed')
+      await vi.waitFor(() => expect(pool.stats().running === 2 && pool.stats().queued === 1, 'the tasks to be placed').toBe(true), { timeout: 10_000 })
       ahead.abort()
       queued.abort(new Error('user changed their mind'))
       const e1 = await rejection(sentAhead)
@@ -216,22 +215,22 @@ describe('WorkerPool: cancellation', () => {
       const seen = pool.shm.access((tx) => tx.put(new Int32Array(2)))
       const c1 = new AbortController()
       const waiting = pool.run('waitForCancel', { seen }, { signal: c1.signal })
-      await until(() => Atomics.load(seen, 1) === 1, 'the handler to start')
+      await vi.waitFor(() => expect(Atomics.load(seen, 1) === 1, 'the handler to start').toBe(true), { timeout: 10_000 })
       c1.abort()
       expect(((await rejection(waiting)) as ShmError).code).toBe('ERR_ABORTED')
-      await until(() => Atomics.load(seen, 0) === 1, 'the worker to see ctx.signal abort')
+      await vi.waitFor(() => expect(Atomics.load(seen, 0) === 1, 'the worker to see ctx.signal abort').toBe(true), { timeout: 10_000 })
 
       const spun = pool.shm.access((tx) => tx.put(new Int32Array(2)))
       const c2 = new AbortController()
       const spinning = pool.run('spinUntilCancelled', { seen: spun }, { signal: c2.signal })
-      await until(() => Atomics.load(spun, 1) === 1, 'the handler to start spinning')
+      await vi.waitFor(() => expect(Atomics.load(spun, 1) === 1, 'the handler to start spinning').toBe(true), { timeout: 10_000 })
       c2.abort()
       const err = await rejection(spinning)
       expect((err as ShmError).code).toBe('ERR_ABORTED')
-      await until(() => Atomics.load(spun, 0) === 2, 'the synchronous handler to notice ctx.cancelled')
+      await vi.waitFor(() => expect(Atomics.load(spun, 0) === 2, 'the synchronous handler to notice ctx.cancelled').toBe(true), { timeout: 10_000 })
 
       // The workers are free again.
-      await until(() => pool.stats().running === 0, 'the cancelled tasks to finish')
+      await vi.waitFor(() => expect(pool.stats().running === 0, 'the cancelled tasks to finish').toBe(true), { timeout: 10_000 })
       expect(await Promise.all([pool.run('echo', 1), pool.run('echo', 2)])).toEqual([1, 2])
     } finally {
       await pool.close()
@@ -306,7 +305,7 @@ describe('WorkerPool: lifetime and hosts', () => {
     const name = pool.shm.name
     const exits = pool.workerInfo().map((w) => w.pid!)
     const pending = rejection(pool.run('sleep', 10_000))
-    await until(() => pool.stats().running === 1, 'the task to be sent')
+    await vi.waitFor(() => expect(pool.stats().running === 1, 'the task to be sent').toBe(true), { timeout: 10_000 })
     await pool.close()
     expect(((await pending) as ShmError).code).toBe('ERR_SHM_CLOSED')
     expect(((await rejection(pool.run('echo', 1))) as ShmError).code).toBe('ERR_SHM_CLOSED')

@@ -2,6 +2,7 @@
 // channel ("ipc") or through one 32-bit word of a shared segment ("spin", "futex").
 // Usage: roundtrip-peer.ts ipc | roundtrip-peer.ts spin|futex <name> <offset>
 import { SharedMemory } from 'interprocess-objects'
+import { rawSegment } from './raw_segment'
 
 const [mode, name, offsetArg] = process.argv.slice(2)
 const STOP = -1
@@ -21,7 +22,7 @@ if (mode === 'ipc') {
   process.send!('ready')
 } else if (mode === 'spin' || mode === 'futex') {
   const shm = SharedMemory.open({ name: name! })
-  const segment = shm.segment
+  const segment = rawSegment(shm)
   const words = segment.words
   const offset = Number(offsetArg)
   const index = offset >> 2
