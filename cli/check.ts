@@ -1,25 +1,47 @@
 // `interprocess-objects check <name> [--repair] [--json] [--timeout ms]`: opens the
 // segment as a peer and runs shm.check() in a turn. Exit code 0 when the heap is
-// sound (after repairs, with --repair), 1 when it is not.
+// sound (after repairs, with --repair), 1 when it is not, or when the name is not a
+// segment at all (a FIFO, a symbolic link… planted under our prefix is refused
+// before anything opens it).
 import type { HeapReport, TurnRecovery } from '../core/check'
 import { ShmError } from '../core/errors'
 import { SharedMemory } from '../core/shared_memory'
-import { numberValue, parseArgs, UsageError } from './args'
-import { formatBytes } from './segments'
+import { flag, numberValue, parseCommand, UsageError, type CommandSpec } from './args'
+import { canList, formatBytes, jsonText, readSegment } from './segments'
 
-export const checkUsage = [
-  'check <name> [--repair] [--json] [--timeout <ms>]',
-  '                                  check the heap (allocator, channels, queued values); --repair fixes what an',
-  '                                  interrupted operation left; waits up to --timeout ms (default 5000) for the turn',
-].join('\n')
+export const checkSpec: CommandSpec = {
+  name: 'check',
+  synopsis: ['check <name> [--repair] [--json] [--timeout <ms>]'],
+  summary: 'check the heap (allocator, channels, queued values); --repair fixes what an interrupted operation left',
+  details: [
+    'Opens the segment as a peer, waits for the turn and walks the heap. A turn held by a process that died is taken over first (and reported). Exit 1 when the heap is broken, or the name is not a valid segment.',
+  ],
+  options: {
+    repair: { type: 'boolean', help: 'repair what an interrupted operation left (other damage is reported, not guessed at)' },
+    json: { type: 'boolean', help: 'print the report as JSON' },
+    timeout: { type: 'string', value: 'ms', help: 'wait at most <ms> for the turn (default 5000)' },
+  },
+}
 
 export function check(argv: readonly string[]): number {
-  const args = parseArgs(argv, { switches: ['repair', 'json'], values: ['timeout'] }, 'check')
-  if (args.positionals.length !== 1) throw new UsageError(`check takes exactly one segment name (got ${args.positionals.length})`)
+  const args = parseCommand(argv, checkSpec)
+  if (args === null) return 0
+  if (args.positionals.length !== 1) throw new UsageError(`check takes exactly one segment name (got ${args.positionals.length})`, checkSpec)
   const name = args.positionals[0]!
-  const repair = args.switches.has('repair')
-  const timeoutMs = numberValue(args, 'timeout', 5000, 'check')
-  const json = args.switches.has('json')
+  const repair = flag(args, 'repair')
+  const timeoutMs = numberValue(args, 'timeout', 5000, checkSpec)
+  const json = flag(args, 'json')
+  if (canList()) {
+    // Something that is not even a regular file is refused before anything opens it;
+    // a regular file's header is left to open(), which waits for a creator still writing it.
+    const lookup = readSegment(name, null)
+    if (lookup.kind === 'invalid' && lookup.leftover.type !== 'file') {
+      const { reason } = lookup.leftover
+      if (json) process.stdout.write(`${jsonText({ name, ok: false, valid: false, reason })}\n`)
+      else process.stdout.write(`${name}: not a valid segment (${reason})\n`)
+      return 1
+    }
+  }
   const shm = SharedMemory.open({ name, readyTimeoutMs: Math.min(timeoutMs, 2000) })
   try {
     const creator = { pid: shm.creatorPid, alive: shm.creatorAlive }
@@ -28,7 +50,7 @@ export function check(argv: readonly string[]): number {
       report = shm.check({ repair, timeoutMs })
     } catch (err) {
       if (!(err instanceof ShmError) || err.code !== 'ERR_SHM_CORRUPT') throw err
-      if (json) process.stdout.write(`${JSON.stringify({ name, ok: false, creator, error: { code: err.code, message: err.message } }, null, 2)}\n`)
+      if (json) process.stdout.write(`${jsonText({ name, ok: false, creator, error: { code: err.code, message: err.message } })}\n`)
       else process.stdout.write(`${name}: CORRUPT\n  ${err.message}\n${repair ? '' : '  (run check --repair to fix what an interrupted operation left; other damage cannot be repaired)\n'}`)
       return 1
     }
