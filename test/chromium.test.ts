@@ -16,8 +16,8 @@ import { Control, FRAME_BYTES, HEIGHT, SEGMENT_SIZE, WIDTH, channels, regions } 
 import { startProducer, type Producer } from '../demo/electron/producer'
 import type { handlers } from '../demo/electron/frame-worker'
 import type { DemoStats } from '../demo/electron/renderer'
+import { launchChromium } from './helpers/chromium'
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
 const root = path.join(__dirname, '..')
 const resultsDir = path.join(root, 'test-results')
 
@@ -37,9 +37,11 @@ describe('renderer in real Chromium, reading a real segment', () => {
   const pageErrors: string[] = []
 
   beforeAll(async () => {
-    if (!fs.existsSync(CHROMIUM)) {
-      throw new Error(`Chromium is not installed at ${CHROMIUM}: install it with \`apt-get install -y chromium\` (Debian's package; CI's .ci/run must do this), or set CHROMIUM_PATH`)
-    }
+    // First, so a missing browser fails the file at once (loudly: the error says what
+    // was tried and how to fix it) before any segment or worker exists.
+    const launched = await launchChromium()
+    browser = launched.browser
+    console.log(`chromium: ${launched.source}`)
     host = SharedObjectsHost.create({ prefix: 'crm', segments: { frames: { size: SEGMENT_SIZE, regions, channels: [...channels] } } })
     pool = await WorkerPool.start<typeof handlers>({
       script: path.join(root, 'demo', 'electron', 'frame-worker.ts'),
@@ -60,11 +62,6 @@ describe('renderer in real Chromium, reading a real segment', () => {
         '/renderer.js': ['text/javascript; charset=utf-8', await bundleForBrowser(path.join(root, 'e2e', 'chromium-page.ts'))],
       },
       ipcFrame: () => pixels.bytes.slice(control.latest * FRAME_BYTES, (control.latest + 1) * FRAME_BYTES),
-    })
-    const { chromium } = await import('playwright-core')
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--no-sandbox', '--headless', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
     })
     page = await browser.newPage({ viewport: { width: 900, height: 800 } })
     page.on('pageerror', (err) => pageErrors.push(err.message))

@@ -5,7 +5,7 @@
 //   3. The registry package @sparticuz/chromium (a devDependency): a Linux x64
 //      Chromium (headless shell) shipped Brotli-compressed in node_modules, so a fresh
 //      machine needs nothing but `npm ci`. It is extracted once into
-//      <tmpdir>/sparticuz-chromium-<version>/ and reused from there (≈2–3 s the first
+//      <tmpdir>/sparticuz-chromium-<version>/ and reused from there (≈3 s the first
 //      time, nothing after).
 // A system Chromium that exists but does not start falls through to the registry
 // one (the reason goes into `source`). When nothing starts, the error lists every
@@ -13,10 +13,11 @@
 //
 // Why not the package's own chromium.executablePath(): it extracts into <tmpdir>
 // itself and reuses whatever it finds there — `/tmp/chromium`, `/tmp/libGLESv2.so` —
-// whichever version put it there. Chromium 143 started next to another version's
-// SwiftShader/EGL libraries dies with SIGTRAP right after "eglGetProcAddress not
-// found". A directory per package version cannot mix versions.
-import { spawn, type ChildProcess } from 'node:child_process'
+// whichever version put it there. Chromium 143 started (with the package's args, GPU
+// in-process) next to another version's SwiftShader/EGL libraries dies with SIGTRAP
+// right after "eglGetProcAddress not found". A directory per package version cannot
+// mix versions.
+import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import * as fs from 'node:fs'
 import { createRequire } from 'node:module'
@@ -24,7 +25,7 @@ import * as os from 'node:os'
 import * as path from 'node:path'
 import { pipeline } from 'node:stream/promises'
 import * as zlib from 'node:zlib'
-import type { Browser, LaunchOptions } from 'playwright-core'
+import { chromium, type Browser, type LaunchOptions } from 'playwright-core'
 
 export interface LaunchedChromium {
   browser: Browser
@@ -57,7 +58,6 @@ const ARGS = ['--disable-gpu']
 
 /** Launches a Chromium as described above; throws (listing what was tried) if none starts. */
 export async function launchChromium(): Promise<LaunchedChromium> {
-  const { chromium } = await import('playwright-core')
   const tried: string[] = []
 
   const launch = async (executablePath: string, env?: Record<string, string>): Promise<{ browser: Browser; ms: number }> => {
@@ -190,15 +190,23 @@ async function extract(bin: string, dir: string): Promise<void> {
   }
 }
 
-/** Streams a .tar.br through Brotli into `tar -x` (tar is on every Linux; the binary is Linux-only anyway). */
+/**
+ * Unpacks a .tar.br into `into` with the system tar (on every Linux; the binary is
+ * Linux-only anyway), from a decompressed copy (deleted after) rather than a pipe: tar
+ * stops reading at the archive's end marker and a pipe would see that as an error.
+ */
 async function untarBrotli(file: string, into: string): Promise<void> {
-  const tar: ChildProcess = spawn('tar', ['-x', '--no-same-owner', '-C', into], { stdio: ['pipe', 'ignore', 'pipe'] })
-  let stderr = ''
-  tar.stderr!.on('data', (d: Buffer) => (stderr += d.toString()))
-  const closed = once(tar, 'close')
-  await pipeline(fs.createReadStream(file), zlib.createBrotliDecompress(), tar.stdin!)
-  const [code] = (await closed) as [number | null]
-  if (code !== 0) throw new Error(`tar -x ${file} failed (${code}): ${stderr.trim()}`)
+  const tarFile = path.join(into, `.${path.basename(file, '.br')}`)
+  try {
+    await pipeline(fs.createReadStream(file), zlib.createBrotliDecompress(), fs.createWriteStream(tarFile))
+    const tar = spawn('tar', ['-x', '--no-same-owner', '-f', tarFile, '-C', into], { stdio: ['ignore', 'ignore', 'pipe'] })
+    let stderr = ''
+    tar.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
+    const [code] = (await once(tar, 'close')) as [number | null]
+    if (code !== 0) throw new Error(`tar -x ${file} failed (${code}): ${stderr.trim()}`)
+  } finally {
+    fs.rmSync(tarFile, { force: true })
+  }
 }
 
 /** The installed package's directory (its "exports" do not include package.json). */
@@ -213,9 +221,17 @@ function packageDir(name: string): string {
   }
 }
 
-/** An error's message, cut to its first lines (playwright's carry the whole launch log). */
-function firstLines(err: unknown, n = 6): string {
+/**
+ * An error's message, short enough to read: playwright's launch errors carry the whole
+ * launch log (twice, as "Browser logs" and "Call log") and the full command line. Keeps
+ * the first line and the browser's own output ([err]/[out] lines, exit or signal).
+ */
+function firstLines(err: unknown, n = 10): string {
   const text = err instanceof Error ? err.message : String(err)
-  const lines = text.split('\n')
+  const callLog = text.indexOf('\nCall log:')
+  const lines = (callLog > 0 ? text.slice(0, callLog) : text)
+    .split('\n')
+    .map((l) => l.trimEnd())
+    .filter((l) => l.trim() !== '' && l.trim() !== 'Browser logs:' && !l.trimStart().startsWith('<launching>'))
   return lines.slice(0, n).join('\n    ') + (lines.length > n ? '\n    …' : '')
 }
