@@ -551,8 +551,10 @@ describe('CLI: interprocess-objects ls | rm | check', () => {
       // ls: ours only, creator pid, alive/dead, size, created.
       let r = await cli('ls', '--prefix', prefix, '--json')
       expect(r.code).toBe(0)
-      const listed = JSON.parse(r.stdout) as Array<{ name: string; creatorPid: number; creatorAlive: boolean; size: number; createdAt: string; ready: boolean; attachedPids: number[] }>
-      expect(listed.map((s) => s.name)).toEqual([live, stale])
+      const entries = JSON.parse(r.stdout) as Array<{ name: string; valid: boolean; creatorPid: number; creatorAlive: boolean; size: number; createdAt: string; ready: boolean; attachedPids: number[] }>
+      expect(entries.map((s) => s.name)).toEqual([junk, live, stale])
+      expect(entries[0]).toMatchObject({ name: junk, valid: false, type: 'file' })
+      const listed = entries.filter((s) => s.valid)
       expect(listed[0]).toMatchObject({ creatorPid: process.pid, creatorAlive: true, size: 128 * 1024, ready: true, attachedPids: [process.pid] })
       expect(listed[1]).toMatchObject({ creatorPid: stalePid, creatorAlive: false, size: 64 * 1024, ready: true, attachedPids: [] })
       expect(Math.abs(Date.parse(listed[1]!.createdAt) - Date.now())).toBeLessThan(120_000)
@@ -560,7 +562,7 @@ describe('CLI: interprocess-objects ls | rm | check', () => {
       expect(r.code).toBe(0)
       expect(r.stdout).toMatch(new RegExp(`${live}\\s+${process.pid}\\s+alive\\s+128 KiB`))
       expect(r.stdout).toMatch(new RegExp(`${stale}\\s+${stalePid}\\s+dead\\s+64 KiB`))
-      expect(r.stdout).not.toContain(junk)
+      expect(r.stdout).toMatch(new RegExp(`${junk}\\s+not a valid segment: wrong magic`))
       expect(r.stdout).toContain('rm --stale')
 
       // check: a peer's view of the stale segment's heap.
@@ -575,9 +577,9 @@ describe('CLI: interprocess-objects ls | rm | check', () => {
       expect(r.code).toBe(1)
       expect(r.stderr).toContain(`creator pid ${process.pid}`)
       expect(fs.existsSync(shmFile(live))).toBe(true)
-      r = await cli('rm', junk, '--force')
+      r = await cli('rm', junk)
       expect(r.code).toBe(1)
-      expect(r.stderr).toContain('not an interprocess-objects segment')
+      expect(r.stderr).toContain(`"${junk}" is not a valid segment (wrong magic`)
       expect(fs.existsSync(shmFile(junk))).toBe(true)
       r = await cli('rm', `${prefix}none`)
       expect(r.code).toBe(1)
