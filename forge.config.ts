@@ -5,7 +5,9 @@
 // Native addon: it is a Node-API module, so the same binary loads in Electron without a
 // rebuild for Electron's ABI; @electron/rebuild is still installed for apps whose other
 // dependencies need it, and auto-unpack-natives keeps the .node file out of the asar
-// archive (a shared library cannot be loaded from inside it).
+// archive (a shared library cannot be loaded from inside it): build/Release/*.node and
+// prebuilds/*/*.node land in resources/app.asar.unpacked, where the bundled loader looks
+// first (core/addon_path.ts; docs/packaging.md).
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 import type { ForgeConfig } from '@electron-forge/shared-types'

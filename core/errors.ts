@@ -17,6 +17,7 @@ export type ShmErrorCode =
   | 'ERR_TIMEOUT'
   | 'ERR_ABORTED'
   | 'ERR_WORKER_EXITED'
+  | 'ERR_ADDON_NOT_FOUND'
 
 export class ShmError extends Error {
   readonly code: ShmErrorCode

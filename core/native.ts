@@ -1,7 +1,7 @@
 // The one place the compiled addon is loaded. Pure modules (codec, struct views,
 // renderer code) never import this file, so they stay usable in a browser.
-import * as fs from 'node:fs'
-import * as path from 'node:path'
+import { createRequire } from 'node:module'
+import { currentSearch, findAddon } from './addon_path'
 import { ShmError } from './errors'
 
 export interface NativeMapping {
@@ -45,21 +45,10 @@ export interface NativeBinding {
   yieldCpu(): void
 }
 
-function packageRoot(): string {
-  // Works from the sources (core/) and from the compiled output (dist/core/).
-  let dir = __dirname
-  while (!fs.existsSync(path.join(dir, 'binding.gyp'))) {
-    const parent = path.dirname(dir)
-    if (parent === dir) throw new Error(`interprocess-objects: binding.gyp not found above ${__dirname}`)
-    dir = parent
-  }
-  return dir
-}
-
 function load(): NativeBinding {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const nodeGypBuild = require('node-gyp-build') as (dir: string) => NativeBinding
-  const binding = nodeGypBuild(packageRoot())
+  // The search order and the error when nothing is found: core/addon_path.ts. A plain
+  // `require(file)` would be rewritten by bundlers; createRequire's is Node's own.
+  const { value: binding } = findAddon(currentSearch(), (file) => createRequire(file)(file) as NativeBinding)
   binding.setErrorClass(ShmError)
   return binding
 }

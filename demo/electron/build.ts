@@ -1,13 +1,27 @@
 // Bundles the Electron demo into demo/electron/.build/ with esbuild: main, preload and
-// the frame worker for Node (Electron and the native addon's loader stay external), the
-// page for the browser. Run by `npm run demo:build`, by forge.config.ts before
-// `electron-forge start`/`package`, and by the e2e test.
-import { build } from 'esbuild'
+// the frame worker for Node, the page for the browser. Run by `npm run demo:build`, by
+// forge.config.ts before `electron-forge start`/`package`, and by the e2e test.
+//
+// Bundled the way a user's app is (Electron Forge's esbuild/webpack/vite setups): only
+// `electron` stays external, the SDK (imported by its public names, resolved here by
+// tsconfig.json's "paths" to the sources) and node-gyp-build go into the bundle. The
+// bundled loader (core/addon_path.ts) finds the addon from .build/ by walking up to the
+// package.json named interprocess-objects (this repo: build/Release or prebuilds/);
+// packaged, that is resources/app.asar, whose .node files auto-unpack-natives has moved
+// to app.asar.unpacked, where the loader looks first.
+import { build, type Plugin } from 'esbuild'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 
 export const demoDir = __dirname
 export const buildDir = path.join(demoDir, '.build')
+
+const browserEntry: Plugin = {
+  name: 'interprocess-objects-browser-entry',
+  setup(b) {
+    b.onResolve({ filter: /^interprocess-objects$/ }, () => ({ path: path.join(demoDir, '..', '..', 'core', 'browser.ts') }))
+  },
+}
 
 export async function buildDemo(): Promise<string> {
   fs.mkdirSync(buildDir, { recursive: true })
@@ -16,8 +30,8 @@ export async function buildDemo(): Promise<string> {
     platform: 'node' as const,
     format: 'cjs' as const,
     target: 'node20',
-    // node-gyp-build finds the addon from the package root (where binding.gyp is).
-    external: ['electron', 'node-gyp-build'],
+    external: ['electron'],
+    tsconfig: path.join(demoDir, '..', '..', 'tsconfig.json'),
     logLevel: 'warning' as const,
     sourcemap: 'inline' as const,
   }
@@ -27,6 +41,9 @@ export async function buildDemo(): Promise<string> {
     build({ ...node, entryPoints: [path.join(demoDir, 'frame-worker.ts')], outfile: path.join(buildDir, 'frame-worker.js') }),
     build({
       entryPoints: [path.join(demoDir, 'page.ts')],
+      // The package's "browser" export condition, from the sources (tsconfig's paths send
+      // 'interprocess-objects' to the Node entry, which loads the addon).
+      plugins: [browserEntry],
       outfile: path.join(buildDir, 'renderer.js'),
       bundle: true,
       platform: 'browser',
