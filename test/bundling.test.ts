@@ -22,7 +22,7 @@ let tmp: string
 let app: string
 let pkg: string
 let prebuild: string
-const timings: Record<string, number> = {}
+const timings: Record<string, number | string> = {}
 
 async function timed<T>(label: string, f: () => T | Promise<T>): Promise<T> {
   const t0 = performance.now()
@@ -60,6 +60,19 @@ function nodedir(): string | undefined {
   }
 }
 
+/** Files under `dir` (recursively) whose names end with `ext`. */
+function files(dir: string, ext: string): string[] {
+  if (!fs.existsSync(dir)) return []
+  return (fs.readdirSync(dir, { recursive: true, encoding: 'utf8' }) as string[]).map((f) => path.join(dir, f)).filter((f) => f.endsWith(ext) && fs.statSync(f).isFile())
+}
+
+/** Every output is newer than every input (tsc and prebuildify rewrite all they make). */
+function fresh(outputs: string[], inputs: string[]): boolean {
+  if (outputs.length === 0) return false
+  const oldest = Math.min(...outputs.map((f) => fs.statSync(f).mtimeMs))
+  return inputs.every((f) => fs.statSync(f).mtimeMs <= oldest)
+}
+
 // What a user writes in main.ts: the package by its public names.
 const appMain = `
 import { SharedMemory } from 'interprocess-objects'
@@ -92,23 +105,37 @@ beforeAll(async () => {
   fs.cpSync(path.join(repo, 'native'), path.join(pkg, 'native'), { recursive: true })
   // Its dependencies, hoisted beside it the way npm installs them.
   for (const dep of ['node-gyp-build', 'node-addon-api']) fs.symlinkSync(path.join(repoModules, dep), path.join(app, 'node_modules', dep), 'dir')
-  await timed('tsc (dist/)', () => {
-    // The emit of `npm run build` (type-checked by `npm run typecheck`; no .d.ts needed here).
-    const tsc = path.join(repoModules, 'typescript', 'bin', 'tsc')
-    spawnSync(process.execPath, [tsc, '-p', path.join(repo, 'tsconfig.build.json'), '--outDir', path.join(pkg, 'dist'), '--noCheck', '--declaration', 'false', '--sourceMap', 'false'], { cwd: repo, encoding: 'utf8' })
-  })
-  expect(fs.existsSync(path.join(pkg, 'dist', 'core', 'index.js')), 'tsc emitted dist/core/index.js').toBe(true)
-  await timed('prebuildify --napi --strip', () => {
-    const dir = nodedir()
-    const r = spawnSync(process.execPath, [path.join(repoModules, 'prebuildify', 'bin.js'), '--napi', '--strip'], {
-      cwd: pkg,
-      encoding: 'utf8',
-      env: { ...process.env, PATH: `${path.join(repoModules, '.bin')}${path.delimiter}${process.env.PATH}`, ...(dir ? { npm_config_nodedir: dir } : {}) },
+  // dist/ and the prebuild: the repo's own when they are newer than every source they
+  // come from (`npm run build`, `npm run build:prebuilds`), else made here the same way.
+  const distSources = ['core', 'main', 'preload', 'renderer', 'utility', 'cli'].flatMap((d) => files(path.join(repo, d), '.ts'))
+  if (fresh(files(path.join(repo, 'dist'), '.js'), distSources)) {
+    fs.cpSync(path.join(repo, 'dist'), path.join(pkg, 'dist'), { recursive: true })
+    timings['dist/'] = "the repo's (fresh)"
+  } else {
+    await timed('tsc (dist/)', () => {
+      // The emit of `npm run build` (type-checked by `npm run typecheck`; no .d.ts needed here).
+      const tsc = path.join(repoModules, 'typescript', 'bin', 'tsc')
+      spawnSync(process.execPath, [tsc, '-p', path.join(repo, 'tsconfig.build.json'), '--outDir', path.join(pkg, 'dist'), '--noCheck', '--declaration', 'false', '--sourceMap', 'false'], { cwd: repo, encoding: 'utf8' })
     })
-    if (r.status !== 0) throw new Error(`prebuildify failed:\n${r.stdout}\n${r.stderr}`)
-  })
-  // Installed from the registry there is no build/: only the prebuild.
-  fs.rmSync(path.join(pkg, 'build'), { recursive: true, force: true })
+  }
+  expect(fs.existsSync(path.join(pkg, 'dist', 'core', 'index.js')), 'dist/core/index.js').toBe(true)
+  const repoPrebuilds = path.join(repo, 'prebuilds', tuple)
+  if (fresh(files(repoPrebuilds, '.node'), [...files(path.join(repo, 'native'), ''), path.join(repo, 'binding.gyp')])) {
+    fs.cpSync(repoPrebuilds, path.join(pkg, 'prebuilds', tuple), { recursive: true })
+    timings['prebuild'] = "the repo's (fresh)"
+  } else {
+    await timed('prebuildify --napi --strip', () => {
+      const dir = nodedir()
+      const r = spawnSync(process.execPath, [path.join(repoModules, 'prebuildify', 'bin.js'), '--napi', '--strip'], {
+        cwd: pkg,
+        encoding: 'utf8',
+        env: { ...process.env, PATH: `${path.join(repoModules, '.bin')}${path.delimiter}${process.env.PATH}`, ...(dir ? { npm_config_nodedir: dir } : {}) },
+      })
+      if (r.status !== 0) throw new Error(`prebuildify failed:\n${r.stdout}\n${r.stderr}`)
+    })
+    // Installed from the registry there is no build/: only the prebuild.
+    fs.rmSync(path.join(pkg, 'build'), { recursive: true, force: true })
+  }
   const prebuilds = fs.readdirSync(path.join(pkg, 'prebuilds', tuple)).filter((f) => f.endsWith('.node'))
   expect(prebuilds).toEqual(['interprocess-objects.node'])
   prebuild = path.join(pkg, 'prebuilds', tuple, prebuilds[0]!)
