@@ -15,6 +15,8 @@ export default defineConfig({
   test: {
     // e2e/*.spec.ts: the Electron e2e, reported as skipped (with the reason) where no binary exists.
     include: ['test/**/*.test.ts', 'e2e/**/*.spec.ts'],
+    // Builds dist/ and the prebuilt addon once, before any test file runs.
+    globalSetup: ['test/global-setup.ts'],
     // Each file in its own process: the addon and real segments are per process.
     pool: 'forks',
     testTimeout: 60_000,

@@ -24,7 +24,7 @@ import {
   type RegionHandle,
 } from '../preload/protocol'
 import { RendererError, rethrow } from './errors'
-import { accessorsOf, bridgeArray, bridgeStruct, bridgeStructArray, isNumericKind, type RendererArray, type RendererStruct, type RendererStructArray, type Target } from './views'
+import { accessorsOf, bridgeArray, bridgeStruct, bridgeStructArray, isNumericKind, type RendererArray, type RendererStruct, type RendererStructArray } from './views'
 
 export { RendererError } from './errors'
 export { columnLayout } from './views'
@@ -45,7 +45,7 @@ export interface ConnectOptions {
 type ScalarValue<K extends BridgeScalar> = K extends 'int64' | 'uint64' ? bigint : K extends 'bool' ? boolean : number
 
 /** A granted byte range of a segment. Offsets are relative to the region. */
-export class Region implements Target {
+export class Region {
   readonly segment: string
   readonly name: string
   readonly byteLength: number
