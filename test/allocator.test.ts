@@ -1,6 +1,7 @@
 import { describe, it, expect } from 'vitest'
-import { Allocator, type AllocatorStats, type HeapMemory } from '../core/allocator'
-import { ShmError, SharedMemory } from 'interprocess-objects'
+import { ShmError, SharedMemory, type AllocatorStats } from 'interprocess-objects'
+// White-box: the allocator itself is internal.
+import { Allocator, type HeapMemory } from '../core/allocator'
 import { startChild, uniqueName } from './helpers/processes'
 import { prng } from './helpers/prng'
 

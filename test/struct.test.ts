@@ -1,6 +1,7 @@
 import { describe, expect, expectTypeOf, it } from 'vitest'
-import { ShmError } from 'interprocess-objects'
-import { STRUCT_SOURCE, StructArray, array, defineStruct, structTypeByFingerprint, utf8, type StructSource, type TurnGuard } from '../core/struct'
+import { ShmError, StructArray, array, defineStruct, utf8, type TurnGuard } from 'interprocess-objects'
+// White-box: how struct types travel between processes is internal.
+import { STRUCT_SOURCE, structTypeByFingerprint, type StructSource } from '../core/struct'
 import { startChild, uniqueName } from './helpers/processes'
 import { Player, Vec2 } from './children/struct-schema'
 
