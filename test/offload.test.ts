@@ -358,3 +358,27 @@ describe('WorkerPool: lifetime and hosts', () => {
     }
   })
 })
+
+describe('WorkerPool and SharedMemory as disposables', () => {
+  it('`await using` closes the pool and its segment at the end of the block; `using` closes a segment', async () => {
+    let escaped: WorkerPool<typeof handlers> | undefined
+    let name = ''
+    {
+      await using pool = await startPool({ workers: 1 })
+      escaped = pool
+      name = pool.shm.name
+      expect(await pool.run('add', { a: 1, b: 2 })).toBe(3)
+    }
+    expect((await rejection(escaped.run('add', { a: 1, b: 2 })) as ShmError).code).toBe('ERR_SHM_CLOSED')
+    expect(escaped.shm.closed).toBe(true)
+    expect(() => SharedMemory.open({ name })).toThrow(expect.objectContaining({ code: 'ERR_SHM_NOT_FOUND' }))
+
+    let shmEscaped: SharedMemory | undefined
+    {
+      using shm = SharedMemory.create({ name: uniqueName('disp'), size: 1 << 20 })
+      shmEscaped = shm
+    }
+    expect(shmEscaped.closed).toBe(true)
+    expect(() => shmEscaped[Symbol.dispose]()).not.toThrow() // idempotent
+  })
+})
