@@ -41,3 +41,11 @@ export const enum HeaderFlag {
 
 /** Segments smaller than this cannot hold the header plus a useful heap. */
 export const MIN_SEGMENT_SIZE = 16 * 1024
+
+/**
+ * The largest segment: 4 GiB less 64 KiB. Offsets inside a segment are u32, and the
+ * SharedArrayBuffer around it (one page more) must fit a single Uint8Array on Node 20,
+ * whose typed arrays stop at 2^32 elements. A multiple of every page size (4/16/64 KiB).
+ * Not part of the byte layout (no header field changes): native/platform.h says the same.
+ */
+export const MAX_SEGMENT_SIZE = 2 ** 32 - 2 ** 16

@@ -6,7 +6,9 @@ import { ShmError } from './errors'
 
 export interface NativeMapping {
   id: number
-  buffer: ArrayBuffer
+  /** The SharedArrayBuffer the segment is mapped into; it cannot be detached. */
+  buffer: SharedArrayBuffer
+  /** Where the segment starts in `buffer`: the first page boundary, less than a page in. */
   byteOffset: number
   size: number
   created: boolean
@@ -31,9 +33,19 @@ export const enum AsyncOutcome {
 
 export interface NativeBinding {
   readonly pageSize: number
+  /** The largest segment the addon maps (core/layout.ts MAX_SEGMENT_SIZE). */
+  readonly maxSegmentSize: number
   setErrorClass(ctor: typeof ShmError): void
-  open(osName: string, size: number, mode: OpenMode, prefault: boolean): NativeMapping
+  /**
+   * Opens/creates the OS object and maps it into a new SharedArrayBuffer of size + one
+   * page, made by `allocate(byteLength)` (a Uint8Array over it; without it the addon
+   * uses the global constructors). A create that fails removes what it made.
+   */
+  open(osName: string, size: number, mode: OpenMode, prefault: boolean, allocate?: (byteLength: number) => Uint8Array): NativeMapping
+  /** Restores private memory under the window; views then read zeros. */
   close(id: number): void
+  /** Bytes the OS object has now; less than the mapped size means it was truncated. */
+  backedSize(id: number): number
   unlink(osName: string): void
   wait(id: number, offset: number, expected: number, timeoutMs: number): WaitOutcome
   wake(id: number, offset: number, count: number): number

@@ -1,7 +1,8 @@
 // A named segment mapped into this process: the header, and the futex words in it.
 // Higher layers (lock, allocator, channels) work on `bytes`/`words`/`view`.
+import { constants as bufferConstants } from 'node:buffer'
 import { ShmError } from './errors'
-import { Header, HeaderFlag, LAYOUT_VERSION, MAGIC, MIN_SEGMENT_SIZE } from './layout'
+import { Header, HeaderFlag, LAYOUT_VERSION, MAGIC, MAX_SEGMENT_SIZE, MIN_SEGMENT_SIZE } from './layout'
 import { osNameOf } from './names'
 import { native, OpenMode, type NativeMapping, type WaitOutcome } from './native'
 
@@ -54,19 +55,21 @@ export class Segment {
     this.created = mapping.created
     this.mirrored = mapping.mirrored
     this.bytes = new Uint8Array(mapping.buffer, mapping.byteOffset, mapping.size)
-    this.words = new Int32Array(mapping.buffer, mapping.byteOffset, mapping.size >>> 2)
+    this.words = new Int32Array(mapping.buffer, mapping.byteOffset, mapping.size / 4)
     this.view = new DataView(mapping.buffer, mapping.byteOffset, mapping.size)
   }
 
   static open(params: SegmentOpenParams): Segment {
     const osName = osNameOf(params.name)
     let size = 0
-    if (params.mode !== OpenMode.Open) size = roundedSize(params.size)
+    // Checked before any OS call: a bad size creates nothing.
+    if (params.mode !== OpenMode.Open) size = checkedSize(params.size)
+    checkAddon()
     const deadline = Date.now() + params.readyTimeoutMs
     for (;;) {
       let mapping: NativeMapping
       try {
-        mapping = native.open(osName, size, params.mode, params.prefault)
+        mapping = native.open(osName, size, params.mode, params.prefault, allocateWindow)
       } catch (err) {
         const code = (err as { code?: string }).code
         // The creator has made the name but not sized it yet, or (openOrCreate) it
@@ -81,7 +84,14 @@ export class Segment {
       }
       const segment = new Segment(params.name, osName, mapping)
       if (mapping.created) {
-        segment.initHeader(params.unlinkOnCreatorExit)
+        try {
+          segment.initHeader(params.unlinkOnCreatorExit)
+        } catch (err) {
+          // Never leave a name behind for a segment nobody will finish.
+          segment.unlinkName()
+          segment.close()
+          throw err
+        }
         if (params.unlinkOnCreatorExit) unlinkLater(segment)
         return segment
       }
@@ -103,7 +113,10 @@ export class Segment {
     v.setUint32(Header.CreatorPid, process.pid, true)
     v.setFloat64(Header.CreatedAt, Date.now(), true)
     v.setUint32(Header.Flags, unlinkOnCreatorExit ? HeaderFlag.UnlinkOnCreatorExit : 0, true)
-    crypto.getRandomValues(new Uint32Array(this.bytes.buffer, this.bytes.byteOffset + Header.InstanceId, 2))
+    // Drawn into a private array: getRandomValues refuses views of a SharedArrayBuffer (Node 26 does).
+    const id = crypto.getRandomValues(new Uint32Array(2))
+    v.setUint32(Header.InstanceId, id[0]!, true)
+    v.setUint32(Header.InstanceId + 4, id[1]!, true)
   }
 
   /** Marks the header complete; openers wait for this. Called after the upper layers initialized. */
@@ -113,9 +126,16 @@ export class Segment {
   }
 
   private validateHeader(deadline: number): void {
+    if (this.size < MIN_SEGMENT_SIZE) {
+      throw new ShmError('ERR_SHM_CORRUPT', `segment "${this.name}" has ${this.size} bytes, less than any segment of interprocess-objects (${MIN_SEGMENT_SIZE}): it was not created by this library; remove it with SharedMemory.unlink("${this.name}") if it is stale`)
+    }
     for (;;) {
       this.syncIn()
       if (Atomics.load(this.words, Header.Ready >> 2) === 1) break
+      // A creator writes the magic first: anything else there now is not one of ours,
+      // and waiting for it to become ready would only delay the same answer.
+      const early = this.view.getUint32(Header.Magic, true)
+      if (early !== 0 && early !== MAGIC) throw foreignMagic(this.name, early)
       if (Date.now() >= deadline) {
         const pid = this.view.getUint32(Header.CreatorPid, true)
         throw new ShmError(
@@ -127,9 +147,7 @@ export class Segment {
     }
     const v = this.view
     const magic = v.getUint32(Header.Magic, true)
-    if (magic !== MAGIC) {
-      throw new ShmError('ERR_SHM_CORRUPT', `segment "${this.name}" has magic 0x${magic.toString(16)}, expected 0x${MAGIC.toString(16)}: it was not created by interprocess-objects or was overwritten`)
-    }
+    if (magic !== MAGIC) throw foreignMagic(this.name, magic)
     const version = v.getUint32(Header.Version, true)
     if (version !== LAYOUT_VERSION) {
       throw new ShmError('ERR_SHM_VERSION', `segment "${this.name}" has layout version ${version}, this library reads version ${LAYOUT_VERSION}: open it with the interprocess-objects version that created it, or recreate it`)
@@ -154,9 +172,26 @@ export class Segment {
     return new Date(this.view.getFloat64(Header.CreatedAt, true))
   }
 
-  get buffer(): ArrayBuffer {
+  /** The SharedArrayBuffer the segment lies in, at `bytes.byteOffset`. */
+  get buffer(): SharedArrayBuffer {
     this.assertOpen()
-    return this.bytes.buffer as ArrayBuffer
+    return this.bytes.buffer as SharedArrayBuffer
+  }
+
+  /**
+   * ERR_SHM_CORRUPT if the OS object is now smaller than the mapping: some process
+   * truncated it, and touching the lost pages would kill this one with SIGBUS. One
+   * fstat; reads nothing from the segment.
+   */
+  assertBacked(): void {
+    this.assertOpen()
+    const backed = native.backedSize(this.id)
+    if (backed < this.size) {
+      throw new ShmError(
+        'ERR_SHM_CORRUPT',
+        `segment "${this.name}" was truncated to ${backed} bytes while mapped (${this.size} bytes mapped): a process outside this library resized its OS object, and reading or writing the lost pages would kill this process with SIGBUS. Close every handle without touching its memory, then unlink and recreate it`,
+      )
+    }
   }
 
   assertOpen(): void {
@@ -202,7 +237,7 @@ export class Segment {
     unlinkAtExit.delete(this)
     let probe: NativeMapping
     try {
-      probe = native.open(this.osName, 0, OpenMode.Open, false)
+      probe = native.open(this.osName, 0, OpenMode.Open, false, allocateWindow)
     } catch {
       return // gone already (or not ours to judge): nothing to remove
     }
@@ -225,10 +260,73 @@ export class Segment {
   }
 }
 
-function roundedSize(size: unknown): number {
-  if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < MIN_SEGMENT_SIZE) {
-    throw new ShmError('ERR_INVALID_ARGUMENT', `size must be an integer of at least ${MIN_SEGMENT_SIZE} bytes, got ${String(size)}`)
+function foreignMagic(name: string, magic: number): ShmError {
+  return new ShmError('ERR_SHM_CORRUPT', `segment "${name}" has magic 0x${magic.toString(16)}, expected 0x${MAGIC.toString(16)}: it was not created by interprocess-objects or was overwritten`)
+}
+
+/**
+ * The largest segment this process can map: the layout's limit, or less where the
+ * longest Uint8Array cannot hold a segment plus the page of slack around it.
+ */
+export function maxSegmentSize(): number {
+  const page = native.pageSize
+  return Math.min(MAX_SEGMENT_SIZE, Math.floor((bufferConstants.MAX_LENGTH - page) / page) * page)
+}
+
+function describeBytes(n: number): string {
+  for (const [unit, scale] of [['TiB', 2 ** 40], ['GiB', 2 ** 30], ['MiB', 2 ** 20], ['KiB', 2 ** 10]] as const) {
+    if (Math.abs(n) >= scale) return `${n} (${+(n / scale).toFixed(3)} ${unit})`
+  }
+  return String(n)
+}
+
+/** A create size, rounded up to whole pages; ERR_INVALID_ARGUMENT naming the limits otherwise. */
+function checkedSize(size: unknown): number {
+  const max = maxSegmentSize()
+  if (typeof size !== 'number' || !Number.isInteger(size) || size < MIN_SEGMENT_SIZE || size > max) {
+    const given = typeof size === 'number' ? describeBytes(size) : String(size)
+    throw new ShmError(
+      'ERR_INVALID_ARGUMENT',
+      `size must be an integer of at least ${MIN_SEGMENT_SIZE} bytes (16 KiB) and at most ${max} bytes (${max === MAX_SEGMENT_SIZE ? '4 GiB − 64 KiB: offsets inside a segment are 32-bit' : 'the most this runtime can map'}); got ${given}`,
+    )
   }
   const page = native.pageSize
   return Math.ceil(size / page) * page
+}
+
+/** The compiled addon and these sources must agree on the limits (a stale build/ does not). */
+function checkAddon(): void {
+  if (native.maxSegmentSize !== MAX_SEGMENT_SIZE) {
+    throw new ShmError('ERR_SHM_OS', `the compiled addon (maxSegmentSize ${String(native.maxSegmentSize)}) does not match these sources (${MAX_SEGMENT_SIZE}): rebuild it (npx node-gyp rebuild)`)
+  }
+}
+
+/**
+ * Where the addon asks for memory to map a segment into: a SharedArrayBuffer, which no
+ * transfer list can detach (an ArrayBuffer could be transferred away and freed while
+ * it still is the mapping) and worker_threads share by postMessage without a copy.
+ */
+function allocateWindow(byteLength: number): Uint8Array {
+  const Shared = sharedArrayBufferConstructor()
+  if (Shared === undefined) {
+    throw new ShmError('ERR_SHM_OS', 'SharedArrayBuffer is not available here: in an Electron renderer or preload enable cross-origin isolation (COOP/COEP) or the SharedArrayBuffer feature switch')
+  }
+  try {
+    return new Uint8Array(new Shared(byteLength))
+  } catch (err) {
+    if (!(err instanceof RangeError)) throw err
+    throw new ShmError('ERR_SHM_OS', `could not allocate a SharedArrayBuffer of ${describeBytes(byteLength)} for the segment (${err.message}): this process is short of memory or address space; close segments it no longer uses, or create a smaller one`)
+  }
+}
+
+function sharedArrayBufferConstructor(): SharedArrayBufferConstructor | undefined {
+  if (typeof globalThis.SharedArrayBuffer === 'function') return globalThis.SharedArrayBuffer
+  // Chromium removes the global where a page is not cross-origin isolated; a shared
+  // WebAssembly memory still hands out a SharedArrayBuffer where that is allowed.
+  try {
+    const memory = new WebAssembly.Memory({ initial: 0, maximum: 0, shared: true })
+    return (memory.buffer as unknown as SharedArrayBuffer).constructor as SharedArrayBufferConstructor
+  } catch {
+    return undefined
+  }
 }

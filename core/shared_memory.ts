@@ -180,11 +180,15 @@ export class SharedMemory {
   }
 
   /**
-   * The ArrayBuffer that holds the segment. V8 never hands out page-aligned memory,
-   * so the segment starts `bytes.byteOffset` bytes in (less than one page): build
-   * views at `shm.bytes.byteOffset + offset`.
+   * The SharedArrayBuffer that holds the segment. V8 never hands out page-aligned
+   * memory, so the segment starts `bytes.byteOffset` bytes in (less than one page):
+   * build views at `shm.bytes.byteOffset + offset`. It cannot be detached: a transfer
+   * list naming it (`structuredClone`, `postMessage`) throws and leaves it working.
+   * A worker_threads Worker given it by `postMessage` shares the segment, zero-copy;
+   * `Atomics.wait`/`notify` on it reach threads of this process only (processes wait
+   * through the turn and channels). It is one page larger than the segment.
    */
-  get buffer(): ArrayBuffer {
+  get buffer(): SharedArrayBuffer {
     return this.segment.buffer
   }
 
@@ -300,7 +304,9 @@ export class SharedMemory {
    */
   check(options: ShmCheckOptions = {}): HeapReport {
     const o = checkAccess(options, checkSpec, 'shm.check')
-    this.segment.assertOpen()
+    // Before the turn: taking it touches the header, which SIGBUSes if the OS object
+    // was truncated under us.
+    this.segment.assertBacked()
     const { recovered } = this.lock.acquire(o.wait, o.timeoutMs)
     return this.runTurn(() => checkSegment(this.heap, { repair: o.repair ?? false }), recovered, true)
   }
@@ -311,8 +317,10 @@ export class SharedMemory {
   }
 
   /**
-   * Unmaps the segment. Views over it read as empty afterwards (the buffer is
-   * detached); the creator also removes the name unless `unlinkOnExit: false`.
+   * Unmaps the segment. Private zeroed memory takes its place in `buffer` (a
+   * SharedArrayBuffer cannot be detached): views kept from before read zeros and their
+   * writes reach no other process. The creator also removes the name unless
+   * `unlinkOnExit: false`.
    */
   close(): void {
     this.segment.close()

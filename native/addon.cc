@@ -1,4 +1,4 @@
-// The Node-API surface: map/unmap a named segment into a V8-owned ArrayBuffer,
+// The Node-API surface: map/unmap a named segment into a V8-owned SharedArrayBuffer,
 // wait/wake on a 32-bit word inside it, and check whether a process is alive.
 // Every argument from JS is checked here; JS never hands us a pointer, only a
 // segment id and offsets that are bounds-checked against that segment.
@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstring>
 #include <unordered_map>
+#include <vector>
 
 #include "async_wait.h"
 #include "platform.h"
@@ -17,7 +18,9 @@ namespace {
 
 struct Segment {
   Mapping mapping;
-  Napi::Reference<Napi::ArrayBuffer> buffer;
+  // The Uint8Array over the whole SharedArrayBuffer the window lies in: holding it holds
+  // the buffer, so V8 cannot free memory that is still the mapping before close().
+  Napi::Reference<Napi::Uint8Array> buffer;
 };
 
 constexpr size_t kMaxNameLength = 31;  // macOS PSHMNAMLEN, including the leading '/'
@@ -42,6 +45,7 @@ class Addon : public Napi::Addon<Addon> {
         InstanceMethod("setErrorClass", &Addon::SetErrorClass),
         InstanceMethod("open", &Addon::Open),
         InstanceMethod("close", &Addon::Close),
+        InstanceMethod("backedSize", &Addon::BackedSizeJs),
         InstanceMethod("unlink", &Addon::Unlink),
         InstanceMethod("wait", &Addon::Wait),
         InstanceMethod("wake", &Addon::Wake),
@@ -52,12 +56,17 @@ class Addon : public Napi::Addon<Addon> {
         InstanceMethod("processAlive", &Addon::ProcessAliveJs),
         InstanceMethod("yieldCpu", &Addon::YieldCpuJs),
         InstanceValue("pageSize", Napi::Number::New(env, static_cast<double>(PageSize()))),
+        InstanceValue("maxSegmentSize", Napi::Number::New(env, static_cast<double>(kMaxSegmentSize))),
     });
   }
 
   ~Addon() {
     waiter_.reset();  // joins the waiting threads before their segments go away
-    for (auto& entry : segments_) UnmapSegment(&entry.second.mapping);
+    for (auto& entry : segments_) {
+      // A window the OS would not restore must never be freed: leave its reference be.
+      if (!UnmapSegment(&entry.second.mapping)) entry.second.buffer.SuppressDestruct();
+    }
+    for (auto& ref : leaked_) ref.SuppressDestruct();
   }
 
  private:
@@ -121,7 +130,63 @@ class Addon : public Napi::Addon<Addon> {
     return reinterpret_cast<uint32_t*>(static_cast<char*>(seg.mapping.window) + static_cast<size_t>(offset));
   }
 
-  // open(osName, size, mode, prefault) -> { id, buffer, byteOffset, size, created, mirrored }
+  // A Uint8Array over a fresh SharedArrayBuffer of `bytes` bytes, from the JS layer's
+  // `allocate` callback when given (it turns a failed allocation into a ShmError and
+  // finds the constructor where the global is hidden), else from the global constructors.
+  static Napi::Value AllocateWindow(Napi::Env env, const Napi::Value& allocate, size_t bytes) {
+    Napi::Number length = Napi::Number::New(env, static_cast<double>(bytes));
+    if (allocate.IsFunction()) return allocate.As<Napi::Function>().Call({length});
+    Napi::Object global = env.Global();
+    Napi::Value sabCtor = global.Get("SharedArrayBuffer");
+    Napi::Value u8Ctor = global.Get("Uint8Array");
+    if (!sabCtor.IsFunction() || !u8Ctor.IsFunction())
+      throw Napi::TypeError::New(env, "SharedArrayBuffer is not available in this context: pass an allocate callback");
+    Napi::Object sab = sabCtor.As<Napi::Function>().New({length});
+    return u8Ctor.As<Napi::Function>().New({sab});
+  }
+
+  // Checks what `allocate` returned: a Uint8Array over a SharedArrayBuffer (never an
+  // ArrayBuffer: that one a transfer list could detach and free under the mapping) with
+  // room for a page-aligned window of `size` bytes. Sets `*sab` to the buffer (from V8,
+  // not from a getter JS could replace) and `*sabStart` to the address of its byte 0;
+  // returns the window's address, or null with `*why` set.
+  static char* WindowIn(Napi::Env env, const Napi::Value& value, size_t size, napi_value* sab, char** sabStart,
+                        std::string* why) {
+    if (!value.IsTypedArray() || value.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
+      *why = "allocate must return a Uint8Array";
+      return nullptr;
+    }
+    napi_typedarray_type type;
+    size_t length = 0;
+    void* data = nullptr;
+    napi_value arraybuffer;
+    size_t byteOffset = 0;
+    if (napi_get_typedarray_info(env, value, &type, &length, &data, &arraybuffer, &byteOffset) != napi_ok) {
+      *why = "napi_get_typedarray_info failed";
+      return nullptr;
+    }
+    bool plain = true;
+    if (napi_is_arraybuffer(env, arraybuffer, &plain) != napi_ok || plain) {
+      *why = "allocate must return a Uint8Array over a SharedArrayBuffer, not an ArrayBuffer";
+      return nullptr;
+    }
+    const size_t page = PageSize();
+    uintptr_t start = reinterpret_cast<uintptr_t>(data);
+    uintptr_t aligned = (start + page - 1) & ~static_cast<uintptr_t>(page - 1);
+    if (data == nullptr || aligned - start > length || length - (aligned - start) < size) {
+      *why = "allocate returned " + std::to_string(length) + " bytes, too few for a page-aligned window of " +
+             std::to_string(size) + " bytes";
+      return nullptr;
+    }
+    *sab = arraybuffer;
+    *sabStart = static_cast<char*>(data) - byteOffset;
+    return reinterpret_cast<char*>(aligned);
+  }
+
+  // open(osName, size, mode, prefault, allocate?) ->
+  //   { id, buffer (the SharedArrayBuffer), byteOffset, size, created, mirrored }
+  // `allocate(byteLength)` returns a Uint8Array over a new SharedArrayBuffer; the segment
+  // is mapped at the first page boundary inside it.
   Napi::Value Open(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     std::string name = NameArg(info, 0);
@@ -131,40 +196,63 @@ class Addon : public Napi::Addon<Addon> {
     OpenMode mode = static_cast<OpenMode>(static_cast<int>(modeNum));
     const size_t page = PageSize();
     if (mode != OpenMode::Open &&
-        (size <= 0 || size > 1099511627776.0 || std::fmod(size, static_cast<double>(page)) != 0))
-      throw Napi::RangeError::New(env, "size must be a positive multiple of the page size, at most 1 TiB");
+        (size <= 0 || size > static_cast<double>(kMaxSegmentSize) || std::fmod(size, static_cast<double>(page)) != 0))
+      throw Napi::RangeError::New(env, "size must be a positive multiple of the page size, at most " +
+                                           std::to_string(kMaxSegmentSize) + " bytes");
     bool prefault = info[3].ToBoolean();
+    Napi::Value allocate = info[4];
+    if (!allocate.IsUndefined() && !allocate.IsFunction())
+      throw Napi::TypeError::New(env, "allocate must be a function or undefined");
 
     Segment seg;
     Failure failure;
     if (!OpenSegment(name, static_cast<size_t>(size), mode, &seg.mapping, &failure)) Fail(env, failure);
-
-    // Over-allocate by one page so a page-aligned window fits inside V8's buffer.
-    Napi::ArrayBuffer buffer;
-    try {
-      buffer = Napi::ArrayBuffer::New(env, seg.mapping.size + page);
-    } catch (...) {
+    // Undoes OpenSegment: nothing is mapped over V8's memory yet, so only the handle
+    // (and the name, if we made it) go.
+    auto abandon = [&]() {
       bool created = seg.mapping.created;
+      seg.mapping.window = nullptr;
       UnmapSegment(&seg.mapping);
-      if (created) UnlinkSegment(name, &failure);
-      throw;
+      Failure ignored;
+      if (created) UnlinkSegment(name, &ignored);
+    };
+    if (seg.mapping.size > kMaxSegmentSize) {
+      std::string bytes = std::to_string(seg.mapping.size);
+      abandon();
+      Fail(env, {"ERR_SHM_CORRUPT", "the OS object \"" + name + "\" has " + bytes +
+                                        " bytes, more than the largest segment (" + std::to_string(kMaxSegmentSize) +
+                                        " bytes): it was not created by interprocess-objects; remove it if it is stale"});
     }
-    char* data = static_cast<char*>(buffer.Data());
-    uintptr_t aligned = (reinterpret_cast<uintptr_t>(data) + page - 1) & ~(uintptr_t)(page - 1);
-    if (!MapSegment(&seg.mapping, reinterpret_cast<void*>(aligned), prefault, &failure)) {
-      bool created = seg.mapping.created;
-      seg.mapping.window = nullptr;  // nothing was mapped over V8's memory
-      UnmapSegment(&seg.mapping);
-      if (created) UnlinkSegment(name, &failure);
+
+    // One page more than the segment, so a page-aligned window fits inside V8's buffer.
+    Napi::Value window;
+    try {
+      window = AllocateWindow(env, allocate, seg.mapping.size + page);
+    } catch (const Napi::Error& err) {
+      abandon();
+      if (allocate.IsFunction()) throw;  // the JS layer's own error (a ShmError)
+      Fail(env, {"ERR_SHM_OS", "could not allocate a SharedArrayBuffer of " + std::to_string(seg.mapping.size + page) +
+                                   " bytes for the segment: " + err.Message()});
+    }
+    napi_value sab = nullptr;
+    char* sabStart = nullptr;
+    std::string why;
+    char* at = WindowIn(env, window, seg.mapping.size, &sab, &sabStart, &why);
+    if (at == nullptr) {
+      abandon();
+      throw Napi::TypeError::New(env, why);
+    }
+    if (!MapSegment(&seg.mapping, at, prefault, &failure)) {
+      abandon();
       Fail(env, failure);
     }
-    seg.buffer = Napi::Persistent(buffer);
+    seg.buffer = Napi::Persistent(window.As<Napi::Uint8Array>());
 
     uint32_t id = nextId_++;
     Napi::Object result = Napi::Object::New(env);
     result.Set("id", Napi::Number::New(env, id));
-    result.Set("buffer", buffer);
-    result.Set("byteOffset", Napi::Number::New(env, static_cast<double>(aligned - reinterpret_cast<uintptr_t>(data))));
+    result.Set("buffer", Napi::Value(env, sab));
+    result.Set("byteOffset", Napi::Number::New(env, static_cast<double>(at - sabStart)));
     result.Set("size", Napi::Number::New(env, static_cast<double>(seg.mapping.size)));
     result.Set("created", Napi::Boolean::New(env, seg.mapping.created));
     result.Set("mirrored", Napi::Boolean::New(env, seg.mapping.mirrored));
@@ -172,17 +260,31 @@ class Addon : public Napi::Addon<Addon> {
     return result;
   }
 
-  // close(id): restores private memory under the window, then detaches the buffer so
-  // every view over it reads as empty instead of touching a stale mapping.
+  // close(id): puts private zeroed memory back under the window. A SharedArrayBuffer
+  // cannot be detached, so views over it stay usable and read zeros from then on
+  // (writes land in this process's private memory); V8 frees the buffer once the
+  // last view, in any thread, is gone.
   Napi::Value Close(const Napi::CallbackInfo& info) {
     Segment& seg = SegmentArg(info, 0);
     double id = info[0].As<Napi::Number>().DoubleValue();
     if (waiter_) waiter_->CancelSegment(static_cast<uint32_t>(id));
-    UnmapSegment(&seg.mapping);
-    Napi::ArrayBuffer buffer = seg.buffer.Value();
-    if (!buffer.IsDetached()) buffer.Detach();
+    if (!UnmapSegment(&seg.mapping)) {
+      // The shared pages are still there: letting V8 free (and malloc reuse) them would
+      // let other processes write into this one's heap. Keep the buffer forever.
+      leaked_.push_back(std::move(seg.buffer));
+    }
     segments_.erase(static_cast<uint32_t>(id));
     return info.Env().Undefined();
+  }
+
+  // backedSize(id) -> bytes the OS object has now (POSIX: fstat); less than the mapped
+  // size means it was truncated under us, and touching the lost pages raises SIGBUS.
+  Napi::Value BackedSizeJs(const Napi::CallbackInfo& info) {
+    Segment& seg = SegmentArg(info, 0);
+    uint64_t size = 0;
+    Failure failure;
+    if (!BackedSize(seg.mapping, &size, &failure)) Fail(info.Env(), failure);
+    return Napi::Number::New(info.Env(), static_cast<double>(size));
   }
 
   Napi::Value Unlink(const Napi::CallbackInfo& info) {
@@ -308,6 +410,7 @@ class Addon : public Napi::Addon<Addon> {
   };
 
   std::unordered_map<uint32_t, Segment> segments_;
+  std::vector<Napi::Reference<Napi::Uint8Array>> leaked_;  // windows the OS would not restore
   uint32_t nextId_ = 1;
   std::unique_ptr<AsyncWaiter> waiter_;
   Napi::ThreadSafeFunction tsfn_;

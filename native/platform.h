@@ -15,10 +15,11 @@ struct Failure {
   std::string message;
 };
 
-// An open segment. `window` is where the JS ArrayBuffer sees the bytes; on POSIX the
-// segment is mapped directly over it. Where the OS cannot map into memory V8 owns
-// (Windows under the V8 cage), `view` is a separate mapping and `mirrored` is true:
-// the JS layer then copies between the two at turn boundaries.
+// An open segment. `window` is where JS sees the bytes: a page-aligned range inside a
+// SharedArrayBuffer that V8 allocated (so it lies inside the V8 cage, and no transfer
+// can detach it). On POSIX the segment is mapped directly over it. Where the OS cannot
+// map into memory V8 owns (Windows), `view` is a separate mapping and `mirrored` is
+// true: the JS layer then copies between the two at turn boundaries.
 struct Mapping {
   intptr_t handle = -1;
   size_t size = 0;
@@ -31,8 +32,17 @@ struct Mapping {
 
 size_t PageSize();
 
+// The largest segment: 4 GiB less 64 KiB. Offsets inside a segment are 32-bit, and the
+// SharedArrayBuffer around it (one page more) must still fit one Uint8Array on Node 20,
+// whose typed arrays stop at 2^32 elements. A multiple of every page size we know (4, 16
+// and 64 KiB). core/layout.ts MAX_SEGMENT_SIZE says the same; the JS layer checks they agree.
+constexpr uint64_t kMaxSegmentSize = (uint64_t{1} << 32) - (uint64_t{1} << 16);
+
 // Opens or creates the OS object named `osName` (already validated) and sizes it.
-// On Create, `size` must be a multiple of PageSize(); on Open it is read from the OS.
+// On Create, `size` must be a multiple of PageSize(); the space is reserved now where the
+// OS can (posix_fallocate/fallocate), so a full tmpfs fails here with ENOSPC instead of
+// SIGBUS at the first write; a failed create leaves no object behind. On Open the size
+// is read from the OS.
 bool OpenSegment(const std::string& osName, size_t size, OpenMode mode, Mapping* out,
                  Failure* failure);
 
@@ -41,7 +51,13 @@ bool MapSegment(Mapping* mapping, void* window, bool prefault, Failure* failure)
 
 // Puts private zeroed memory back at the window so V8 can free its buffer normally,
 // and closes the OS handle. Safe to call once per successfully opened mapping.
-void UnmapSegment(Mapping* mapping);
+// Returns false if the window could not be restored (the OS refused the anonymous
+// mapping): the caller must then never let V8 free that buffer.
+bool UnmapSegment(Mapping* mapping);
+
+// The size the OS object has now (POSIX: fstat). Smaller than `mapping.size` means
+// someone truncated it while mapped: touching the pages past its end raises SIGBUS.
+bool BackedSize(const Mapping& mapping, uint64_t* size, Failure* failure);
 
 // Removes the name; processes that have it open keep their mapping.
 bool UnlinkSegment(const std::string& osName, Failure* failure);

@@ -2,9 +2,9 @@
 // never compiled or run on Windows by this project (see docs/concepts.md).
 //
 // MapViewOfFile cannot place a view inside memory V8 already owns, and the V8 cage
-// forbids external ArrayBuffers, so Windows runs in *mirrored* mode: the view lives
-// outside the cage and the JS ArrayBuffer is a copy that the JS layer refreshes at
-// the start of a turn (`syncIn`) and publishes at its end (`syncOut`). Waiting uses a
+// forbids external buffers, so Windows runs in *mirrored* mode: the view lives outside
+// the cage and the window inside the JS SharedArrayBuffer is a copy that the JS layer
+// refreshes at the start of a turn (`syncIn`) and publishes at its end (`syncOut`). Waiting uses a
 // named auto-reset event per segment; the word itself is read from the real view.
 #ifdef _WIN32
 #define WIN32_LEAN_AND_MEAN
@@ -97,12 +97,21 @@ bool MapSegment(Mapping* mapping, void* window, bool, Failure*) {
   return true;
 }
 
-void UnmapSegment(Mapping* mapping) {
+bool UnmapSegment(Mapping* mapping) {
+  // The window is an ordinary copy inside V8's buffer: nothing to restore there.
   if (mapping->view != nullptr) UnmapViewOfFile(mapping->view);
   if (mapping->handle != -1) CloseHandle(reinterpret_cast<HANDLE>(mapping->handle));
   if (mapping->wakeEvent != -1) CloseHandle(reinterpret_cast<HANDLE>(mapping->wakeEvent));
   mapping->view = mapping->window = nullptr;
   mapping->handle = mapping->wakeEvent = -1;
+  return true;
+}
+
+bool BackedSize(const Mapping& mapping, uint64_t* size, Failure*) {
+  // A section's size is fixed at creation (committed from the page file up front, so
+  // a full disk fails CreateFileMappingW instead of a later access): it cannot shrink.
+  *size = mapping.size;
+  return true;
 }
 
 bool UnlinkSegment(const std::string&, Failure*) {

@@ -145,7 +145,7 @@ export interface SharedViewRef {
   length: number
 }
 
-type ViewCtor = new (buffer: ArrayBuffer, byteOffset: number, length: number) => ArrayBufferView
+type ViewCtor = new (buffer: ArrayBufferLike, byteOffset: number, length: number) => ArrayBufferView
 const viewCtors: Record<string, [ViewCtor, number]> = {
   Int8Array: [Int8Array, 1],
   Uint8Array: [Uint8Array, 1],
@@ -178,11 +178,11 @@ function isContainer(v: unknown): v is object {
   return proto === Object.prototype || proto === null
 }
 
-function onSegment(v: unknown, buffer: ArrayBuffer): v is ArrayBufferView {
+function onSegment(v: unknown, buffer: ArrayBufferLike): v is ArrayBufferView {
   return ArrayBuffer.isView(v) && v.buffer === buffer
 }
 
-function hasSharedView(v: unknown, buffer: ArrayBuffer, seen: Set<object>): boolean {
+function hasSharedView(v: unknown, buffer: ArrayBufferLike, seen: Set<object>): boolean {
   if (onSegment(v, buffer)) return true
   if (!isContainer(v) || seen.has(v)) return false
   seen.add(v)
