@@ -48,7 +48,8 @@ export class Transaction {
    */
   put<T>(value: T): T {
     this.heap.checkTurn()
-    if (isCopiedValue(value)) return value
+    // A function or symbol is not "copied": encodeValue refuses it with ERR_UNSUPPORTED_TYPE.
+    if (isCopiedValue(value) && typeof value !== 'function' && typeof value !== 'symbol') return value
     const heap = this.heap
     return heap.atomically(() => {
       const ctx = new EncodeContext(heap)

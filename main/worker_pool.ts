@@ -223,9 +223,12 @@ function invalid(message: string): ShmError {
   return new ShmError('ERR_INVALID_ARGUMENT', `WorkerPool: ${message}`)
 }
 
-function positiveInt(value: number | undefined, name: string, fallback: number, min = 1): number {
+/** More workers, or tasks per worker, than this is a mistake, not a configuration (and would size tables by it). */
+const MAX_COUNT = 1024
+
+function positiveInt(value: number | undefined, name: string, fallback: number, min = 1, max = Number.MAX_SAFE_INTEGER): number {
   if (value === undefined) return fallback
-  if (!Number.isInteger(value) || value < min) throw invalid(`${name} must be an integer ≥ ${min}, got ${value}`)
+  if (!Number.isInteger(value) || value < min || value > max) throw invalid(`${name} must be an integer from ${min} to ${max}, got ${value}`)
   return value
 }
 
@@ -323,11 +326,12 @@ export class WorkerPool<H extends TaskHandlers = UntypedHandlers> {
   }
 
   private constructor(options: WorkerPoolOptions) {
+    if (options === null || typeof options !== 'object') throw invalid(`WorkerPool.start expects an options object such as { script: require.resolve('./worker'), workers: 2 }, got ${options === null ? 'null' : typeof options}`)
     checkOptions<Record<string, unknown>>({ ...options, host: undefined, script: undefined, shm: undefined }, optionSpec as never, 'WorkerPool.start')
     const script = resolveScript(options.script)
-    const workers = positiveInt(options.workers, 'workers', Math.max(1, availableParallelism() - 1))
-    const concurrency = positiveInt(options.concurrency, 'concurrency', 1)
-    const prefetch = positiveInt(options.prefetch, 'prefetch', 1, 0)
+    const workers = positiveInt(options.workers, 'workers', Math.max(1, availableParallelism() - 1), 1, MAX_COUNT)
+    const concurrency = positiveInt(options.concurrency, 'concurrency', 1, 1, MAX_COUNT)
+    const prefetch = positiveInt(options.prefetch, 'prefetch', 1, 0, MAX_COUNT)
     const wait = options.wait ?? 'cpu-friendly'
     if (wait !== 'cpu-friendly' && wait !== 'low-latency') throw invalid(`wait must be 'cpu-friendly' or 'low-latency', got '${String(wait)}'`)
     for (const k of ['args', 'execArgv'] as const) {

@@ -5,6 +5,7 @@
 // can name a segment only by the alias main granted, never by its real name.
 import { SharedMemory } from '../core/shared_memory'
 import type { Transaction } from '../core/transaction'
+import { checkGrants } from './grants'
 import {
   BRIDGE_VERSION,
   bridgeErrorMessage,
@@ -65,6 +66,8 @@ export interface Bridge {
  * that never touches a grant never maps it.
  */
 export function createBridge(grants: Grants, options: BridgeOptions = {}): Bridge {
+  checkGrants(grants)
+  if (options === null || typeof options !== 'object') throw new BridgeError('ERR_INVALID_ARGUMENT', `createBridge(grants, options): options must be an object, got ${options === null ? 'null' : typeof options}`)
   const open = options.open ?? ((name: string) => SharedMemory.open({ name }))
   const mode = grants.mode ?? 'bridge'
   const segments = new Map<string, OpenSegment>()

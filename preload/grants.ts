@@ -1,16 +1,8 @@
 // Reading and checking the grants main handed this window. Pure: no Node, no Electron.
-import { BRIDGE_VERSION, GRANTS_SWITCH, bridgeErrorMessage, type ChannelAccess, type Grants, type RegionAccess } from './protocol'
+import { BRIDGE_VERSION, GRANTS_SWITCH, GrantsError, type ChannelAccess, type Grants, type RegionAccess } from './protocol'
 
 const REGION_ACCESS: readonly RegionAccess[] = ['read', 'readwrite']
 const CHANNEL_ACCESS: readonly ChannelAccess[] = ['put', 'take', 'both']
-
-export class GrantsError extends Error {
-  readonly code = 'ERR_INVALID_ARGUMENT'
-  constructor(message: string) {
-    super(bridgeErrorMessage('ERR_INVALID_ARGUMENT', message))
-    this.name = 'GrantsError'
-  }
-}
 
 /**
  * The grants in a command line (process.argv of the preload), or undefined when main

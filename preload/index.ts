@@ -14,8 +14,7 @@ import { DEFAULT_BRIDGE_KEY, type BridgeApi, type DirectBridgeApi, type Grants }
 // (grant parsing and the command-line switch are the host's business, not the app's).
 export { BridgeError, createBridge } from './bridge'
 export type { Bridge, BridgeOptions } from './bridge'
-export { GrantsError } from './grants'
-export { BRIDGE_VERSION, DEFAULT_BRIDGE_KEY, parseBridgeError, regionBytes, regionCounter } from './protocol'
+export { BRIDGE_VERSION, DEFAULT_BRIDGE_KEY, GrantsError, parseBridgeError, regionBytes, regionCounter } from './protocol'
 export type {
   BridgeApi, BridgeErrorCode, BridgeInfo, BridgeScalar, ChannelAccess, DirectBridgeApi, Grants, MappedSegmentLike, RegionAccess, RegionGrant, RegionHandle, SegmentGrant,
 } from './protocol'
@@ -67,6 +66,9 @@ export interface Exposed {
  *   for trusted, local content.
  */
 export function exposeSharedObjects(options: ExposeOptions = {}): Exposed {
+  if (options === null || typeof options !== 'object') {
+    throw new BridgeError('ERR_INVALID_ARGUMENT', `exposeSharedObjects(options) takes an options object such as { key: 'sharedObjects' }, got ${options === null ? 'null' : typeof options}`)
+  }
   const key = options.key ?? DEFAULT_BRIDGE_KEY
   const grants = options.grants !== undefined ? checkGrants(options.grants) : grantsFromArgv(options.argv ?? process.argv)
   if (grants === undefined) {

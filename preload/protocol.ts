@@ -142,6 +142,15 @@ export function bridgeErrorMessage(code: string, message: string): string {
   return `${code}: ${message}`
 }
 
+/** Grants (or a grant handed to regionBytes/regionCounter) that are malformed. */
+export class GrantsError extends Error {
+  readonly code = 'ERR_INVALID_ARGUMENT'
+  constructor(message: string) {
+    super(bridgeErrorMessage('ERR_INVALID_ARGUMENT', message))
+    this.name = 'GrantsError'
+  }
+}
+
 const CODE_PREFIX = /^(?:Error: )?(ERR_[A-Z0-9_]+): /
 
 /** The code and message of an error that crossed the bridge ("ERR_X: …"), if it has one. */
@@ -160,10 +169,24 @@ export interface MappedSegmentLike {
 
 /** The region's data bytes in shared memory (no copy). */
 export function regionBytes(shm: MappedSegmentLike, g: RegionGrant): Uint8Array {
+  checkRegionArgs(shm, g, 'regionBytes', g?.offset, g?.byteLength)
   return new Uint8Array(shm.buffer, shm.bytes.byteOffset + g.offset, g.byteLength)
 }
 
 /** One Int32 over the region's change counter: Atomics.add(word, 0, 1) after an update, Atomics.load to poll. */
 export function regionCounter(shm: MappedSegmentLike, g: RegionGrant): Int32Array {
+  checkRegionArgs(shm, g, 'regionCounter', g?.counterOffset, 4)
+  if (g.counterOffset % 4 !== 0) throw new GrantsError(`regionCounter: counterOffset ${g.counterOffset} is not 4-byte aligned; pass a grant from host.manifest()`)
   return new Int32Array(shm.buffer, shm.bytes.byteOffset + g.counterOffset, 1)
+}
+
+/** A segment with `bytes`, and a grant whose byte range lies inside it. */
+function checkRegionArgs(shm: MappedSegmentLike, g: RegionGrant, call: string, offset: unknown, length: unknown): void {
+  if (typeof shm !== 'object' || shm === null || !(shm.bytes instanceof Uint8Array)) {
+    throw new GrantsError(`${call}(shm, grant): shm must be an open SharedMemory (something with bytes and buffer), got ${shm === null ? 'null' : typeof shm}`)
+  }
+  if (typeof g !== 'object' || g === null) throw new GrantsError(`${call}(shm, grant): grant must be a region grant from host.manifest() or host.grants(), got ${g === null ? 'null' : typeof g}`)
+  if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || (offset as number) < 0 || (length as number) < 0 || (offset as number) + (length as number) > shm.bytes.length) {
+    throw new GrantsError(`${call}: the grant's range (offset ${String(offset)}, ${String(length)} bytes) does not lie inside the segment of ${shm.bytes.length} bytes; pass a grant of this segment from host.manifest()`)
+  }
 }

@@ -303,6 +303,10 @@ export class SharedObjectsClient {
 
 /** Connects to the bridge the preload exposed on `window[key]`. */
 export function connect(options: ConnectOptions = {}): SharedObjectsClient {
+  if (options === null || typeof options !== 'object') {
+    throw new RendererError('ERR_INVALID_ARGUMENT', `connect(options) takes an options object such as { key: 'sharedObjects' }, got ${options === null ? 'null' : typeof options}`)
+  }
+  if (options.key !== undefined && typeof options.key !== 'string') throw new RendererError('ERR_INVALID_ARGUMENT', `connect: key must be a string, got ${typeof options.key}`)
   const key = options.key ?? DEFAULT_BRIDGE_KEY
   const api = options.api ?? ((globalThis as Record<string, unknown>)[key] as BridgeApi | undefined)
   if (api === undefined) {

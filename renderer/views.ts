@@ -376,6 +376,10 @@ function checkStructType(type: unknown): asserts type is StructTypeBase {
 
 /** Column offsets of a StructArray, the layout core/struct.ts uses: each column aligned to its field. */
 export function columnLayout(type: StructTypeBase, length: number): { offsets: number[]; byteLength: number } {
+  if (typeof type !== 'object' || type === null || !Array.isArray(type.fields)) {
+    throw new RendererError('ERR_INVALID_ARGUMENT', `columnLayout(type, length): type must be a struct type from defineStruct, got ${type === null ? 'null' : typeof type}`)
+  }
+  if (!Number.isSafeInteger(length) || length < 0) throw new RendererError('ERR_INVALID_ARGUMENT', `columnLayout(type, length): length must be a non-negative integer, got ${String(length)}`)
   const offsets: number[] = []
   let at = 0
   for (const f of type.fields) {

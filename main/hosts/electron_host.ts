@@ -3,7 +3,10 @@
 // importing this file under plain Node costs nothing and needs no Electron.
 import { createRequire } from 'node:module'
 import * as path from 'node:path'
+import { checkOptions } from '../../core/options'
+import { ShmError } from '../../core/errors'
 import type { WorkerExit, WorkerHandle, WorkerHost, WorkerStartSpec } from './host'
+import { checkStdio } from './node_host'
 
 /**
  * The options this host passes to `utilityProcess.fork` (a subset of Electron's
@@ -53,7 +56,11 @@ export class ElectronHost implements WorkerHost {
   private utilityProcess: UtilityProcessModule | undefined
 
   constructor(options: ElectronHostOptions = {}) {
-    this.options = options
+    this.options = checkOptions<ElectronHostOptions>(options, { utilityProcess: 'object', stdio: 'string', serviceName: 'string' }, 'new ElectronHost')
+    checkStdio(options.stdio, 'new ElectronHost')
+    if (options.utilityProcess !== undefined && typeof options.utilityProcess?.fork !== 'function') {
+      throw new ShmError('ERR_INVALID_ARGUMENT', "new ElectronHost: utilityProcess must be Electron's utilityProcess (an object with fork)")
+    }
     this.utilityProcess = options.utilityProcess
   }
 

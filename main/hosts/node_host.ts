@@ -1,6 +1,8 @@
 // Workers as Node child processes (child_process.fork): the host under plain Node,
 // and the stand-in for Electron's utility processes in tests.
 import { fork } from 'node:child_process'
+import { checkOptions } from '../../core/options'
+import { ShmError } from '../../core/errors'
 import type { WorkerExit, WorkerHandle, WorkerHost, WorkerStartSpec } from './host'
 
 export interface NodeHostOptions {
@@ -18,7 +20,12 @@ export class NodeHost implements WorkerHost {
   private readonly options: NodeHostOptions
 
   constructor(options: NodeHostOptions = {}) {
-    this.options = options
+    this.options = checkOptions<NodeHostOptions>(options, { execArgv: 'object', stdio: 'string' }, 'new NodeHost')
+    checkStdio(options.stdio, 'new NodeHost')
+    const execArgv = options.execArgv
+    if (execArgv !== undefined && (!Array.isArray(execArgv) || execArgv.some((a) => typeof a !== 'string'))) {
+      throw new ShmError('ERR_INVALID_ARGUMENT', 'new NodeHost: execArgv must be an array of strings')
+    }
   }
 
   start(spec: WorkerStartSpec): WorkerHandle {
@@ -52,5 +59,12 @@ export class NodeHost implements WorkerHost {
         if (child.connected) child.send(message as never, (err) => void err)
       },
     }
+  }
+}
+
+/** Both hosts take the same stdio choices. */
+export function checkStdio(stdio: unknown, call: string): void {
+  if (stdio !== undefined && stdio !== 'inherit' && stdio !== 'ignore' && stdio !== 'pipe') {
+    throw new ShmError('ERR_INVALID_ARGUMENT', `${call}: stdio must be 'inherit', 'ignore' or 'pipe', got ${JSON.stringify(stdio)}`)
   }
 }
