@@ -103,6 +103,7 @@ export class SharedMemory {
   }
 
   private static start(o: OpenOptions & Partial<CreateOptions> & { mode: OpenMode }): SharedMemory {
+    checkTimeout(o.readyTimeoutMs, 'readyTimeoutMs', o.mode === OpenMode.Open ? 'SharedMemory.open' : o.mode === OpenMode.Create ? 'SharedMemory.create' : 'SharedMemory.openOrCreate')
     const segment = Segment.open({
       name: o.name,
       size: o.size,
@@ -199,6 +200,7 @@ export class SharedMemory {
    * holding a turn across an await would stall every other process.
    */
   access<T>(fn: (tx: Transaction) => T, options?: AccessOptions): T {
+    checkCallback(fn, 'shm.access')
     const o = options === undefined ? {} : checkAccess(options, accessSpec, 'shm.access')
     this.segment.assertOpen()
     const { recovered } = this.lock.acquire(o.wait, o.timeoutMs)
@@ -210,6 +212,7 @@ export class SharedMemory {
    * waiter thread). The callback itself still runs synchronously.
    */
   async accessAsync<T>(fn: (tx: Transaction) => T, options?: AsyncAccessOptions): Promise<T> {
+    checkCallback(fn, 'shm.accessAsync')
     const o = options === undefined ? {} : checkAccess(options, asyncAccessSpec, 'shm.accessAsync')
     this.segment.assertOpen()
     return this.lock.acquireAsync(o.wait ?? 'cpu-friendly', o.timeoutMs ?? Infinity, o.signal, o.keepAlive ?? true, (recovered) => this.runTurn(fn, recovered))
@@ -244,6 +247,7 @@ export class SharedMemory {
    */
   async waitForMessage(options: WaitForMessageOptions = {}): Promise<void> {
     const o = checkAccess(options, waitSpec, 'shm.waitForMessage')
+    this.segment.assertOpen()
     const deadline = performance.now() + (o.timeoutMs ?? Infinity)
     const channel = o.channel ?? DEFAULT_CHANNEL
     const q = this.channels.known(channel) ?? (await this.accessAsync(() => this.channels.queue(channel, true), { wait: o.wait, timeoutMs: o.timeoutMs, signal: o.signal, keepAlive: o.keepAlive }))
@@ -269,6 +273,7 @@ export class SharedMemory {
    */
   waitForMessageSync(options: AccessOptions & { channel?: string } = {}): void {
     const o = checkAccess(options, waitSyncSpec, 'shm.waitForMessageSync')
+    this.segment.assertOpen()
     const deadline = performance.now() + (o.timeoutMs ?? Infinity)
     const channel = o.channel ?? DEFAULT_CHANNEL
     const q = this.channels.known(channel) ?? this.access(() => this.channels.queue(channel, true), { wait: o.wait, timeoutMs: o.timeoutMs })
@@ -343,5 +348,19 @@ function checkAccess<T extends AccessOptions>(options: T, spec: { [K in keyof T]
   if (o.wait !== undefined && !waitModes.includes(o.wait)) {
     throw new ShmError('ERR_INVALID_ARGUMENT', `${call}: wait must be ${waitModes.map((m) => `'${m}'`).join(' or ')}, got '${String(o.wait)}'`)
   }
+  checkTimeout(o.timeoutMs, 'timeoutMs', call)
   return o
+}
+
+/** A wait limit in ms: 0 or more, Infinity allowed (wait as long as it takes); NaN and negatives refused. */
+function checkTimeout(ms: number | undefined, option: string, call: string): void {
+  if (ms !== undefined && !(ms >= 0)) {
+    throw new ShmError('ERR_INVALID_ARGUMENT', `${call}: option "${option}" must be a number of milliseconds, 0 or more (Infinity waits as long as it takes), got ${String(ms)}`)
+  }
+}
+
+function checkCallback(fn: unknown, call: string): void {
+  if (typeof fn !== 'function') {
+    throw new ShmError('ERR_INVALID_ARGUMENT', `${call}(fn, options?): fn must be a function such as (tx) => tx.put(value), got ${fn === null ? 'null' : typeof fn}`)
+  }
 }
