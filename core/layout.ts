@@ -7,7 +7,8 @@
 
 /** 'IPOB' read as a little-endian u32. */
 export const MAGIC = 0x424f5049
-export const LAYOUT_VERSION = 1
+/** 2: the turn word names its holder (LockOwnerId); LockWaiters moved to 60. */
+export const LAYOUT_VERSION = 2
 
 /** Segment header, at offset 0. */
 export const enum Header {
@@ -17,12 +18,15 @@ export const enum Header {
   CreatorPid = 16, // u32
   Ready = 20, // u32, 0 while the creator initializes, 1 after (release store, set last)
   CreatedAt = 24, // f64, ms since the epoch
-  LockOwner = 32, // i32, pid holding the turn or 0 (futex word for turn waiters)
-  LockWaiters = 36, // i32, processes sleeping on LockOwner
+  // LockOwner and LockOwnerId are one u64, the turn word, always written together
+  // (core/lock.ts): the low half is the futex word turn waiters sleep on.
+  LockOwner = 32, // i32, pid holding the turn; 0 free; -pid reserved for that process's heir
+  LockOwnerId = 36, // u32, who in that process: start-time stamp << 16 | holder token (0: never registered)
   InstanceId = 40, // 2 × u32, random, set at create: tells this segment from a later one with the same name
   Flags = 48, // u32, HeaderFlag bits
   Recoveries = 52, // u32, turns taken over from dead owners
   LockHeir = 56, // i32, pid of a waiter that waited too long: the next release hands it the turn
+  LockWaiters = 60, // i32, threads sleeping on LockOwner
   AllocatorRoot = 64, // allocator state, up to ChannelRoot
   ChannelRoot = 3072, // channel table, up to HeapStart
   HeapStart = 4096,

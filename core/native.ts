@@ -13,6 +13,8 @@ export interface NativeMapping {
   size: number
   created: boolean
   mirrored: boolean
+  /** This handle's holder token, 1..0xfffe, unique among the handles open in this process. */
+  token: number
 }
 
 export const enum OpenMode {
@@ -54,6 +56,14 @@ export interface NativeBinding {
   syncIn(id: number): void
   syncOut(id: number): void
   processAlive(pid: number): boolean
+  /** When that process started (an opaque number, the same for the same process); 0 when unknown. */
+  processStartTime(pid: number): number
+  /**
+   * The 8-byte turn word at `offset` (low half: owner pid; high half ends in the holder
+   * token): if this handle is closed, or its thread torn down, while the word names this
+   * process and the handle's token, the addon marks it abandoned and wakes its waiters.
+   */
+  guardTurn(id: number, offset: number): void
   yieldCpu(): void
 }
 

@@ -43,9 +43,13 @@ export class Segment {
   /** The segment as 32-bit words for Atomics; words[i] is at offset 4 * i. */
   readonly words: Int32Array
   readonly view: DataView
+  /** This handle's holder token (1..0xfffe), unique among the handles open in this process. */
+  readonly token: number
   private readonly id: number
   private isClosed = false
   private nameUnlinked = false
+  /** What close() must undo in the shared words first: claims and waiter counts of this handle. */
+  private readonly withdrawals = new Set<() => void>()
 
   private constructor(name: string, osName: string, mapping: NativeMapping) {
     this.name = name
@@ -54,6 +58,7 @@ export class Segment {
     this.size = mapping.size
     this.created = mapping.created
     this.mirrored = mapping.mirrored
+    this.token = mapping.token
     this.bytes = new Uint8Array(mapping.buffer, mapping.byteOffset, mapping.size)
     this.words = new Int32Array(mapping.buffer, mapping.byteOffset, mapping.size / 4)
     this.view = new DataView(mapping.buffer, mapping.byteOffset, mapping.size)
@@ -217,6 +222,29 @@ export class Segment {
     return native.wake(this.id, offset, count)
   }
 
+  /** The addon releases the turn word at `offset` if this handle closes, or its thread ends, holding it. */
+  guardTurn(offset: number): void {
+    this.assertOpen()
+    native.guardTurn(this.id, offset)
+  }
+
+  /**
+   * Registers `withdraw` (it undoes a registration this handle made in the shared words: a
+   * waiter count, an heir claim) to run at close(), while the segment is still mapped.
+   * Returns a function that runs it now instead; either way it runs once.
+   */
+  onClose(withdraw: () => void): () => void {
+    let pending = true
+    const once = (): void => {
+      if (!pending) return
+      pending = false
+      this.withdrawals.delete(once)
+      withdraw()
+    }
+    this.withdrawals.add(once)
+    return once
+  }
+
   /** Mirrored mode (Windows) only: refresh this process's copy from the real segment. */
   syncIn(): void {
     if (this.mirrored) native.syncIn(this.id)
@@ -254,6 +282,14 @@ export class Segment {
 
   close(): void {
     if (this.isClosed) return
+    // First withdraw what this handle registered, so no other process waits on it.
+    for (const withdraw of [...this.withdrawals]) {
+      try {
+        withdraw()
+      } catch {
+        // A withdrawal only writes words of this mapping; nothing to report.
+      }
+    }
     this.isClosed = true
     if (unlinkAtExit.has(this)) this.unlinkName()
     native.close(this.id)

@@ -258,10 +258,12 @@ export class SharedMemory {
       const left = deadline - performance.now()
       if (left <= 0) throw timeout(o)
       Atomics.add(i32, Channels.waitersOffset(q) >>> 2, 1)
+      // close() meanwhile takes the count back at once (the wait then rejects).
+      const withdraw = this.segment.onClose(() => Atomics.sub(i32, Channels.waitersOffset(q) >>> 2, 1))
       try {
         await waitWord(this.segment, Channels.seqOffset(q), seen, { timeoutMs: left, mode: o.wait ?? 'cpu-friendly', signal: o.signal, keepAlive: o.keepAlive ?? true })
       } finally {
-        if (!this.segment.closed) Atomics.sub(i32, Channels.waitersOffset(q) >>> 2, 1)
+        withdraw()
       }
     }
   }
@@ -325,9 +327,16 @@ export class SharedMemory {
    * Unmaps the segment. Private zeroed memory takes its place in `buffer` (a
    * SharedArrayBuffer cannot be detached): views kept from before read zeros and their
    * writes reach no other process. The creator also removes the name unless
-   * `unlinkOnExit: false`.
+   * `unlinkOnExit: false`. Pending waits of this handle reject with ERR_SHM_CLOSED, and
+   * what they registered in the segment (waiter counts, a claim on the next turn) is
+   * withdrawn first, so no other process waits on a closed handle. Refused inside this
+   * handle's own turn (ERR_SHM_REENTRANT): close after the callback returns.
    */
   close(): void {
+    if (this.segment.closed) return
+    if (this.lock.holdsTurn) {
+      throw new ShmError('ERR_SHM_REENTRANT', `shm.close() inside this handle's own turn on segment "${this.segment.name}": the turn must be released first; close after the access callback returns`)
+    }
     this.segment.close()
   }
 

@@ -2,12 +2,23 @@
 // wait/wake on a 32-bit word inside it, and check whether a process is alive.
 // Every argument from JS is checked here; JS never hands us a pointer, only a
 // segment id and offsets that are bounds-checked against that segment.
+//
+// The turn (core/lock.ts) names its holder in one 64-bit word: the pid in the low half
+// (the futex word), a start-time stamp and this handle's token in the high half. A thread
+// that is torn down (worker.terminate()) inside a turn never runs its JS `finally`, so
+// an env cleanup hook marks every turn word still naming one of this env's tokens as
+// abandoned: waiters take it over at once and check the heap.
 #include <napi.h>
 
 #include <cmath>
 #include <cstring>
+#include <mutex>
 #include <unordered_map>
 #include <vector>
+
+#ifdef _MSC_VER
+#include <intrin.h>
+#endif
 
 #include "async_wait.h"
 #include "platform.h"
@@ -16,12 +27,84 @@ namespace ipo {
 
 namespace {
 
+// Holder tokens: unique among the handles open in this process, in every thread and env,
+// so a turn word naming (this pid, a token) names exactly one handle. 1..0xfffe; the
+// token bits 0xffff mark a turn whose holder was torn down (kAbandonedToken).
+constexpr uint32_t kTokenCount = 0x10000;
+constexpr uint32_t kAbandonedToken = 0xffff;
+
+class Tokens {
+ public:
+  // 0 when every token is in use.
+  static uint32_t Take() {
+    std::lock_guard<std::mutex> lock(Mutex());
+    std::vector<bool>& used = Used();
+    for (uint32_t tries = 0; tries < kTokenCount; tries++) {
+      uint32_t t = Cursor()++ % kTokenCount;
+      if (t == 0 || t == kAbandonedToken || used[t]) continue;
+      used[t] = true;
+      return t;
+    }
+    return 0;
+  }
+  static void Give(uint32_t token) {
+    if (token == 0 || token >= kTokenCount) return;
+    std::lock_guard<std::mutex> lock(Mutex());
+    Used()[token] = false;
+  }
+
+ private:
+  // Never destroyed: a worker's env may still give tokens back while the process exits.
+  static std::mutex& Mutex() {
+    static std::mutex* m = new std::mutex();
+    return *m;
+  }
+  static std::vector<bool>& Used() {
+    static std::vector<bool>* used = new std::vector<bool>(kTokenCount, false);
+    return *used;
+  }
+  static uint32_t& Cursor() {
+    static uint32_t cursor = 1;
+    return cursor;
+  }
+};
+
+bool CompareExchange64(uint64_t* word, uint64_t* expected, uint64_t desired) {
+#ifdef _MSC_VER
+  long long prev = _InterlockedCompareExchange64(reinterpret_cast<volatile long long*>(word),
+                                                 static_cast<long long>(desired), static_cast<long long>(*expected));
+  if (static_cast<uint64_t>(prev) == *expected) return true;
+  *expected = static_cast<uint64_t>(prev);
+  return false;
+#else
+  return __atomic_compare_exchange_n(word, expected, desired, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+#endif
+}
+
 struct Segment {
   Mapping mapping;
   // The Uint8Array over the whole SharedArrayBuffer the window lies in: holding it holds
   // the buffer, so V8 cannot free memory that is still the mapping before close().
   Napi::Reference<Napi::Uint8Array> buffer;
+  uint32_t token = 0;
+  // Offset of the 8-byte turn word (guardTurn), or -1: none to release at teardown.
+  int64_t turnOffset = -1;
 };
+
+// If the segment's turn word still names this process and this handle's token, marks it
+// abandoned (token bits 0xffff) and wakes its waiters: they take it over at once and run
+// the heap check. The pid and the stamp stay, so the recovery names this process.
+void AbandonTurn(Segment& seg) {
+  if (seg.turnOffset < 0 || seg.mapping.window == nullptr || seg.token == 0) return;
+  auto* word = reinterpret_cast<uint64_t*>(static_cast<char*>(seg.mapping.window) + seg.turnOffset);
+  const uint32_t pid = static_cast<uint32_t>(CurrentPid());
+  uint64_t seen = *reinterpret_cast<volatile uint64_t*>(word);
+  for (;;) {
+    if (static_cast<uint32_t>(seen) != pid || ((seen >> 32) & 0xffff) != seg.token) return;
+    if (CompareExchange64(word, &seen, seen | (uint64_t{kAbandonedToken} << 32))) break;
+  }
+  WakeWord(seg.mapping, reinterpret_cast<uint32_t*>(word), INT32_MAX);  // the low half is the futex word
+}
 
 constexpr size_t kMaxNameLength = 31;  // macOS PSHMNAMLEN, including the leading '/'
 
@@ -54,15 +137,23 @@ class Addon : public Napi::Addon<Addon> {
         InstanceMethod("syncIn", &Addon::SyncIn),
         InstanceMethod("syncOut", &Addon::SyncOut),
         InstanceMethod("processAlive", &Addon::ProcessAliveJs),
+        InstanceMethod("processStartTime", &Addon::ProcessStartTimeJs),
+        InstanceMethod("guardTurn", &Addon::GuardTurn),
         InstanceMethod("yieldCpu", &Addon::YieldCpuJs),
         InstanceValue("pageSize", Napi::Number::New(env, static_cast<double>(PageSize()))),
         InstanceValue("maxSegmentSize", Napi::Number::New(env, static_cast<double>(kMaxSegmentSize))),
     });
+    // Runs when this env is torn down (worker.terminate(), thread or process exit),
+    // before V8 finalizers: releases turns this env still holds.
+    if (napi_add_env_cleanup_hook(env, &Addon::EnvCleanup, this) == napi_ok) env_ = env;
   }
 
   ~Addon() {
+    if (env_ != nullptr && !cleanedUp_) napi_remove_env_cleanup_hook(env_, &Addon::EnvCleanup, this);
     waiter_.reset();  // joins the waiting threads before their segments go away
     for (auto& entry : segments_) {
+      AbandonTurn(entry.second);
+      Tokens::Give(entry.second.token);
       // A window the OS would not restore must never be freed: leave its reference be.
       if (!UnmapSegment(&entry.second.mapping)) entry.second.buffer.SuppressDestruct();
     }
@@ -205,6 +296,14 @@ class Addon : public Napi::Addon<Addon> {
       throw Napi::TypeError::New(env, "allocate must be a function or undefined");
 
     Segment seg;
+    seg.token = Tokens::Take();
+    if (seg.token == 0)
+      Fail(env, {"ERR_SHM_OS", "65534 segment handles are open in this process: close some before opening more"});
+    // Gives the token back on every failure below (the handle never existed).
+    struct TokenGuard {
+      uint32_t token;
+      ~TokenGuard() { Tokens::Give(token); }
+    } tokenGuard{seg.token};
     Failure failure;
     if (!OpenSegment(name, static_cast<size_t>(size), mode, &seg.mapping, &failure)) Fail(env, failure);
     // Undoes OpenSegment: nothing is mapped over V8's memory yet, so only the handle
@@ -256,7 +355,9 @@ class Addon : public Napi::Addon<Addon> {
     result.Set("size", Napi::Number::New(env, static_cast<double>(seg.mapping.size)));
     result.Set("created", Napi::Boolean::New(env, seg.mapping.created));
     result.Set("mirrored", Napi::Boolean::New(env, seg.mapping.mirrored));
+    result.Set("token", Napi::Number::New(env, seg.token));
     segments_.emplace(id, std::move(seg));
+    tokenGuard.token = 0;  // the handle owns it now
     return result;
   }
 
@@ -267,7 +368,10 @@ class Addon : public Napi::Addon<Addon> {
   Napi::Value Close(const Napi::CallbackInfo& info) {
     Segment& seg = SegmentArg(info, 0);
     double id = info[0].As<Napi::Number>().DoubleValue();
+    AbandonTurn(seg);  // the JS layer refuses to close inside a turn; never leave one held
     if (waiter_) waiter_->CancelSegment(static_cast<uint32_t>(id));
+    Tokens::Give(seg.token);
+    seg.token = 0;
     if (!UnmapSegment(&seg.mapping)) {
       // The shared pages are still there: letting V8 free (and malloc reuse) them would
       // let other processes write into this one's heap. Keep the buffer forever.
@@ -398,6 +502,31 @@ class Addon : public Napi::Addon<Addon> {
     return info.Env().Undefined();
   }
 
+  // guardTurn(id, offset): the 8-byte turn word at `offset` (a multiple of 8 inside the
+  // segment) is released if this env is torn down, or the handle closed, while holding it.
+  Napi::Value GuardTurn(const Napi::CallbackInfo& info) {
+    Segment& seg = SegmentArg(info, 0);
+    double offset = NumberArg(info, 1, "turn word offset");
+    if (offset < 0 || offset != std::floor(offset) || offset + 8 > static_cast<double>(seg.mapping.size) ||
+        static_cast<uint64_t>(offset) % 8 != 0)
+      throw Napi::RangeError::New(info.Env(), "turn word offset must be a multiple of 8 inside the segment");
+    seg.turnOffset = static_cast<int64_t>(offset);
+    return info.Env().Undefined();
+  }
+
+  // processStartTime(pid) -> an opaque start time of that process, 0 when unknown.
+  Napi::Value ProcessStartTimeJs(const Napi::CallbackInfo& info) {
+    double pid = NumberArg(info, 0, "pid");
+    if (pid != std::floor(pid)) throw Napi::RangeError::New(info.Env(), "pid must be an integer");
+    return Napi::Number::New(info.Env(), static_cast<double>(ProcessStartTime(static_cast<int64_t>(pid))));
+  }
+
+  static void EnvCleanup(void* arg) {
+    auto* self = static_cast<Addon*>(arg);
+    self->cleanedUp_ = true;
+    for (auto& entry : self->segments_) AbandonTurn(entry.second);
+  }
+
   Napi::Value ProcessAliveJs(const Napi::CallbackInfo& info) {
     double pid = NumberArg(info, 0, "pid");
     if (pid != std::floor(pid)) throw Napi::RangeError::New(info.Env(), "pid must be an integer");
@@ -418,6 +547,8 @@ class Addon : public Napi::Addon<Addon> {
   uint32_t nextJob_ = 1;
   uint32_t keepAlive_ = 0;
   Napi::FunctionReference errorClass_;
+  napi_env env_ = nullptr;
+  bool cleanedUp_ = false;
 };
 
 }  // namespace ipo

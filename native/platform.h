@@ -76,4 +76,15 @@ void YieldCpu();
 // True when a process with this id exists (it may belong to another user).
 bool ProcessAlive(int64_t pid);
 
+// When the process with this id started, as an opaque number that stays the same for
+// that process and (almost surely) differs for a later process given the same id; 0 when
+// unknown (no such process, not readable, or a platform without the call). Linux: field
+// 22 of /proc/<pid>/stat (clock ticks since boot). macOS: proc_pidinfo's start time in
+// microseconds. Windows: GetProcessTimes' creation time in milliseconds. Below 2^53, so a
+// JS number holds it exactly. The macOS and Windows paths are written to the docs, untested.
+uint64_t ProcessStartTime(int64_t pid);
+
+// This process's id.
+int64_t CurrentPid();
+
 }  // namespace ipo

@@ -12,6 +12,13 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include <cstdlib>
+
+#if defined(__APPLE__)
+#include <libproc.h>
+#include <sys/proc_info.h>
+#endif
+
 #include "platform.h"
 
 namespace ipo {
@@ -223,6 +230,44 @@ bool ProcessAlive(int64_t pid) {
   if (pid <= 0 || pid > INT32_MAX) return false;
   return kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM;
 }
+
+uint64_t ProcessStartTime(int64_t pid) {
+  if (pid <= 0 || pid > INT32_MAX) return 0;
+#if defined(__linux__)
+  // "pid (comm) state ppid … starttime …": comm may hold spaces and ')', so the fields
+  // are counted from the last ')'; starttime is field 22, the 20th after it.
+  std::string path = "/proc/" + std::to_string(pid) + "/stat";
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  char buf[1024];
+  ssize_t n = read(fd, buf, sizeof(buf) - 1);
+  close(fd);
+  if (n <= 0) return 0;
+  buf[n] = '\0';
+  char* p = strrchr(buf, ')');
+  if (p == nullptr) return 0;
+  p++;
+  for (int field = 3; field < 22; field++) {
+    while (*p == ' ') p++;
+    while (*p != ' ' && *p != '\0') p++;
+    if (*p == '\0') return 0;
+  }
+  while (*p == ' ') p++;
+  char* end = nullptr;
+  unsigned long long ticks = strtoull(p, &end, 10);
+  if (end == p) return 0;
+  return static_cast<uint64_t>(ticks);
+#elif defined(__APPLE__)
+  struct proc_bsdinfo info;
+  if (proc_pidinfo(static_cast<int>(pid), PROC_PIDTBSDINFO, 0, &info, sizeof(info)) != static_cast<int>(sizeof(info)))
+    return 0;
+  return static_cast<uint64_t>(info.pbi_start_tvsec) * 1000000u + static_cast<uint64_t>(info.pbi_start_tvusec);
+#else
+  return 0;
+#endif
+}
+
+int64_t CurrentPid() { return static_cast<int64_t>(getpid()); }
 
 }  // namespace ipo
 #endif  // !_WIN32

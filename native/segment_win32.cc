@@ -152,5 +152,19 @@ bool ProcessAlive(int64_t pid) {
   return rc == WAIT_TIMEOUT;
 }
 
+uint64_t ProcessStartTime(int64_t pid) {
+  if (pid <= 0 || pid > 0xffffffffLL) return 0;
+  HANDLE p = OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, FALSE, static_cast<DWORD>(pid));
+  if (p == nullptr) return 0;
+  FILETIME created, exited, kernel, user;
+  BOOL ok = GetProcessTimes(p, &created, &exited, &kernel, &user);
+  CloseHandle(p);
+  if (!ok) return 0;
+  uint64_t t = (static_cast<uint64_t>(created.dwHighDateTime) << 32) | created.dwLowDateTime;
+  return t / 10000;  // 100 ns units since 1601 -> ms: below 2^53
+}
+
+int64_t CurrentPid() { return static_cast<int64_t>(GetCurrentProcessId()); }
+
 }  // namespace ipo
 #endif  // _WIN32
