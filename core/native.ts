@@ -54,6 +54,8 @@ export interface NativeBinding {
   waitAsync(id: number, offset: number, expected: number, timeoutMs: number, spins: number, keepAlive: boolean, callback: (outcome: AsyncOutcome) => void): number
   cancelWait(waitId: number): boolean
   syncIn(id: number): void
+  /** memmove between the segment at `offset` and `view`'s bytes (into the segment when `intoSegment`). */
+  copy(id: number, offset: number, view: ArrayBufferView, intoSegment: boolean): void
   syncOut(id: number): void
   processAlive(pid: number): boolean
   /** When that process started (an opaque number, the same for the same process); 0 when unknown. */

@@ -136,6 +136,7 @@ class Addon : public Napi::Addon<Addon> {
         InstanceMethod("cancelWait", &Addon::CancelWait),
         InstanceMethod("syncIn", &Addon::SyncIn),
         InstanceMethod("syncOut", &Addon::SyncOut),
+        InstanceMethod("copy", &Addon::Copy),
         InstanceMethod("processAlive", &Addon::ProcessAliveJs),
         InstanceMethod("processStartTime", &Addon::ProcessStartTimeJs),
         InstanceMethod("guardTurn", &Addon::GuardTurn),
@@ -495,6 +496,56 @@ class Addon : public Napi::Addon<Addon> {
     Segment& seg = SegmentArg(info, 0);
     if (seg.mapping.mirrored) std::memcpy(seg.mapping.view, seg.mapping.window, seg.mapping.size);
     return info.Env().Undefined();
+  }
+
+  // copy(id, offset, view, intoSegment): memmove between the segment at `offset` (where JS
+  // sees it: the window) and the bytes of `view` (a TypedArray or DataView). V8 copies into
+  // and out of a SharedArrayBuffer element by element (relaxed atomics), about a third of
+  // memcpy's speed for payloads of tens of KiB and more: this is the bulk path.
+  Napi::Value Copy(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Segment& seg = SegmentArg(info, 0);
+    double offset = NumberArg(info, 1, "offset");
+    void* data = nullptr;
+    size_t length = 0;
+    napi_value view = info[2];
+    bool isTyped = false, isDataView = false;
+    napi_is_typedarray(env, view, &isTyped);
+    if (!isTyped) napi_is_dataview(env, view, &isDataView);
+    if (isTyped) {
+      napi_typedarray_type type;
+      size_t elements = 0, byteOffset = 0;
+      napi_value buffer;
+      if (napi_get_typedarray_info(env, view, &type, &elements, &data, &buffer, &byteOffset) != napi_ok)
+        throw Napi::TypeError::New(env, "view must be a TypedArray or DataView");
+      size_t element = TypedArrayElementSize(type);
+      if (element == 0) throw Napi::TypeError::New(env, "view has an element type this addon does not know; pass a Uint8Array over the same bytes");
+      length = elements * element;
+    } else if (isDataView) {
+      napi_value buffer;
+      size_t byteOffset = 0;
+      if (napi_get_dataview_info(env, view, &length, &data, &buffer, &byteOffset) != napi_ok)
+        throw Napi::TypeError::New(env, "view must be a TypedArray or DataView");
+    } else {
+      throw Napi::TypeError::New(env, "view must be a TypedArray or DataView");
+    }
+    if (offset < 0 || offset != std::floor(offset) || offset + static_cast<double>(length) > static_cast<double>(seg.mapping.size))
+      throw Napi::RangeError::New(env, "offset and view length must lie inside the segment");
+    if (length == 0) return env.Undefined();
+    char* at = static_cast<char*>(seg.mapping.window) + static_cast<size_t>(offset);
+    if (info[3].ToBoolean()) std::memmove(at, data, length);
+    else std::memmove(data, at, length);
+    return env.Undefined();
+  }
+
+  static size_t TypedArrayElementSize(napi_typedarray_type type) {
+    switch (type) {
+      case napi_int8_array: case napi_uint8_array: case napi_uint8_clamped_array: return 1;
+      case napi_int16_array: case napi_uint16_array: return 2;
+      case napi_int32_array: case napi_uint32_array: case napi_float32_array: return 4;
+      case napi_float64_array: case napi_bigint64_array: case napi_biguint64_array: return 8;
+      default: return 0;  // a type added after this was written: refuse rather than guess its size
+    }
   }
 
   Napi::Value YieldCpuJs(const Napi::CallbackInfo& info) {

@@ -394,6 +394,27 @@ describe('native argument checks', () => {
     expect(() => (native.wait as (...a: unknown[]) => unknown)(id)).toThrow(TypeError)
   })
 
+  it('copy takes a TypedArray or DataView whose bytes lie inside the segment, both ways', () => {
+    const shm = create()
+    const id = idOf(shm)
+    const src = new Float64Array(8192).map((_, i) => i * 1.5) // 64 KiB: the bulk path
+    native.copy(id, SIZE - src.byteLength, src, true)
+    expect(new Float64Array(shm.buffer, shm.bytes.byteOffset + SIZE - src.byteLength, src.length)).toEqual(src)
+    const back = new BigInt64Array(src.length)
+    native.copy(id, SIZE - src.byteLength, back, false)
+    expect(new Float64Array(back.buffer)).toEqual(src)
+    const dv = new DataView(new ArrayBuffer(16))
+    native.copy(id, 0, dv, false)
+    expect(dv.getUint32(0, true)).toBe(shm.bytes[0]! | (shm.bytes[1]! << 8) | (shm.bytes[2]! << 16) | (shm.bytes[3]! << 24))
+    for (const offset of [-1, 1.5, SIZE - src.byteLength + 1, SIZE, 2 ** 53, Infinity]) {
+      expect(() => native.copy(id, offset, src, true)).toThrow(RangeError)
+    }
+    expect(() => native.copy(id, NaN, src, true)).toThrow(RangeError)
+    for (const view of [new ArrayBuffer(8), [1, 2], 'bytes', undefined]) {
+      expect(() => native.copy(id, 0, view as never, true)).toThrow(TypeError)
+    }
+  })
+
   it('refuses unknown segment ids as closed', () => {
     for (const id of [0, 999_999, 1.5, -1, 2 ** 32 + 1, Infinity]) {
       const err = caught(() => native.wait(id, 0, 0, 0))

@@ -287,7 +287,7 @@ export function writeBinary(heap: Heap, value: ArrayBufferView | ArrayBuffer, ki
   const ref = heap.allocRecord(tag, 8 + src.byteLength)
   heap.u32[(ref + Bin.ByteLength) >>> 2] = src.byteLength
   heap.u32[(ref + Bin.Kind) >>> 2] = kind
-  heap.u8.set(src, ref + Bin.Data)
+  heap.segment.copyIn(src, ref + Bin.Data)
   return ref
 }
 
@@ -295,6 +295,6 @@ function writeStruct(heap: Heap, fingerprint: number, bytes: Uint8Array): number
   const ref = heap.allocRecord(Tag.Struct, 8 + bytes.byteLength)
   heap.u32[(ref + StructRec.Fingerprint) >>> 2] = fingerprint
   heap.u32[(ref + StructRec.ByteLength) >>> 2] = bytes.byteLength
-  heap.u8.set(bytes, ref + StructRec.Data)
+  heap.segment.copyIn(bytes, ref + StructRec.Data)
   return ref
 }
