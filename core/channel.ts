@@ -10,6 +10,7 @@ import { readSlot } from './codec/decode'
 import { releaseRecord } from './codec/release'
 import { readStringRecord, writeStringRecord } from './codec/strings'
 import { hashKey } from './codec/hash'
+import { checkFits } from './codec/bounds'
 import { Bin, BinaryKind, ChannelDir, FIRST_REF_TAG, InternalKind, QNode, Queue, Slot, Tag } from './records'
 
 export const DEFAULT_CHANNEL = ''
@@ -49,7 +50,8 @@ export class Channels {
     const hash = hashKey(name, () => 'channel')
     const count = heap.u32[dirWord(ChannelDir.Count)]!
     const dir = heap.u32[dirWord(ChannelDir.Queues)]!
-    if (count > 0) heap.range(dir, count * 4)
+    // The walk below is bounded by the directory block, not by what Count says.
+    if (count > 0) checkFits(heap, dir, 0, count, 4, 'channel directory', Header.ChannelRoot, 'Count')
     for (let i = 0; i < count; i++) {
       const q = heap.record(heap.u32[(dir >>> 2) + i]!, InternalKind.Queue)
       heap.range(q, Queue.Size)

@@ -24,6 +24,7 @@
 // on a broken heap. shm.check() still runs on a marked segment (to say what is
 // wrong) and clears the mark with { repair: true } if the heap checks out.
 import type { AllocatorRepair, AllocatorStats } from './allocator'
+import { overrun } from './codec/bounds'
 import { hashKey } from './codec/hash'
 import { readStringRecord } from './codec/strings'
 import { ShmError } from './errors'
@@ -382,6 +383,12 @@ class ValueChecker {
     return usable
   }
 
+  /** Throws unless `count` elements of `size` bytes fit the live block `block` (./codec/bounds.ts). */
+  private fitsBlock(block: number, count: number, size: number, field: string): void {
+    const why = overrun(this.heap, block, 0, count, size)
+    if (why !== null) throw new Problem(`${field} = ${count} ${why}`)
+  }
+
   /** Throws unless `bytes` fit in the record's block of `usable` bytes. */
   private fits(ref: number, usable: number, bytes: number, what: string): void {
     if (bytes > usable) throw new Problem(`record ${ref}: ${what} needs ${bytes} bytes, its block holds ${usable}`)
@@ -438,7 +445,7 @@ class ValueChecker {
           if (capacity !== 0) throw new Problem(`array record ${ref} has capacity ${capacity} but no items block`)
           return
         }
-        this.block(items, capacity * SLOT_SIZE, `items block of array ${ref}:`)
+        this.fitsBlock(items, capacity, SLOT_SIZE, `array record ${ref}: Capacity`)
         for (let i = 0; i < length; i++) this.slot(items + i * SLOT_SIZE, pending, added, true)
         return
       }
@@ -483,10 +490,10 @@ class ValueChecker {
     if (entries === 0) {
       if (capacity !== 0) throw new Problem(`table ${ref} has capacity ${capacity} but no entries block`)
     } else {
-      this.block(entries, capacity * ENTRY_SIZE, `entries block of table ${ref}:`)
+      this.fitsBlock(entries, capacity, ENTRY_SIZE, `table record ${ref}: Capacity`)
     }
     if (bucketCount === 0 || (bucketCount & (bucketCount - 1)) !== 0) throw new Problem(`table ${ref} has ${bucketCount} buckets, not a power of two`)
-    this.block(buckets, bucketCount * 4, `bucket block of table ${ref}:`)
+    this.fitsBlock(buckets, bucketCount, 4, `table record ${ref}: BucketCount`)
     // Every entry sits on exactly one chain, the one its hash selects.
     const onChain = used <= 64 ? this.small.fill(0, 0, used) : new Uint8Array(used)
     let chained = 0

@@ -7,6 +7,7 @@ import { Arr, Big, Bin, BinaryKind, Entry, ENTRY_SIZE, Hash, Inst, RecFlag, Slot
 import { mapArray, mapObject, mapTable } from '../containers/views'
 import { prototypeOfClass, structTypeOf, v8Deserialize } from './registry'
 import { readStringRecord } from './strings'
+import { checkFits, checkHeader } from './bounds'
 
 export type Memo = Map<number, unknown>
 
@@ -96,33 +97,33 @@ export function readRecord(heap: Heap, tag: Tag, ref: number, mapped: boolean, m
 
 /**
  * Before a live view is handed out: its header, items block and length agree, so
- * the container code's index arithmetic stays inside the segment.
+ * the container code's index arithmetic stays inside the items block.
  */
 function checkArrayBounds(heap: Heap, ref: number): void {
-  heap.range(ref, Arr.Size)
+  checkHeader(heap, ref, Arr.Size, 'array')
   const length = heap.u32[(ref + Arr.Length) >>> 2]!
   const capacity = heap.u32[(ref + Arr.Capacity) >>> 2]!
-  if (length > capacity) throw corrupt(`array record ${ref} has length ${length} over its capacity ${capacity}`)
-  if (capacity > 0) heap.range(heap.u32[(ref + Arr.Items) >>> 2]!, capacity * SLOT_SIZE)
+  if (length > capacity) throw corrupt(`array record ${ref}: Length = ${length} is over its Capacity ${capacity}`)
+  if (capacity > 0) checkFits(heap, heap.u32[(ref + Arr.Items) >>> 2]!, 0, capacity, SLOT_SIZE, 'array', ref, 'Capacity')
 }
 
-/** The same for Map, Set and object tables: entries and buckets lie inside the segment. */
+/** The same for Map, Set and object tables: entries and buckets fit their blocks. */
 function checkTableBounds(heap: Heap, ref: number): void {
-  heap.range(ref, Hash.Size)
+  checkHeader(heap, ref, Hash.Size, 'table')
   const count = heap.u32[(ref + Hash.Count) >>> 2]!
   const used = heap.u32[(ref + Hash.Used) >>> 2]!
   const capacity = heap.u32[(ref + Hash.Capacity) >>> 2]!
   const bucketCount = heap.u32[(ref + Hash.BucketCount) >>> 2]!
-  if (count > used || used > capacity) throw corrupt(`table record ${ref} has count ${count}, used ${used}, capacity ${capacity}`)
-  if (bucketCount === 0 || (bucketCount & (bucketCount - 1)) !== 0) throw corrupt(`table record ${ref} has ${bucketCount} buckets, not a power of two`)
-  if (capacity > 0) heap.range(heap.u32[(ref + Hash.Entries) >>> 2]!, capacity * ENTRY_SIZE)
-  heap.range(heap.u32[(ref + Hash.Buckets) >>> 2]!, bucketCount * 4)
+  if (count > used || used > capacity) throw corrupt(`table record ${ref}: Count = ${count}, Used = ${used}, Capacity = ${capacity} (expected Count ≤ Used ≤ Capacity)`)
+  if (bucketCount === 0 || (bucketCount & (bucketCount - 1)) !== 0) throw corrupt(`table record ${ref}: BucketCount = ${bucketCount} is not a power of two`)
+  if (capacity > 0) checkFits(heap, heap.u32[(ref + Hash.Entries) >>> 2]!, 0, capacity, ENTRY_SIZE, 'table', ref, 'Capacity')
+  checkFits(heap, heap.u32[(ref + Hash.Buckets) >>> 2]!, 0, bucketCount, 4, 'table', ref, 'BucketCount')
 }
 
 export function readBigInt(heap: Heap, ref: number): bigint {
   heap.record(ref, Tag.BigInt)
   const byteLength = heap.u32[(ref + Big.ByteLength) >>> 2]!
-  heap.range(ref + Big.Data, byteLength)
+  checkFits(heap, ref, Big.Data, byteLength, 1, 'bigint', ref, 'ByteLength')
   // V8 caps BigInts at 2^30 bits: a longer magnitude was never written by encode.
   if (byteLength > MAX_BIGINT_BYTES) throw corrupt(`bigint record ${ref} claims ${byteLength} bytes, more than any BigInt holds`)
   const sign = heap.u32[(ref + Big.Sign) >>> 2]!
@@ -138,7 +139,7 @@ const MAX_BIGINT_BYTES = 2 ** 27
 /** The bytes of a Binary (or Serialized) record, as a view over the segment. */
 export function binaryBytes(heap: Heap, ref: number): Uint8Array {
   const byteLength = heap.u32[(ref + Bin.ByteLength) >>> 2]!
-  heap.range(ref + Bin.Data, byteLength)
+  checkFits(heap, ref, Bin.Data, byteLength, 1, 'binary', ref, 'ByteLength')
   return heap.u8.subarray(ref + Bin.Data, ref + Bin.Data + byteLength)
 }
 
@@ -181,7 +182,7 @@ function readStruct(heap: Heap, ref: number, mapped: boolean): unknown {
   heap.record(ref, Tag.Struct)
   const fingerprint = heap.u32[(ref + StructRec.Fingerprint) >>> 2]!
   const byteLength = heap.u32[(ref + StructRec.ByteLength) >>> 2]!
-  heap.range(ref + StructRec.Data, byteLength)
+  checkFits(heap, ref, StructRec.Data, byteLength, 1, 'struct', ref, 'ByteLength')
   const type = structTypeOf(fingerprint)
   if (type === undefined) {
     throw new ShmError('ERR_UNSUPPORTED_TYPE', `a struct with fingerprint 0x${fingerprint.toString(16)} was shared, but no defineStruct schema with that layout exists in this process: define the same schema here`)
@@ -194,9 +195,10 @@ function readStruct(heap: Heap, ref: number, mapped: boolean): unknown {
 function copyArray(heap: Heap, ref: number, memo: Memo): unknown[] {
   const known = memo.get(ref)
   if (known !== undefined) return known as unknown[]
+  checkHeader(heap, ref, Arr.Size, 'array')
   const length = heap.u32[(ref + Arr.Length) >>> 2]!
   const items = heap.u32[(ref + Arr.Items) >>> 2]!
-  if (length > 0) heap.range(items, length * SLOT_SIZE)
+  if (length > 0) checkFits(heap, items, 0, length, SLOT_SIZE, 'array', ref, 'Length')
   const out: unknown[] = new Array(length)
   memo.set(ref, out)
   for (let i = 0; i < length; i++) {
@@ -208,9 +210,10 @@ function copyArray(heap: Heap, ref: number, memo: Memo): unknown[] {
 
 /** Calls `fn(keySlot, valueSlot)` for each live entry, in insertion order. */
 export function forEachEntry(heap: Heap, ref: number, fn: (keyAt: number, valueAt: number) => void): void {
+  checkHeader(heap, ref, Hash.Size, 'table')
   const used = heap.u32[(ref + Hash.Used) >>> 2]!
   const entries = heap.u32[(ref + Hash.Entries) >>> 2]!
-  if (used > 0) heap.range(entries, used * ENTRY_SIZE)
+  if (used > 0) checkFits(heap, entries, 0, used, ENTRY_SIZE, 'table', ref, 'Used')
   for (let i = 0; i < used; i++) {
     const e = entries + i * ENTRY_SIZE
     if ((heap.u32[(e + Entry.Flags) >>> 2]! & 1) === 0) fn(e + Entry.Key, e + Entry.Value)
@@ -251,6 +254,7 @@ function readInstance(heap: Heap, ref: number, mapped: boolean, memo: Memo): unk
   heap.record(ref, Tag.Instance)
   const known = memo.get(ref)
   if (known !== undefined) return known
+  checkHeader(heap, ref, Inst.Size, 'instance')
   const name = readStringRecord(heap, heap.u32[(ref + Inst.ClassName) >>> 2]!)
   const proto = prototypeOfClass(name)
   if (proto === undefined) {

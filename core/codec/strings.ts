@@ -2,6 +2,7 @@
 // (UTF-8 cannot carry them, and silently replacing them would lose data).
 import { corrupt, type Heap } from '../heap'
 import { Str, StrEncoding, Tag } from '../records'
+import { checkFits } from './bounds'
 
 const encoder = new TextEncoder()
 const utf8Decoder = new TextDecoder('utf-8')
@@ -50,7 +51,7 @@ export function readStringRecord(heap: Heap, ref: number, kind: Tag = Tag.String
   const byteLength = heap.u32[(ref + Str.ByteLength) >>> 2]!
   const encoding = heap.u32[(ref + Str.Encoding) >>> 2]!
   const data = ref + Str.Data
-  heap.range(data, byteLength)
+  checkFits(heap, ref, Str.Data, byteLength, 1, 'string', ref, 'ByteLength')
   if (encoding === StrEncoding.Utf16) {
     if ((byteLength & 1) !== 0) throw corrupt(`UTF-16 string record ${ref} has an odd byte length ${byteLength}`)
     return guardLength(ref, () => fromUtf16(heap, data, byteLength >>> 1))

@@ -2,13 +2,25 @@
 // block first and frees the old one last, inside heap.atomically().
 import { ShmError } from '../errors'
 import type { Heap } from '../heap'
+import { checkFits } from '../codec/bounds'
 import { EncodeContext, encodeValue, writeInlineValue, writeSlot } from '../codec/encode'
 import { readSlot } from '../codec/decode'
 import { releaseSlot, replaceSlot } from '../codec/release'
 import { Arr, FIRST_REF_TAG, RecFlag, SLOT_SIZE, Tag } from '../records'
 
-export function arrayLength(heap: Heap, ref: number): number {
+/** The stored length, unchecked: for single-element access (each element is range-checked). */
+function storedLength(heap: Heap, ref: number): number {
   return heap.u32[(ref + Arr.Length) >>> 2]!
+}
+
+/**
+ * The length, checked against the items block: what `length` reports and what
+ * every walk over the items (keys, truncation, growth) is bounded by.
+ */
+export function arrayLength(heap: Heap, ref: number): number {
+  const length = heap.u32[(ref + Arr.Length) >>> 2]!
+  if (length !== 0) checkFits(heap, itemsOf(heap, ref), 0, length, SLOT_SIZE, 'array', ref, 'Length')
+  return length
 }
 
 function itemsOf(heap: Heap, ref: number): number {
@@ -16,14 +28,14 @@ function itemsOf(heap: Heap, ref: number): number {
 }
 
 export function arrayGet(heap: Heap, ref: number, index: number, mapped: boolean): unknown {
-  if (index >= arrayLength(heap, ref)) return undefined
+  if (index >= storedLength(heap, ref)) return undefined
   const at = itemsOf(heap, ref) + index * SLOT_SIZE
   heap.range(at, SLOT_SIZE)
   return readSlot(heap, at, mapped)
 }
 
 export function arrayHasIndex(heap: Heap, ref: number, index: number): boolean {
-  return index < arrayLength(heap, ref) && heap.i32[(itemsOf(heap, ref) + index * SLOT_SIZE) >>> 2] !== Tag.Hole
+  return index < storedLength(heap, ref) && heap.i32[(itemsOf(heap, ref) + index * SLOT_SIZE) >>> 2] !== Tag.Hole
 }
 
 function assertWritable(heap: Heap, ref: number): void {
@@ -36,7 +48,11 @@ function assertWritable(heap: Heap, ref: number): void {
 function reserve(heap: Heap, ref: number, capacity: number): number {
   const current = heap.u32[(ref + Arr.Capacity) >>> 2]!
   const items = itemsOf(heap, ref)
-  if (capacity <= current) return items
+  if (capacity <= current) {
+    // Writes go up to `capacity` slots into this block: it must hold them.
+    checkFits(heap, items, 0, capacity, SLOT_SIZE, 'array', ref, 'Capacity')
+    return items
+  }
   const newCapacity = Math.max(capacity, current * 2, 4)
   const newItems = heap.alloc(newCapacity * SLOT_SIZE)
   const length = arrayLength(heap, ref)
@@ -56,7 +72,7 @@ function commitItems(heap: Heap, ref: number, items: number, length: number): vo
 
 export function arraySet(heap: Heap, ref: number, index: number, value: unknown): void {
   assertWritable(heap, ref)
-  if (index < arrayLength(heap, ref)) {
+  if (index < storedLength(heap, ref)) {
     // A number over a number (the common update) needs no allocation and no undo.
     const at = itemsOf(heap, ref) + index * SLOT_SIZE
     if (heap.i32[at >>> 2]! < FIRST_REF_TAG && writeInlineValue(heap, at, value)) return

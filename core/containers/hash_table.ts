@@ -2,11 +2,12 @@
 // plain objects (layout in records.ts). Every mutation allocates first and links
 // last, inside heap.atomically(), so ERR_SHM_FULL leaves the table as it was.
 import { ShmError } from '../errors'
-import type { Heap } from '../heap'
+import { corrupt, type Heap } from '../heap'
 import { EncodeContext, bucketCountFor, encodeValue, writeInlineValue } from '../codec/encode'
 import { hashKey, sameKey } from '../codec/hash'
 import { readSlot } from '../codec/decode'
 import { releaseSlot, replaceSlot } from '../codec/release'
+import { checkFits } from '../codec/bounds'
 import { Entry, ENTRY_SIZE, EntryFlag, FIRST_REF_TAG, Hash, RecFlag, Slot, Str, StrEncoding, Tag } from '../records'
 
 const u32 = (heap: Heap, at: number): number => heap.u32[at >>> 2]!
@@ -16,16 +17,27 @@ export function tableCount(heap: Heap, table: number): number {
   return u32(heap, table + Hash.Count)
 }
 
+/**
+ * The entries written so far (Hash.Used), checked against the entries block: every
+ * walk over a table's entries, and every chain walk, is bounded by it.
+ */
+function usedEntries(heap: Heap, table: number): number {
+  const used = u32(heap, table + Hash.Used)
+  if (used !== 0) checkFits(heap, u32(heap, table + Hash.Entries), 0, used, ENTRY_SIZE, 'table', table, 'Used')
+  return used
+}
+
 /** The entry holding `key`, or 0. */
 export function findEntry(heap: Heap, table: number, key: unknown, hash: number): number {
   const entries = u32(heap, table + Hash.Entries)
-  const used = u32(heap, table + Hash.Used)
+  const used = usedEntries(heap, table)
   const buckets = u32(heap, table + Hash.Buckets)
   const bucketCount = u32(heap, table + Hash.BucketCount)
   let index = u32(heap, buckets + (hash & (bucketCount - 1)) * 4)
+  // A chain visits each entry at most once: a longer walk is a cycle.
   let guard = used
   while (index !== 0) {
-    if (index > used || guard-- < 0) throw new ShmError('ERR_SHM_CORRUPT', `hash table ${table} has a broken chain; run shm.check()`)
+    if (!(index <= used) || guard-- <= 0) throw corrupt(`table record ${table}: the chain of bucket ${hash & (bucketCount - 1)} ${index > used ? `links to entry ${index} of ${used}` : `is longer than its ${used} entries (a cycle)`}; run shm.check()`)
     const e = entries + (index - 1) * ENTRY_SIZE
     if (u32(heap, e + Entry.HashCode) === hash && (u32(heap, e + Entry.Flags) & EntryFlag.Deleted) === 0 && keyEquals(heap, e + Entry.Key, key)) {
       return e
@@ -56,6 +68,16 @@ export function assertWritable(heap: Heap, table: number, what: string): void {
   if ((heap.flagsOf(table) & RecFlag.Frozen) !== 0) {
     throw new ShmError('ERR_SHM_READONLY', `this shared ${what} was stored frozen (read-only); put a non-frozen copy to change it`)
   }
+}
+
+/** The entry holding `key`, or 0: one lookup where has-then-get would take two. */
+export function tableEntry(heap: Heap, table: number, key: unknown): number {
+  return findEntry(heap, table, key, hashKey(key, keyPath))
+}
+
+/** The value of an entry tableEntry found. */
+export function entryValue(heap: Heap, entry: number, mapped: boolean): unknown {
+  return readSlot(heap, entry + Entry.Value, mapped)
 }
 
 export function tableGet(heap: Heap, table: number, key: unknown, mapped: boolean): unknown {
@@ -93,6 +115,9 @@ export function tableSet(heap: Heap, table: number, key: unknown, value: unknown
     let bucketCount = u32(heap, table + Hash.BucketCount)
     let index = used
     const grow = used === capacity
+    // Where the new entry and its bucket word go must lie in their blocks.
+    checkFits(heap, buckets, 0, bucketCount, 4, 'table', table, 'BucketCount')
+    if (!grow) checkFits(heap, entries, 0, used + 1, ENTRY_SIZE, 'table', table, 'Capacity')
     if (grow) {
       // Compact live entries into a bigger block; the old blocks go at commit.
       const newCapacity = Math.max(4, (count + 1) * 2)
@@ -151,7 +176,7 @@ export function tableDelete(heap: Heap, table: number, key: unknown): boolean {
 }
 
 export function tableClear(heap: Heap, table: number): void {
-  const used = u32(heap, table + Hash.Used)
+  const used = usedEntries(heap, table)
   const entries = u32(heap, table + Hash.Entries)
   for (let i = 0; i < used; i++) {
     const e = entries + i * ENTRY_SIZE
@@ -166,7 +191,9 @@ export function tableClear(heap: Heap, table: number): void {
 
 /** An empty table reuses its blocks from the start. */
 function resetTable(heap: Heap, table: number): void {
-  heap.u32[(table + Hash.Used) >>> 2] = 0
   const buckets = u32(heap, table + Hash.Buckets)
-  heap.u8.fill(0, buckets, buckets + u32(heap, table + Hash.BucketCount) * 4)
+  const bucketCount = u32(heap, table + Hash.BucketCount)
+  checkFits(heap, buckets, 0, bucketCount, 4, 'table', table, 'BucketCount')
+  heap.u32[(table + Hash.Used) >>> 2] = 0
+  heap.u8.fill(0, buckets, buckets + bucketCount * 4)
 }

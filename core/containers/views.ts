@@ -6,7 +6,7 @@ import { MAPPED, type MappedHandle } from '../codec/mapped_handle'
 import { forEachEntry, readSlot } from '../codec/decode'
 import { Tag } from '../records'
 import { arrayGet, arrayHasIndex, arrayLength, arrayPop, arrayPush, arraySet, arraySetLength } from './array'
-import { assertWritable, tableClear, tableCount, tableDelete, tableGet, tableHas, tableSet } from './hash_table'
+import { assertWritable, entryValue, tableClear, tableCount, tableDelete, tableEntry, tableGet, tableHas, tableSet } from './hash_table'
 
 interface Target extends MappedHandle {
   /** For registered-class instances: the Instance record (what `put` shares). */
@@ -108,7 +108,8 @@ const objectHandler: ProxyHandler<object> = {
     if (prop === MAPPED) return { heap: h.heap, ref: h.shareRef }
     if (typeof prop === 'string') {
       h.heap.checkTurn()
-      if (tableHas(h.heap, h.ref, prop)) return tableGet(h.heap, h.ref, prop, true)
+      const e = tableEntry(h.heap, h.ref, prop)
+      if (e !== 0) return entryValue(h.heap, e, true)
     }
     return Reflect.get(target, prop, receiver)
   },
@@ -144,8 +145,9 @@ const objectHandler: ProxyHandler<object> = {
     const h = handleOf(target)
     if (typeof prop !== 'string') return undefined
     h.heap.checkTurn()
-    if (!tableHas(h.heap, h.ref, prop)) return undefined
-    return { value: tableGet(h.heap, h.ref, prop, true), writable: true, enumerable: true, configurable: true }
+    const e = tableEntry(h.heap, h.ref, prop)
+    if (e === 0) return undefined
+    return { value: entryValue(h.heap, e, true), writable: true, enumerable: true, configurable: true }
   },
   defineProperty(target, prop, descriptor) {
     if (typeof prop !== 'string' || !('value' in descriptor)) return false
