@@ -5,6 +5,8 @@ import { SharedMemory, ShmError, registerClass, frozen } from 'interprocess-obje
 import { startChild, uniqueName, type Child } from './helpers/processes'
 import { value } from './helpers/values'
 import { Point } from './children/shared-classes'
+// White-box: the key hash is part of the segment layout, not of the API.
+import { hashKey } from '../core/codec/hash'
 
 registerClass(Point)
 
@@ -171,5 +173,23 @@ describe('codec refusals', () => {
     } finally {
       shm.close()
     }
+  })
+})
+
+describe('key hash', () => {
+  it('spreads integer, fractional, string and bigint keys over the buckets (1000 keys, 1024 buckets)', () => {
+    const families: Record<string, unknown[]> = {
+      integers: Array.from({ length: 1000 }, (_, i) => i),
+      'large integers': Array.from({ length: 1000 }, (_, i) => i * 4096),
+      fractions: Array.from({ length: 1000 }, (_, i) => i / 8),
+      strings: Array.from({ length: 1000 }, (_, i) => `k${i}`),
+      bigints: Array.from({ length: 1000 }, (_, i) => BigInt(i) << 40n),
+    }
+    for (const [family, keys] of Object.entries(families)) {
+      // Random placement fills about 632 buckets; FNV-1a alone put the integers in 2.
+      expect(new Set(keys.map((k) => hashKey(k, () => 'key') & 1023)).size, family).toBeGreaterThan(550)
+    }
+    expect(hashKey(-0, () => '')).toBe(hashKey(0, () => ''))
+    expect(hashKey(NaN, () => '')).toBe(hashKey(Number('x'), () => ''))
   })
 })

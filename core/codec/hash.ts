@@ -1,6 +1,7 @@
 // A deterministic hash of a key's value: the same in every process and every run
 // (unlike Python's seeded hash() that the seed depends on). FNV-1a over a type
-// tag and the value's canonical form.
+// tag and the value's canonical form, then a finalizer. Part of the segment layout:
+// changing it changes where keys live, so it bumps LAYOUT_VERSION.
 import { ShmError } from '../errors'
 
 export type MapKey = string | number | bigint | boolean | null | undefined
@@ -50,6 +51,15 @@ export function hashKey(key: unknown, path: () => string): number {
         `${path()}: shared Map and Set keys must be strings, numbers, bigints, booleans, null or undefined, got ${typeof key === 'object' ? (key as object).constructor?.name ?? 'object' : typeof key}; object keys compare by identity, which no other process can share`,
       )
   }
+  // FNV-1a's multiply carries a word's bits only upwards, so keys that differ only in high
+  // bits (integers as float64 differ in the exponent and top mantissa bits) would share the
+  // low bits the bucket mask keeps: 1000 integer keys landed in 2 of 1024 buckets. The
+  // MurmurHash3 finalizer spreads every bit over the whole word.
+  h ^= h >>> 16
+  h = Math.imul(h, 0x85ebca6b)
+  h ^= h >>> 13
+  h = Math.imul(h, 0xc2b2ae35)
+  h ^= h >>> 16
   return h >>> 0
 }
 
