@@ -90,8 +90,13 @@ export class Channels {
     return q
   }
 
-  /** Appends a message; returns the node's value slot (the caller maps it back). */
-  put(q: number, value: unknown): number {
+  /**
+   * Appends a message to channel `name`, making the channel if it does not exist yet —
+   * only once the value is stored, so a put that fails (ERR_UNSUPPORTED_TYPE,
+   * ERR_SHM_FULL) leaves no empty channel behind. Returns the node's value slot (the
+   * caller maps it back) and the queue.
+   */
+  put(name: string, value: unknown): { at: number; q: number } {
     const heap = this.heap
     return heap.atomically(() => {
       const ctx = new EncodeContext(heap)
@@ -99,6 +104,9 @@ export class Channels {
       const node = heap.alloc(QNode.Size)
       heap.u32[(node + QNode.Next) >>> 2] = 0
       ctx.store(node + QNode.Value)
+      // Nothing below can fail for a new (empty) queue: its creation is the last step
+      // that allocates, and linking into it checks no tail.
+      const q = this.queue(name, true)
       const tail = heap.u32[(q + Queue.Tail) >>> 2]!
       // Checked before the commit: a corrupt tail must not make us write elsewhere.
       if (tail !== 0) heap.block(tail, QNode.Size, 'channel tail node')
@@ -107,7 +115,7 @@ export class Channels {
       heap.u32[(q + Queue.Tail) >>> 2] = node
       heap.u32[(q + Queue.Count) >>> 2]! += 1
       Atomics.add(heap.i32, (q + Queue.Seq) >>> 2, 1)
-      return node + QNode.Value
+      return { at: node + QNode.Value, q }
     })
   }
 

@@ -67,8 +67,7 @@ export class Transaction {
   putMessage<T>(value: T, options?: ChannelOptions): T {
     this.heap.checkTurn()
     const channel = this.channelName(options, 'putMessage')
-    const q = this.channels.queue(channel, true)
-    const at = this.channels.put(q, value)
+    const { at, q } = this.channels.put(channel, value)
     this.touchedQueues.add(q)
     return (isMappedSlot(this.heap, at) ? readSlot(this.heap, at, true) : value) as T
   }
