@@ -63,7 +63,7 @@ export function readRecord(heap: Heap, tag: Tag, ref: number, mapped: boolean, m
       return readBinary(heap, ref, mapped)
     case Tag.Serialized: {
       heap.record(ref, Tag.Serialized)
-      const bytes = binaryBytes(heap, ref).slice()
+      const bytes = binaryCopy(heap, binaryBytes(heap, ref))
       try {
         return v8Deserialize(bytes)
       } catch (err) {
@@ -143,6 +143,11 @@ export function binaryBytes(heap: Heap, ref: number): Uint8Array {
   return heap.u8.subarray(ref + Bin.Data, ref + Bin.Data + byteLength)
 }
 
+/** A private copy of a binary record's bytes (the bulk path of the addon for large ones). */
+function binaryCopy(heap: Heap, bytes: Uint8Array): Uint8Array {
+  return heap.segment.copyOut(bytes.byteOffset - heap.u8.byteOffset, bytes.byteLength)
+}
+
 type ViewCtor = new (buffer: ArrayBuffer, byteOffset: number, length: number) => ArrayBufferView
 const viewCtors: Partial<Record<BinaryKind, [ViewCtor, number]>> = {
   [BinaryKind.Int8]: [Int8Array, 1],
@@ -164,17 +169,17 @@ export function readBinary(heap: Heap, ref: number, mapped: boolean): unknown {
   heap.record(ref, Tag.Binary)
   const kind = heap.u32[(ref + Bin.Kind) >>> 2]! as BinaryKind
   const bytes = binaryBytes(heap, ref)
-  if (kind === BinaryKind.ArrayBuffer) return bytes.slice().buffer
+  if (kind === BinaryKind.ArrayBuffer) return binaryCopy(heap, bytes).buffer
   if (kind === BinaryKind.Buffer) {
     const NodeBuffer = (globalThis as { Buffer?: { from(b: ArrayBufferLike, o: number, l: number): Uint8Array } }).Buffer
-    const src = mapped ? bytes : bytes.slice()
+    const src = mapped ? bytes : binaryCopy(heap, bytes)
     return NodeBuffer ? NodeBuffer.from(src.buffer, src.byteOffset, src.byteLength) : src
   }
   const entry = viewCtors[kind]
   if (entry === undefined) throw corrupt(`binary record ${ref} has unknown kind ${kind as number}`)
   const [Ctor, width] = entry
   if (bytes.byteLength % width !== 0) throw corrupt(`binary record ${ref} has ${bytes.byteLength} bytes, not a multiple of ${width}`)
-  const src = mapped ? bytes : bytes.slice()
+  const src = mapped ? bytes : binaryCopy(heap, bytes)
   return new Ctor(src.buffer as ArrayBuffer, src.byteOffset, Ctor === (DataView as unknown) ? src.byteLength : src.byteLength / width)
 }
 
@@ -188,7 +193,7 @@ function readStruct(heap: Heap, ref: number, mapped: boolean): unknown {
     throw new ShmError('ERR_UNSUPPORTED_TYPE', `a struct with fingerprint 0x${fingerprint.toString(16)} was shared, but no defineStruct schema with that layout exists in this process: define the same schema here`)
   }
   if (type.byteLength !== byteLength) throw corrupt(`struct record ${ref} holds ${byteLength} bytes, its schema needs ${type.byteLength}`)
-  const bytes = mapped ? heap.u8 : heap.u8.slice(ref + StructRec.Data, ref + StructRec.Data + byteLength)
+  const bytes = mapped ? heap.u8 : heap.segment.copyOut(ref + StructRec.Data, byteLength)
   return type.view(bytes, mapped ? ref + StructRec.Data : 0, mapped ? heap.guard : undefined)
 }
 
