@@ -17,6 +17,7 @@
 //   StructArray columns, which are plain TypedArrays.
 // - No `new Function`/eval: renderer CSP forbids it.
 import { ShmError } from './errors'
+import { decodeUtf8 as decodeUtf8Bytes } from './utf8'
 
 // ---------------------------------------------------------------------------
 // Public types
@@ -197,8 +198,6 @@ interface Memory {
   readonly dv: DataView
   readonly u8: Uint8Array
   readonly arrays: { readonly [K in NumericType]: TypedArrayFor[K] }
-  /** TextDecoder refuses views of a SharedArrayBuffer in browsers. */
-  readonly shared: boolean
 }
 
 const memories = new WeakMap<ArrayBufferLike, Memory>()
@@ -225,7 +224,6 @@ function memoryOf(buffer: ArrayBufferLike): Memory {
       float32: new Float32Array(buffer, 0, Math.floor(n / 4)),
       float64: new Float64Array(buffer, 0, Math.floor(n / 8)),
     },
-    shared: typeof SharedArrayBuffer !== 'undefined' && buffer instanceof SharedArrayBuffer,
   }
   memories.set(buffer, mem)
   return mem
@@ -391,7 +389,6 @@ function isNumericType(t: unknown): t is NumericType {
 // UTF-8
 
 const encoder = new TextEncoder()
-const decoder = new TextDecoder()
 
 function decodeUtf8(mem: Memory, start: number, capacity: number): string {
   const u8 = mem.u8
@@ -410,7 +407,7 @@ function decodeUtf8(mem: Memory, start: number, capacity: number): string {
     for (let i = start; i < end; i++) s += String.fromCharCode(u8[i])
     return s
   }
-  return decoder.decode(mem.shared ? u8.slice(start, end) : u8.subarray(start, end))
+  return decodeUtf8Bytes(u8.subarray(start, end))
 }
 
 /** The UTF-8 bytes of `value`, or undefined for pure ASCII (written without an encoder). Throws if it cannot be stored. */

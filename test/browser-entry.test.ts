@@ -32,3 +32,35 @@ it('bundles for the browser without the addon; defineStruct works, SharedMemory 
     fs.rmSync(dir, { recursive: true, force: true })
   }
 })
+
+it('utf8 struct fields over a SharedArrayBuffer decode where TextDecoder refuses shared views (as browsers do)', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ipo-browser-'))
+  try {
+    const entry = path.join(dir, 'page.ts')
+    fs.writeFileSync(
+      entry,
+      `import { defineStruct, utf8 } from 'interprocess-objects'
+       const T = defineStruct({ short: utf8(8), long: utf8(64) }, 'Text')
+       const t = T.view(new Uint8Array(new SharedArrayBuffer(T.byteLength)))
+       t.short = 'hi'
+       t.long = 'a longer text with ünïcödé, past the ASCII fast path'
+       ;(globalThis as Record<string, unknown>).result = [t.short, t.long]`,
+    )
+    const code = await bundleForBrowser(entry)
+    const context = vm.createContext({ TextEncoder, BaseDecoder: TextDecoder })
+    // The browsers' rule, in the page's own realm: a view of a SharedArrayBuffer is refused.
+    vm.runInContext(
+      `globalThis.TextDecoder = class extends BaseDecoder {
+         decode(input, options) {
+           if (input && input.buffer instanceof SharedArrayBuffer) throw new TypeError("The provided ArrayBufferView value must not be shared.")
+           return super.decode(input, options)
+         }
+       }`,
+      context,
+    )
+    vm.runInContext(code, context)
+    expect(context.result).toEqual(['hi', 'a longer text with ünïcödé, past the ASCII fast path'])
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true })
+  }
+})

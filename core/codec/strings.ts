@@ -2,10 +2,10 @@
 // (UTF-8 cannot carry them, and silently replacing them would lose data).
 import { corrupt, type Heap } from '../heap'
 import { Str, StrEncoding, Tag } from '../records'
+import { decodeUtf8 } from '../utf8'
 import { checkFits } from './bounds'
 
 const encoder = new TextEncoder()
-const utf8Decoder = new TextDecoder('utf-8')
 
 /** UTF-8 byte length of a well-formed string. */
 function utf8Length(s: string): number {
@@ -69,7 +69,7 @@ export function readStringRecord(heap: Heap, ref: number, kind: Tag = Tag.String
     }
     if (i === byteLength) return s
   }
-  return guardLength(ref, () => utf8Decoder.decode(heap.u8.subarray(data, data + byteLength)))
+  return guardLength(ref, () => decodeUtf8(heap.u8.subarray(data, data + byteLength)))
 }
 
 /** A length no JS string can have was never written by encode: report it as corruption, not a RangeError. */
