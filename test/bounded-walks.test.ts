@@ -15,21 +15,11 @@ import { Header } from '../core/layout'
 import { Arr, Bin, ChannelDir, Entry, ENTRY_SIZE, Hash, Inst, QNode, Queue, Rec, Slot, SLOT_SIZE, Str } from '../core/records'
 import { Point } from './children/shared-classes'
 import { startChild, uniqueName, type Child } from './helpers/processes'
+import { shmError } from './helpers/segments'
 
 registerClass(Point)
 
 const HUGE = 0xfffffff0
-
-/** The ShmError `fn` throws; fails the test if it returns. */
-function shmError(fn: () => unknown): ShmError {
-  try {
-    fn()
-  } catch (err) {
-    if (err instanceof ShmError) return err
-    throw err
-  }
-  throw new Error('expected a ShmError, the call returned')
-}
 
 /** `fn` throws ERR_SHM_CORRUPT whose message names every one of `words` (record offset, field). */
 function expectCorrupt(fn: () => unknown, ...words: Array<string | number>): ShmError {

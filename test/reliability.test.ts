@@ -18,22 +18,13 @@ import { Header, HeaderFlag } from '../core/layout'
 import { native, OpenMode } from '../core/native'
 import { Hash } from '../core/records'
 import { startChild, uniqueName } from './helpers/processes'
+import { shmError } from './helpers/segments'
 import { prng } from './helpers/prng'
 
 const LONG = process.env.IPO_LONG === '1'
 const root = path.join(__dirname, '..')
 const shmFile = (name: string): string => `/dev/shm/ipo-${name}`
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
-
-function shmError(fn: () => unknown): ShmError {
-  try {
-    fn()
-  } catch (err) {
-    if (err instanceof ShmError) return err
-    throw err
-  }
-  throw new Error('expected a ShmError')
-}
 
 /** The queue record of `channel` (which must exist). */
 function queueOf(shm: SharedMemory, channel: string): number {

@@ -8,15 +8,15 @@ import { execFileSync, fork, spawnSync } from 'node:child_process'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { SharedMemory, ShmError } from 'interprocess-objects'
+import { SharedMemory } from 'interprocess-objects'
 import { Header, LAYOUT_VERSION, MAGIC, MAX_SEGMENT_SIZE, MIN_SEGMENT_SIZE } from '../core/layout'
 import { native } from '../core/native'
 import { childrenDir, uniqueName } from './helpers/processes'
+import { held, shmError, shmFile } from './helpers/segments'
 
 const isLinux = process.platform === 'linux'
 const page = native.pageSize
 const GiB = 2 ** 30
-const shmFile = (name: string): string => `/dev/shm/ipo-${name}`
 
 const names: string[] = []
 const opened: SharedMemory[] = []
@@ -35,31 +35,6 @@ function freshName(prefix = 'size'): string {
   const name = uniqueName(prefix)
   names.push(name)
   return name
-}
-
-function shmError(fn: () => unknown): ShmError {
-  try {
-    fn()
-  } catch (err) {
-    if (!(err instanceof ShmError)) throw err
-    return err
-  }
-  throw new Error('expected a ShmError')
-}
-
-/** Open fds and mappings this process holds of segment `name` (Linux). */
-function held(name: string): { fds: number; maps: number } {
-  const file = shmFile(name)
-  let fds = 0
-  for (const fd of fs.readdirSync('/proc/self/fd')) {
-    try {
-      if (fs.readlinkSync(`/proc/self/fd/${fd}`).startsWith(file)) fds++
-    } catch {
-      // closed meanwhile
-    }
-  }
-  const maps = fs.readFileSync('/proc/self/maps', 'utf8').split('\n').filter((l) => l.includes(file)).length
-  return { fds, maps }
 }
 
 describe('sizes are checked before any OS call', () => {

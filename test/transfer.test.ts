@@ -12,6 +12,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { SharedMemory, ShmError } from 'interprocess-objects'
 import { native } from '../core/native'
 import { childrenDir, uniqueName } from './helpers/processes'
+import { held } from './helpers/segments'
 
 const SIZE = 1 << 20
 const isLinux = process.platform === 'linux'
@@ -40,21 +41,6 @@ function refusal(fn: () => unknown): Error {
   const err = thrown as Error
   expect(err instanceof TypeError || err.name === 'DataCloneError', `${err.name}: ${err.message}`).toBe(true)
   return err
-}
-
-/** Open fds and mappings this process holds of segment `name` (Linux). */
-function held(name: string): { fds: number; maps: number } {
-  const file = `/dev/shm/ipo-${name}`
-  let fds = 0
-  for (const fd of fs.readdirSync('/proc/self/fd')) {
-    try {
-      if (fs.readlinkSync(`/proc/self/fd/${fd}`).startsWith(file)) fds++
-    } catch {
-      // closed meanwhile
-    }
-  }
-  const maps = fs.readFileSync('/proc/self/maps', 'utf8').split('\n').filter((l) => l.includes(file)).length
-  return { fds, maps }
 }
 
 /**

@@ -8,24 +8,9 @@
 import * as fs from 'node:fs'
 import { SharedMemory, ShmError } from 'interprocess-objects'
 import { MAX_SEGMENT_SIZE } from '../../core/layout'
+import { held, shmFile } from '../helpers/segments'
 
 const [mode, name] = process.argv.slice(2) as [string, string]
-const shmFile = (n: string): string => `/dev/shm/ipo-${n}`
-
-/** What this process still holds of segment `n`: open fds and mappings. */
-function held(n: string): { fds: number; maps: number } {
-  const file = shmFile(n)
-  let fds = 0
-  for (const fd of fs.readdirSync('/proc/self/fd')) {
-    try {
-      if (fs.readlinkSync(`/proc/self/fd/${fd}`).startsWith(file)) fds++
-    } catch {
-      // the fd of readdir itself is gone by now
-    }
-  }
-  const maps = fs.readFileSync('/proc/self/maps', 'utf8').split('\n').filter((l) => l.includes(file)).length
-  return { fds, maps }
-}
 
 function attempt(fn: () => SharedMemory): { code?: string; message?: string; shmError?: boolean; ok?: true } {
   try {

@@ -1,0 +1,33 @@
+// What tests ask of segments beyond the API: the OS file behind a name, what this
+// process still holds of it, and the ShmError a call throws.
+import * as fs from 'node:fs'
+import { ShmError } from 'interprocess-objects'
+
+/** The file behind segment `name` on Linux (/dev/shm, prefix 'ipo-'). */
+export const shmFile = (name: string): string => `/dev/shm/ipo-${name}`
+
+/** Open fds and mappings this process holds of segment `name` (Linux). */
+export function held(name: string): { fds: number; maps: number } {
+  const file = shmFile(name)
+  let fds = 0
+  for (const fd of fs.readdirSync('/proc/self/fd')) {
+    try {
+      if (fs.readlinkSync(`/proc/self/fd/${fd}`).startsWith(file)) fds++
+    } catch {
+      // closed meanwhile (the fd readdir itself used, for one)
+    }
+  }
+  const maps = fs.readFileSync('/proc/self/maps', 'utf8').split('\n').filter((l) => l.includes(file)).length
+  return { fds, maps }
+}
+
+/** The ShmError `fn` throws; fails the test if it returns or throws something else. */
+export function shmError(fn: () => unknown): ShmError {
+  try {
+    fn()
+  } catch (err) {
+    if (err instanceof ShmError) return err
+    throw err
+  }
+  throw new Error('expected a ShmError, the call returned')
+}
