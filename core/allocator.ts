@@ -258,13 +258,29 @@ export class Allocator {
       const fl = 31 - Math.clz32(flMap)
       const cls = (fl << 4) | (31 - Math.clz32(w[Root.SlMap + fl]!))
       if (need <= this.classMax(cls)) {
+        const limit = this.listLimit(cls)
         let steps = 0
-        for (let b = w[Root.Heads + cls]! >>> 0; b !== 0 && steps++ <= LIST_STEP_LIMIT; b = w[(b + 8) >>> 2]! >>> 0) {
+        for (let b = w[Root.Heads + cls]! >>> 0; b !== 0; b = w[(b + 8) >>> 2]! >>> 0) {
+          if (++steps > limit) throw this.listCycle(cls, limit)
           if ((w[(b >>> 2) + 1]! & Block.SizeMask) >>> 0 >= need) return this.take(b, cls, need)
         }
       }
     }
     return this.allocFailed(size)
+  }
+
+  /**
+   * How many blocks of class `cls` can exist: the heap divided by the class's smallest
+   * block. A free-list walk that goes on longer follows a corrupted link (a cycle), so
+   * it stops there — after at most that many steps, not after an arbitrary large number.
+   */
+  private listLimit(cls: number): number {
+    const smallest = cls === 0 ? Block.MinSize : Math.max(Block.MinSize, this.classMax(cls - 1))
+    return Math.floor((this.end - this.first) / smallest) + 1
+  }
+
+  private listCycle(cls: number, limit: number): ShmError {
+    return corrupt(`free list ${cls >>> 4}/${cls & 15} is longer than the ${limit} blocks of its class that fit in the heap: a link in it was overwritten (a cycle); run shm.check({ repair: true })`)
   }
 
   /** Upper bound (exclusive) of block sizes in class `cls`. */
@@ -435,8 +451,10 @@ export class Allocator {
     const fl = 31 - Math.clz32(flMap)
     const cls = (fl << 4) | (31 - Math.clz32(w[Root.SlMap + fl]!))
     let max = 0
+    const limit = this.listLimit(cls)
     let steps = 0
-    for (let b = w[Root.Heads + cls]! >>> 0; b !== 0 && steps++ <= LIST_STEP_LIMIT; b = w[(b + 8) >>> 2]! >>> 0) {
+    for (let b = w[Root.Heads + cls]! >>> 0; b !== 0; b = w[(b + 8) >>> 2]! >>> 0) {
+      if (++steps > limit) throw this.listCycle(cls, limit)
       const s = (w[(b >>> 2) + 1]! & Block.SizeMask) >>> 0
       if (s > max) max = s
     }
@@ -614,9 +632,6 @@ export class Allocator {
     return { interrupted, linksFixed, blocksMerged, stats: this.stats() }
   }
 }
-
-/** List walks outside check() follow links a crash may have corrupted: never loop forever. */
-const LIST_STEP_LIMIT = 1 << 26
 
 function insertFree(w: Int32Array, block: number, cls: number): void {
   const head = w[Root.Heads + cls]!

@@ -478,3 +478,18 @@ describe('allocator', () => {
 function patternByte(id: number, j: number): number {
   return (id * 131 + j * 7 + (j >>> 8)) & 255
 }
+
+describe('allocator free-list walks', () => {
+  it('a free list turned into a cycle is ERR_SHM_CORRUPT after as many steps as blocks fit, not a hang', () => {
+    withHeap(1 << 20, (a, mem) => {
+      const largest = a.stats().largestFree
+      // The fresh heap is one free block; point its next-free link at itself.
+      mem.words[(FIRST_HEADER + 8) >>> 2] = FIRST_HEADER
+      const stats = thrown(() => a.stats())
+      expect(stats.code).toBe('ERR_SHM_CORRUPT')
+      expect(stats.message).toMatch(/free list .* is longer than the \d+ blocks of its class that fit in the heap/)
+      // A request that fits no free block walks the largest class: the same refusal, not ERR_SHM_FULL after 2^26 steps.
+      expect(thrown(() => a.alloc(largest + 16)).code).toBe('ERR_SHM_CORRUPT')
+    })
+  })
+})
