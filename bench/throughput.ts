@@ -243,7 +243,7 @@ async function sdkRaw(n: number, copyOut: boolean, wait: WaitMode = 'cpu-friendl
         }
         const seq = first + sent
         stamp(src, seq)
-        slots[seq % WINDOW]!.set(src)
+        shm.copyBytes(slots[seq % WINDOW]!, src)
         shm.access((tx) => {
           tx.putMessage(seq)
         }, accessOptions)
@@ -538,7 +538,7 @@ export async function run(opts: RunOptions): Promise<BenchRow[]> {
   results[results.length - 1]!.note =
     'consumer reads tx.bufferOf(message) in place' + (producer ? `. Producer, per message (warm batches): ${describeProducer(producer, ' (incl. the futex wake of the consumer)')}` : '')
   await add('SDK putMessage/takeMessage, view, prefault', () => sdkMessages(n, false, true), 'SharedMemory.create({ prefault: true })')
-  await add('SDK putMessage/takeMessage, copy out', () => sdkMessages(n, true, false), 'consumer copies each message into its own buffer')
+  await add('SDK putMessage/takeMessage, copy out', () => sdkMessages(n, true, false), 'consumer copies each message into its own buffer (shm.copyBytes)')
   producerLow = undefined
   if (spinOk) {
     const spinning: ProducerTimes[] = []
@@ -548,7 +548,7 @@ export async function run(opts: RunOptions): Promise<BenchRow[]> {
       "both sides wait with { wait: 'low-latency' } (spin): no wake-ups, but a core each" + (producerLow ? `. Producer, per message: ${describeProducer(producerLow, '')}` : '')
   }
   await add(SDK_RAW, () => sdkRaw(n, false), `${WINDOW} slots allocated once; copy into the slot outside the turn`)
-  await add('SDK raw, copy out', () => sdkRaw(n, true), 'consumer copies each slot into its own buffer')
+  await add('SDK raw, copy out', () => sdkRaw(n, true), 'consumer copies each slot into its own buffer (shm.copyBytes)')
   if (spinOk) await add('SDK raw, low-latency', () => sdkRaw(n, false, 'low-latency'), "both sides wait with { wait: 'low-latency' } (spin)")
   const sta = peerUnavailable('shm-typed-array')
   if (sta === undefined && !spinOk) results.push({ name: STA, note: 'skipped: spins, needs 2 or more cores' })

@@ -230,6 +230,11 @@ export class Segment {
    * by element (relaxed atomics), at about half of memcpy's speed from 4 KiB up, so bulk
    * payloads go through the addon's memmove; small ones stay in JS (a call costs more).
    */
+  /** memmove between the segment at `offset` and `view` (into the segment when `into`), through the addon. */
+  copy(offset: number, view: ArrayBufferView, into: boolean): void {
+    native.copy(this.id, offset, view, into)
+  }
+
   copyIn(src: Uint8Array, offset: number): void {
     if (src.byteLength >= BULK_COPY_BYTES) native.copy(this.id, offset, src, true)
     else this.bytes.set(src, offset)

@@ -368,6 +368,31 @@ describe('two processes', () => {
   })
 })
 
+describe('shm.copyBytes', () => {
+  it('copies into and out of the segment, and refuses views outside it, of other lengths, or after close', () => {
+    const shm = create()
+    const at = 8192
+    const inSegment = new Uint8Array(shm.buffer, shm.bytes.byteOffset + at, 64 * 1024) // the bulk path
+    const mine = new Uint8Array(64 * 1024).map((_, i) => (i * 7) & 0xff)
+    shm.copyBytes(inSegment, mine)
+    expect(shm.bytes.subarray(at, at + mine.length)).toEqual(mine)
+    const back = new Float64Array(mine.length / 8)
+    shm.copyBytes(back, inSegment)
+    expect(new Uint8Array(back.buffer)).toEqual(mine)
+    shm.copyBytes(shm.bytes.subarray(0, 16), shm.bytes.subarray(at, at + 16)) // both inside: a move
+    expect(shm.bytes.subarray(0, 16)).toEqual(mine.subarray(0, 16))
+
+    const refused = (fn: () => void, pattern: RegExp) => throwsShm(fn, 'ERR_INVALID_ARGUMENT', pattern)
+    refused(() => shm.copyBytes(new Uint8Array(4), new Uint8Array(4)), /neither view lies in segment/)
+    refused(() => shm.copyBytes(mine.subarray(0, 8), inSegment.subarray(0, 16)), /8 bytes, source 16/)
+    refused(() => shm.copyBytes(mine, 'x' as never), /two TypedArrays or DataViews/)
+    const spare = new Uint8Array(shm.buffer, shm.bytes.byteOffset + shm.size, 8) // the page after the segment
+    refused(() => shm.copyBytes(spare, mine.subarray(0, 8)), /outside the segment/)
+    shm.close()
+    throwsShm(() => shm.copyBytes(inSegment, mine), 'ERR_SHM_CLOSED')
+  })
+})
+
 describe('native argument checks', () => {
   it('wait and wake take a 4-byte aligned offset inside the segment', () => {
     const shm = create()

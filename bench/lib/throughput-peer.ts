@@ -55,7 +55,7 @@ function sdk(name: string, copyOut: boolean): void {
           const msg = tx.takeMessage<Uint8Array>()
           const bytes = tx.bufferOf(msg)
           if (copyOut) {
-            local.set(bytes)
+            shm.copyBytes(local, bytes)
             checkStamp(local, first + taken)
           } else checkStamp(bytes, first + taken)
           tx.destroy(msg)
@@ -88,7 +88,7 @@ function sdkRaw(name: string, copyOut: boolean): void {
           if (seq !== first + taken) throw new Error(`sdk-raw: expected message ${first + taken}, got ${seq}`)
           const bytes = slots[seq % slots.length]!
           if (copyOut) {
-            local.set(bytes)
+            shm.copyBytes(local, bytes)
             checkStamp(local, seq)
           } else checkStamp(bytes, seq)
           taken++
