@@ -4,7 +4,7 @@ export type { ChannelReport, CheckOptions, HeapReport, TurnRecovery } from './ch
 export { Transaction } from './transaction'
 export type { ChannelOptions, TakeOptions } from './transaction'
 export type { AllocatorRepair, AllocatorStats, PendingOperation } from './allocator'
-export type { WaitMode } from './lock'
+export type { WaitMode } from './waiting'
 export { ShmError } from './errors'
 export type { ShmErrorCode } from './errors'
 export { registerClass, frozen, enableV8Fallback } from './codec/registry'

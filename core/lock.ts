@@ -27,14 +27,13 @@ import { ShmError } from './errors'
 import { Header } from './layout'
 import { native } from './native'
 import type { Segment } from './segment'
-import { waitWord } from './waiting'
+import { waitWord, type WaitMode } from './waiting'
 
 const OWNER = Header.LockOwner >> 2
 const WAITERS = Header.LockWaiters >> 2
 const RECOVERIES = Header.Recoveries >> 2
 const HEIR = Header.LockHeir >> 2
 
-export type WaitMode = 'cpu-friendly' | 'low-latency'
 
 /** Tries before waiting: long enough to cover a short turn on another core. */
 const SPINS = 200

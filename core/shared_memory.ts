@@ -3,7 +3,9 @@ import { Channels, DEFAULT_CHANNEL } from './channel'
 import { checkSegment, recoverTurn, refuseMarkedCorrupt, type CheckOptions, type HeapReport, type TurnRecovery } from './check'
 import { ShmError } from './errors'
 import { Heap } from './heap'
-import { TurnLock, type WaitMode } from './lock'
+import { mappedHandleOf } from './codec/mapped_handle'
+import { TurnLock } from './lock'
+import type { WaitMode } from './waiting'
 import { osNameOf } from './names'
 import { Transaction } from './transaction'
 import { waitWord } from './waiting'
@@ -255,8 +257,15 @@ export class SharedMemory {
       if (recovered) this.recovery = recoverTurn(heap, this.lock.tookOverFrom)
       else if (!checking) refuseMarkedCorrupt(heap)
       const result = fn(tx)
-      if (result instanceof Promise) {
-        throw new ShmError('ERR_INVALID_ARGUMENT', 'the shm.access callback returned a Promise: turns are synchronous; await outside the callback and pass the results in')
+      if (isThenable(result)) {
+        // Its rejection (often ERR_SHM_NO_TURN from code after an await) is ours to drop:
+        // left unhandled it would end the process.
+        try {
+          void (result as PromiseLike<unknown>).then(undefined, () => {})
+        } catch {
+          // a thenable whose then throws: nothing to silence
+        }
+        throw new ShmError('ERR_INVALID_ARGUMENT', 'the shm.access callback returned a Promise: turns are synchronous (what it did up to its first await stays done); await outside the callback and pass the results in')
       }
       return result
     } finally {
@@ -399,6 +408,21 @@ function checkCallback(fn: unknown, call: string): void {
   if (typeof fn !== 'function') {
     throw new ShmError('ERR_INVALID_ARGUMENT', `${call}(fn, options?): fn must be a function such as (tx) => tx.put(value), got ${fn === null ? 'null' : typeof fn}`)
   }
+  // Refused before it runs: an async callback would do its work up to the first await
+  // inside the turn and the rest outside it (ERR_SHM_NO_TURN, as an unhandled rejection).
+  const kind = (fn as { [Symbol.toStringTag]?: unknown })[Symbol.toStringTag]
+  if (kind === 'AsyncFunction' || kind === 'AsyncGeneratorFunction') {
+    throw new ShmError('ERR_INVALID_ARGUMENT', `${call}(fn): fn is an async function, but a turn is synchronous (holding it across an await would stall every other process): await outside the callback and pass the results in, e.g. const data = await load(); ${call === 'shm.accessAsync' ? 'await ' : ''}${call}((tx) => tx.put(data))`)
+  }
+}
+
+/** A Promise or anything else with a then method (what await would wait for). */
+function isThenable(value: unknown): boolean {
+  if (value instanceof Promise) return true
+  if (value === null || (typeof value !== 'object' && typeof value !== 'function')) return false
+  // A mapped view is never a thenable; asking it for "then" could read freed memory.
+  if (mappedHandleOf(value) !== undefined) return false
+  return typeof (value as { then?: unknown }).then === 'function'
 }
 
 function describe(v: unknown): string {

@@ -3,7 +3,9 @@
 import { ShmError } from './errors'
 import { AsyncOutcome, native } from './native'
 import type { Segment } from './segment'
-import type { WaitMode } from './lock'
+
+/** How to wait for a word (the turn, a channel): spin briefly then sleep, or spin. */
+export type WaitMode = 'cpu-friendly' | 'low-latency'
 
 export interface WordWaitOptions {
   timeoutMs: number
