@@ -1017,7 +1017,8 @@ export function defineStruct<const S extends Schema>(schema: S, name = 'Struct')
 // ---------------------------------------------------------------------------
 // StructArray: struct-of-arrays, one contiguous column per field
 
-function columnLayout(type: StructTypeBase, length: number): { offsets: number[]; byteLength: number } {
+/** Where each field's column of `length` rows starts, and the bytes they take. The renderer's views use the same. */
+export function columnLayout(type: StructTypeBase, length: number): { offsets: number[]; byteLength: number } {
   const offsets: number[] = []
   let at = 0
   for (const f of type.fields) {

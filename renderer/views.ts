@@ -1,8 +1,9 @@
 // Struct and array views built on bridge functions: the same schema (core/struct.ts)
 // compiled to accessors that call getFloat64(h, offset)… instead of reading memory.
 // Browser-only: no Node import anywhere below this file.
-import { StructArray, type ArrayElement, type NumericType, type Schema, type StructField, type StructPlain, type StructType, type StructTypeBase, type TypedArrayFor, type Utf8Spec, type ArraySpec, type ScalarType, type BigIntType, type ScalarValue } from '../core/struct'
+import { StructArray, columnLayout as structColumnLayout, type ArrayElement, type NumericType, type Schema, type StructField, type StructPlain, type StructType, type StructTypeBase, type TypedArrayFor, type Utf8Spec, type ArraySpec, type ScalarType, type BigIntType, type ScalarValue } from '../core/struct'
 import type { BridgeApi, BridgeScalar, RegionHandle } from '../preload/protocol'
+import { decodeUtf8 as decodeUtf8Bytes } from '../core/utf8'
 import { RendererError, rethrow } from './errors'
 
 // ---------------------------------------------------------------------------
@@ -246,11 +247,10 @@ interface Slots {
 }
 
 const encoder = new TextEncoder()
-const decoder = new TextDecoder()
-
+/** A utf8 field's text: up to its first NUL, as core writes it. */
 function decodeUtf8(bytes: Uint8Array): string {
   const end = bytes.indexOf(0)
-  return decoder.decode(end < 0 ? bytes : bytes.subarray(0, end))
+  return decodeUtf8Bytes(end < 0 ? bytes : bytes.subarray(0, end))
 }
 
 function encodeUtf8(value: unknown, capacity: number, label: string): Uint8Array {
@@ -380,14 +380,7 @@ export function columnLayout(type: StructTypeBase, length: number): { offsets: n
     throw new RendererError('ERR_INVALID_ARGUMENT', `columnLayout(type, length): type must be a struct type from defineStruct, got ${type === null ? 'null' : typeof type}`)
   }
   if (!Number.isSafeInteger(length) || length < 0) throw new RendererError('ERR_INVALID_ARGUMENT', `columnLayout(type, length): length must be a non-negative integer, got ${String(length)}`)
-  const offsets: number[] = []
-  let at = 0
-  for (const f of type.fields) {
-    at = Math.ceil(at / f.alignment) * f.alignment
-    offsets.push(at)
-    at += f.byteLength * length
-  }
-  return { offsets, byteLength: Math.ceil(at / type.alignment) * type.alignment }
+  return structColumnLayout(type, length)
 }
 
 class BridgeStructArray<S extends Schema> implements RendererStructArray<S> {
