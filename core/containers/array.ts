@@ -119,6 +119,14 @@ export function arrayPop(heap: Heap, ref: number): unknown {
   return value
 }
 
+/** `delete a[i]`: the element becomes a hole (`i in a` is false); the length stays. */
+export function arrayDelete(heap: Heap, ref: number, index: number): void {
+  if (index >= arrayLength(heap, ref)) return
+  assertWritable(heap, ref)
+  const at = itemsOf(heap, ref) + index * SLOT_SIZE
+  replaceSlot(heap, at, (slot) => writeSlot(heap, slot, Tag.Hole, 0, 0))
+}
+
 export function arraySetLength(heap: Heap, ref: number, newLength: number): void {
   assertWritable(heap, ref)
   if (!Number.isInteger(newLength) || newLength < 0 || newLength > 0xffffffff) {

@@ -1,16 +1,36 @@
 // Live views over shared containers. Arrays and objects are Proxies (so `a[3]`,
 // `o.x`, spread, JSON.stringify and Array.prototype methods work); Map and Set are
 // classes with the Map/Set surface. Every access checks the turn first.
+//
+// What makes them behave like the plain value:
+// - an array view's prototype is Array.prototype (its target's own prototype only adds
+//   push/pop fast paths and the inspect hook), so String(a), `${a}`, a == '1,2', join,
+//   valueOf, toLocaleString and hasOwnProperty are Array's and Object's own methods;
+// - an object view lists its keys in JavaScript's order (array-index keys ascending,
+//   then the others in insertion order), whatever order the table holds them in;
+// - a write whose receiver is not the view (an object that inherits from it) goes to
+//   that object, as it would with a plain prototype;
+// - Map and Set views keep their handle in a private field: JSON.stringify gives {} and
+//   Object.keys [] as for a plain Map or Set;
+// - util.inspect (console.log) shows the contents, marked as mapped, through
+//   Symbol.for('nodejs.util.inspect.custom'): nothing here imports Node.
 import type { Heap } from '../heap'
+import { ShmError } from '../errors'
 import { MAPPED, type MappedHandle } from '../codec/mapped_handle'
 import { forEachEntry, readSlot } from '../codec/decode'
 import { Tag } from '../records'
-import { arrayGet, arrayHasIndex, arrayLength, arrayPop, arrayPush, arraySet, arraySetLength } from './array'
+import { arrayDelete, arrayGet, arrayHasIndex, arrayLength, arrayPop, arrayPush, arraySet, arraySetLength } from './array'
 import { assertWritable, entryValue, tableClear, tableCount, tableDelete, tableEntry, tableGet, tableHas, tableSet } from './hash_table'
 
 interface Target extends MappedHandle {
   /** For registered-class instances: the Instance record (what `put` shares). */
   readonly shareRef: number
+  /** Array views answer MAPPED with their Target itself; this tells them apart. */
+  readonly kind: 'array' | 'object'
+  /** What Object.getPrototypeOf reports (objects: Object.prototype, null or a registered class's). */
+  readonly proto: object | null
+  /** The Proxy over the target: a write with another receiver goes to that receiver. */
+  proxy: object
 }
 
 /** The array index a property key names, or -1 ('01', '1.0', '-1' are not indices). */
@@ -27,36 +47,219 @@ function indexOf(prop: string | symbol): number {
   return n < 0xffffffff ? n : -1
 }
 
-const handles = new WeakMap<object, Target>()
+/**
+ * Where a Proxy target keeps its Target: an own property, not a WeakMap (a WeakMap
+ * entry whose value reaches its key through `proxy` costs the GC an ephemeron pass).
+ * Configurable, so the views need not report it.
+ */
+const HANDLE = Symbol('interprocess-objects.handle')
 
-function handleOf(target: object): Target {
-  return handles.get(target)!
+/** Asked of a view, answers its Target (undefined for any other receiver): for the methods on the targets' prototypes. */
+const TARGET = Symbol('interprocess-objects.target')
+
+function targetOf(view: unknown): Target | undefined {
+  if (view === null || (typeof view !== 'object' && typeof view !== 'function')) return undefined
+  return (view as { [TARGET]?: Target })[TARGET]
 }
 
-const arrayMethods: Record<string, (h: Target, ...args: unknown[]) => unknown> = {
-  push: (h, ...values) => arrayPush(h.heap, h.ref, values),
-  pop: (h) => arrayPop(h.heap, h.ref),
+function handleOf(target: object): Target {
+  return (target as { [HANDLE]: Target })[HANDLE]
+}
+
+const keyName = (prop: string | symbol): string => (typeof prop === 'symbol' ? prop.toString() : JSON.stringify(prop))
+
+/** What `a.length = value` does to a plain array: ToUint32, RangeError unless it equals ToNumber. */
+function toArrayLength(value: unknown): number {
+  const number = Number(value)
+  const length = number >>> 0
+  if (length !== number) throw new RangeError('Invalid array length')
+  return length
+}
+
+function isAccessor(d: PropertyDescriptor): boolean {
+  return 'get' in d || 'set' in d
+}
+
+/**
+ * Only plain data properties (writable, enumerable, configurable) can be stored: the
+ * records hold no attributes. A descriptor may leave out what the property has already.
+ */
+function assertPlainData(d: PropertyDescriptor, exists: boolean, what: string, prop: string | symbol): void {
+  if (isAccessor(d) || (d.writable ?? exists) !== true || (d.enumerable ?? exists) !== true || (d.configurable ?? exists) !== true) {
+    throw new ShmError(
+      'ERR_UNSUPPORTED_TYPE',
+      `Object.defineProperty(${what}, ${keyName(prop)}, …): a shared ${what} stores plain data properties only (writable, enumerable, configurable, no getter or setter); assign the value instead, or keep accessors on a registered class's prototype`,
+    )
+  }
+}
+
+/**
+ * OrdinarySet's last step, for a write that reached a view through the prototype
+ * chain of `receiver`: the property is made (or changed) on the receiver itself.
+ */
+function setOnReceiver(receiver: unknown, prop: string | symbol, value: unknown): boolean {
+  if ((typeof receiver !== 'object' && typeof receiver !== 'function') || receiver === null) return false
+  const existing = Reflect.getOwnPropertyDescriptor(receiver, prop)
+  if (existing !== undefined) {
+    if (isAccessor(existing) || existing.writable !== true) return false
+    return Reflect.defineProperty(receiver, prop, { value })
+  }
+  return Reflect.defineProperty(receiver, prop, { value, writable: true, enumerable: true, configurable: true })
+}
+
+function fixedPrototype(what: string): ShmError {
+  return new ShmError('ERR_UNSUPPORTED_TYPE', `Object.setPrototypeOf on a mapped ${what}: its prototype is part of what was stored and cannot change; put a plain copy (tx.copy) with the prototype you want`)
+}
+
+function notExtensible(what: string): ShmError {
+  return new ShmError('ERR_UNSUPPORTED_TYPE', `Object.freeze / Object.seal / Object.preventExtensions on a mapped ${what}: a view cannot be frozen locally; store it read-only with tx.put(frozen(value))`)
+}
+
+// ---------------------------------------------------------------------------------
+// util.inspect (console.log)
+
+const INSPECT = Symbol.for('nodejs.util.inspect.custom')
+
+interface InspectOptions {
+  stylize?: (text: string, style: string) => string
+  depth?: number | null
+  maxArrayLength?: number | null
+  [option: string]: unknown
+}
+type InspectFn = (value: unknown, options: InspectOptions) => string
+
+/** Views being inspected now (one inspect call is synchronous): a cycle prints as [Circular]. */
+const inspecting: MappedHandle[] = []
+
+/** A class of that name, so that Node prints `MappedArray(3) [ … ]` for a plain stand-in. */
+function displayClass<T extends new (...args: any[]) => object>(base: T, name: string): T {
+  const cls = class extends base {}
+  Object.defineProperty(cls, 'name', { value: name })
+  return cls
+}
+
+const DisplayArray = displayClass(Array, 'MappedArray')
+const DisplayMap = displayClass(Map, 'MappedMap')
+const DisplaySet = displayClass(Set, 'MappedSet')
+// The [Map] / [Set] that Node adds when the class name differs from the tag.
+Object.defineProperty(DisplayMap.prototype, Symbol.toStringTag, { value: 'MappedMap', configurable: true })
+Object.defineProperty(DisplaySet.prototype, Symbol.toStringTag, { value: 'MappedSet', configurable: true })
+const displayObjects = new Map<string, new () => object>()
+
+function displayObject(name: string): object {
+  let cls = displayObjects.get(name)
+  if (cls === undefined) displayObjects.set(name, (cls = displayClass(Object, name)))
+  return Object.create(cls.prototype) as object
+}
+
+/**
+ * Formats a view through a plain stand-in built by `build` (children stay views, so
+ * they format themselves one level deeper). Outside a turn, past the depth limit, for
+ * a cycle or a record that cannot be read, a short placeholder instead.
+ */
+function inspectView(handle: MappedHandle, label: string, depth: number | null, options: InspectOptions | undefined, inspect: InspectFn | undefined, build: (o: InspectOptions) => object): string {
+  const o = options ?? {}
+  const stylize = typeof o.stylize === 'function' ? o.stylize : (text: string) => text
+  if (!handle.heap.inTurn) return stylize(`${label} <outside a turn>`, 'special')
+  if (typeof inspect !== 'function') return stylize(`[${label}]`, 'special')
+  if (typeof depth === 'number' && depth < 0) return stylize(`[${label}]`, 'special')
+  if (inspecting.some((h) => h.heap === handle.heap && h.ref === handle.ref)) return stylize(`[Circular ${label}]`, 'special')
+  inspecting.push(handle)
+  try {
+    return inspect(build(o), { ...o, depth })
+  } catch (err) {
+    if (err instanceof ShmError) return stylize(`${label} <${err.code}>`, 'special')
+    throw err
+  } finally {
+    inspecting.pop()
+  }
+}
+
+// ---------------------------------------------------------------------------------
+// Arrays
+
+/**
+ * The target of an array view: a real Array (so Array.isArray is true) whose own
+ * prototype adds push/pop fast paths and the inspect hook under Array.prototype.
+ * The view reports Array.prototype as its prototype and Array as its constructor.
+ */
+class ArrayTarget extends Array<unknown> {}
+Object.defineProperty(ArrayTarget.prototype, 'constructor', { value: Array, writable: true, configurable: true })
+
+function arrayHandleOf(value: unknown): Target | undefined {
+  const h = targetOf(value)
+  return h !== undefined && h.kind === 'array' ? h : undefined
+}
+
+Object.defineProperties(ArrayTarget.prototype, {
+  // One allocation and one undo scope for all the values (Array.prototype.push would
+  // set them one by one, then the length).
+  push: {
+    value: function push(this: unknown[], ...values: unknown[]): number {
+      const h = arrayHandleOf(this)
+      if (h === undefined) return Array.prototype.push.apply(this, values)
+      h.heap.checkTurn()
+      return arrayPush(h.heap, h.ref, values)
+    },
+    writable: true,
+    configurable: true,
+  },
+  pop: {
+    value: function pop(this: unknown[]): unknown {
+      const h = arrayHandleOf(this)
+      if (h === undefined) return Array.prototype.pop.call(this)
+      h.heap.checkTurn()
+      return arrayPop(h.heap, h.ref)
+    },
+    writable: true,
+    configurable: true,
+  },
+  [INSPECT]: {
+    value: function inspectArray(this: unknown, depth: number | null, options?: InspectOptions, inspect?: InspectFn): string {
+      const h = arrayHandleOf(this)
+      if (h === undefined) return '[MappedArray]'
+      return inspectView(h, 'MappedArray', depth, options, inspect, (o) => {
+        const length = arrayLength(h.heap, h.ref)
+        const out = new DisplayArray(length)
+        // Node prints maxArrayLength elements (100 by default): read no more than that.
+        const shown = Math.min(length, typeof o.maxArrayLength === 'number' ? Math.max(0, o.maxArrayLength) : length)
+        for (let i = 0; i < shown; i++) if (arrayHasIndex(h.heap, h.ref, i)) out[i] = arrayGet(h.heap, h.ref, i, true)
+        return out
+      })
+    },
+    configurable: true,
+  },
+})
+
+function namedArrayProperty(prop: string | symbol): ShmError {
+  return new ShmError(
+    'ERR_UNSUPPORTED_TYPE',
+    `a mapped array stores its elements (indices 0 to 2^32 - 2) and its length only, not property ${keyName(prop)}: keep other data next to it, e.g. tx.put({ items: [...], ${typeof prop === 'string' && /^[A-Za-z_$][\w$]*$/.test(prop) ? prop : 'extra'}: … })`,
+  )
 }
 
 const arrayHandler: ProxyHandler<unknown[]> = {
   get(target, prop, receiver) {
     const h = handleOf(target)
-    if (prop === MAPPED) return h
+    if (prop === MAPPED || prop === TARGET) return receiver === h.proxy ? h : undefined
     h.heap.checkTurn()
     const i = indexOf(prop)
     if (i >= 0) return arrayGet(h.heap, h.ref, i, true)
     if (prop === 'length') return arrayLength(h.heap, h.ref)
-    const own = typeof prop === 'string' ? arrayMethods[prop] : undefined
-    if (own !== undefined) return (...args: unknown[]) => own(h, ...args)
     return Reflect.get(target, prop, receiver)
   },
-  set(target, prop, value) {
+  set(target, prop, value, receiver) {
     const h = handleOf(target)
     h.heap.checkTurn()
     const i = indexOf(prop)
+    if (receiver !== h.proxy) {
+      // Reached through the prototype chain of another object: that object gets the property.
+      if (prop === 'length' || (i >= 0 && arrayHasIndex(h.heap, h.ref, i))) return setOnReceiver(receiver, prop, value)
+      return Reflect.set(Array.prototype, prop, value, receiver)
+    }
     if (i >= 0) arraySet(h.heap, h.ref, i, value)
-    else if (prop === 'length') arraySetLength(h.heap, h.ref, value as number)
-    else return false
+    else if (prop === 'length') arraySetLength(h.heap, h.ref, toArrayLength(value))
+    else throw namedArrayProperty(prop)
     return true
   },
   has(target, prop) {
@@ -70,9 +273,9 @@ const arrayHandler: ProxyHandler<unknown[]> = {
     const h = handleOf(target)
     h.heap.checkTurn()
     const i = indexOf(prop)
-    if (i < 0) return false
-    if (i < arrayLength(h.heap, h.ref)) arraySet(h.heap, h.ref, i, undefined)
-    return true
+    if (i >= 0) arrayDelete(h.heap, h.ref, i)
+    // length cannot be deleted (as on a plain array); no other own property exists.
+    return prop !== 'length'
   },
   ownKeys(target) {
     const h = handleOf(target)
@@ -91,45 +294,140 @@ const arrayHandler: ProxyHandler<unknown[]> = {
     if (i >= 0 && arrayHasIndex(h.heap, h.ref, i)) return { value: arrayGet(h.heap, h.ref, i, true), writable: true, enumerable: true, configurable: true }
     return undefined
   },
-  defineProperty() {
-    return false
+  defineProperty(target, prop, d) {
+    const h = handleOf(target)
+    h.heap.checkTurn()
+    if (prop === 'length') {
+      if (isAccessor(d) || d.writable === false || d.enumerable === true || d.configurable === true) {
+        throw new ShmError('ERR_UNSUPPORTED_TYPE', 'Object.defineProperty(array, "length", …): the length of a mapped array stays writable; set a new length only')
+      }
+      if ('value' in d) arraySetLength(h.heap, h.ref, toArrayLength(d.value))
+      return true
+    }
+    const i = indexOf(prop)
+    if (i < 0) throw namedArrayProperty(prop)
+    const exists = arrayHasIndex(h.heap, h.ref, i)
+    assertPlainData(d, exists, 'array', prop)
+    if ('value' in d || !exists) arraySet(h.heap, h.ref, i, d.value)
+    return true
+  },
+  getPrototypeOf() {
+    return Array.prototype
+  },
+  setPrototypeOf() {
+    throw fixedPrototype('array')
+  },
+  preventExtensions() {
+    throw notExtensible('array')
   },
 }
 
 export function mapArray(heap: Heap, ref: number): unknown[] {
-  const target: unknown[] = []
-  handles.set(target, { heap, ref, shareRef: ref })
-  return new Proxy(target, arrayHandler)
+  const target = new ArrayTarget() as ArrayTarget & { [HANDLE]: Target }
+  const h: Target = { heap, ref, shareRef: ref, kind: 'array', proto: Array.prototype, proxy: target }
+  target[HANDLE] = h
+  return (h.proxy = new Proxy(target, arrayHandler)) as unknown[]
+}
+
+// ---------------------------------------------------------------------------------
+// Objects
+
+/** Keys in JavaScript's order: array indices ascending, then the rest as inserted. */
+function orderedKeys(heap: Heap, ref: number): string[] {
+  const keys: string[] = []
+  let indices: string[] | undefined
+  forEachEntry(heap, ref, (k) => {
+    const key = String(readSlot(heap, k, false))
+    if (indexOf(key) >= 0) (indices ??= []).push(key)
+    else keys.push(key)
+  })
+  if (indices === undefined) return keys
+  indices.sort((a, b) => indexOf(a) - indexOf(b))
+  return indices.concat(keys)
+}
+
+/** The target of an object view: no prototype chain of its own (the view reports `proto`), only the inspect hook. */
+const objectTargetProto = Object.create(null, {
+  [INSPECT]: {
+    value: function inspectObject(this: object, depth: number | null, options?: InspectOptions, inspect?: InspectFn): string {
+      const target = targetOf(this)
+      if (target === undefined || target.kind !== 'object') return '[MappedObject]'
+      const ctor = target.proto === null || target.proto === Object.prototype ? undefined : (target.proto as { constructor?: { name?: unknown } }).constructor?.name
+      const label = typeof ctor === 'string' && ctor !== '' ? `Mapped<${ctor}>` : 'MappedObject'
+      return inspectView(target, label, depth, options, inspect, () => {
+        const out = displayObject(label) as Record<string, unknown>
+        for (const key of orderedKeys(target.heap, target.ref)) {
+          const e = tableEntry(target.heap, target.ref, key)
+          Object.defineProperty(out, key, { value: e === 0 ? undefined : entryValue(target.heap, e, true), writable: true, enumerable: true, configurable: true })
+        }
+        return out
+      })
+    },
+    configurable: true,
+  },
+}) as object
+
+/** A getter or setter of a registered class's prototype chain (what `this.x = v` must run). */
+function accessorOf(proto: object | null, prop: string): PropertyDescriptor | undefined {
+  for (let p = proto; p !== null && p !== Object.prototype; p = Reflect.getPrototypeOf(p)) {
+    const d = Reflect.getOwnPropertyDescriptor(p, prop)
+    if (d !== undefined) return isAccessor(d) ? d : undefined
+  }
+  return undefined
 }
 
 const objectHandler: ProxyHandler<object> = {
   get(target, prop, receiver) {
     const h = handleOf(target)
-    if (prop === MAPPED) return { heap: h.heap, ref: h.shareRef }
+    if (prop === MAPPED || prop === TARGET) {
+      if (receiver !== h.proxy) return undefined
+      // A registered-class instance shares its Instance record, not the fields table.
+      return prop === TARGET || h.shareRef === h.ref ? h : { heap: h.heap, ref: h.shareRef }
+    }
     if (typeof prop === 'string') {
       h.heap.checkTurn()
       const e = tableEntry(h.heap, h.ref, prop)
       if (e !== 0) return entryValue(h.heap, e, true)
     }
-    return Reflect.get(target, prop, receiver)
+    return h.proto === null ? undefined : Reflect.get(h.proto, prop, receiver)
   },
-  set(target, prop, value) {
+  set(target, prop, value, receiver) {
     const h = handleOf(target)
-    if (typeof prop !== 'string') return false
+    if (receiver !== h.proxy) {
+      // Reached through the prototype chain of another object: that object gets the property.
+      if (typeof prop === 'string') {
+        h.heap.checkTurn()
+        if (tableHas(h.heap, h.ref, prop)) return setOnReceiver(receiver, prop, value)
+      }
+      return h.proto === null ? setOnReceiver(receiver, prop, value) : Reflect.set(h.proto, prop, value, receiver)
+    }
+    if (typeof prop !== 'string') {
+      throw new ShmError('ERR_UNSUPPORTED_TYPE', `a mapped object stores string keys only, not ${keyName(prop)}: symbol-keyed properties cannot be shared`)
+    }
     h.heap.checkTurn()
     assertWritable(h.heap, h.ref, 'object')
+    if (h.proto !== null && h.proto !== Object.prototype && tableEntry(h.heap, h.ref, prop) === 0) {
+      // A registered class's accessor runs, with the view as `this`, as on a plain instance.
+      const accessor = accessorOf(h.proto, prop)
+      if (accessor !== undefined) {
+        if (accessor.set === undefined) return false
+        Reflect.apply(accessor.set, receiver, [value])
+        return true
+      }
+    }
     tableSet(h.heap, h.ref, prop, value, Tag.Object)
     return true
   },
   has(target, prop) {
     const h = handleOf(target)
     h.heap.checkTurn()
-    return (typeof prop === 'string' && tableHas(h.heap, h.ref, prop)) || Reflect.has(target, prop)
+    return (typeof prop === 'string' && tableHas(h.heap, h.ref, prop)) || (h.proto !== null && Reflect.has(h.proto, prop))
   },
   deleteProperty(target, prop) {
     const h = handleOf(target)
     if (typeof prop !== 'string') return true
     h.heap.checkTurn()
+    if (!tableHas(h.heap, h.ref, prop)) return true
     assertWritable(h.heap, h.ref, 'object')
     tableDelete(h.heap, h.ref, prop)
     return true
@@ -137,9 +435,7 @@ const objectHandler: ProxyHandler<object> = {
   ownKeys(target) {
     const h = handleOf(target)
     h.heap.checkTurn()
-    const keys: string[] = []
-    forEachEntry(h.heap, h.ref, (k) => keys.push(String(readSlot(h.heap, k, false))))
-    return keys
+    return orderedKeys(h.heap, h.ref)
   },
   getOwnPropertyDescriptor(target, prop) {
     const h = handleOf(target)
@@ -149,13 +445,28 @@ const objectHandler: ProxyHandler<object> = {
     if (e === 0) return undefined
     return { value: entryValue(h.heap, e, true), writable: true, enumerable: true, configurable: true }
   },
-  defineProperty(target, prop, descriptor) {
-    if (typeof prop !== 'string' || !('value' in descriptor)) return false
+  defineProperty(target, prop, d) {
     const h = handleOf(target)
+    if (typeof prop !== 'string') {
+      throw new ShmError('ERR_UNSUPPORTED_TYPE', `a mapped object stores string keys only, not ${keyName(prop)}: symbol-keyed properties cannot be shared`)
+    }
     h.heap.checkTurn()
-    assertWritable(h.heap, h.ref, 'object')
-    tableSet(h.heap, h.ref, prop, descriptor.value, Tag.Object)
+    const exists = tableHas(h.heap, h.ref, prop)
+    assertPlainData(d, exists, 'object', prop)
+    if ('value' in d || !exists) {
+      assertWritable(h.heap, h.ref, 'object')
+      tableSet(h.heap, h.ref, prop, d.value, Tag.Object)
+    }
     return true
+  },
+  getPrototypeOf(target) {
+    return handleOf(target).proto
+  },
+  setPrototypeOf() {
+    throw fixedPrototype('object')
+  },
+  preventExtensions() {
+    throw notExtensible('object')
   },
 }
 
@@ -165,68 +476,96 @@ const objectHandler: ProxyHandler<object> = {
  * to the segment.
  */
 export function mapObject(heap: Heap, ref: number, proto: object | null, instanceRef = ref): object {
-  const target = Object.create(proto) as object
-  handles.set(target, { heap, ref, shareRef: instanceRef })
-  return new Proxy(target, objectHandler)
+  const target = Object.create(objectTargetProto) as { [HANDLE]: Target }
+  const h: Target = { heap, ref, shareRef: instanceRef, kind: 'object', proto, proxy: target }
+  target[HANDLE] = h
+  return (h.proxy = new Proxy(target, objectHandler))
 }
 
+// ---------------------------------------------------------------------------------
+// Map and Set
+
+/** The handle of a Map/Set view (a private field: nothing of it is enumerable or serialized). */
+const TABLE: unique symbol = Symbol('interprocess-objects.table')
+
 abstract class MappedTable<K> {
-  readonly [MAPPED]: MappedHandle
-  protected readonly heap: Heap
-  protected readonly ref: number
+  readonly #handle: MappedHandle
 
   constructor(heap: Heap, ref: number) {
-    this.heap = heap
-    this.ref = ref
-    this[MAPPED] = { heap, ref }
+    this.#handle = { heap, ref }
+  }
+
+  /** @internal The record behind the view (what `put` of the view shares). */
+  get [MAPPED](): MappedHandle | undefined {
+    return #handle in this ? this.#handle : undefined
+  }
+
+  /** @internal Throws a TypeError for another receiver, as Map.prototype methods do. */
+  protected get [TABLE](): MappedHandle {
+    return this.#handle
   }
 
   get size(): number {
-    this.heap.checkTurn()
-    return tableCount(this.heap, this.ref)
+    const { heap, ref } = this[TABLE]
+    heap.checkTurn()
+    return tableCount(heap, ref)
   }
 
   has(key: K): boolean {
-    this.heap.checkTurn()
-    return tableHas(this.heap, this.ref, key)
+    const { heap, ref } = this[TABLE]
+    heap.checkTurn()
+    return tableHas(heap, ref, key)
   }
 
   delete(key: K): boolean {
-    this.heap.checkTurn()
-    assertWritable(this.heap, this.ref, this.what)
-    return tableDelete(this.heap, this.ref, key)
+    const { heap, ref } = this[TABLE]
+    heap.checkTurn()
+    assertWritable(heap, ref, this.what)
+    return tableDelete(heap, ref, key)
   }
 
   clear(): void {
-    this.heap.checkTurn()
-    assertWritable(this.heap, this.ref, this.what)
-    tableClear(this.heap, this.ref)
+    const { heap, ref } = this[TABLE]
+    heap.checkTurn()
+    assertWritable(heap, ref, this.what)
+    tableClear(heap, ref)
   }
 
-  protected abstract readonly what: string
+  protected abstract get what(): 'Map' | 'Set'
 
   /** Entries read now (keys copied, values mapped): later mutation does not disturb the loop. */
   protected snapshot(): Array<[K, unknown]> {
-    this.heap.checkTurn()
+    const { heap, ref } = this[TABLE]
+    heap.checkTurn()
     const out: Array<[K, unknown]> = []
-    forEachEntry(this.heap, this.ref, (k, v) => out.push([readSlot(this.heap, k, false) as K, readSlot(this.heap, v, true)]))
+    forEachEntry(heap, ref, (k, v) => out.push([readSlot(heap, k, false) as K, readSlot(heap, v, true)]))
     return out
   }
 }
 
+/** Map and Set treat -0 and +0 as one key and keep +0. */
+const normalizeKey = <K>(key: K): K => (key === 0 ? (0 as K) : key)
+
 export class MappedMap<K = unknown, V = unknown> extends MappedTable<K> implements Iterable<[K, V]> {
-  protected readonly what = 'Map'
-  readonly [Symbol.toStringTag] = 'Map'
+  protected get what(): 'Map' {
+    return 'Map'
+  }
+
+  get [Symbol.toStringTag](): string {
+    return 'Map'
+  }
 
   get(key: K): V | undefined {
-    this.heap.checkTurn()
-    return tableGet(this.heap, this.ref, key, true) as V | undefined
+    const { heap, ref } = this[TABLE]
+    heap.checkTurn()
+    return tableGet(heap, ref, key, true) as V | undefined
   }
 
   set(key: K, value: V): this {
-    this.heap.checkTurn()
-    assertWritable(this.heap, this.ref, this.what)
-    tableSet(this.heap, this.ref, key, value, Tag.Map)
+    const { heap, ref } = this[TABLE]
+    heap.checkTurn()
+    assertWritable(heap, ref, 'Map')
+    tableSet(heap, ref, normalizeKey(key), value, Tag.Map)
     return this
   }
 
@@ -242,8 +581,8 @@ export class MappedMap<K = unknown, V = unknown> extends MappedTable<K> implemen
     return this.snapshot().map(([, v]) => v as V)[Symbol.iterator]()
   }
 
-  forEach(fn: (value: V, key: K, map: this) => void): void {
-    for (const [k, v] of this.entries()) fn(v, k, this)
+  forEach(fn: (value: V, key: K, map: this) => void, thisArg?: unknown): void {
+    for (const [k, v] of this.entries()) fn.call(thisArg, v, k, this)
   }
 
   [Symbol.iterator](): IterableIterator<[K, V]> {
@@ -252,13 +591,19 @@ export class MappedMap<K = unknown, V = unknown> extends MappedTable<K> implemen
 }
 
 export class MappedSet<T = unknown> extends MappedTable<T> implements Iterable<T> {
-  protected readonly what = 'Set'
-  readonly [Symbol.toStringTag] = 'Set'
+  protected get what(): 'Set' {
+    return 'Set'
+  }
+
+  get [Symbol.toStringTag](): string {
+    return 'Set'
+  }
 
   add(value: T): this {
-    this.heap.checkTurn()
-    assertWritable(this.heap, this.ref, this.what)
-    tableSet(this.heap, this.ref, value, undefined, Tag.Set)
+    const { heap, ref } = this[TABLE]
+    heap.checkTurn()
+    assertWritable(heap, ref, 'Set')
+    tableSet(heap, ref, normalizeKey(value), undefined, Tag.Set)
     return this
   }
 
@@ -274,14 +619,40 @@ export class MappedSet<T = unknown> extends MappedTable<T> implements Iterable<T
     return this.snapshot().map(([k]): [T, T] => [k, k])[Symbol.iterator]()
   }
 
-  forEach(fn: (value: T, key: T, set: this) => void): void {
-    for (const v of this.values()) fn(v, v, this)
+  forEach(fn: (value: T, key: T, set: this) => void, thisArg?: unknown): void {
+    for (const v of this.values()) fn.call(thisArg, v, v, this)
   }
 
   [Symbol.iterator](): IterableIterator<T> {
     return this.values()
   }
 }
+
+Object.defineProperty(MappedMap.prototype, INSPECT, {
+  value: function inspectMap(this: MappedMap, depth: number | null, options?: InspectOptions, inspect?: InspectFn): string {
+    const h = this instanceof MappedMap ? this[MAPPED] : undefined
+    if (h === undefined) return '[MappedMap]'
+    return inspectView(h, 'MappedMap', depth, options, inspect, () => {
+      const out = new DisplayMap()
+      forEachEntry(h.heap, h.ref, (k, v) => out.set(readSlot(h.heap, k, false), readSlot(h.heap, v, true)))
+      return out
+    })
+  },
+  configurable: true,
+})
+
+Object.defineProperty(MappedSet.prototype, INSPECT, {
+  value: function inspectSet(this: MappedSet, depth: number | null, options?: InspectOptions, inspect?: InspectFn): string {
+    const h = this instanceof MappedSet ? this[MAPPED] : undefined
+    if (h === undefined) return '[MappedSet]'
+    return inspectView(h, 'MappedSet', depth, options, inspect, () => {
+      const out = new DisplaySet()
+      forEachEntry(h.heap, h.ref, (k) => out.add(readSlot(h.heap, k, false)))
+      return out
+    })
+  },
+  configurable: true,
+})
 
 export function mapTable(heap: Heap, ref: number, tag: Tag.Map | Tag.Set): MappedMap | MappedSet {
   return tag === Tag.Map ? new MappedMap(heap, ref) : new MappedSet(heap, ref)
