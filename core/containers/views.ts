@@ -70,7 +70,8 @@ const keyName = (prop: string | symbol): string => (typeof prop === 'symbol' ? p
 
 /** What `a.length = value` does to a plain array: ToUint32, RangeError unless it equals ToNumber. */
 function toArrayLength(value: unknown): number {
-  const number = Number(value)
+  // Unary plus is ToNumber: a BigInt or Symbol throws a TypeError (Number() would convert a BigInt).
+  const number = +(value as number)
   const length = number >>> 0
   if (length !== number) throw new RangeError('Invalid array length')
   return length
