@@ -9,37 +9,20 @@
 //
 // No timing assertions: every CLI run is killed after 60 s, so a hang fails the test
 // instead of hanging the run.
-import { execFile, execFileSync } from 'node:child_process'
+import { execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import * as fs from 'node:fs'
 import * as net from 'node:net'
 import * as path from 'node:path'
 import { SharedMemory } from 'interprocess-objects'
 import { describe, expect, it } from 'vitest'
+import { cli } from './helpers/cli'
 import { startChild } from './helpers/processes'
+import { shmFile } from './helpers/segments'
 
 const root = path.join(__dirname, '..')
-const shmFile = (name: string): string => `/dev/shm/ipo-${name}`
 const linux = process.platform === 'linux' && fs.existsSync('/dev/shm')
 const NOBODY = 65534
-
-interface Run {
-  code: number
-  stdout: string
-  stderr: string
-  /** Killed after the timeout: the CLI hung. */
-  hung: boolean
-}
-
-function cli(...args: string[]): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, ['--import', 'tsx', path.join('cli', 'index.ts'), ...args], { cwd: root, timeout: 60_000, killSignal: 'SIGKILL' }, (err, stdout, stderr) => {
-      const e = err as (Error & { code?: unknown; killed?: boolean }) | null
-      const code = e === null ? 0 : typeof e.code === 'number' ? e.code : -1
-      resolve({ code, stdout, stderr, hung: e?.killed === true })
-    })
-  })
-}
 
 /** Exists, without following a symbolic link. */
 function present(file: string): boolean {

@@ -6,7 +6,6 @@
 //
 // Fast by default; IPO_LONG=1 runs the long variants (more rounds, more kills,
 // 100k messages per load peer).
-import { execFile } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
@@ -18,12 +17,12 @@ import { Header, HeaderFlag } from '../core/layout'
 import { native, OpenMode } from '../core/native'
 import { Hash } from '../core/records'
 import { startChild, uniqueName } from './helpers/processes'
-import { shmError } from './helpers/segments'
+import { cli } from './helpers/cli'
+import { shmError, shmFile } from './helpers/segments'
 import { prng } from './helpers/prng'
 
 const LONG = process.env.IPO_LONG === '1'
 const root = path.join(__dirname, '..')
-const shmFile = (name: string): string => `/dev/shm/ipo-${name}`
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
 
 /** The queue record of `channel` (which must exist). */
@@ -510,21 +509,6 @@ describe('load', () => {
     }
   }, LONG ? 1_800_000 : 120_000)
 })
-
-interface CliResult {
-  code: number
-  stdout: string
-  stderr: string
-}
-
-function cli(...args: string[]): Promise<CliResult> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, ['--import', 'tsx', path.join(root, 'cli', 'index.ts'), ...args], { cwd: root, timeout: 30_000 }, (err, stdout, stderr) => {
-      const code = err === null ? 0 : typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1
-      resolve({ code, stdout, stderr })
-    })
-  })
-}
 
 describe('CLI: interprocess-objects ls | rm | check', () => {
   it('lists, refuses, removes stale segments (one left by a SIGKILLed creator) and checks heaps, touching only our own', async () => {
