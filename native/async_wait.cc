@@ -33,7 +33,12 @@ void AsyncWaiter::Submit(std::shared_ptr<AsyncJob> job) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     queue_.push_back(std::move(job));
-    if (idle_ == 0) {
+    // Every queued job needs an idle thread of its own: a thread takes one job and may
+    // sleep on it for as long as it waits (a channel wait can last forever). Checking
+    // only for "no idle thread" let two jobs submitted before the idle thread woke share
+    // it, and the second starved behind the first (a WorkerPool stalled with the turn
+    // free and its dispatch's turn wait still queued).
+    if (idle_ < queue_.size()) {
       threads_.emplace_back([this] { Run(); });
       idle_++;
     }

@@ -185,3 +185,30 @@ describe('waiting without blocking the event loop', () => {
     }
   })
 })
+
+describe('waiter threads', () => {
+  it('waits started together each get a thread: one that is satisfied is not stuck behind others that wait on', async () => {
+    const shm = SharedMemory.create({ name: uniqueName('wt'), size: 1 << 20 })
+    const idle = new AbortController()
+    try {
+      // Channels first, so each wait below goes straight to a waiter thread, in one burst.
+      shm.access((tx) => {
+        for (const channel of ['b', ...Array.from({ length: 16 }, (_, i) => `idle-${i}`)]) {
+          tx.putMessage(0, { channel })
+          tx.takeMessage({ channel })
+        }
+      })
+      const long = Array.from({ length: 16 }, (_, i) => shm.waitForMessage({ channel: `idle-${i}`, signal: idle.signal }).catch((e: ShmError) => e.code))
+      const b = shm.waitForMessage({ channel: 'b' }).then(() => 'b')
+      shm.access((tx) => tx.putMessage(1, { channel: 'b' }))
+      // Before the fix, b's wait could sit queued behind the sixteen that wait forever.
+      const starved = new Promise<string>((r) => setTimeout(() => r('starved behind the other waits'), 20_000).unref())
+      expect(await Promise.race([b, starved])).toBe('b')
+      idle.abort()
+      expect(await Promise.all(long)).toEqual(Array(16).fill('ERR_ABORTED'))
+    } finally {
+      idle.abort()
+      shm.close()
+    }
+  }, 30_000)
+})
