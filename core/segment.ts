@@ -236,7 +236,7 @@ export class Segment {
   }
 
   copyIn(src: Uint8Array, offset: number): void {
-    if (src.byteLength >= BULK_COPY_BYTES) native.copy(this.id, offset, src, true)
+    if (src.byteLength >= BULK_COPY_BYTES) this.copy(offset, src, true)
     else this.bytes.set(src, offset)
   }
 
@@ -244,7 +244,7 @@ export class Segment {
   copyOut(offset: number, length: number): Uint8Array {
     if (length < BULK_COPY_BYTES) return this.bytes.slice(offset, offset + length)
     const out = new Uint8Array(length)
-    native.copy(this.id, offset, out, false)
+    this.copy(offset, out, false)
     return out
   }
 
