@@ -194,6 +194,13 @@ describe('the packed package, installed into fresh projects', () => {
     expect(owner.stdout).toContain('owner: bob = 2')
   }, 240_000)
 
+  it('the CLI runs from the installed package (bin: interprocess-objects)', async () => {
+    const version = (JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as { version: string }).version
+    const bin = path.join(app, 'node_modules', '.bin', 'interprocess-objects')
+    expect((await exec(bin, ['--version'], { cwd: app, timeout: 60_000 })).stdout.trim()).toBe(version)
+    expect((await exec(bin, ['ls', '--prefix', `none-${process.pid}-`], { cwd: app, timeout: 60_000 })).stdout).toMatch(/no interprocess-objects segments/)
+  }, 120_000)
+
   it('npm install --ignore-scripts: the prebuilt addon loads, no compiler run', async () => {
     const bare = path.join(work, 'bare')
     fs.mkdirSync(bare)
