@@ -59,7 +59,7 @@ export class Transaction {
         releaseRecord(heap, ctx.num, ctx.tag)
         return value
       }
-      return readRecord(heap, ctx.tag, ctx.num, true) as T
+      return own(readRecord(heap, ctx.tag, ctx.num, true)) as T
     })
   }
 
@@ -92,7 +92,9 @@ export class Transaction {
     this.heap.checkTurn()
     const o = options === undefined ? undefined : checkOptions<TakeOptions>(options, takeSpec, 'tx.takeMessage')
     const channel = o?.channel ?? DEFAULT_CHANNEL
-    return this.channels.take(this.channels.queue(channel, false), channel, o?.copy === true) as T
+    const taken = this.channels.take(this.channels.queue(channel, false), channel, o?.copy === true)
+    // The message's reference passes to the taker: this view is the one to destroy.
+    return (o?.copy === true ? taken : own(taken)) as T
   }
 
   /**
@@ -103,7 +105,18 @@ export class Transaction {
   destroy(mapped: unknown): void {
     this.heap.checkTurn()
     if (isCopiedValue(mapped)) return
+    if (destroyed.has(mapped as object)) {
+      throw new ShmError('ERR_INVALID_ARGUMENT', 'tx.destroy: this value was destroyed already; its record may hold another value by now, so the view must not be used again')
+    }
     const ref = this.refOf(mapped as object, 'destroy')
+    if (!owners.has(mapped as object)) {
+      throw new ShmError(
+        'ERR_INVALID_ARGUMENT',
+        'tx.destroy takes a value returned by tx.put or tx.takeMessage, once: that view holds a reference to its record. This one does not — it was read out of a container or a message (destroying it would free a record its parent still points to), or putMessage returned it (the queued message owns it). Remove it from its container, or destroy the value you put or took',
+      )
+    }
+    owners.delete(mapped as object)
+    destroyed.add(mapped as object)
     releaseRecord(this.heap, ref, this.heap.kindOf(ref))
   }
 
@@ -152,6 +165,21 @@ export class Transaction {
     }
     return heap.record(ref, heap.kindOf(ref))
   }
+}
+
+/**
+ * The views that hold a reference to their record: the ones tx.put and tx.takeMessage
+ * returned (and not destroyed yet). Views read out of containers or messages, and the
+ * view putMessage returns, only borrow their record: destroying one of those would free
+ * memory its owner still points to, so destroy refuses them.
+ */
+const owners = new WeakSet<object>()
+/** Owning views that were destroyed: a second destroy is refused by name. */
+const destroyed = new WeakSet<object>()
+
+function own(value: unknown): unknown {
+  if (typeof value === 'object' && value !== null) owners.add(value)
+  return value
 }
 
 /** Values that never come back mapped: they are copied in and out (put stores nothing for them). */
