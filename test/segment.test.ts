@@ -2,29 +2,19 @@
 // validation, visibility of writes across processes, the cross-process futex,
 // pid liveness, use after close, who unlinks, and that mappings are given back.
 import * as fs from 'node:fs'
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { SharedMemory, ShmError } from 'interprocess-objects'
 import { Header, LAYOUT_VERSION, MAGIC } from '../core/layout'
 import { native } from '../core/native'
 import { startChild, uniqueName } from './helpers/processes'
+import { cleanUpAfterEach } from './helpers/cleanup'
 
 const SIZE = 1 << 20
 const isLinux = process.platform === 'linux'
 const page = native.pageSize
 
-/** Segments a test opened; closed (and their names removed) after each test. */
-const opened: SharedMemory[] = []
-const names: string[] = []
-afterEach(() => {
-  for (const shm of opened.splice(0)) shm.close()
-  for (const name of names.splice(0)) {
-    try {
-      SharedMemory.unlink(name)
-    } catch {
-      // already gone: that is the point of most tests
-    }
-  }
-})
+/** Segments a test opened and names it used; closed and removed after each test. */
+const { opened, names } = cleanUpAfterEach()
 
 function track(shm: SharedMemory): SharedMemory {
   opened.push(shm)

@@ -7,29 +7,20 @@
 import { execFileSync, fork, spawnSync } from 'node:child_process'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { SharedMemory } from 'interprocess-objects'
 import { Header, LAYOUT_VERSION, MAGIC, MAX_SEGMENT_SIZE, MIN_SEGMENT_SIZE } from '../core/layout'
 import { native } from '../core/native'
 import { childrenDir, uniqueName } from './helpers/processes'
+import { cleanUpAfterEach } from './helpers/cleanup'
 import { held, shmError, shmFile } from './helpers/segments'
 
 const isLinux = process.platform === 'linux'
 const page = native.pageSize
 const GiB = 2 ** 30
 
-const names: string[] = []
-const opened: SharedMemory[] = []
-afterEach(() => {
-  for (const shm of opened.splice(0)) shm.close()
-  for (const name of names.splice(0)) {
-    try {
-      SharedMemory.unlink(name)
-    } catch {
-      // never created, or already removed: the point of most tests here
-    }
-  }
-})
+/** Segments a test opened and names it used; closed and removed after each test. */
+const { opened, names } = cleanUpAfterEach()
 
 function freshName(prefix = 'size'): string {
   const name = uniqueName(prefix)
