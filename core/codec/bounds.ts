@@ -5,6 +5,7 @@
 // segment-wide turn. With it, a walk is bounded by the block it walks, and a
 // corrupt record is ERR_SHM_CORRUPT naming the record and the field.
 import { corrupt, type Heap } from '../heap'
+import { Arr, ENTRY_SIZE, Hash, SLOT_SIZE } from '../records'
 
 /**
  * Why `count` elements of `elementSize` bytes, `start` bytes into the block at
@@ -35,4 +36,21 @@ export function checkFits(heap: Heap, block: number, start: number, count: numbe
 export function checkHeader(heap: Heap, ref: number, size: number, kind: string): void {
   const why = overrun(heap, ref, size, 0, 0)
   if (why !== null) throw corrupt(`${kind} record ${ref}: its header ${why}`)
+}
+
+/**
+ * An array record's Length, checked against its items block: the bound of every walk
+ * over its items (copy, release, keys, growth). A Length with no items block fails too.
+ */
+export function checkedArrayLength(heap: Heap, ref: number): number {
+  const length = heap.u32[(ref + Arr.Length) >>> 2]!
+  if (length !== 0) checkFits(heap, heap.u32[(ref + Arr.Items) >>> 2]!, 0, length, SLOT_SIZE, 'array', ref, 'Length')
+  return length
+}
+
+/** A table record's Used (entries written so far), checked against its entries block: the bound of every walk over them. */
+export function checkedTableUsed(heap: Heap, ref: number): number {
+  const used = heap.u32[(ref + Hash.Used) >>> 2]!
+  if (used !== 0) checkFits(heap, heap.u32[(ref + Hash.Entries) >>> 2]!, 0, used, ENTRY_SIZE, 'table', ref, 'Used')
+  return used
 }

@@ -7,7 +7,7 @@ import { Arr, Big, Bin, BinaryKind, Entry, ENTRY_SIZE, Hash, Inst, RecFlag, Slot
 import { mapArray, mapObject, mapTable } from '../containers/views'
 import { prototypeOfClass, structTypeOf, v8Deserialize } from './registry'
 import { readStringRecord } from './strings'
-import { checkFits, checkHeader } from './bounds'
+import { checkFits, checkHeader, checkedArrayLength, checkedTableUsed } from './bounds'
 
 export type Memo = Map<number, unknown>
 
@@ -201,9 +201,8 @@ function copyArray(heap: Heap, ref: number, memo: Memo): unknown[] {
   const known = memo.get(ref)
   if (known !== undefined) return known as unknown[]
   checkHeader(heap, ref, Arr.Size, 'array')
-  const length = heap.u32[(ref + Arr.Length) >>> 2]!
+  const length = checkedArrayLength(heap, ref)
   const items = heap.u32[(ref + Arr.Items) >>> 2]!
-  if (length > 0) checkFits(heap, items, 0, length, SLOT_SIZE, 'array', ref, 'Length')
   const out: unknown[] = new Array(length)
   memo.set(ref, out)
   for (let i = 0; i < length; i++) {
@@ -216,9 +215,8 @@ function copyArray(heap: Heap, ref: number, memo: Memo): unknown[] {
 /** Calls `fn(keySlot, valueSlot)` for each live entry, in insertion order. */
 export function forEachEntry(heap: Heap, ref: number, fn: (keyAt: number, valueAt: number) => void): void {
   checkHeader(heap, ref, Hash.Size, 'table')
-  const used = heap.u32[(ref + Hash.Used) >>> 2]!
+  const used = checkedTableUsed(heap, ref)
   const entries = heap.u32[(ref + Hash.Entries) >>> 2]!
-  if (used > 0) checkFits(heap, entries, 0, used, ENTRY_SIZE, 'table', ref, 'Used')
   for (let i = 0; i < used; i++) {
     const e = entries + i * ENTRY_SIZE
     if ((heap.u32[(e + Entry.Flags) >>> 2]! & 1) === 0) fn(e + Entry.Key, e + Entry.Value)

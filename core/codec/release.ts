@@ -8,7 +8,7 @@
 // visited (./bounds.ts), so a corrupt graph is ERR_SHM_CORRUPT, never a loop.
 import { corrupt, type Heap } from '../heap'
 import { Arr, Big, Bin, Entry, ENTRY_SIZE, EntryFlag, FIRST_REF_TAG, Hash, Inst, Rec, Slot, SLOT_SIZE, Str, StructRec, Tag } from '../records'
-import { checkFits, checkHeader } from './bounds'
+import { checkFits, checkHeader, checkedArrayLength, checkedTableUsed } from './bounds'
 
 export function releaseSlot(heap: Heap, at: number): void {
   const tag = heap.i32[at >>> 2]!
@@ -48,10 +48,8 @@ export function releaseRecord(heap: Heap, first: number, firstTag: number): void
     switch (tag) {
       case Tag.Array: {
         checkHeader(heap, ref, Arr.Size, 'array')
-        const length = heap.u32[(ref + Arr.Length) >>> 2]!
+        const length = checkedArrayLength(heap, ref)
         const items = heap.u32[(ref + Arr.Items) >>> 2]!
-        if (items !== 0) checkFits(heap, items, 0, length, SLOT_SIZE, 'array', ref, 'Length')
-        else if (length !== 0) throw corrupt(`array record ${ref}: Length = ${length} but it has no items block`)
         for (let i = 0; i < length; i++) pushSlot(heap, stack, items + i * SLOT_SIZE)
         if (items !== 0) heap.free(items)
         break
@@ -61,11 +59,9 @@ export function releaseRecord(heap: Heap, first: number, firstTag: number): void
       case Tag.Set:
       case Tag.Error: {
         checkHeader(heap, ref, Hash.Size, 'table')
-        const used = heap.u32[(ref + Hash.Used) >>> 2]!
+        const used = checkedTableUsed(heap, ref)
         const entries = heap.u32[(ref + Hash.Entries) >>> 2]!
         const buckets = heap.u32[(ref + Hash.Buckets) >>> 2]!
-        if (entries !== 0) checkFits(heap, entries, 0, used, ENTRY_SIZE, 'table', ref, 'Used')
-        else if (used !== 0) throw corrupt(`table record ${ref}: Used = ${used} but it has no entries block`)
         checkFits(heap, buckets, 0, heap.u32[(ref + Hash.BucketCount) >>> 2]!, 4, 'table', ref, 'BucketCount')
         for (let i = 0; i < used; i++) {
           const e = entries + i * ENTRY_SIZE

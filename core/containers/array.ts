@@ -2,7 +2,7 @@
 // block first and frees the old one last, inside heap.atomically().
 import { ShmError } from '../errors'
 import type { Heap } from '../heap'
-import { checkFits } from '../codec/bounds'
+import { checkFits, checkedArrayLength } from '../codec/bounds'
 import { EncodeContext, encodeValue, writeInlineValue, writeSlot } from '../codec/encode'
 import { readSlot } from '../codec/decode'
 import { releaseSlot, replaceSlot } from '../codec/release'
@@ -17,11 +17,7 @@ function storedLength(heap: Heap, ref: number): number {
  * The length, checked against the items block: what `length` reports and what
  * every walk over the items (keys, truncation, growth) is bounded by.
  */
-export function arrayLength(heap: Heap, ref: number): number {
-  const length = heap.u32[(ref + Arr.Length) >>> 2]!
-  if (length !== 0) checkFits(heap, itemsOf(heap, ref), 0, length, SLOT_SIZE, 'array', ref, 'Length')
-  return length
-}
+export const arrayLength = checkedArrayLength
 
 function itemsOf(heap: Heap, ref: number): number {
   return heap.u32[(ref + Arr.Items) >>> 2]!

@@ -7,7 +7,7 @@ import { EncodeContext, bucketCountFor, encodeValue, writeInlineValue } from '..
 import { hashKey, sameKey } from '../codec/hash'
 import { readSlot } from '../codec/decode'
 import { releaseSlot, replaceSlot } from '../codec/release'
-import { checkFits } from '../codec/bounds'
+import { checkFits, checkedTableUsed } from '../codec/bounds'
 import { Entry, ENTRY_SIZE, EntryFlag, FIRST_REF_TAG, Hash, RecFlag, Slot, Str, StrEncoding, Tag } from '../records'
 
 const u32 = (heap: Heap, at: number): number => heap.u32[at >>> 2]!
@@ -17,20 +17,10 @@ export function tableCount(heap: Heap, table: number): number {
   return u32(heap, table + Hash.Count)
 }
 
-/**
- * The entries written so far (Hash.Used), checked against the entries block: every
- * walk over a table's entries, and every chain walk, is bounded by it.
- */
-function usedEntries(heap: Heap, table: number): number {
-  const used = u32(heap, table + Hash.Used)
-  if (used !== 0) checkFits(heap, u32(heap, table + Hash.Entries), 0, used, ENTRY_SIZE, 'table', table, 'Used')
-  return used
-}
-
 /** The entry holding `key`, or 0. */
 export function findEntry(heap: Heap, table: number, key: unknown, hash: number): number {
   const entries = u32(heap, table + Hash.Entries)
-  const used = usedEntries(heap, table)
+  const used = checkedTableUsed(heap, table)
   const buckets = u32(heap, table + Hash.Buckets)
   const bucketCount = u32(heap, table + Hash.BucketCount)
   let index = u32(heap, buckets + (hash & (bucketCount - 1)) * 4)
@@ -81,8 +71,8 @@ export function entryValue(heap: Heap, entry: number, mapped: boolean): unknown 
 }
 
 export function tableGet(heap: Heap, table: number, key: unknown, mapped: boolean): unknown {
-  const e = findEntry(heap, table, key, hashKey(key, keyPath))
-  return e === 0 ? undefined : readSlot(heap, e + Entry.Value, mapped)
+  const e = tableEntry(heap, table, key)
+  return e === 0 ? undefined : entryValue(heap, e, mapped)
 }
 
 export function tableHas(heap: Heap, table: number, key: unknown): boolean {
@@ -176,7 +166,7 @@ export function tableDelete(heap: Heap, table: number, key: unknown): boolean {
 }
 
 export function tableClear(heap: Heap, table: number): void {
-  const used = usedEntries(heap, table)
+  const used = checkedTableUsed(heap, table)
   const entries = u32(heap, table + Hash.Entries)
   for (let i = 0; i < used; i++) {
     const e = entries + i * ENTRY_SIZE
