@@ -629,30 +629,28 @@ export class MappedSet<T = unknown> extends MappedTable<T> implements Iterable<T
   }
 }
 
-Object.defineProperty(MappedMap.prototype, INSPECT, {
-  value: function inspectMap(this: MappedMap, depth: number | null, options?: InspectOptions, inspect?: InspectFn): string {
-    const h = this instanceof MappedMap ? this[MAPPED] : undefined
-    if (h === undefined) return '[MappedMap]'
-    return inspectView(h, 'MappedMap', depth, options, inspect, () => {
-      const out = new DisplayMap()
-      forEachEntry(h.heap, h.ref, (k, v) => out.set(readSlot(h.heap, k, false), readSlot(h.heap, v, true)))
-      return out
-    })
-  },
-  configurable: true,
+/** The inspect hook of Map and Set views: the entries through a plain stand-in built by `fill`. */
+function defineTableInspect(cls: typeof MappedMap | typeof MappedSet, label: string, fill: (h: MappedHandle) => object): void {
+  Object.defineProperty(cls.prototype, INSPECT, {
+    value: function inspectTable(this: unknown, depth: number | null, options?: InspectOptions, inspect?: InspectFn): string {
+      const h = this instanceof cls ? this[MAPPED] : undefined
+      if (h === undefined) return `[${label}]`
+      return inspectView(h, label, depth, options, inspect, () => fill(h))
+    },
+    configurable: true,
+  })
+}
+
+defineTableInspect(MappedMap, 'MappedMap', (h) => {
+  const out = new DisplayMap()
+  forEachEntry(h.heap, h.ref, (k, v) => out.set(readSlot(h.heap, k, false), readSlot(h.heap, v, true)))
+  return out
 })
 
-Object.defineProperty(MappedSet.prototype, INSPECT, {
-  value: function inspectSet(this: MappedSet, depth: number | null, options?: InspectOptions, inspect?: InspectFn): string {
-    const h = this instanceof MappedSet ? this[MAPPED] : undefined
-    if (h === undefined) return '[MappedSet]'
-    return inspectView(h, 'MappedSet', depth, options, inspect, () => {
-      const out = new DisplaySet()
-      forEachEntry(h.heap, h.ref, (k) => out.add(readSlot(h.heap, k, false)))
-      return out
-    })
-  },
-  configurable: true,
+defineTableInspect(MappedSet, 'MappedSet', (h) => {
+  const out = new DisplaySet()
+  forEachEntry(h.heap, h.ref, (k) => out.add(readSlot(h.heap, k, false)))
+  return out
 })
 
 export function mapTable(heap: Heap, ref: number, tag: Tag.Map | Tag.Set): MappedMap | MappedSet {
