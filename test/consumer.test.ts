@@ -194,6 +194,42 @@ describe('the packed package, installed into fresh projects', () => {
     expect(owner.stdout).toContain('owner: bob = 2')
   }, 240_000)
 
+  it('using, copyBytes, the disposers and the structural Electron types work from the installed package, strict', async () => {
+    const dir = path.join(app, 'usage')
+    fs.mkdirSync(dir, { recursive: true })
+    fs.writeFileSync(
+      path.join(dir, 'usage.mts'),
+      `import { SharedMemory } from 'interprocess-objects'
+import { SharedObjectsHost, WorkerPool, type BaseWebPreferences, type WindowWebPreferences } from 'interprocess-objects/main'
+let kept: SharedMemory
+{
+  using shm = SharedMemory.create({ name: 'use-' + process.pid, size: 1 << 20 })
+  kept = shm
+  const mine = new Uint8Array(8192).fill(7)
+  const inSegment = new Uint8Array(shm.buffer, shm.bytes.byteOffset + 8192, mine.length)
+  shm.copyBytes(inSegment, mine)
+  const back = new Uint8Array(mine.length)
+  shm.copyBytes(back, inSegment)
+  console.log('copied', back.every((b) => b === 7))
+}
+console.log('closed by using', kept.closed)
+const closePool: (pool: WorkerPool) => Promise<void> = (pool) => pool[Symbol.asyncDispose]()
+void closePool
+const host = SharedObjectsHost.create({ segments: { s: { size: 1 << 20, regions: { r: 64 } } } })
+const base = { preload: '/app/preload.js', additionalArguments: ['--keep'] } satisfies BaseWebPreferences & { preload: string }
+const prefs: WindowWebPreferences<typeof base> = host.webPreferences({ s: { regions: { r: 'read' } } }, base)
+console.log('prefs', prefs.preload, prefs.sandbox, prefs.contextIsolation, prefs.additionalArguments.length)
+host.close()
+`,
+    )
+    const out = path.join(app, 'usage-out')
+    await typecheck(app, { compilerOptions: { ...strict, noEmit: false, module: 'node16', moduleResolution: 'node16', outDir: out, rootDir: dir }, files: ['usage/usage.mts'] })
+    const { stdout } = await exec(process.execPath, [path.join(out, 'usage.mjs')], { cwd: app, timeout: 60_000 })
+    expect(stdout).toContain('copied true')
+    expect(stdout).toContain('closed by using true')
+    expect(stdout).toContain('prefs /app/preload.js false true 2')
+  }, 240_000)
+
   it('the CLI runs from the installed package (bin: interprocess-objects)', async () => {
     const version = (JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as { version: string }).version
     const bin = path.join(app, 'node_modules', '.bin', 'interprocess-objects')
