@@ -16,7 +16,9 @@
 // TLSF) so free() can prove its argument is a block start from both neighbours and
 // check() can verify the whole chain. The heap ends in an 8-byte sentinel header
 // (size 0, in use), so "the next block" never needs a bounds check.
-import { ShmError } from './errors'
+import { corrupt as corruptIn, ShmError } from './errors'
+
+const corrupt = (detail: string): ShmError => corruptIn(detail, 'allocator')
 import { Header } from './layout'
 
 export interface AllocatorStats {
@@ -136,10 +138,6 @@ function searchClassOf(size: number): number {
 
 function lowestBit(x: number): number {
   return 31 - Math.clz32(x & -x)
-}
-
-function corrupt(detail: string): ShmError {
-  return new ShmError('ERR_SHM_CORRUPT', `shared heap allocator is inconsistent: ${detail}; the segment was overwritten or a process died while allocating: recreate the segment`)
 }
 
 export class Allocator {

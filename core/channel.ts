@@ -3,14 +3,15 @@
 // directory that lists them may grow. Nodes are freed on take; the message value
 // itself passes to the taker (it frees it with tx.destroy).
 import { ShmError } from './errors'
-import { corrupt, type Heap } from './heap'
+import { corrupt } from './errors'
+import type { Heap } from './heap'
 import { Header } from './layout'
-import { EncodeContext, encodeValue } from './codec/encode'
-import { readSlot } from './codec/decode'
-import { releaseRecord } from './codec/release'
-import { readStringRecord, writeStringRecord } from './codec/strings'
-import { hashKey } from './codec/hash'
-import { checkFits } from './codec/bounds'
+import { EncodeContext, encodeValue } from './values/encode'
+import { readSlot } from './values/decode'
+import { releaseRecord } from './values/release'
+import { readStringRecord, writeStringRecord } from './values/strings'
+import { hashKey } from './values/hash'
+import { checkFits } from './values/bounds'
 import { Bin, BinaryKind, ChannelDir, FIRST_REF_TAG, InternalKind, QNode, Queue, Slot, Tag } from './records'
 
 export const DEFAULT_CHANNEL = ''

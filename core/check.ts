@@ -24,10 +24,10 @@
 // on a broken heap. shm.check() still runs on a marked segment (to say what is
 // wrong) and clears the mark with { repair: true } if the heap checks out.
 import type { AllocatorRepair, AllocatorStats } from './allocator'
-import { overrun } from './codec/bounds'
-import { hashKey } from './codec/hash'
-import { readStringRecord } from './codec/strings'
-import { ShmError } from './errors'
+import { overrun } from './values/bounds'
+import { hashKey } from './values/hash'
+import { readStringRecord } from './values/strings'
+import { corrupt as corruptIn, ShmError } from './errors'
 import type { Heap } from './heap'
 import { Header, HeaderFlag } from './layout'
 import {
@@ -188,9 +188,7 @@ export function checkSegment(heap: Heap, options: CheckOptions = {}): HeapReport
   return report
 }
 
-function corrupt(detail: string): ShmError {
-  return new ShmError('ERR_SHM_CORRUPT', `shared heap check failed: ${detail}; recreate the segment (its data cannot be trusted)`)
-}
+const corrupt = (detail: string): ShmError => corruptIn(detail, 'check')
 
 const dirWord = (field: ChannelDir): number => (Header.ChannelRoot + field) >>> 2
 

@@ -2,7 +2,7 @@
 // channels. Every reference read from the segment is checked here before use:
 // another process (or a crash) may have left anything in those bytes.
 import { Allocator } from './allocator'
-import { ShmError } from './errors'
+import { corrupt, ShmError } from './errors'
 import { Header } from './layout'
 import { Rec, type Tag } from './records'
 import type { Segment } from './segment'
@@ -142,8 +142,4 @@ export class Heap {
 
 export function noTurn(name: string): ShmError {
   return new ShmError('ERR_SHM_NO_TURN', `a value mapped from segment "${name}" was used outside shm.access(): use it inside a turn, or copy it out with tx.copy()`)
-}
-
-export function corrupt(detail: string): ShmError {
-  return new ShmError('ERR_SHM_CORRUPT', `shared heap is inconsistent: ${detail}; run shm.check() for a full report, or recreate the segment`)
 }

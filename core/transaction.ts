@@ -2,11 +2,13 @@
 // is only valid inside that callback.
 import type { AllocatorStats } from './allocator'
 import { Channels, DEFAULT_CHANNEL, isMappedSlot } from './channel'
-import { EncodeContext, encodeValue } from './codec/encode'
-import { readRecord, readSlot } from './codec/decode'
-import { dataLength, mappedHandleOf, recordOfBytes } from './codec/mapped_handle'
-import { releaseRecord } from './codec/release'
-import { structOf } from './codec/registry'
+import { EncodeContext, encodeValue } from './values/encode'
+import { readRecord, readSlot } from './values/decode'
+import { dataLength, mappedHandleOf, recordOfBytes } from './values/mapped_handle'
+import { releaseRecord } from './values/release'
+// Registers the live views with the decoder (see ViewFactories in values/decode.ts).
+import './values/views'
+import { structOf } from './values/registry'
 import { ShmError } from './errors'
 import type { Heap } from './heap'
 import { checkOptions } from './options'

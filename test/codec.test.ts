@@ -6,7 +6,7 @@ import { startChild, uniqueName, type Child } from './helpers/processes'
 import { value } from './helpers/values'
 import { Point } from './children/shared-classes'
 // White-box: the key hash is part of the segment layout, not of the API.
-import { hashKey } from '../core/codec/hash'
+import { hashKey } from '../core/values/hash'
 
 registerClass(Point)
 

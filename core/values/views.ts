@@ -16,8 +16,8 @@
 //   Symbol.for('nodejs.util.inspect.custom'): nothing here imports Node.
 import type { Heap } from '../heap'
 import { ShmError } from '../errors'
-import { MAPPED, type MappedHandle } from '../codec/mapped_handle'
-import { forEachEntry, readSlot } from '../codec/decode'
+import { MAPPED, type MappedHandle } from './mapped_handle'
+import { forEachEntry, readSlot, registerViewFactories } from './decode'
 import { Tag } from '../records'
 import { arrayDelete, arrayGet, arrayHasIndex, arrayLength, arrayPop, arrayPush, arraySet, arraySetLength } from './array'
 import { assertWritable, entryValue, tableClear, tableCount, tableDelete, tableEntry, tableGet, tableHas, tableSet } from './hash_table'
@@ -656,3 +656,5 @@ defineTableInspect(MappedSet, 'MappedSet', (h) => {
 export function mapTable(heap: Heap, ref: number, tag: Tag.Map | Tag.Set): MappedMap | MappedSet {
   return tag === Tag.Map ? new MappedMap(heap, ref) : new MappedSet(heap, ref)
 }
+
+registerViewFactories({ mapArray, mapObject, mapTable })

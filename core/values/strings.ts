@@ -1,6 +1,7 @@
 // Strings as records: UTF-8 normally, UTF-16 only for strings with lone surrogates
 // (UTF-8 cannot carry them, and silently replacing them would lose data).
-import { corrupt, type Heap } from '../heap'
+import { corrupt } from '../errors'
+import type { Heap } from '../heap'
 import { Str, StrEncoding, Tag } from '../records'
 import { decodeUtf8 } from '../utf8'
 import { checkFits } from './bounds'

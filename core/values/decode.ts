@@ -1,22 +1,34 @@
 // Records → JavaScript values. Copy mode builds ordinary JS values (shared
 // references and cycles come back as one object). Mapped mode returns live views
 // for containers and TypedArrays and copies for everything immutable.
-import { ShmError } from '../errors'
-import { corrupt, type Heap } from '../heap'
+import { corrupt, ShmError } from '../errors'
+import type { Heap } from '../heap'
 import { Arr, Big, Bin, BinaryKind, Entry, ENTRY_SIZE, Hash, Inst, RecFlag, Slot, SLOT_SIZE, StructRec, Tag } from '../records'
-import { mapArray, mapObject, mapTable } from '../containers/views'
 import { prototypeOfClass, structTypeOf, v8Deserialize } from './registry'
 import { readStringRecord } from './strings'
 import { checkFits, checkHeader, checkedArrayLength, checkedTableUsed } from './bounds'
 
 export type Memo = Map<number, unknown>
 
-export function slotTag(heap: Heap, at: number): Tag {
-  return heap.i32[at >>> 2]! as Tag
+/**
+ * How live views are made. views.ts registers them when it loads: the views read
+ * their elements through this file, so importing them here would be a cycle.
+ */
+export interface ViewFactories {
+  mapArray(heap: Heap, ref: number): unknown[]
+  mapObject(heap: Heap, ref: number, proto: object | null, instanceRef?: number): object
+  mapTable(heap: Heap, ref: number, tag: Tag.Map | Tag.Set): object
 }
 
-export function slotRef(heap: Heap, at: number): number {
-  return heap.u32[(at + Slot.Payload) >>> 2]!
+let views: ViewFactories | undefined
+
+export function registerViewFactories(factories: ViewFactories): void {
+  views = factories
+}
+
+function viewFactories(): ViewFactories {
+  if (views === undefined) throw new Error('core/values/views.ts was not loaded: import it before reading mapped values')
+  return views
 }
 
 /** Reads the value in the slot at `at`. */
@@ -77,7 +89,7 @@ export function readRecord(heap: Heap, tag: Tag, ref: number, mapped: boolean, m
       heap.record(ref, Tag.Array)
       if (!mapped) return copyArray(heap, ref, memo ?? new Map())
       checkArrayBounds(heap, ref)
-      return mapArray(heap, ref)
+      return viewFactories().mapArray(heap, ref)
     case Tag.Object:
     case Tag.Map:
     case Tag.Set:
@@ -85,7 +97,7 @@ export function readRecord(heap: Heap, tag: Tag, ref: number, mapped: boolean, m
       heap.record(ref, tag)
       if (mapped && tag !== Tag.Error) {
         checkTableBounds(heap, ref)
-        return tag === Tag.Object ? mapObject(heap, ref, (heap.flagsOf(ref) & RecFlag.NullProto) !== 0 ? null : Object.prototype) : mapTable(heap, ref, tag)
+        return tag === Tag.Object ? viewFactories().mapObject(heap, ref, (heap.flagsOf(ref) & RecFlag.NullProto) !== 0 ? null : Object.prototype) : viewFactories().mapTable(heap, ref, tag)
       }
       return copyTable(heap, ref, tag, memo ?? new Map())
     case Tag.Instance:
@@ -266,7 +278,7 @@ function readInstance(heap: Heap, ref: number, mapped: boolean, memo: Memo): unk
   const fields = heap.record(heap.u32[(ref + Inst.Fields) >>> 2]!, Tag.Object)
   if (mapped) {
     checkTableBounds(heap, fields)
-    return mapObject(heap, fields, proto, ref)
+    return viewFactories().mapObject(heap, fields, proto, ref)
   }
   const out = Object.create(proto) as object
   memo.set(ref, out)

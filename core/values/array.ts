@@ -2,10 +2,10 @@
 // block first and frees the old one last, inside heap.atomically().
 import { ShmError } from '../errors'
 import type { Heap } from '../heap'
-import { checkFits, checkedArrayLength } from '../codec/bounds'
-import { EncodeContext, encodeValue, writeInlineValue, writeSlot } from '../codec/encode'
-import { readSlot } from '../codec/decode'
-import { releaseSlot, replaceSlot } from '../codec/release'
+import { checkFits, checkedArrayLength } from './bounds'
+import { EncodeContext, encodeValue, writeInlineValue, writeSlot } from './encode'
+import { readSlot } from './decode'
+import { releaseSlot, replaceSlot } from './release'
 import { Arr, FIRST_REF_TAG, RecFlag, SLOT_SIZE, Tag } from '../records'
 
 /** The stored length, unchecked: for single-element access (each element is range-checked). */

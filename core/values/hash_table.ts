@@ -1,13 +1,13 @@
 // Operations on the insertion-ordered hash table behind shared Map, Set and
 // plain objects (layout in records.ts). Every mutation allocates first and links
 // last, inside heap.atomically(), so ERR_SHM_FULL leaves the table as it was.
-import { ShmError } from '../errors'
-import { corrupt, type Heap } from '../heap'
-import { EncodeContext, bucketCountFor, encodeValue, writeInlineValue } from '../codec/encode'
-import { hashKey, sameKey } from '../codec/hash'
-import { readSlot } from '../codec/decode'
-import { releaseSlot, replaceSlot } from '../codec/release'
-import { checkFits, checkedTableUsed } from '../codec/bounds'
+import { corrupt, ShmError } from '../errors'
+import type { Heap } from '../heap'
+import { EncodeContext, bucketCountFor, encodeValue, writeInlineValue } from './encode'
+import { hashKey, sameKey } from './hash'
+import { readSlot } from './decode'
+import { releaseSlot, replaceSlot } from './release'
+import { checkFits, checkedTableUsed } from './bounds'
 import { Entry, ENTRY_SIZE, EntryFlag, FIRST_REF_TAG, Hash, RecFlag, Slot, Str, StrEncoding, Tag } from '../records'
 
 const u32 = (heap: Heap, at: number): number => heap.u32[at >>> 2]!

@@ -4,7 +4,8 @@
 // field; without this a loop would run up to 2^32 times while holding the
 // segment-wide turn. With it, a walk is bounded by the block it walks, and a
 // corrupt record is ERR_SHM_CORRUPT naming the record and the field.
-import { corrupt, type Heap } from '../heap'
+import { corrupt } from '../errors'
+import type { Heap } from '../heap'
 import { Arr, ENTRY_SIZE, Hash, SLOT_SIZE } from '../records'
 
 /**

@@ -6,7 +6,8 @@
 // The walk is bounded by what it frees: each record is checked to be a live block
 // before it is touched, and its counts against its blocks before its slots are
 // visited (./bounds.ts), so a corrupt graph is ERR_SHM_CORRUPT, never a loop.
-import { corrupt, type Heap } from '../heap'
+import { corrupt } from '../errors'
+import type { Heap } from '../heap'
 import { Arr, Big, Bin, Entry, ENTRY_SIZE, EntryFlag, FIRST_REF_TAG, Hash, Inst, Rec, Slot, SLOT_SIZE, Str, StructRec, Tag } from '../records'
 import { checkFits, checkHeader, checkedArrayLength, checkedTableUsed } from './bounds'
 
