@@ -12,7 +12,7 @@ import { releaseRecord } from './values/release'
 import { readStringRecord, writeStringRecord } from './values/strings'
 import { hashKey } from './values/hash'
 import { checkFits } from './values/bounds'
-import { Bin, BinaryKind, ChannelDir, FIRST_REF_TAG, InternalKind, QNode, Queue, Slot, Tag } from './records'
+import { Bin, BinaryKind, ChannelDir, FIRST_REF_TAG, InternalKind, QNode, Queue, Rec, Slot, Tag } from './records'
 
 export const DEFAULT_CHANNEL = ''
 
@@ -75,8 +75,8 @@ export class Channels {
       newDir = heap.alloc(Math.max(8, capacity * 2) * 4)
       if (count > 0) heap.u8.copyWithin(newDir, dir, dir + count * 4)
     }
-    const q = heap.allocRecord(InternalKind.Queue, Queue.Size - 8)
-    heap.u8.fill(0, q + 8, q + Queue.Size)
+    const q = heap.allocRecord(InternalKind.Queue, Queue.Size)
+    heap.u8.fill(0, q + Rec.Body, q + Queue.Size)
     heap.u32[(q + Queue.Name) >>> 2] = writeStringRecord(heap, name)
     heap.u32[(q + Queue.NameHash) >>> 2] = hash
     // Commit. The new directory is linked before the old one is freed, so a process
@@ -180,7 +180,7 @@ export function isMappedSlot(heap: Heap, at: number): boolean {
   if (tag === Tag.Binary) {
     // An out-of-range reference counts as mapped here; decoding it then reports the corruption.
     const ref = heap.u32[(at + Slot.Payload) >>> 2]!
-    return ref + Bin.Data > heap.size || heap.u32[(ref + Bin.Kind) >>> 2] !== BinaryKind.ArrayBuffer
+    return ref + Bin.Data > heap.size || heap.u8[ref + Bin.Kind] !== BinaryKind.ArrayBuffer
   }
   return tag === Tag.Array || tag === Tag.Object || tag === Tag.Map || tag === Tag.Set || tag === Tag.Instance || tag === Tag.Struct
 }

@@ -405,7 +405,7 @@ class ValueChecker {
       case Tag.RegExp: {
         this.fits(ref, usable, Str.Data, 'the header')
         const length = u32[(ref + Str.ByteLength) >>> 2]!
-        const encoding = u32[(ref + Str.Encoding) >>> 2]!
+        const encoding = heap.u8[ref + Str.Encoding]
         this.fits(ref, usable, Str.Data + length, 'the text')
         if (encoding !== StrEncoding.Utf8 && encoding !== StrEncoding.Utf16) throw new Problem(`string record ${ref} has encoding ${encoding}`)
         if (encoding === StrEncoding.Utf16 && (length & 1) !== 0) throw new Problem(`UTF-16 string record ${ref} has odd length ${length}`)
@@ -414,7 +414,7 @@ class ValueChecker {
       case Tag.BigInt: {
         this.fits(ref, usable, Big.Data, 'the header')
         this.fits(ref, usable, Big.Data + u32[(ref + Big.ByteLength) >>> 2]!, 'the magnitude')
-        const sign = u32[(ref + Big.Sign) >>> 2]!
+        const sign = heap.u8[ref + Big.Sign]
         if (sign > 1) throw new Problem(`bigint record ${ref} has sign ${sign}`)
         return
       }
@@ -422,7 +422,7 @@ class ValueChecker {
       case Tag.Serialized: {
         this.fits(ref, usable, Bin.Data, 'the header')
         const length = u32[(ref + Bin.ByteLength) >>> 2]!
-        const kind = u32[(ref + Bin.Kind) >>> 2]!
+        const kind = heap.u8[ref + Bin.Kind]
         this.fits(ref, usable, Bin.Data + length, 'the data')
         const width = tag === Tag.Serialized ? (kind === BinaryKind.V8 ? 1 : 0) : binaryWidth[kind]
         if (width === undefined || width === 0) throw new Problem(`binary record ${ref} has kind ${kind}`)

@@ -6,7 +6,6 @@ import { corrupt, ShmError } from './errors'
 import { Header } from './layout'
 import { Rec, type Tag } from './records'
 import type { Segment } from './segment'
-import type { TurnGuard } from './struct'
 
 export class Heap {
   readonly segment: Segment
@@ -19,8 +18,6 @@ export class Heap {
   readonly view: DataView
   /** True while this process holds the turn; mapped views refuse to work otherwise. */
   inTurn = false
-  /** Handed to struct views so they check the turn too. */
-  readonly guard: TurnGuard = { check: () => this.checkTurn() }
   /**
    * Blocks allocated (and references retained) by the operation under way, so a
    * failure can undo them and leave the segment exactly as it was.
@@ -82,16 +79,110 @@ export class Heap {
     return at
   }
 
-  /** A record with its header written and refcount 1. */
-  allocRecord(kind: Tag | number, bodySize: number, flags = 0): number {
-    const at = this.alloc(Rec.Body + bodySize)
+  /** A record of `size` bytes (header included) with its header written: refcount 1, a new generation. */
+  allocRecord(kind: Tag | number, size: number, flags = 0): number {
+    const at = this.alloc(size)
     this.u32[at >>> 2] = kind | (flags << 8)
     this.u32[(at + Rec.RefCount) >>> 2] = 1
+    this.u32[(at + Rec.Generation) >>> 2] = this.nextGeneration()
     return at
+  }
+
+  /**
+   * A generation no live record has: the allocation counter through a bijective
+   * mixer, so that a stale view's generation does not look like the small integers
+   * that fill the data of whatever reuses its memory. Never 0 (a freed record's).
+   */
+  private nextGeneration(): number {
+    const i = Header.NextGeneration >>> 2
+    const count = (this.u32[i]! + 1) >>> 0
+    this.u32[i] = count
+    return mixGeneration(count) || 1
+  }
+
+  generationOf(ref: number): number {
+    return this.u32[(ref + Rec.Generation) >>> 2]!
   }
 
   free(at: number): void {
     this.allocator.free(at)
+  }
+
+  /** Frees a record: its generation is cleared first, so every view of it turns stale. */
+  freeRecord(ref: number): void {
+    this.u32[(ref + Rec.Generation) >>> 2] = 0
+    this.views.delete(ref)
+    this.allocator.free(ref)
+  }
+
+  // ---------------------------------------------------------------------------
+  // Views: one per record per process (identity), checked against the generation.
+
+  /**
+   * The live views this process made, by record offset, with the generation they
+   * were made for. Weak: a view nobody holds is collected and its entry removed.
+   */
+  private readonly views = new Map<number, { generation: number; view: WeakRef<object> }>()
+  private readonly viewCollected = new FinalizationRegistry<{ ref: number; view: WeakRef<object> }>(({ ref, view }) => {
+    if (this.views.get(ref)?.view === view) this.views.delete(ref)
+  })
+
+  /** The view this process holds of record `ref` in its current generation, if any. */
+  cachedView(ref: number): object | undefined {
+    const entry = this.views.get(ref)
+    if (entry === undefined) return undefined
+    if (entry.generation !== this.u32[(ref + Rec.Generation) >>> 2]) {
+      this.views.delete(ref)
+      return undefined
+    }
+    return entry.view.deref()
+  }
+
+  /** Remembers `view` as the one view of record `ref`; returns it. */
+  cacheView<T extends object>(ref: number, view: T): T {
+    const weak = new WeakRef(view)
+    this.views.set(ref, { generation: this.u32[(ref + Rec.Generation) >>> 2]!, view: weak })
+    this.viewCollected.register(view, { ref, view: weak })
+    return view
+  }
+
+  /**
+   * Records whose last reference went while this process still had a view of them:
+   * (ref, generation) pairs, freed when the turn ends. Until then the view keeps
+   * working and storing it again revives the record, so moving a value within one
+   * turn (sort, reverse, splice, a swap through a local) never loses it.
+   */
+  private deferred: number[] = []
+  private endingTurn = false
+
+  /** True when the record must outlive its last reference until the turn ends. */
+  deferFree(ref: number): boolean {
+    if (!this.inTurn || this.endingTurn || this.cachedView(ref) === undefined) return false
+    this.deferred.push(ref, this.u32[(ref + Rec.Generation) >>> 2]!)
+    return true
+  }
+
+  /**
+   * At the end of a turn: frees the deferred records that nothing stored again
+   * (`release` frees one record and what only it refers to; nothing is deferred
+   * while it runs). Their views turn stale.
+   */
+  endTurn(release: (ref: number) => void): void {
+    if (this.deferred.length === 0) return
+    const pending = this.deferred
+    this.deferred = []
+    this.endingTurn = true
+    try {
+      for (let i = 0; i < pending.length; i += 2) {
+        const ref = pending[i]!
+        if (this.u32[(ref + Rec.Generation) >>> 2] !== pending[i + 1] || this.u32[(ref + Rec.RefCount) >>> 2] !== 0) continue
+        // Back to one reference, which release drops: the walk then frees it as usual.
+        this.u32[(ref + Rec.RefCount) >>> 2] = 1
+        release(ref)
+      }
+    } finally {
+      this.endingTurn = false
+    }
   }
 
   /** Checks that `ref` can be a record of `kind` before anything reads it. */
@@ -126,6 +217,12 @@ export class Heap {
     return this.u8[ref + Rec.Flags]!
   }
 
+  /** Throws unless this process holds the turn and record `ref` still has `generation`. */
+  checkView(ref: number, generation: number): void {
+    if (!this.inTurn) throw noTurn(this.segment.name)
+    if (this.u32[(ref + Rec.Generation) >>> 2] !== generation) throw stale(ref)
+  }
+
   retain(ref: number): void {
     this.u32[(ref + Rec.RefCount) >>> 2]! += 1
     this.journalRetains?.push(ref)
@@ -138,6 +235,23 @@ export class Heap {
     this.u32[i] = left < 0 ? 0 : left
     return left
   }
+}
+
+export function stale(ref: number): ShmError {
+  return new ShmError(
+    'ERR_SHM_STALE',
+    `the record behind this mapped view (offset ${ref}) was freed — destroyed, or removed from every container and message that held it — so its memory may hold another value now: read values while something still refers to them, or keep a copy (tx.copy)`,
+  )
+}
+
+/** MurmurHash3's 32-bit finalizer: a bijection that spreads consecutive counts. */
+function mixGeneration(h: number): number {
+  h ^= h >>> 16
+  h = Math.imul(h, 0x85ebca6b)
+  h ^= h >>> 13
+  h = Math.imul(h, 0xc2b2ae35)
+  h ^= h >>> 16
+  return h >>> 0
 }
 
 export function noTurn(name: string): ShmError {

@@ -7,8 +7,12 @@
 
 /** 'IPOB' read as a little-endian u32. */
 export const MAGIC = 0x424f5049
-/** 2: the turn word names its holder (LockOwnerId); LockWaiters moved to 60. */
-export const LAYOUT_VERSION = 2
+/**
+ * 2: the turn word names its holder (LockOwnerId); LockWaiters moved to 60.
+ * 3: records carry a generation (16-byte record header, every body 8 bytes later);
+ *    the generation counter lives at Header.NextGeneration.
+ */
+export const LAYOUT_VERSION = 3
 
 /** Segment header, at offset 0. */
 export const enum Header {
@@ -27,7 +31,8 @@ export const enum Header {
   Recoveries = 52, // u32, turns taken over from dead owners
   LockHeir = 56, // i32, pid of a waiter that waited too long: the next release hands it the turn
   LockWaiters = 60, // i32, threads sleeping on LockOwner
-  AllocatorRoot = 64, // allocator state, up to ChannelRoot
+  AllocatorRoot = 64, // allocator state (up to byte 1808 of it; core/allocator.ts Root)
+  NextGeneration = 2048, // u32, counts record allocations: each record's generation derives from it
   ChannelRoot = 3072, // channel table, up to HeapStart
   HeapStart = 4096,
 }

@@ -2,7 +2,7 @@
 // layouts, so this file is the wire format: change it and bump LAYOUT_VERSION.
 //
 // A *slot* (16 bytes) holds one value: primitives inline, everything else as a
-// reference (u32 byte offset) to a *record* that starts with an 8-byte header.
+// reference (u32 byte offset) to a *record* that starts with a 12-byte header.
 // Records are allocator blocks (16-byte aligned), so TypedArray data that starts
 // 16 bytes into a record is aligned for every element type.
 
@@ -42,12 +42,21 @@ export const enum Tag {
 
 export const FIRST_REF_TAG = Tag.String
 
-/** Record header: kind at +0 (u8), flags at +1 (u8), refcount at +4 (u32). */
+/**
+ * Record header: kind at +0 (u8), flags at +1 (u8), a kind's own small field at +2
+ * (u8: a string's encoding, a bigint's sign, a binary's BinaryKind), refcount at +4
+ * (u32), generation at +8 (u32); the body starts at +12. The generation is unique per
+ * allocation (never 0) and is zeroed when the record is freed: a view remembers it and
+ * compares on every use, so a view of a freed (or freed and reused) record throws
+ * ERR_SHM_STALE instead of reading whatever lives there now.
+ */
 export const enum Rec {
   Kind = 0,
   Flags = 1,
+  Small = 2,
   RefCount = 4,
-  Body = 8,
+  Generation = 8,
+  Body = 12,
 }
 
 export const enum RecFlag {
@@ -57,10 +66,10 @@ export const enum RecFlag {
   NullProto = 2,
 }
 
-/** String and RegExp (text = flags + '/' + source): +8 byte length, +12 encoding, +16 bytes. */
+/** String and RegExp (text = flags + '/' + source): +2 encoding (u8), +12 byte length, +16 bytes. */
 export const enum Str {
-  ByteLength = 8,
-  Encoding = 12,
+  Encoding = 2,
+  ByteLength = 12,
   Data = 16,
 }
 
@@ -70,18 +79,18 @@ export const enum StrEncoding {
   Utf16 = 2,
 }
 
-/** BigInt: +8 sign (0 or 1), +12 magnitude byte length, +16 magnitude little-endian. */
+/** BigInt: +2 sign (u8, 0 or 1), +12 magnitude byte length, +16 magnitude little-endian. */
 export const enum Big {
-  Sign = 8,
+  Sign = 2,
   ByteLength = 12,
   Data = 16,
 }
 
-/** Array: +8 length, +12 capacity (slots), +16 ref to the items block (capacity slots). */
+/** Array: +12 length, +16 capacity (slots), +20 ref to the items block (capacity slots). */
 export const enum Arr {
-  Length = 8,
-  Capacity = 12,
-  Items = 16,
+  Length = 12,
+  Capacity = 16,
+  Items = 20,
   Size = 24,
 }
 
@@ -91,13 +100,13 @@ export const enum Arr {
  * dropped on the next resize); buckets hold the first entry index + 1 of a chain.
  */
 export const enum Hash {
-  Count = 8, // live entries
-  Used = 12, // entries written, live or deleted
-  Capacity = 16, // entries the block holds
-  Entries = 20, // ref to Capacity * ENTRY_SIZE bytes
-  Buckets = 24, // ref to BucketCount u32s
-  BucketCount = 28, // a power of two
-  Size = 32,
+  Count = 12, // live entries
+  Used = 16, // entries written, live or deleted
+  Capacity = 20, // entries the block holds
+  Entries = 24, // ref to Capacity * ENTRY_SIZE bytes
+  Buckets = 28, // ref to BucketCount u32s
+  BucketCount = 32, // a power of two
+  Size = 36,
 }
 
 export const ENTRY_SIZE = 48
@@ -114,10 +123,10 @@ export const enum EntryFlag {
   Deleted = 1,
 }
 
-/** Binary: +8 byte length, +12 BinaryKind, +16 data. */
+/** Binary: +2 BinaryKind (u8), +12 byte length, +16 data (16-byte aligned). */
 export const enum Bin {
-  ByteLength = 8,
-  Kind = 12,
+  Kind = 2,
+  ByteLength = 12,
   Data = 16,
 }
 
@@ -139,31 +148,31 @@ export const enum BinaryKind {
   V8 = 15, // bytes from v8.serialize
 }
 
-/** Instance: +8 ref to the class name (String record), +12 ref to its fields (Object record). */
+/** Instance: +12 ref to the class name (String record), +16 ref to its fields (Object record). */
 export const enum Inst {
-  ClassName = 8,
-  Fields = 12,
-  Size = 16,
+  ClassName = 12,
+  Fields = 16,
+  Size = 20,
 }
 
 /** Error: its fields (name, message, stack, cause…) as an Object record; kind says Error. */
 
-/** Struct: +8 fingerprint of its schema, +12 byte length, +16 the struct's bytes. */
+/** Struct: +12 byte length, +16 fingerprint of its schema, +32 the struct's bytes (16-byte aligned, like a binary's). */
 export const enum StructRec {
-  Fingerprint = 8,
   ByteLength = 12,
-  Data = 16,
+  Fingerprint = 16,
+  Data = 32,
 }
 
 /** Channel queue: created once per channel name, never moved (waiters sleep on Seq). */
 export const enum Queue {
-  Name = 8, // ref to String record
-  NameHash = 12,
-  Head = 16, // first node or 0
-  Tail = 20, // last node or 0
-  Count = 24,
-  Seq = 28, // bumped by every put: futex word for waitForMessage
-  Waiters = 32, // processes sleeping on Seq
+  Name = 12, // ref to String record
+  NameHash = 16,
+  Head = 20, // first node or 0
+  Tail = 24, // last node or 0
+  Count = 28,
+  Seq = 32, // bumped by every put: futex word for waitForMessage
+  Waiters = 36, // processes sleeping on Seq
   Size = 48,
 }
 

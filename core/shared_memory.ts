@@ -4,6 +4,7 @@ import { checkSegment, recoverTurn, refuseMarkedCorrupt, type CheckOptions, type
 import { ShmError } from './errors'
 import { Heap } from './heap'
 import { mappedHandleOf } from './values/mapped_handle'
+import { releaseRecord } from './values/release'
 import { TurnLock } from './lock'
 import type { WaitMode } from './waiting'
 import { osNameOf } from './names'
@@ -269,9 +270,13 @@ export class SharedMemory {
       }
       return result
     } finally {
-      heap.inTurn = false
-      this.lock.release()
-      this.wakeReaders(tx.touchedQueues)
+      try {
+        heap.endTurn((ref) => releaseRecord(heap, ref, heap.kindOf(ref)))
+      } finally {
+        heap.inTurn = false
+        this.lock.release()
+        this.wakeReaders(tx.touchedQueues)
+      }
     }
   }
 

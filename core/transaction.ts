@@ -4,15 +4,14 @@ import type { AllocatorStats } from './allocator'
 import { Channels, DEFAULT_CHANNEL, isMappedSlot } from './channel'
 import { EncodeContext, encodeValue } from './values/encode'
 import { readRecord, readSlot } from './values/decode'
-import { dataLength, mappedHandleOf, recordOfBytes } from './values/mapped_handle'
+import { dataLength, dataOffset, sharedRecordOf } from './values/mapped_handle'
 import { releaseRecord } from './values/release'
 // Registers the live views with the decoder (see ViewFactories in values/decode.ts).
 import './values/views'
-import { structOf } from './values/registry'
 import { ShmError } from './errors'
 import type { Heap } from './heap'
 import { checkOptions } from './options'
-import { Bin, FIRST_REF_TAG, Tag } from './records'
+import { FIRST_REF_TAG, Tag } from './records'
 
 export interface ChannelOptions {
   /** Channel name; the default channel when omitted. */
@@ -107,19 +106,18 @@ export class Transaction {
   destroy(mapped: unknown): void {
     this.heap.checkTurn()
     if (isCopiedValue(mapped)) return
-    if (destroyed.has(mapped as object)) {
-      throw new ShmError('ERR_INVALID_ARGUMENT', 'tx.destroy: this value was destroyed already; its record may hold another value by now, so the view must not be used again')
-    }
     const ref = this.refOf(mapped as object, 'destroy')
-    if (!owners.has(mapped as object)) {
+    const owned = owners.get(mapped as object) ?? 0
+    if (owned === 0) {
       throw new ShmError(
         'ERR_INVALID_ARGUMENT',
-        'tx.destroy takes a value returned by tx.put or tx.takeMessage, once: that view holds a reference to its record. This one does not — it was read out of a container or a message (destroying it would free a record its parent still points to), or putMessage returned it (the queued message owns it). Remove it from its container, or destroy the value you put or took',
+        'tx.destroy takes a value returned by tx.put or tx.takeMessage, once per call that returned it: each of those holds a reference to its record. This one holds none — it was read out of a container or a message (destroying it would free a record its parent still points to), putMessage returned it (the queued message owns it), or it was destroyed already. Remove it from its container, or destroy the value you put or took',
       )
     }
-    owners.delete(mapped as object)
-    destroyed.add(mapped as object)
-    releaseRecord(this.heap, ref, this.heap.kindOf(ref))
+    if (owned === 1) owners.delete(mapped as object)
+    else owners.set(mapped as object, owned - 1)
+    // The caller is done with it: freed now (not at the end of the turn) when this was its last reference.
+    releaseRecord(this.heap, ref, this.heap.kindOf(ref), true)
   }
 
   /** The bytes of a mapped TypedArray, DataView, Buffer or struct: a Uint8Array over the segment. */
@@ -130,7 +128,8 @@ export class Transaction {
     if (kind !== Tag.Binary && kind !== Tag.Struct) {
       throw new ShmError('ERR_INVALID_ARGUMENT', 'bufferOf takes a mapped TypedArray, DataView, Buffer or struct view; containers have no single byte range')
     }
-    return this.heap.u8.subarray(ref + Bin.Data, ref + Bin.Data + dataLength(this.heap, ref))
+    const data = ref + dataOffset(this.heap, ref)
+    return this.heap.u8.subarray(data, data + dataLength(this.heap, ref))
   }
 
   /** A plain deep copy of a mapped value, usable after the turn. */
@@ -151,17 +150,10 @@ export class Transaction {
     return checkOptions<ChannelOptions>(options, channelSpec, `tx.${call}`).channel ?? DEFAULT_CHANNEL
   }
 
-  /** The record a mapped value stands for, checked to belong to this segment. */
+  /** The record a mapped value stands for, checked to belong to this segment (ERR_SHM_STALE once freed). */
   private refOf(mapped: object, call: string): number {
     const heap = this.heap
-    const handle = mappedHandleOf(mapped)
-    let ref = -1
-    if (handle !== undefined) {
-      if (handle.heap === heap) ref = handle.ref
-    } else {
-      const bytes = ArrayBuffer.isView(mapped) ? mapped : structOf(mapped)?.bytes
-      if (bytes !== undefined) ref = recordOfBytes(heap, bytes)
-    }
+    const ref = sharedRecordOf(heap, mapped)
     if (ref < 0 || heap.kindOf(ref) < FIRST_REF_TAG) {
       throw new ShmError('ERR_INVALID_ARGUMENT', `tx.${call} needs a value mapped from this segment (returned by put, putMessage or takeMessage)`)
     }
@@ -170,17 +162,16 @@ export class Transaction {
 }
 
 /**
- * The views that hold a reference to their record: the ones tx.put and tx.takeMessage
- * returned (and not destroyed yet). Views read out of containers or messages, and the
- * view putMessage returns, only borrow their record: destroying one of those would free
- * memory its owner still points to, so destroy refuses them.
+ * References this process holds through views: each tx.put and tx.takeMessage that
+ * returned a view owns one reference to its record (the same view object when the
+ * same record comes back twice), and each tx.destroy of it drops one. Views read out
+ * of containers or messages, and the view putMessage returns, own none: destroying
+ * one of those would free memory its owner still points to, so destroy refuses them.
  */
-const owners = new WeakSet<object>()
-/** Owning views that were destroyed: a second destroy is refused by name. */
-const destroyed = new WeakSet<object>()
+const owners = new WeakMap<object, number>()
 
 function own(value: unknown): unknown {
-  if (typeof value === 'object' && value !== null) owners.add(value)
+  if (typeof value === 'object' && value !== null) owners.set(value, (owners.get(value) ?? 0) + 1)
   return value
 }
 

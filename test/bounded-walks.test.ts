@@ -9,7 +9,7 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { SharedMemory, ShmError, registerClass, type Transaction } from 'interprocess-objects'
 import { Channels } from '../core/channel'
-import { mappedHandleOf, recordOfBytes } from '../core/values/mapped_handle'
+import { mappedHandleOf } from '../core/values/mapped_handle'
 import type { Heap } from '../core/heap'
 import { Header } from '../core/layout'
 import { Arr, Bin, ChannelDir, Entry, ENTRY_SIZE, Hash, Inst, QNode, Queue, Rec, Slot, SLOT_SIZE, Str } from '../core/records'
@@ -177,7 +177,6 @@ const cases: Case[] = [
 
 /** The record a mapped value stands for. */
 function refOfView(heap: Heap, view: unknown): number {
-  if (ArrayBuffer.isView(view)) return recordOfBytes(heap, view)
   return mappedHandleOf(view as object)!.ref
 }
 

@@ -28,14 +28,15 @@ beforeAll(() => {
 })
 afterAll(() => shm.close())
 
-/** Runs fn in a turn and checks that it freed what it put (every run destroys its views). */
+/**
+ * Runs fn in a turn and checks that it freed what it put (every run destroys its views)
+ * once the turn is over: records this process still had views of last until then.
+ */
 function turn<T>(fn: (tx: Transaction) => T): T {
-  return shm.access((tx) => {
-    const before = tx.stats().used
-    const out = fn(tx)
-    expect(tx.stats().used).toBe(before)
-    return out
-  })
+  const before = shm.stats().used
+  const out = shm.access(fn)
+  expect(shm.stats().used).toBe(before)
+  return out
 }
 
 /** A value or the kind of error: conversions must fail where the plain value's fail. */

@@ -32,9 +32,10 @@ describe('tx.destroy and ownership', () => {
       refused(() => tx.destroy(parent.bytes))
       expect(tx.copy(parent)).toEqual({ child: { a: 1 }, list: [{ b: 2 }], map: new Map([['k', new Set([1])]]), bytes: new Uint8Array([1, 2, 3]) })
       tx.destroy(parent)
-      const again = shmError(() => tx.destroy(parent)) // once
-      expect(again.code).toBe('ERR_INVALID_ARGUMENT')
-      expect(again.message).toMatch(/destroyed already/)
+      // Once: its record is gone, so the view is stale.
+      const again = shmError(() => tx.destroy(parent))
+      expect(again.code).toBe('ERR_SHM_STALE')
+      expect(again.message).toMatch(/was freed/)
     })
     expect(shm.check().clean).toBe(true)
     expect(shm.stats().used).toBe(used)
@@ -46,13 +47,16 @@ describe('tx.destroy and ownership', () => {
       refused(() => tx.destroy(sent))
       refused(() => tx.destroy(sent.inner))
     })
-    const used = shm.access((tx) => {
+    shm.access((tx) => {
       const taken = tx.takeMessage<{ n: number; inner: number[] }>({ channel: 'own' })
       expect(tx.copy(taken)).toEqual({ n: 1, inner: [1, 2] })
       refused(() => tx.destroy(taken.inner))
+      const inner = taken.inner
       tx.destroy(taken)
-      return tx.stats().used
+      // Its view was read in this turn: the inner array lasts until the turn ends.
+      expect([...inner]).toEqual([1, 2])
     })
+    const used = shm.stats().used
     expect(shm.check().clean).toBe(true)
     shm.access((tx) => {
       tx.putMessage('again', { channel: 'own' })
@@ -64,7 +68,8 @@ describe('tx.destroy and ownership', () => {
   it('a value put twice is two references: each put result destroys its own', () => {
     shm.access((tx) => {
       const a = tx.put([1, 2, 3])
-      const b = tx.put(a) // shares the record
+      const b = tx.put(a) // shares the record: the same view, owned twice
+      expect(b).toBe(a)
       tx.destroy(a)
       expect([...b]).toEqual([1, 2, 3])
       tx.destroy(b)

@@ -6,6 +6,7 @@ import type { Heap } from '../heap'
 import { Arr, Big, Bin, BinaryKind, Entry, ENTRY_SIZE, Hash, Inst, RecFlag, Slot, SLOT_SIZE, StructRec, Tag } from '../records'
 import { prototypeOfClass, structTypeOf, v8Deserialize } from './registry'
 import { readStringRecord } from './strings'
+import { registerByteView } from './mapped_handle'
 import { checkFits, checkHeader, checkedArrayLength, checkedTableUsed } from './bounds'
 
 export type Memo = Map<number, unknown>
@@ -85,11 +86,13 @@ export function readRecord(heap: Heap, tag: Tag, ref: number, mapped: boolean, m
     }
     case Tag.Struct:
       return readStruct(heap, ref, mapped)
-    case Tag.Array:
+    case Tag.Array: {
       heap.record(ref, Tag.Array)
       if (!mapped) return copyArray(heap, ref, memo ?? new Map())
+      // Checked on every hand-out, cached or not: another process may have changed it since.
       checkArrayBounds(heap, ref)
-      return viewFactories().mapArray(heap, ref)
+      return heap.cachedView(ref) ?? heap.cacheView(ref, viewFactories().mapArray(heap, ref))
+    }
     case Tag.Object:
     case Tag.Map:
     case Tag.Set:
@@ -97,7 +100,10 @@ export function readRecord(heap: Heap, tag: Tag, ref: number, mapped: boolean, m
       heap.record(ref, tag)
       if (mapped && tag !== Tag.Error) {
         checkTableBounds(heap, ref)
-        return tag === Tag.Object ? viewFactories().mapObject(heap, ref, (heap.flagsOf(ref) & RecFlag.NullProto) !== 0 ? null : Object.prototype) : viewFactories().mapTable(heap, ref, tag)
+        const known = heap.cachedView(ref)
+        if (known !== undefined) return known
+        const view = tag === Tag.Object ? viewFactories().mapObject(heap, ref, (heap.flagsOf(ref) & RecFlag.NullProto) !== 0 ? null : Object.prototype) : viewFactories().mapTable(heap, ref, tag)
+        return heap.cacheView(ref, view)
       }
       return copyTable(heap, ref, tag, memo ?? new Map())
     case Tag.Instance:
@@ -138,7 +144,7 @@ export function readBigInt(heap: Heap, ref: number): bigint {
   checkFits(heap, ref, Big.Data, byteLength, 1, 'bigint', ref, 'ByteLength')
   // V8 caps BigInts at 2^30 bits: a longer magnitude was never written by encode.
   if (byteLength > MAX_BIGINT_BYTES) throw corrupt(`bigint record ${ref} claims ${byteLength} bytes, more than any BigInt holds`)
-  const sign = heap.u32[(ref + Big.Sign) >>> 2]!
+  const sign = heap.u8[ref + Big.Sign]
   if (sign > 1) throw corrupt(`bigint record ${ref} has sign word ${sign}`)
   let hex = ''
   for (let i = byteLength - 1; i >= 0; i--) hex += heap.u8[ref + Big.Data + i]!.toString(16).padStart(2, '0')
@@ -179,20 +185,31 @@ const viewCtors: Partial<Record<BinaryKind, [ViewCtor, number]>> = {
 /** Mapped: a view over the segment (zero-copy). Copy: a fresh value of the same type. */
 export function readBinary(heap: Heap, ref: number, mapped: boolean): unknown {
   heap.record(ref, Tag.Binary)
-  const kind = heap.u32[(ref + Bin.Kind) >>> 2]! as BinaryKind
+  const kind = heap.u8[ref + Bin.Kind] as BinaryKind
   const bytes = binaryBytes(heap, ref)
   if (kind === BinaryKind.ArrayBuffer) return binaryCopy(heap, bytes).buffer
+  if (mapped) {
+    const known = heap.cachedView(ref)
+    if (known !== undefined) return known
+  }
   if (kind === BinaryKind.Buffer) {
     const NodeBuffer = (globalThis as { Buffer?: { from(b: ArrayBufferLike, o: number, l: number): Uint8Array } }).Buffer
     const src = mapped ? bytes : binaryCopy(heap, bytes)
-    return NodeBuffer ? NodeBuffer.from(src.buffer, src.byteOffset, src.byteLength) : src
+    const view = NodeBuffer ? NodeBuffer.from(src.buffer, src.byteOffset, src.byteLength) : src
+    return mapped ? mappedByteView(heap, ref, view) : view
   }
   const entry = viewCtors[kind]
   if (entry === undefined) throw corrupt(`binary record ${ref} has unknown kind ${kind as number}`)
   const [Ctor, width] = entry
   if (bytes.byteLength % width !== 0) throw corrupt(`binary record ${ref} has ${bytes.byteLength} bytes, not a multiple of ${width}`)
   const src = mapped ? bytes : binaryCopy(heap, bytes)
-  return new Ctor(src.buffer as ArrayBuffer, src.byteOffset, Ctor === (DataView as unknown) ? src.byteLength : src.byteLength / width)
+  const view = new Ctor(src.buffer as ArrayBuffer, src.byteOffset, Ctor === (DataView as unknown) ? src.byteLength : src.byteLength / width)
+  return mapped ? mappedByteView(heap, ref, view) : view
+}
+
+/** A TypedArray or struct view of record `ref` becomes the one this process hands out. */
+function mappedByteView<T extends object>(heap: Heap, ref: number, view: T): T {
+  return heap.cacheView(ref, registerByteView(view, heap, ref))
 }
 
 function readStruct(heap: Heap, ref: number, mapped: boolean): unknown {
@@ -205,8 +222,12 @@ function readStruct(heap: Heap, ref: number, mapped: boolean): unknown {
     throw new ShmError('ERR_UNSUPPORTED_TYPE', `a struct with fingerprint 0x${fingerprint.toString(16)} was shared, but no defineStruct schema with that layout exists in this process: define the same schema here`)
   }
   if (type.byteLength !== byteLength) throw corrupt(`struct record ${ref} holds ${byteLength} bytes, its schema needs ${type.byteLength}`)
-  const bytes = mapped ? heap.u8 : heap.segment.copyOut(ref + StructRec.Data, byteLength)
-  return type.view(bytes, mapped ? ref + StructRec.Data : 0, mapped ? heap.guard : undefined)
+  if (!mapped) return type.view(heap.segment.copyOut(ref + StructRec.Data, byteLength), 0)
+  const known = heap.cachedView(ref)
+  if (known !== undefined) return known
+  // Its own guard: every field access checks the turn and this record's generation.
+  const generation = heap.generationOf(ref)
+  return mappedByteView(heap, ref, type.view(heap.u8, ref + StructRec.Data, { check: () => heap.checkView(ref, generation) }))
 }
 
 function copyArray(heap: Heap, ref: number, memo: Memo): unknown[] {
@@ -278,7 +299,9 @@ function readInstance(heap: Heap, ref: number, mapped: boolean, memo: Memo): unk
   const fields = heap.record(heap.u32[(ref + Inst.Fields) >>> 2]!, Tag.Object)
   if (mapped) {
     checkTableBounds(heap, fields)
-    return viewFactories().mapObject(heap, fields, proto, ref)
+    const view = heap.cachedView(ref)
+    if (view !== undefined) return view
+    return heap.cacheView(ref, viewFactories().mapObject(heap, fields, proto, ref))
   }
   const out = Object.create(proto) as object
   memo.set(ref, out)

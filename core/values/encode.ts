@@ -7,11 +7,9 @@ import {
   Arr, Big, Bin, BinaryKind, Entry, ENTRY_SIZE, FIRST_REF_TAG, Hash, Inst, RecFlag, Slot, SLOT_SIZE, StructRec, Tag,
 } from '../records'
 import { classNameOf, isFrozenRequest, structOf, v8Serialize } from './registry'
-import { mappedHandleOf, recordOfBytes } from './mapped_handle'
+import { sharedRecordOf } from './mapped_handle'
 import { writeStringRecord } from './strings'
 import { hashKey } from './hash'
-
-const EMPTY = new Uint8Array(0)
 
 export class EncodeContext {
   readonly heap: Heap
@@ -131,11 +129,9 @@ function encodeObject(ctx: EncodeContext, value: object): void {
     return inline(ctx, heap.kindOf(seen) as Tag, 0, seen)
   }
   // Already in this segment (a mapped container, TypedArray or struct): share it rather than copy it.
-  const handle = mappedHandleOf(value)
-  const struct = handle === undefined ? structOf(value) : undefined
-  const shared = handle !== undefined ? (handle.heap === heap ? handle.ref : -1) : recordOfBytes(heap, ArrayBuffer.isView(value) ? value : struct?.bytes ?? EMPTY)
+  heap.checkTurn()
+  const shared = sharedRecordOf(heap, value)
   if (shared >= 0) {
-    heap.checkTurn()
     heap.retain(shared)
     return inline(ctx, heap.kindOf(shared) as Tag, 0, shared)
   }
@@ -147,6 +143,7 @@ function encodeObject(ctx: EncodeContext, value: object): void {
   if (value instanceof Map) return encodeTable(ctx, value, Tag.Map, flags, value.entries())
   if (value instanceof Set) return encodeTable(ctx, value, Tag.Set, flags, setEntries(value))
   if (value instanceof Error) return encodeTable(ctx, value, Tag.Error, 0, errorEntries(value))
+  const struct = structOf(value)
   if (struct !== undefined) return inline(ctx, Tag.Struct, 0, writeStruct(heap, struct.fingerprint, struct.bytes))
   const proto = Object.getPrototypeOf(value) as object | null
   if (proto === Object.prototype || proto === null) {
@@ -154,7 +151,7 @@ function encodeObject(ctx: EncodeContext, value: object): void {
   }
   const className = classNameOf(value)
   if (className !== undefined) {
-    const ref = heap.allocRecord(Tag.Instance, Inst.Size - 8)
+    const ref = heap.allocRecord(Tag.Instance, Inst.Size)
     ctx.remember(value, ref)
     heap.u32[(ref + Inst.ClassName) >>> 2] = writeStringRecord(heap, className)
     encodeTable(ctx, value, Tag.Object, 0, objectEntries(value), false)
@@ -170,7 +167,7 @@ function encodeObject(ctx: EncodeContext, value: object): void {
 
 function encodeArray(ctx: EncodeContext, value: unknown[], flags: number): void {
   const heap = ctx.heap
-  const ref = heap.allocRecord(Tag.Array, Arr.Size - 8, flags)
+  const ref = heap.allocRecord(Tag.Array, Arr.Size, flags)
   ctx.remember(value, ref)
   const length = value.length
   const items = length > 0 ? heap.alloc(length * SLOT_SIZE) : 0
@@ -214,7 +211,7 @@ function encodeTable(
   rememberAs = true, // false for an Instance's fields: the Instance record stands for `value`
 ): void {
   const heap = ctx.heap
-  const ref = heap.allocRecord(kind, Hash.Size - 8, flags)
+  const ref = heap.allocRecord(kind, Hash.Size, flags)
   if (rememberAs) ctx.remember(value, ref)
   const list = [...entries]
   const n = list.length
@@ -248,8 +245,8 @@ export function writeBigInt(heap: Heap, value: bigint): number {
   let hex = (negative ? -value : value).toString(16)
   if (hex.length & 1) hex = '0' + hex
   const byteLength = hex.length >>> 1
-  const ref = heap.allocRecord(Tag.BigInt, 8 + byteLength)
-  heap.u32[(ref + Big.Sign) >>> 2] = negative ? 1 : 0
+  const ref = heap.allocRecord(Tag.BigInt, Big.Data + byteLength)
+  heap.u8[ref + Big.Sign] = negative ? 1 : 0
   heap.u32[(ref + Big.ByteLength) >>> 2] = byteLength
   const data = ref + Big.Data
   for (let i = 0; i < byteLength; i++) {
@@ -284,15 +281,15 @@ export function binaryKindOf(value: ArrayBufferView | ArrayBuffer): BinaryKind |
 export function writeBinary(heap: Heap, value: ArrayBufferView | ArrayBuffer, kind = binaryKindOf(value), tag = Tag.Binary): number {
   if (kind === undefined) throw new ShmError('ERR_UNSUPPORTED_TYPE', `${value.constructor.name} is not a TypedArray this library knows`)
   const src = value instanceof ArrayBuffer ? new Uint8Array(value) : new Uint8Array(value.buffer, value.byteOffset, value.byteLength)
-  const ref = heap.allocRecord(tag, 8 + src.byteLength)
+  const ref = heap.allocRecord(tag, Bin.Data + src.byteLength)
   heap.u32[(ref + Bin.ByteLength) >>> 2] = src.byteLength
-  heap.u32[(ref + Bin.Kind) >>> 2] = kind
+  heap.u8[ref + Bin.Kind] = kind
   heap.segment.copyIn(src, ref + Bin.Data)
   return ref
 }
 
 function writeStruct(heap: Heap, fingerprint: number, bytes: Uint8Array): number {
-  const ref = heap.allocRecord(Tag.Struct, 8 + bytes.byteLength)
+  const ref = heap.allocRecord(Tag.Struct, StructRec.Data + bytes.byteLength)
   heap.u32[(ref + StructRec.Fingerprint) >>> 2] = fingerprint
   heap.u32[(ref + StructRec.ByteLength) >>> 2] = bytes.byteLength
   heap.segment.copyIn(bytes, ref + StructRec.Data)

@@ -41,7 +41,7 @@ export function findEntry(heap: Heap, table: number, key: unknown, hash: number)
 function keyEquals(heap: Heap, at: number, key: unknown): boolean {
   if (typeof key === 'string' && heap.i32[at >>> 2] === Tag.String) {
     const ref = heap.u32[(at + Slot.Payload) >>> 2]!
-    if (heap.u32[(ref + Str.Encoding) >>> 2] === StrEncoding.Utf8 && heap.u32[(ref + Str.ByteLength) >>> 2] === key.length) {
+    if (heap.u8[ref + Str.Encoding] === StrEncoding.Utf8 && heap.u32[(ref + Str.ByteLength) >>> 2] === key.length) {
       const u8 = heap.u8
       const data = ref + Str.Data
       let i = 0

@@ -1,43 +1,83 @@
-// How a mapped view (proxy or class) says which record it stands for, so that
-// putting it again shares the record instead of copying it.
-import type { Heap } from '../heap'
+// How a mapped view says which record it stands for (and in which generation), so
+// that putting it again shares the record instead of copying it, and so that a view
+// of a freed record is refused instead of read.
+import { stale, type Heap } from '../heap'
 import { Bin, StructRec, Tag } from '../records'
 import { checkFits } from './bounds'
+import { structOf } from './registry'
 
 export const MAPPED = Symbol('interprocess-objects.mapped')
 
 export interface MappedHandle {
   readonly heap: Heap
   readonly ref: number
-}
-
-export function mappedHandleOf(value: object): MappedHandle | undefined {
-  return (value as { [MAPPED]?: MappedHandle })[MAPPED]
+  /** The record's generation when the view was made (heap.generationOf). */
+  readonly generation: number
 }
 
 /**
- * Byte length of a Binary or Struct record's data (which starts at +16 in both),
- * checked against the record's block: ERR_SHM_CORRUPT if it does not fit.
+ * TypedArray, DataView, Buffer and struct views are the platform's objects (or the
+ * struct's own class): they cannot answer MAPPED, so their handles are kept here.
+ */
+const byteViews = new WeakMap<object, MappedHandle>()
+
+export function registerByteView<T extends object>(view: T, heap: Heap, ref: number): T {
+  byteViews.set(view, { heap, ref, generation: heap.generationOf(ref) })
+  return view
+}
+
+export function mappedHandleOf(value: object): MappedHandle | undefined {
+  return byteViews.get(value) ?? (value as { [MAPPED]?: MappedHandle })[MAPPED]
+}
+
+/**
+ * The record of `heap` that `value` is a view of, or -1 when it is not a view of
+ * this segment (another segment's, or a plain value). ERR_SHM_STALE when it is a
+ * view whose record was freed. A TypedArray or struct over the segment that this
+ * process did not get from the library (a subarray, a hand-made view) is -1 unless
+ * its bytes are exactly a record's data.
+ */
+export function sharedRecordOf(heap: Heap, value: object): number {
+  const handle = mappedHandleOf(value)
+  if (handle !== undefined) {
+    if (handle.heap !== heap) return -1
+    if (heap.generationOf(handle.ref) !== handle.generation) throw stale(handle.ref)
+    return handle.ref
+  }
+  if (ArrayBuffer.isView(value)) return recordOfBytes(heap, value, Tag.Binary)
+  const struct = structOf(value)
+  return struct === undefined ? -1 : recordOfBytes(heap, struct.bytes, Tag.Struct)
+}
+
+/** Where a Binary or Struct record's data starts. */
+export function dataOffset(heap: Heap, ref: number): number {
+  return heap.kindOf(ref) === Tag.Struct ? StructRec.Data : Bin.Data
+}
+
+/**
+ * Byte length of a Binary or Struct record's data, checked against the record's
+ * block: ERR_SHM_CORRUPT if it does not fit. (ByteLength is at the same offset in both.)
  */
 export function dataLength(heap: Heap, ref: number): number {
   const struct = heap.kindOf(ref) === Tag.Struct
-  const length = heap.u32[(ref + (struct ? StructRec.ByteLength : Bin.ByteLength)) >>> 2]!
-  checkFits(heap, ref, Bin.Data, length, 1, struct ? 'struct' : 'binary', ref, 'ByteLength')
+  const length = heap.u32[(ref + Bin.ByteLength) >>> 2]!
+  checkFits(heap, ref, struct ? StructRec.Data : Bin.Data, length, 1, struct ? 'struct' : 'binary', ref, 'ByteLength')
   return length
 }
 
 /**
- * The Binary or Struct record whose data `bytes` is exactly (a mapped TypedArray or
- * struct view of this heap), or -1. A subarray of a mapped array is not a record.
- * A record whose stored length does not fit its block is ERR_SHM_CORRUPT.
+ * The record of `kind` (Binary or Struct) whose data `bytes` is exactly, or -1: for
+ * a view over the segment this process did not get from the library. A subarray of
+ * a mapped array is not a record. A record whose stored length does not fit its
+ * block is ERR_SHM_CORRUPT.
  */
-export function recordOfBytes(heap: Heap, bytes: ArrayBufferView): number {
+export function recordOfBytes(heap: Heap, bytes: ArrayBufferView, kind: Tag.Binary | Tag.Struct): number {
   if (bytes.buffer !== heap.u8.buffer) return -1
-  const ref = bytes.byteOffset - heap.u8.byteOffset - Bin.Data
-  if (ref < 0 || ref + Bin.Data > heap.size || (ref & 15) !== 0) return -1
-  const kind = heap.kindOf(ref)
-  if (kind !== Tag.Binary && kind !== Tag.Struct) return -1
+  const data = kind === Tag.Struct ? StructRec.Data : Bin.Data
+  const ref = bytes.byteOffset - heap.u8.byteOffset - data
+  if (ref < 0 || ref + data > heap.size || (ref & 15) !== 0) return -1
+  if (heap.kindOf(ref) !== kind) return -1
   // Not a record at all (a view that only looks like one): not ours to report.
-  if (heap.allocator.blockSize(ref) < Bin.Data) return -1
+  if (heap.allocator.blockSize(ref) < data) return -1
   return dataLength(heap, ref) === bytes.byteLength ? ref : -1
 }

@@ -28,7 +28,12 @@ export function replaceSlot(heap: Heap, at: number, store: (at: number) => void)
   if (tag >= FIRST_REF_TAG) releaseRecord(heap, ref, tag)
 }
 
-export function releaseRecord(heap: Heap, first: number, firstTag: number): void {
+/**
+ * Drops one reference to record `first` and frees what loses its last one. A record
+ * this process still has a view of is kept until the turn ends (heap.deferFree),
+ * except `first` itself when `freeFirst` (tx.destroy: its caller is done with it).
+ */
+export function releaseRecord(heap: Heap, first: number, firstTag: number, freeFirst = false): void {
   const stack = [first, firstTag]
   while (stack.length > 0) {
     const tag = stack.pop()!
@@ -40,6 +45,10 @@ export function releaseRecord(heap: Heap, first: number, firstTag: number): void
     if (heap.allocator.blockSize(ref) < Rec.Body) throw corrupt(`record ${ref} (tag ${tag}) is referenced but is not a live block: freed already, or overwritten`)
     heap.record(ref, tag)
     if (heap.u32[(ref + Rec.RefCount) >>> 2]! > 1) {
+      heap.unretain(ref)
+      continue
+    }
+    if (!(freeFirst && ref === first) && heap.deferFree(ref)) {
       heap.unretain(ref)
       continue
     }
@@ -97,7 +106,7 @@ export function releaseRecord(heap: Heap, first: number, firstTag: number): void
       default:
         break
     }
-    heap.free(ref)
+    heap.freeRecord(ref)
   }
 }
 

@@ -26,17 +26,17 @@ function utf8Length(s: string): number {
 
 export function writeStringRecord(heap: Heap, s: string, kind: Tag = Tag.String): number {
   if (!s.isWellFormed()) {
-    const ref = heap.allocRecord(kind, 8 + s.length * 2)
+    const ref = heap.allocRecord(kind, Str.Data + s.length * 2)
     heap.u32[(ref + Str.ByteLength) >>> 2] = s.length * 2
-    heap.u32[(ref + Str.Encoding) >>> 2] = StrEncoding.Utf16
+    heap.u8[ref + Str.Encoding] = StrEncoding.Utf16
     const data = ref + Str.Data
     for (let i = 0; i < s.length; i++) heap.view.setUint16(data + 2 * i, s.charCodeAt(i), true)
     return ref
   }
   const byteLength = utf8Length(s)
-  const ref = heap.allocRecord(kind, 8 + byteLength)
+  const ref = heap.allocRecord(kind, Str.Data + byteLength)
   heap.u32[(ref + Str.ByteLength) >>> 2] = byteLength
-  heap.u32[(ref + Str.Encoding) >>> 2] = StrEncoding.Utf8
+  heap.u8[ref + Str.Encoding] = StrEncoding.Utf8
   const data = ref + Str.Data
   if (byteLength === s.length) {
     const u8 = heap.u8
@@ -50,7 +50,7 @@ export function writeStringRecord(heap: Heap, s: string, kind: Tag = Tag.String)
 export function readStringRecord(heap: Heap, ref: number, kind: Tag = Tag.String): string {
   heap.record(ref, kind)
   const byteLength = heap.u32[(ref + Str.ByteLength) >>> 2]!
-  const encoding = heap.u32[(ref + Str.Encoding) >>> 2]!
+  const encoding = heap.u8[ref + Str.Encoding]
   const data = ref + Str.Data
   checkFits(heap, ref, Str.Data, byteLength, 1, 'string', ref, 'ByteLength')
   if (encoding === StrEncoding.Utf16) {

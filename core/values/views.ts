@@ -23,8 +23,9 @@ import { arrayDelete, arrayGet, arrayHasIndex, arrayLength, arrayPop, arrayPush,
 import { assertWritable, entryValue, tableClear, tableCount, tableDelete, tableEntry, tableGet, tableHas, tableSet } from './hash_table'
 
 interface Target extends MappedHandle {
-  /** For registered-class instances: the Instance record (what `put` shares). */
+  /** For registered-class instances: the Instance record (what `put` shares), and its generation. */
   readonly shareRef: number
+  readonly shareGeneration: number
   /** Array views answer MAPPED with their Target itself; this tells them apart. */
   readonly kind: 'array' | 'object'
   /** What Object.getPrototypeOf reports (objects: Object.prototype, null or a registered class's). */
@@ -199,7 +200,7 @@ Object.defineProperties(ArrayTarget.prototype, {
     value: function push(this: unknown[], ...values: unknown[]): number {
       const h = arrayHandleOf(this)
       if (h === undefined) return Array.prototype.push.apply(this, values)
-      h.heap.checkTurn()
+      h.heap.checkView(h.ref, h.generation)
       return arrayPush(h.heap, h.ref, values)
     },
     writable: true,
@@ -209,7 +210,7 @@ Object.defineProperties(ArrayTarget.prototype, {
     value: function pop(this: unknown[]): unknown {
       const h = arrayHandleOf(this)
       if (h === undefined) return Array.prototype.pop.call(this)
-      h.heap.checkTurn()
+      h.heap.checkView(h.ref, h.generation)
       return arrayPop(h.heap, h.ref)
     },
     writable: true,
@@ -243,7 +244,7 @@ const arrayHandler: ProxyHandler<unknown[]> = {
   get(target, prop, receiver) {
     const h = handleOf(target)
     if (prop === MAPPED || prop === TARGET) return receiver === h.proxy ? h : undefined
-    h.heap.checkTurn()
+    h.heap.checkView(h.ref, h.generation)
     const i = indexOf(prop)
     if (i >= 0) return arrayGet(h.heap, h.ref, i, true)
     if (prop === 'length') return arrayLength(h.heap, h.ref)
@@ -251,7 +252,7 @@ const arrayHandler: ProxyHandler<unknown[]> = {
   },
   set(target, prop, value, receiver) {
     const h = handleOf(target)
-    h.heap.checkTurn()
+    h.heap.checkView(h.ref, h.generation)
     const i = indexOf(prop)
     if (receiver !== h.proxy) {
       // Reached through the prototype chain of another object: that object gets the property.
@@ -265,14 +266,14 @@ const arrayHandler: ProxyHandler<unknown[]> = {
   },
   has(target, prop) {
     const h = handleOf(target)
-    h.heap.checkTurn()
+    h.heap.checkView(h.ref, h.generation)
     const i = indexOf(prop)
     if (i >= 0) return arrayHasIndex(h.heap, h.ref, i)
     return Reflect.has(target, prop)
   },
   deleteProperty(target, prop) {
     const h = handleOf(target)
-    h.heap.checkTurn()
+    h.heap.checkView(h.ref, h.generation)
     const i = indexOf(prop)
     if (i >= 0) arrayDelete(h.heap, h.ref, i)
     // length cannot be deleted (as on a plain array); no other own property exists.
@@ -280,7 +281,7 @@ const arrayHandler: ProxyHandler<unknown[]> = {
   },
   ownKeys(target) {
     const h = handleOf(target)
-    h.heap.checkTurn()
+    h.heap.checkView(h.ref, h.generation)
     const keys: string[] = []
     const length = arrayLength(h.heap, h.ref)
     for (let i = 0; i < length; i++) if (arrayHasIndex(h.heap, h.ref, i)) keys.push(String(i))
@@ -289,7 +290,7 @@ const arrayHandler: ProxyHandler<unknown[]> = {
   },
   getOwnPropertyDescriptor(target, prop) {
     const h = handleOf(target)
-    h.heap.checkTurn()
+    h.heap.checkView(h.ref, h.generation)
     if (prop === 'length') return { value: arrayLength(h.heap, h.ref), writable: true, enumerable: false, configurable: false }
     const i = indexOf(prop)
     if (i >= 0 && arrayHasIndex(h.heap, h.ref, i)) return { value: arrayGet(h.heap, h.ref, i, true), writable: true, enumerable: true, configurable: true }
@@ -297,7 +298,7 @@ const arrayHandler: ProxyHandler<unknown[]> = {
   },
   defineProperty(target, prop, d) {
     const h = handleOf(target)
-    h.heap.checkTurn()
+    h.heap.checkView(h.ref, h.generation)
     if (prop === 'length') {
       if (isAccessor(d) || d.writable === false || d.enumerable === true || d.configurable === true) {
         throw new ShmError('ERR_UNSUPPORTED_TYPE', 'Object.defineProperty(array, "length", …): the length of a mapped array stays writable; set a new length only')
@@ -325,7 +326,8 @@ const arrayHandler: ProxyHandler<unknown[]> = {
 
 export function mapArray(heap: Heap, ref: number): unknown[] {
   const target = new ArrayTarget() as ArrayTarget & { [HANDLE]: Target }
-  const h: Target = { heap, ref, shareRef: ref, kind: 'array', proto: Array.prototype, proxy: target }
+  const generation = heap.generationOf(ref)
+  const h: Target = { heap, ref, generation, shareRef: ref, shareGeneration: generation, kind: 'array', proto: Array.prototype, proxy: target }
   target[HANDLE] = h
   return (h.proxy = new Proxy(target, arrayHandler)) as unknown[]
 }
@@ -383,10 +385,10 @@ const objectHandler: ProxyHandler<object> = {
     if (prop === MAPPED || prop === TARGET) {
       if (receiver !== h.proxy) return undefined
       // A registered-class instance shares its Instance record, not the fields table.
-      return prop === TARGET || h.shareRef === h.ref ? h : { heap: h.heap, ref: h.shareRef }
+      return prop === TARGET || h.shareRef === h.ref ? h : { heap: h.heap, ref: h.shareRef, generation: h.shareGeneration }
     }
     if (typeof prop === 'string') {
-      h.heap.checkTurn()
+      h.heap.checkView(h.ref, h.generation)
       const e = tableEntry(h.heap, h.ref, prop)
       if (e !== 0) return entryValue(h.heap, e, true)
     }
@@ -397,7 +399,7 @@ const objectHandler: ProxyHandler<object> = {
     if (receiver !== h.proxy) {
       // Reached through the prototype chain of another object: that object gets the property.
       if (typeof prop === 'string') {
-        h.heap.checkTurn()
+        h.heap.checkView(h.ref, h.generation)
         if (tableHas(h.heap, h.ref, prop)) return setOnReceiver(receiver, prop, value)
       }
       return h.proto === null ? setOnReceiver(receiver, prop, value) : Reflect.set(h.proto, prop, value, receiver)
@@ -405,7 +407,7 @@ const objectHandler: ProxyHandler<object> = {
     if (typeof prop !== 'string') {
       throw new ShmError('ERR_UNSUPPORTED_TYPE', `a mapped object stores string keys only, not ${keyName(prop)}: symbol-keyed properties cannot be shared`)
     }
-    h.heap.checkTurn()
+    h.heap.checkView(h.ref, h.generation)
     assertWritable(h.heap, h.ref, 'object')
     if (h.proto !== null && h.proto !== Object.prototype && tableEntry(h.heap, h.ref, prop) === 0) {
       // A registered class's accessor runs, with the view as `this`, as on a plain instance.
@@ -421,13 +423,13 @@ const objectHandler: ProxyHandler<object> = {
   },
   has(target, prop) {
     const h = handleOf(target)
-    h.heap.checkTurn()
+    h.heap.checkView(h.ref, h.generation)
     return (typeof prop === 'string' && tableHas(h.heap, h.ref, prop)) || (h.proto !== null && Reflect.has(h.proto, prop))
   },
   deleteProperty(target, prop) {
     const h = handleOf(target)
     if (typeof prop !== 'string') return true
-    h.heap.checkTurn()
+    h.heap.checkView(h.ref, h.generation)
     if (!tableHas(h.heap, h.ref, prop)) return true
     assertWritable(h.heap, h.ref, 'object')
     tableDelete(h.heap, h.ref, prop)
@@ -435,13 +437,13 @@ const objectHandler: ProxyHandler<object> = {
   },
   ownKeys(target) {
     const h = handleOf(target)
-    h.heap.checkTurn()
+    h.heap.checkView(h.ref, h.generation)
     return orderedKeys(h.heap, h.ref)
   },
   getOwnPropertyDescriptor(target, prop) {
     const h = handleOf(target)
     if (typeof prop !== 'string') return undefined
-    h.heap.checkTurn()
+    h.heap.checkView(h.ref, h.generation)
     const e = tableEntry(h.heap, h.ref, prop)
     if (e === 0) return undefined
     return { value: entryValue(h.heap, e, true), writable: true, enumerable: true, configurable: true }
@@ -451,7 +453,7 @@ const objectHandler: ProxyHandler<object> = {
     if (typeof prop !== 'string') {
       throw new ShmError('ERR_UNSUPPORTED_TYPE', `a mapped object stores string keys only, not ${keyName(prop)}: symbol-keyed properties cannot be shared`)
     }
-    h.heap.checkTurn()
+    h.heap.checkView(h.ref, h.generation)
     const exists = tableHas(h.heap, h.ref, prop)
     assertPlainData(d, exists, 'object', prop)
     if ('value' in d || !exists) {
@@ -478,7 +480,7 @@ const objectHandler: ProxyHandler<object> = {
  */
 export function mapObject(heap: Heap, ref: number, proto: object | null, instanceRef = ref): object {
   const target = Object.create(objectTargetProto) as { [HANDLE]: Target }
-  const h: Target = { heap, ref, shareRef: instanceRef, kind: 'object', proto, proxy: target }
+  const h: Target = { heap, ref, generation: heap.generationOf(ref), shareRef: instanceRef, shareGeneration: heap.generationOf(instanceRef), kind: 'object', proto, proxy: target }
   target[HANDLE] = h
   return (h.proxy = new Proxy(target, objectHandler))
 }
@@ -493,7 +495,7 @@ abstract class MappedTable<K> {
   readonly #handle: MappedHandle
 
   constructor(heap: Heap, ref: number) {
-    this.#handle = { heap, ref }
+    this.#handle = { heap, ref, generation: heap.generationOf(ref) }
   }
 
   /** @internal The record behind the view (what `put` of the view shares). */
@@ -507,27 +509,27 @@ abstract class MappedTable<K> {
   }
 
   get size(): number {
-    const { heap, ref } = this[TABLE]
-    heap.checkTurn()
+    const { heap, ref, generation } = this[TABLE]
+    heap.checkView(ref, generation)
     return tableCount(heap, ref)
   }
 
   has(key: K): boolean {
-    const { heap, ref } = this[TABLE]
-    heap.checkTurn()
+    const { heap, ref, generation } = this[TABLE]
+    heap.checkView(ref, generation)
     return tableHas(heap, ref, key)
   }
 
   delete(key: K): boolean {
-    const { heap, ref } = this[TABLE]
-    heap.checkTurn()
+    const { heap, ref, generation } = this[TABLE]
+    heap.checkView(ref, generation)
     assertWritable(heap, ref, this.what)
     return tableDelete(heap, ref, key)
   }
 
   clear(): void {
-    const { heap, ref } = this[TABLE]
-    heap.checkTurn()
+    const { heap, ref, generation } = this[TABLE]
+    heap.checkView(ref, generation)
     assertWritable(heap, ref, this.what)
     tableClear(heap, ref)
   }
@@ -536,8 +538,8 @@ abstract class MappedTable<K> {
 
   /** Entries read now (keys copied, values mapped): later mutation does not disturb the loop. */
   protected snapshot(): Array<[K, unknown]> {
-    const { heap, ref } = this[TABLE]
-    heap.checkTurn()
+    const { heap, ref, generation } = this[TABLE]
+    heap.checkView(ref, generation)
     const out: Array<[K, unknown]> = []
     forEachEntry(heap, ref, (k, v) => out.push([readSlot(heap, k, false) as K, readSlot(heap, v, true)]))
     return out
@@ -557,14 +559,14 @@ export class MappedMap<K = unknown, V = unknown> extends MappedTable<K> implemen
   }
 
   get(key: K): V | undefined {
-    const { heap, ref } = this[TABLE]
-    heap.checkTurn()
+    const { heap, ref, generation } = this[TABLE]
+    heap.checkView(ref, generation)
     return tableGet(heap, ref, key, true) as V | undefined
   }
 
   set(key: K, value: V): this {
-    const { heap, ref } = this[TABLE]
-    heap.checkTurn()
+    const { heap, ref, generation } = this[TABLE]
+    heap.checkView(ref, generation)
     assertWritable(heap, ref, 'Map')
     tableSet(heap, ref, normalizeKey(key), value, Tag.Map)
     return this
@@ -601,8 +603,8 @@ export class MappedSet<T = unknown> extends MappedTable<T> implements Iterable<T
   }
 
   add(value: T): this {
-    const { heap, ref } = this[TABLE]
-    heap.checkTurn()
+    const { heap, ref, generation } = this[TABLE]
+    heap.checkView(ref, generation)
     assertWritable(heap, ref, 'Set')
     tableSet(heap, ref, normalizeKey(value), undefined, Tag.Set)
     return this
