@@ -7,7 +7,7 @@ import fc from 'fast-check'
 import { SharedMemory, ShmError, frozen, type MappedMap, type MappedSet } from 'interprocess-objects'
 import { hashKey, lookupHash } from '../core/values/hash'
 import { mappedHandleOf } from '../core/values/mapped_handle'
-import { Entry, Hash } from '../core/records'
+import { Entry, Hash, Slot, Tag } from '../core/records'
 import { cleanUpAfterEach } from './helpers/cleanup'
 import { startChild, uniqueName } from './helpers/processes'
 import { shmError } from './helpers/segments'
@@ -260,6 +260,24 @@ describe('shm.check() and key hashes', () => {
     const err = shmError(() => shm.check())
     expect(err.code).toBe('ERR_SHM_CORRUPT')
     expect(err.message).toContain('hashes to')
+  })
+
+  it('a key slot that names a container (a stray write) is ERR_SHM_CORRUPT, not an endless walk', () => {
+    const shm = segment()
+    shm.access((tx) => {
+      const map = tx.put(new Map<unknown, number>([['a', 1]]))
+      const { heap, ref } = mappedHandleOf(map)!
+      const key = heap.u32[(ref + Hash.Entries) >>> 2]! + Entry.Key
+      // The map becomes its own key.
+      heap.i32[key >>> 2] = Tag.Map
+      heap.u32[(key + Slot.Payload) >>> 2] = ref
+      expect(shmError(() => tx.copy(map)).code).toBe('ERR_SHM_CORRUPT')
+      expect(shmError(() => [...map.keys()]).code).toBe('ERR_SHM_CORRUPT')
+      tx.putMessage(map, { channel: 'm' })
+    })
+    const err = shmError(() => shm.check())
+    expect(err.code).toBe('ERR_SHM_CORRUPT')
+    expect(err.message).toContain('no key has')
   })
 })
 

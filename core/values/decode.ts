@@ -3,7 +3,7 @@
 // for containers and TypedArrays and copies for everything immutable.
 import { corrupt, ShmError } from '../errors'
 import type { Heap } from '../heap'
-import { Arr, Big, Bin, BinaryKind, Entry, ENTRY_SIZE, Hash, Inst, RecFlag, Slot, SLOT_SIZE, StructRec, Tag } from '../records'
+import { Arr, Big, Bin, BinaryKind, Entry, ENTRY_SIZE, FIRST_REF_TAG, Hash, Inst, RecFlag, Slot, SLOT_SIZE, StructRec, Tag } from '../records'
 import { prototypeOfClass, structTypeOf, v8Deserialize } from './registry'
 import { readStringRecord } from './strings'
 import { checkFits, checkHeader, checkedArrayLength, checkedTableUsed } from './bounds'
@@ -61,7 +61,10 @@ export function readSlot(heap: Heap, at: number, mapped: boolean, memo?: Memo): 
  * array, always copied: a key is a value, and a live view of it could not be frozen.
  */
 export function readKey(heap: Heap, at: number, depth = 0): unknown {
-  if (heap.i32[at >>> 2] !== Tag.Array) return readSlot(heap, at, false)
+  const tag = heap.i32[at >>> 2]! as Tag
+  if (tag < FIRST_REF_TAG || tag === Tag.String || tag === Tag.BigInt) return readSlot(heap, at, false)
+  // No key is a container: reading one here could walk a cycle a stray write made, without the memo that copies use.
+  if (tag !== Tag.Array) throw corrupt(`a Map or Set key has tag ${tag as number}, which no key has`)
   const ref = heap.record(heap.u32[(at + Slot.Payload) >>> 2]!, Tag.Array)
   // encode nests tuples at most MAX_TUPLE_DEPTH deep: deeper is a cycle a stray write made.
   if (depth >= MAX_TUPLE_DEPTH) throw corrupt(`array record ${ref}: a tuple key nested more than ${MAX_TUPLE_DEPTH} deep`)
