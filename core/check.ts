@@ -25,7 +25,8 @@
 // wrong) and clears the mark with { repair: true } if the heap checks out.
 import type { AllocatorRepair, AllocatorStats } from './allocator'
 import { overrun } from './values/bounds'
-import { hashKey } from './values/hash'
+import { hashKey, lookupHash } from './values/hash'
+import { readKey } from './values/decode'
 import { readStringRecord } from './values/strings'
 import { corrupt as corruptIn, ShmError } from './errors'
 import type { Heap } from './heap'
@@ -345,6 +346,7 @@ class ValueChecker {
   checkMessage(at: number): string | null {
     const pending: number[] = []
     const added: number[] = []
+    const keyed: number[] = []
     try {
       const tag = this.heap.i32[at >>> 2]!
       if (tag === Tag.Hole) return `slot ${at} holds an array hole, not a value`
@@ -352,8 +354,10 @@ class ValueChecker {
       while (pending.length > 0) {
         const tag = pending.pop()!
         const ref = pending.pop()!
-        this.record(ref, tag, pending, added)
+        this.record(ref, tag, pending, added, keyed)
       }
+      // Only now is every key record known sound, so the keys can be decoded.
+      for (let i = 0; i < keyed.length; i += 2) this.keyHash(keyed[i]!, keyed[i + 1]!)
       return null
     } catch (err) {
       if (!(err instanceof Problem)) throw err
@@ -392,7 +396,24 @@ class ValueChecker {
     if (bytes > usable) throw new Problem(`record ${ref}: ${what} needs ${bytes} bytes, its block holds ${usable}`)
   }
 
-  private record(ref: number, tag: number, pending: number[], added: number[]): void {
+  /**
+   * The entry's stored hash is its key's hash: a wrong one hides the key from every
+   * lookup (and a key that no hash accepts was never written by set/add).
+   */
+  private keyHash(table: number, e: number): void {
+    let hash: number
+    try {
+      hash = lookupHash(readKey(this.heap, e + Entry.Key))
+    } catch (err) {
+      if (err instanceof ShmError) throw new Problem(`table ${table}: a key cannot be read (${err.message})`)
+      throw err
+    }
+    const stored = this.heap.u32[(e + Entry.HashCode) >>> 2]!
+    if (hash < 0) throw new Problem(`table ${table}: an entry holds a key of a kind no Map or Set key can be`)
+    if (hash !== stored) throw new Problem(`table ${table}: an entry has key hash ${stored}, its key hashes to ${hash}`)
+  }
+
+  private record(ref: number, tag: number, pending: number[], added: number[], keyed: number[]): void {
     const heap = this.heap
     const u32 = heap.u32
     // No closures here: this runs once per record, and must stay cheap.
@@ -452,7 +473,7 @@ class ValueChecker {
       case Tag.Set:
       case Tag.Error:
         this.fits(ref, usable, Hash.Size, 'the header')
-        this.table(ref, tag, pending, added)
+        this.table(ref, tag, pending, added, keyed)
         return
       case Tag.Instance:
         this.fits(ref, usable, Inst.Size, 'the header')
@@ -476,7 +497,8 @@ class ValueChecker {
     pending.push(r, tag)
   }
 
-  private table(ref: number, tag: number, pending: number[], added: number[]): void {
+  /** `keyed` gets (table, entry) for each live entry, whose key hash is checked once the records are. */
+  private table(ref: number, tag: number, pending: number[], added: number[], keyed: number[]): void {
     const u32 = this.heap.u32
     const count = u32[(ref + Hash.Count) >>> 2]!
     const used = u32[(ref + Hash.Used) >>> 2]!
@@ -520,6 +542,7 @@ class ValueChecker {
       }
       this.slot(e + Entry.Key, pending, added)
       this.slot(e + Entry.Value, pending, added)
+      keyed.push(ref, e)
     }
     if (live !== count) {
       // An insert links the entry, then raises the count; a delete marks the entry,

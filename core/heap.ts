@@ -3,6 +3,7 @@
 // another process (or a crash) may have left anything in those bytes.
 import { Allocator } from './allocator'
 import { corrupt, ShmError } from './errors'
+import { fmix32 } from './fmix'
 import { Header } from './layout'
 import { Rec, type Tag } from './records'
 import type { Segment } from './segment'
@@ -97,7 +98,7 @@ export class Heap {
     const i = Header.NextGeneration >>> 2
     const count = (this.u32[i]! + 1) >>> 0
     this.u32[i] = count
-    return mixGeneration(count) || 1
+    return fmix32(count) || 1
   }
 
   generationOf(ref: number): number {
@@ -242,16 +243,6 @@ export function stale(ref: number): ShmError {
     'ERR_SHM_STALE',
     `the record behind this mapped view (offset ${ref}) was freed — destroyed, or removed from every container and message that held it — so its memory may hold another value now: read values while something still refers to them, or keep a copy (tx.copy)`,
   )
-}
-
-/** MurmurHash3's 32-bit finalizer: a bijection that spreads consecutive counts. */
-function mixGeneration(h: number): number {
-  h ^= h >>> 16
-  h = Math.imul(h, 0x85ebca6b)
-  h ^= h >>> 13
-  h = Math.imul(h, 0xc2b2ae35)
-  h ^= h >>> 16
-  return h >>> 0
 }
 
 export function noTurn(name: string): ShmError {

@@ -3,11 +3,12 @@
 // for containers and TypedArrays and copies for everything immutable.
 import { corrupt, ShmError } from '../errors'
 import type { Heap } from '../heap'
-import { Arr, Big, Bin, BinaryKind, Entry, ENTRY_SIZE, Hash, Inst, RecFlag, Slot, SLOT_SIZE, StructRec, Tag } from '../records'
+import { Arr, Big, Bin, BinaryKind, Entry, ENTRY_SIZE, FIRST_REF_TAG, Hash, Inst, RecFlag, Slot, SLOT_SIZE, StructRec, Tag } from '../records'
 import { prototypeOfClass, structTypeOf, v8Deserialize } from './registry'
 import { readStringRecord } from './strings'
 import { registerByteView } from './mapped_handle'
 import { checkFits, checkHeader, checkedArrayLength, checkedTableUsed } from './bounds'
+import { MAX_TUPLE_DEPTH } from './hash'
 
 export type Memo = Map<number, unknown>
 
@@ -54,6 +55,26 @@ export function readSlot(heap: Heap, at: number, mapped: boolean, memo?: Memo): 
     default:
       return readRecord(heap, tag, heap.u32[(at + Slot.Payload) >>> 2]!, mapped, memo)
   }
+}
+
+/**
+ * Reads a Map or Set key. A tuple key (an Array record) comes back as a frozen plain
+ * array, always copied: a key is a value, and a live view of it could not be frozen.
+ */
+export function readKey(heap: Heap, at: number, depth = 0): unknown {
+  const tag = heap.i32[at >>> 2]! as Tag
+  if (tag < FIRST_REF_TAG || tag === Tag.String || tag === Tag.BigInt) return readSlot(heap, at, false)
+  // No key is a container: reading one here could walk a cycle a stray write made, without the memo that copies use.
+  if (tag !== Tag.Array) throw corrupt(`a Map or Set key has tag ${tag as number}, which no key has`)
+  const ref = heap.record(heap.u32[(at + Slot.Payload) >>> 2]!, Tag.Array)
+  // encode nests tuples at most MAX_TUPLE_DEPTH deep: deeper is a cycle a stray write made.
+  if (depth >= MAX_TUPLE_DEPTH) throw corrupt(`array record ${ref}: a tuple key nested more than ${MAX_TUPLE_DEPTH} deep`)
+  checkHeader(heap, ref, Arr.Size, 'array')
+  const length = checkedArrayLength(heap, ref)
+  const items = heap.u32[(ref + Arr.Items) >>> 2]!
+  const out: unknown[] = new Array(length)
+  for (let i = 0; i < length; i++) out[i] = readKey(heap, items + i * SLOT_SIZE, depth + 1)
+  return Object.freeze(out)
 }
 
 export function readRecord(heap: Heap, tag: Tag, ref: number, mapped: boolean, memo?: Memo): unknown {
@@ -262,13 +283,13 @@ function copyTable(heap: Heap, ref: number, tag: Tag, memo: Memo, into?: object)
   if (tag === Tag.Map) {
     const out = new Map<unknown, unknown>()
     memo.set(ref, out)
-    forEachEntry(heap, ref, (k, v) => out.set(readSlot(heap, k, false, memo), readSlot(heap, v, false, memo)))
+    forEachEntry(heap, ref, (k, v) => out.set(readKey(heap, k), readSlot(heap, v, false, memo)))
     return out
   }
   if (tag === Tag.Set) {
     const out = new Set<unknown>()
     memo.set(ref, out)
-    forEachEntry(heap, ref, (k) => out.add(readSlot(heap, k, false, memo)))
+    forEachEntry(heap, ref, (k) => out.add(readKey(heap, k)))
     return out
   }
   const out = into ?? (tag === Tag.Error ? new Error() : (heap.flagsOf(ref) & RecFlag.NullProto) !== 0 ? Object.create(null) as object : {})

@@ -9,7 +9,7 @@ import {
 import { classNameOf, isFrozenRequest, structOf, v8Serialize } from './registry'
 import { sharedRecordOf } from './mapped_handle'
 import { writeStringRecord } from './strings'
-import { hashKey } from './hash'
+import { hashKey, sameKey, timeOf } from './hash'
 
 export class EncodeContext {
   readonly heap: Heap
@@ -39,6 +39,14 @@ export class EncodeContext {
   encodeInto(at: number, value: unknown, step: string | number): void {
     this.path.push(step)
     encodeValue(this, value)
+    this.path.pop()
+    this.store(at)
+  }
+
+  /** Encodes a Map or Set key (one hashKey accepted) and writes it into the (fresh) slot at `at`. */
+  encodeKeyInto(at: number, key: unknown, step: string | number): void {
+    this.path.push(step)
+    encodeKey(this, key)
     this.path.pop()
     this.store(at)
   }
@@ -182,6 +190,30 @@ function encodeArray(ctx: EncodeContext, value: unknown[], flags: number): void 
   inline(ctx, Tag.Array, 0, ref)
 }
 
+/**
+ * A Map or Set key, which hashKey has accepted. A tuple always becomes a fresh frozen
+ * Array record, never one shared through `seen` (the same array met earlier as a value
+ * is stored mutable, and a key must not change under its hash), and -0 inside it
+ * becomes 0, as Map does for a plain key. A Date is its time value, inline.
+ */
+function encodeKey(ctx: EncodeContext, key: unknown): void {
+  if (typeof key !== 'object' || key === null) return encodeValue(ctx, key === 0 ? 0 : key)
+  if (key instanceof Date) return inline(ctx, Tag.Date, 0, timeOf(key) ?? NaN)
+  if (!Array.isArray(key)) throw unsupported(ctx, key)
+  const heap = ctx.heap
+  const ref = heap.allocRecord(Tag.Array, Arr.Size, RecFlag.Frozen)
+  const length = key.length
+  const items = length > 0 ? heap.alloc(length * SLOT_SIZE) : 0
+  heap.u32[(ref + Arr.Length) >>> 2] = length
+  heap.u32[(ref + Arr.Capacity) >>> 2] = length
+  heap.u32[(ref + Arr.Items) >>> 2] = items
+  for (let i = 0; i < length; i++) {
+    encodeKey(ctx, key[i])
+    ctx.store(items + i * SLOT_SIZE)
+  }
+  inline(ctx, Tag.Array, 0, ref)
+}
+
 function* setEntries(set: Set<unknown>): IterableIterator<[unknown, unknown]> {
   for (const k of set) yield [k, undefined]
 }
@@ -211,9 +243,11 @@ function encodeTable(
   rememberAs = true, // false for an Instance's fields: the Instance record stands for `value`
 ): void {
   const heap = ctx.heap
+  let list = [...entries]
+  let hashes = list.map(([key]) => hashKey(key, () => ctx.pathString()))
+  if (kind === Tag.Map || kind === Tag.Set) [list, hashes] = mergeEqualKeys(list, hashes)
   const ref = heap.allocRecord(kind, Hash.Size, flags)
   if (rememberAs) ctx.remember(value, ref)
-  const list = [...entries]
   const n = list.length
   const bucketCount = bucketCountFor(n)
   const entriesAt = n > 0 ? heap.alloc(n * ENTRY_SIZE) : 0
@@ -227,17 +261,45 @@ function encodeTable(
   for (let i = 0; i < n; i++) {
     const [key, val] = list[i]!
     const e = entriesAt + i * ENTRY_SIZE
-    const h = hashKey(key, () => ctx.pathString())
+    const h = hashes[i]!
     const b = buckets + (h & (bucketCount - 1)) * 4
     heap.u32[(e + Entry.HashCode) >>> 2] = h
     heap.u32[(e + Entry.Next) >>> 2] = heap.u32[b >>> 2]!
     heap.u32[(e + Entry.Flags) >>> 2] = 0
     heap.u32[(e + 12) >>> 2] = 0
     heap.u32[b >>> 2] = i + 1
-    ctx.encodeInto(e + Entry.Key, key, `<key ${String(key)}>`)
+    ctx.encodeKeyInto(e + Entry.Key, key, `<key ${String(key)}>`)
     ctx.encodeInto(e + Entry.Value, val, kind === Tag.Set ? i : typeof key === 'string' ? key : String(key))
   }
   inline(ctx, kind, 0, ref)
+}
+
+/**
+ * Dates and tuples are one shared key when equal by value, though a plain Map holds
+ * each such object as its own key: equal keys merge as set() one by one would merge
+ * them, at the first one's position with the last one's value. Primitive keys are
+ * unique already, so a table without object keys is returned as it is.
+ */
+function mergeEqualKeys(list: Array<[unknown, unknown]>, hashes: number[]): [Array<[unknown, unknown]>, number[]] {
+  if (!list.some(([key]) => typeof key === 'object' && key !== null)) return [list, hashes]
+  const out: Array<[unknown, unknown]> = []
+  const outHashes: number[] = []
+  const byHash = new Map<number, number[]>()
+  for (let i = 0; i < list.length; i++) {
+    const [key, val] = list[i]!
+    const h = hashes[i]!
+    const same = byHash.get(h)
+    const j = same?.find((at) => sameKey(out[at]![0], key))
+    if (j !== undefined) {
+      out[j] = [out[j]![0], val]
+      continue
+    }
+    if (same === undefined) byHash.set(h, [out.length])
+    else same.push(out.length)
+    out.push([key, val])
+    outHashes.push(h)
+  }
+  return [out, outHashes]
 }
 
 export function writeBigInt(heap: Heap, value: bigint): number {

@@ -4,8 +4,8 @@
 import { corrupt, ShmError } from '../errors'
 import type { Heap } from '../heap'
 import { EncodeContext, bucketCountFor, encodeValue, writeInlineValue } from './encode'
-import { hashKey, sameKey } from './hash'
-import { readSlot } from './decode'
+import { hashKey, lookupHash, sameKey } from './hash'
+import { readKey, readSlot } from './decode'
 import { releaseSlot, replaceSlot } from './release'
 import { checkFits, checkedTableUsed } from './bounds'
 import { Entry, ENTRY_SIZE, EntryFlag, FIRST_REF_TAG, Hash, RecFlag, Slot, Str, StrEncoding, Tag } from '../records'
@@ -51,7 +51,7 @@ function keyEquals(heap: Heap, at: number, key: unknown): boolean {
       if (key.charCodeAt(i) < 0x80 && u8[data + i]! < 0x80) return false
     }
   }
-  return sameKey(readSlot(heap, at, false), key)
+  return sameKey(readKey(heap, at), key)
 }
 
 export function assertWritable(heap: Heap, table: number, what: string): void {
@@ -60,9 +60,13 @@ export function assertWritable(heap: Heap, table: number, what: string): void {
   }
 }
 
-/** The entry holding `key`, or 0: one lookup where has-then-get would take two. */
+/**
+ * The entry holding `key`, or 0: one lookup where has-then-get would take two. A value
+ * that cannot be a key (a plain object, an unfrozen array, a view) is in no table: 0.
+ */
 export function tableEntry(heap: Heap, table: number, key: unknown): number {
-  return findEntry(heap, table, key, hashKey(key, keyPath))
+  const hash = lookupHash(key)
+  return hash < 0 ? 0 : findEntry(heap, table, key, hash)
 }
 
 /** The value of an entry tableEntry found. */
@@ -76,7 +80,7 @@ export function tableGet(heap: Heap, table: number, key: unknown, mapped: boolea
 }
 
 export function tableHas(heap: Heap, table: number, key: unknown): boolean {
-  return findEntry(heap, table, key, hashKey(key, keyPath)) !== 0
+  return tableEntry(heap, table, key) !== 0
 }
 
 /** Sets key → value (sets store only the key). */
@@ -131,7 +135,7 @@ export function tableSet(heap: Heap, table: number, key: unknown, value: unknown
     }
     const e = entries + index * ENTRY_SIZE
     const ctx = new EncodeContext(heap)
-    ctx.encodeInto(e + Entry.Key, key, '<key>')
+    ctx.encodeKeyInto(e + Entry.Key, key, '<key>')
     ctx.encodeInto(e + Entry.Value, kind === Tag.Set ? undefined : value, String(key))
     // Commit: nothing below allocates, so nothing below can fail for lack of room.
     if (grow) {
@@ -154,7 +158,7 @@ export function tableSet(heap: Heap, table: number, key: unknown, value: unknown
 }
 
 export function tableDelete(heap: Heap, table: number, key: unknown): boolean {
-  const e = findEntry(heap, table, key, hashKey(key, keyPath))
+  const e = tableEntry(heap, table, key)
   if (e === 0) return false
   heap.u32[(e + Entry.Flags) >>> 2] = EntryFlag.Deleted
   const count = u32(heap, table + Hash.Count) - 1

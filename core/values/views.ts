@@ -17,7 +17,7 @@
 import type { Heap } from '../heap'
 import { ShmError } from '../errors'
 import { MAPPED, type MappedHandle } from './mapped_handle'
-import { forEachEntry, readSlot, registerViewFactories } from './decode'
+import { forEachEntry, readKey, readSlot, registerViewFactories } from './decode'
 import { Tag } from '../records'
 import { arrayDelete, arrayGet, arrayHasIndex, arrayLength, arrayPop, arrayPush, arraySet, arraySetLength } from './array'
 import { assertWritable, entryValue, tableClear, tableCount, tableDelete, tableEntry, tableGet, tableHas, tableSet } from './hash_table'
@@ -541,7 +541,7 @@ abstract class MappedTable<K> {
     const { heap, ref, generation } = this[TABLE]
     heap.checkView(ref, generation)
     const out: Array<[K, unknown]> = []
-    forEachEntry(heap, ref, (k, v) => out.push([readSlot(heap, k, false) as K, readSlot(heap, v, true)]))
+    forEachEntry(heap, ref, (k, v) => out.push([readKey(heap, k) as K, readSlot(heap, v, true)]))
     return out
   }
 }
@@ -645,13 +645,13 @@ function defineTableInspect(cls: typeof MappedMap | typeof MappedSet, label: str
 
 defineTableInspect(MappedMap, 'MappedMap', (h) => {
   const out = new DisplayMap()
-  forEachEntry(h.heap, h.ref, (k, v) => out.set(readSlot(h.heap, k, false), readSlot(h.heap, v, true)))
+  forEachEntry(h.heap, h.ref, (k, v) => out.set(readKey(h.heap, k), readSlot(h.heap, v, true)))
   return out
 })
 
 defineTableInspect(MappedSet, 'MappedSet', (h) => {
   const out = new DisplaySet()
-  forEachEntry(h.heap, h.ref, (k) => out.add(readSlot(h.heap, k, false)))
+  forEachEntry(h.heap, h.ref, (k) => out.add(readKey(h.heap, k)))
   return out
 })
 
