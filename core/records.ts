@@ -106,7 +106,8 @@ export const enum Hash {
   Entries = 24, // ref to Capacity * ENTRY_SIZE bytes
   Buckets = 28, // ref to BucketCount u32s
   BucketCount = 32, // a power of two
-  Size = 36,
+  Epoch = 36, // bumped whenever entries move (a compacting resize, a reset to empty): live iterators re-find their place
+  Size = 40,
 }
 
 export const ENTRY_SIZE = 48

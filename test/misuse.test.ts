@@ -753,9 +753,12 @@ class Sequence {
       case 'destroy': {
         const h = m.handles.get(x.h)
         if (h === undefined || h.proc !== proc) return this.allow(proc, x, r, ['NoHandle'])
-        if (h.owning && !h.destroyed) {
+        // A process has one view object per record: destroy through any view of a record
+        // drops a reference the process owns to it (put or take), if it owns one.
+        const owner = h.owning && !h.destroyed ? h : [...m.handles.values()].find((o) => o.proc === proc && o.sid === h.sid && o.owning && !o.destroyed)
+        if (owner !== undefined) {
           this.allow(proc, x, r, ['ok'])
-          h.destroyed = true
+          owner.destroyed = true
           return
         }
         const s = st(x.h)

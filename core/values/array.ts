@@ -45,8 +45,9 @@ function reserve(heap: Heap, ref: number, capacity: number): number {
   const current = heap.u32[(ref + Arr.Capacity) >>> 2]!
   const items = itemsOf(heap, ref)
   if (capacity <= current) {
-    // Writes go up to `capacity` slots into this block: it must hold them.
-    checkFits(heap, items, 0, capacity, SLOT_SIZE, 'array', ref, 'Capacity')
+    // Writes go up to `capacity` slots into this block: it must hold them (an empty
+    // array may have no block at all, and push() with no values writes nothing).
+    if (capacity > 0) checkFits(heap, items, 0, capacity, SLOT_SIZE, 'array', ref, 'Capacity')
     return items
   }
   const newCapacity = Math.max(capacity, current * 2, 4)
@@ -108,8 +109,9 @@ export function arrayPop(heap: Heap, ref: number): unknown {
   const length = arrayLength(heap, ref)
   if (length === 0) return undefined
   const at = itemsOf(heap, ref) + (length - 1) * SLOT_SIZE
-  // Copied out: the record may be about to lose its last reference.
-  const value = readSlot(heap, at, false)
+  // The element itself, as Array.prototype.pop gives it: a view (the same one a[i]
+  // gave) keeps its record until the turn ends even if this was its last reference.
+  const value = readSlot(heap, at, true)
   releaseSlot(heap, at)
   heap.u32[(ref + Arr.Length) >>> 2] = length - 1
   return value

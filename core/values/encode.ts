@@ -258,6 +258,7 @@ function encodeTable(
   heap.u32[(ref + Hash.Entries) >>> 2] = entriesAt
   heap.u32[(ref + Hash.Buckets) >>> 2] = buckets
   heap.u32[(ref + Hash.BucketCount) >>> 2] = bucketCount
+  heap.u32[(ref + Hash.Epoch) >>> 2] = 0
   for (let i = 0; i < n; i++) {
     const [key, val] = list[i]!
     const e = entriesAt + i * ENTRY_SIZE

@@ -146,6 +146,7 @@ export function tableSet(heap: Heap, table: number, key: unknown, value: unknown
       heap.u32[(table + Hash.Buckets) >>> 2] = buckets
       heap.u32[(table + Hash.BucketCount) >>> 2] = bucketCount
       heap.u32[(table + Hash.Capacity) >>> 2] = Math.max(4, (count + 1) * 2)
+      bumpEpoch(heap, table)
     }
     const b = buckets + (hash & (bucketCount - 1)) * 4
     heap.u32[(e + Entry.HashCode) >>> 2] = hash
@@ -190,4 +191,14 @@ function resetTable(heap: Heap, table: number): void {
   checkFits(heap, buckets, 0, bucketCount, 4, 'table', table, 'BucketCount')
   heap.u32[(table + Hash.Used) >>> 2] = 0
   heap.u8.fill(0, buckets, buckets + bucketCount * 4)
+  bumpEpoch(heap, table)
+}
+
+/** Entries moved: a live iterator's position means nothing any more (see MappedTable.walk). */
+function bumpEpoch(heap: Heap, table: number): void {
+  heap.u32[(table + Hash.Epoch) >>> 2] = (u32(heap, table + Hash.Epoch) + 1) >>> 0
+}
+
+export function tableEpoch(heap: Heap, table: number): number {
+  return u32(heap, table + Hash.Epoch)
 }

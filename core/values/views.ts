@@ -18,9 +18,10 @@ import type { Heap } from '../heap'
 import { ShmError } from '../errors'
 import { MAPPED, type MappedHandle } from './mapped_handle'
 import { forEachEntry, readKey, readSlot, registerViewFactories } from './decode'
-import { Tag } from '../records'
+import { Entry, ENTRY_SIZE, EntryFlag, Hash, Tag } from '../records'
 import { arrayDelete, arrayGet, arrayHasIndex, arrayLength, arrayPop, arrayPush, arraySet, arraySetLength } from './array'
-import { assertWritable, entryValue, tableClear, tableCount, tableDelete, tableEntry, tableGet, tableHas, tableSet } from './hash_table'
+import { assertWritable, entryValue, tableClear, tableCount, tableDelete, tableEntry, tableEpoch, tableGet, tableHas, tableSet } from './hash_table'
+import { checkedTableUsed } from './bounds'
 
 interface Target extends MappedHandle {
   /** For registered-class instances: the Instance record (what `put` shares), and its generation. */
@@ -536,14 +537,54 @@ abstract class MappedTable<K> {
 
   protected abstract get what(): 'Map' | 'Set'
 
-  /** Entries read now (keys copied, values mapped): later mutation does not disturb the loop. */
-  protected snapshot(): Array<[K, unknown]> {
+  /**
+   * The live entries, as JavaScript walks a Map: an entry added during the walk is
+   * visited, one deleted before its turn is not, and nothing is read before its step
+   * (so a value deleted meanwhile is never read). The position is an entry index;
+   * when the entries move (a compacting resize or a reset: Hash.Epoch changes), the
+   * walk resumes after the last visited key that is still there, which is where the
+   * unvisited entries start because moves keep insertion order. (One case differs
+   * from JS: if that key was deleted and added again in between, the walk resumes
+   * after its new place.) Keys are copied, values mapped.
+   */
+  protected *walk(): Generator<[K, unknown], undefined, undefined> {
     const { heap, ref, generation } = this[TABLE]
-    heap.checkView(ref, generation)
-    const out: Array<[K, unknown]> = []
-    forEachEntry(heap, ref, (k, v) => out.push([readKey(heap, k) as K, readSlot(heap, v, true)]))
-    return out
+    const visited: unknown[] = []
+    let position = 0
+    let epoch = -1
+    for (;;) {
+      heap.checkView(ref, generation)
+      if (epoch !== tableEpoch(heap, ref)) {
+        if (epoch !== -1) position = resumeAfter(heap, ref, visited)
+        epoch = tableEpoch(heap, ref)
+      }
+      const used = checkedTableUsed(heap, ref)
+      const entries = heap.u32[(ref + Hash.Entries) >>> 2]!
+      while (position < used && (heap.u32[(entries + position * ENTRY_SIZE + Entry.Flags) >>> 2]! & EntryFlag.Deleted) !== 0) position++
+      if (position >= used) return undefined
+      const e = entries + position * ENTRY_SIZE
+      position++
+      const key = readKey(heap, e + Entry.Key) as K
+      visited.push(key)
+      yield [key, readSlot(heap, e + Entry.Value, true)]
+    }
   }
+}
+
+/** The entry index after the last of `visited` still in the table (0 if none is). */
+function resumeAfter(heap: Heap, ref: number, visited: unknown[]): number {
+  const entries = heap.u32[(ref + Hash.Entries) >>> 2]!
+  for (let i = visited.length - 1; i >= 0; i--) {
+    const e = tableEntry(heap, ref, visited[i])
+    if (e !== 0) return (e - entries) / ENTRY_SIZE + 1
+  }
+  return 0
+}
+
+/** Each step of `from`, through `fn`, one step at a time (the walk stays live). */
+function* mapIterator<A, B>(from: Iterator<A>, fn: (a: A) => B): Generator<B, undefined, undefined> {
+  for (let step = from.next(); step.done !== true; step = from.next()) yield fn(step.value)
+  return undefined
 }
 
 /** Map and Set treat -0 and +0 as one key and keep +0. */
@@ -573,15 +614,15 @@ export class MappedMap<K = unknown, V = unknown> extends MappedTable<K> implemen
   }
 
   entries(): IterableIterator<[K, V]> {
-    return (this.snapshot() as Array<[K, V]>)[Symbol.iterator]()
+    return this.walk() as IterableIterator<[K, V]>
   }
 
   keys(): IterableIterator<K> {
-    return this.snapshot().map(([k]) => k)[Symbol.iterator]()
+    return mapIterator(this.walk(), ([k]) => k)
   }
 
   values(): IterableIterator<V> {
-    return this.snapshot().map(([, v]) => v as V)[Symbol.iterator]()
+    return mapIterator(this.walk(), ([, v]) => v as V)
   }
 
   forEach(fn: (value: V, key: K, map: this) => void, thisArg?: unknown): void {
@@ -611,7 +652,7 @@ export class MappedSet<T = unknown> extends MappedTable<T> implements Iterable<T
   }
 
   values(): IterableIterator<T> {
-    return this.snapshot().map(([k]) => k)[Symbol.iterator]()
+    return mapIterator(this.walk(), ([k]) => k)
   }
 
   keys(): IterableIterator<T> {
@@ -619,7 +660,7 @@ export class MappedSet<T = unknown> extends MappedTable<T> implements Iterable<T
   }
 
   entries(): IterableIterator<[T, T]> {
-    return this.snapshot().map(([k]): [T, T] => [k, k])[Symbol.iterator]()
+    return mapIterator(this.walk(), ([k]): [T, T] => [k, k])
   }
 
   forEach(fn: (value: T, key: T, set: this) => void, thisArg?: unknown): void {
