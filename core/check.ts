@@ -24,6 +24,7 @@
 // on a broken heap. shm.check() still runs on a marked segment (to say what is
 // wrong) and clears the mark with { repair: true } if the heap checks out.
 import type { AllocatorRepair, AllocatorStats } from './allocator'
+import { checkHolders } from './holders'
 import { overrun } from './values/bounds'
 import { hashKey, lookupHash } from './values/hash'
 import { readKey } from './values/decode'
@@ -110,6 +111,7 @@ export function checkHeap(heap: Heap, options: CheckOptions = {}): HeapReport {
   const reports = channels.run()
   // Repairs free nodes: the allocator must still agree with itself afterwards.
   if (channels.freedNodes) allocator.check()
+  checkHolders(heap)
 
   return {
     clean: repairs.length === 0,

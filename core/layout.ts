@@ -10,7 +10,8 @@ export const MAGIC = 0x424f5049
 /**
  * 2: the turn word names its holder (LockOwnerId); LockWaiters moved to 60.
  * 3: records carry a generation (16-byte record header, every body 8 bytes later);
- *    the generation counter lives at Header.NextGeneration.
+ *    the generation counter lives at Header.NextGeneration; tables have an Epoch; the
+ *    references processes hold through views are listed from Header.Holders.
  */
 export const LAYOUT_VERSION = 3
 
@@ -33,6 +34,7 @@ export const enum Header {
   LockWaiters = 60, // i32, threads sleeping on LockOwner
   AllocatorRoot = 64, // allocator state (up to byte 1808 of it; core/allocator.ts Root)
   NextGeneration = 2048, // u32, counts record allocations: each record's generation derives from it
+  Holders = 2052, // u32, ref to the holder directory (core/holders.ts), 0 until a process holds a view
   ChannelRoot = 3072, // channel table, up to HeapStart
   HeapStart = 4096,
 }

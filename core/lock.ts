@@ -62,6 +62,20 @@ function myStamp(): number {
   return (ownStamp ??= startStamp(native.processStartTime(process.pid)))
 }
 
+/** Who this process's handle of `segment` is, in the form the turn word and the holder table store. */
+export function identityOf(segment: Segment): number {
+  return ownerIdentity(myStamp(), segment.token)
+}
+
+/** Whether `pid` is still the process that wrote `identity` (not dead, not a later process with its pid). */
+export function processStillRuns(pid: number, identity: number): boolean {
+  if (!native.processAlive(pid)) return false
+  const stamp = identity >>> 16
+  if (stamp === 0) return true
+  const now = startStamp(native.processStartTime(pid))
+  return now === 0 || now === stamp
+}
+
 export interface AcquireResult {
   /** True if the turn was taken from a holder that died inside it: the heap may be mid-update. */
   recovered: boolean
@@ -83,7 +97,7 @@ export class TurnLock {
     this.segment = segment
     this.words = segment.words
     this.word = new BigUint64Array(segment.bytes.buffer, segment.bytes.byteOffset + Header.LockOwner, 1)
-    this.mine = (BigInt(ownerIdentity(myStamp(), segment.token)) << 32n) | BigInt(this.me)
+    this.mine = (BigInt(identityOf(segment)) << 32n) | BigInt(this.me)
     this.reservedForMe = BigInt(-this.me >>> 0)
     // If this thread ends inside a turn (worker.terminate()), the addon releases it.
     segment.guardTurn(Header.LockOwner)
@@ -272,14 +286,9 @@ function judge(seen: bigint): Verdict {
   if (owner < 0) return Verdict.StaleReservation
   if (owner === 0) return Verdict.Alive // free: the next try takes it
   if ((identity & 0xffff) === ABANDONED_TOKEN) return Verdict.Dead
-  if (!native.processAlive(owner)) return Verdict.Dead
   if (identity === 0) return Verdict.Dead // never registered: not a holder of this library
-  const stamp = identity >>> 16
-  if (stamp !== 0) {
-    const now = startStamp(native.processStartTime(owner))
-    if (now !== 0 && now !== stamp) return Verdict.Dead // the pid now names a later process
-  }
-  return Verdict.Alive
+  // Dead, or the pid now names a later process.
+  return processStillRuns(owner, identity) ? Verdict.Alive : Verdict.Dead
 }
 
 /**

@@ -41,6 +41,7 @@ export const enum Tag {
 }
 
 export const FIRST_REF_TAG = Tag.String
+export const LAST_VALUE_TAG = Tag.Serialized
 
 /**
  * Record header: kind at +0 (u8), flags at +1 (u8), a kind's own small field at +2

@@ -5,6 +5,7 @@ import { ShmError } from './errors'
 import { Heap } from './heap'
 import { mappedHandleOf } from './values/mapped_handle'
 import { releaseRecord } from './values/release'
+import { Holders } from './holders'
 import { TurnLock } from './lock'
 import type { WaitMode } from './waiting'
 import { osNameOf } from './names'
@@ -78,6 +79,7 @@ export class SharedMemory {
   readonly heap: Heap
   private readonly lock: TurnLock
   private readonly channels: Channels
+  private readonly holders: Holders
   private recovery: TurnRecovery | null = null
 
   private constructor(segment: Segment) {
@@ -85,6 +87,8 @@ export class SharedMemory {
     this.heap = new Heap(segment)
     this.lock = new TurnLock(segment)
     this.channels = new Channels(this.heap)
+    this.holders = new Holders(this.heap)
+    this.heap.holders = this.holders
   }
 
   /** Creates a new segment; ERR_SHM_EXISTS if the name is taken. */
@@ -121,6 +125,7 @@ export class SharedMemory {
         Allocator.format(segment)
         shm.heap.inTurn = true
         Channels.format(shm.heap)
+        Holders.format(shm.heap)
         shm.heap.inTurn = false
         segment.publish()
       }
@@ -250,13 +255,16 @@ export class SharedMemory {
 
   private runTurn<T>(fn: (tx: Transaction) => T, recovered: boolean, checking = false): T {
     const heap = this.heap
-    const tx = new Transaction(heap, this.channels)
+    const tx = new Transaction(heap, this.channels, this.holders)
     heap.inTurn = true
     try {
       // After a dead owner the heap may be mid-update: the full check repairs it or
       // marks it corrupt (for every process) and throws. Never work on a broken heap.
-      if (recovered) this.recovery = recoverTurn(heap, this.lock.tookOverFrom)
-      else if (!checking) refuseMarkedCorrupt(heap)
+      if (recovered) {
+        this.recovery = recoverTurn(heap, this.lock.tookOverFrom)
+        this.holders.sweepDead()
+      } else if (!checking) refuseMarkedCorrupt(heap)
+      this.holders.dropCollected()
       const result = fn(tx)
       if (isThenable(result)) {
         // Its rejection (often ERR_SHM_NO_TURN from code after an await) is ours to drop:
@@ -378,6 +386,14 @@ export class SharedMemory {
     if (this.lock.holdsTurn) {
       throw new ShmError('ERR_SHM_REENTRANT', `shm.close() inside this handle's own turn on segment "${this.segment.name}": the turn must be released first; close after the access callback returns`)
     }
+    // The references this handle's views hold go with it (a view used after close throws).
+    if (this.holders.registered) {
+      try {
+        this.access(() => this.holders.releaseAll(), { timeoutMs: CLOSE_RELEASE_TIMEOUT_MS })
+      } catch {
+        // No turn in time (or a damaged heap): they are released once this process is gone.
+      }
+    }
     this.segment.close()
   }
 
@@ -387,6 +403,9 @@ export class SharedMemory {
   }
 }
 
+
+/** How long close() waits for a turn to drop the references its views held. */
+const CLOSE_RELEASE_TIMEOUT_MS = 1000
 
 function timeout(o: { channel?: string; timeoutMs?: number }): ShmError {
   const channel = o.channel === undefined ? 'the default channel' : `channel "${o.channel}"`

@@ -4,7 +4,8 @@ import type { AllocatorStats } from './allocator'
 import { Channels, DEFAULT_CHANNEL, isMappedSlot } from './channel'
 import { EncodeContext, encodeValue } from './values/encode'
 import { readRecord, readSlot } from './values/decode'
-import { dataLength, dataOffset, sharedRecordOf } from './values/mapped_handle'
+import { dataLength, dataOffset, mappedHandleOf, sharedRecordOf } from './values/mapped_handle'
+import type { Holders } from './holders'
 import { releaseRecord } from './values/release'
 // Registers the live views with the decoder (see ViewFactories in values/decode.ts).
 import './values/views'
@@ -32,13 +33,31 @@ const takeSpec = { channel: 'string', copy: 'boolean' } as const
 export class Transaction {
   private readonly heap: Heap
   private readonly channels: Channels
+  private readonly holders: Holders
   /** Queues that got a message this turn: their waiters are woken after release. */
   readonly touchedQueues = new Set<number>()
 
   /** @internal */
-  constructor(heap: Heap, channels: Channels) {
+  constructor(heap: Heap, channels: Channels, holders: Holders) {
     this.heap = heap
     this.channels = channels
+    this.holders = holders
+  }
+
+  /**
+   * The view that tx.put or tx.takeMessage returns holds the reference the operation
+   * made: counted here (for destroy) and listed in the segment (for a process that dies).
+   */
+  private own(value: unknown): unknown {
+    const handle = typeof value === 'object' && value !== null ? mappedHandleOf(value) : undefined
+    if (handle === undefined || handle.heap !== this.heap) {
+      // A copy holds nothing: the room reserved for it goes again.
+      this.holders.trim()
+      return value
+    }
+    this.holders.hold(handle.ref)
+    owners.set(value as object, (owners.get(value as object) ?? 0) + 1)
+    return value
   }
 
   /**
@@ -52,16 +71,33 @@ export class Transaction {
     // A function or symbol is not "copied": encodeValue refuses it with ERR_UNSUPPORTED_TYPE.
     if (isCopiedValue(value) && typeof value !== 'function' && typeof value !== 'symbol') return value
     const heap = this.heap
-    return heap.atomically(() => {
-      const ctx = new EncodeContext(heap)
-      encodeValue(ctx, value)
-      if (ctx.tag === Tag.Serialized) {
-        // v8.serialize output has no live form: nothing to keep.
-        releaseRecord(heap, ctx.num, ctx.tag)
-        return value
-      }
-      return own(readRecord(heap, ctx.tag, ctx.num, true)) as T
-    })
+    // Room to list the reference the view will hold (and a TypedArray view's pin) first:
+    // ERR_SHM_FULL there leaves nothing stored.
+    this.holders.reserve(2)
+    let encoded: { tag: Tag; num: number }
+    try {
+      encoded = heap.atomically(() => {
+        const ctx = new EncodeContext(heap)
+        encodeValue(ctx, value)
+        return { tag: ctx.tag, num: ctx.num }
+      })
+    } catch (err) {
+      this.holders.trim()
+      throw err
+    }
+    const { tag, num } = encoded
+    if (tag === Tag.Serialized) {
+      // v8.serialize output has no live form: nothing to keep.
+      releaseRecord(heap, num, tag)
+      this.holders.trim()
+      return value
+    }
+    try {
+      return this.own(readRecord(heap, tag, num, true)) as T
+    } catch (err) {
+      releaseRecord(heap, num, tag, true)
+      throw err
+    }
   }
 
   /** Appends `value` to a channel and returns its mapped view (see put). */
@@ -93,9 +129,16 @@ export class Transaction {
     this.heap.checkTurn()
     const o = options === undefined ? undefined : checkOptions<TakeOptions>(options, takeSpec, 'tx.takeMessage')
     const channel = o?.channel ?? DEFAULT_CHANNEL
-    const taken = this.channels.take(this.channels.queue(channel, false), channel, o?.copy === true)
+    if (o?.copy !== true) this.holders.reserve(2)
+    let taken: unknown
+    try {
+      taken = this.channels.take(this.channels.queue(channel, false), channel, o?.copy === true)
+    } catch (err) {
+      this.holders.trim()
+      throw err
+    }
     // The message's reference passes to the taker: this view is the one to destroy.
-    return (o?.copy === true ? taken : own(taken)) as T
+    return (o?.copy === true ? taken : this.own(taken)) as T
   }
 
   /**
@@ -116,6 +159,7 @@ export class Transaction {
     }
     if (owned === 1) owners.delete(mapped as object)
     else owners.set(mapped as object, owned - 1)
+    this.holders.unhold(ref)
     // The caller is done with it: freed now (not at the end of the turn) when this was its last reference.
     releaseRecord(this.heap, ref, this.heap.kindOf(ref), true)
   }
@@ -169,11 +213,6 @@ export class Transaction {
  * one of those would free memory its owner still points to, so destroy refuses them.
  */
 const owners = new WeakMap<object, number>()
-
-function own(value: unknown): unknown {
-  if (typeof value === 'object' && value !== null) owners.set(value, (owners.get(value) ?? 0) + 1)
-  return value
-}
 
 /** Values that never come back mapped: they are copied in and out (put stores nothing for them). */
 function isCopiedValue(value: unknown): boolean {

@@ -16,6 +16,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { SharedMemory, ShmError, defineStruct, enableV8Fallback, registerClass, Transaction } from 'interprocess-objects'
 import { Channels } from '../core/channel'
+import { Holders } from '../core/holders'
 import { checkHeap } from '../core/check'
 import { readSlot } from '../core/values/decode'
 import { readStringRecord } from '../core/values/strings'
@@ -325,7 +326,7 @@ describe('fuzz: corrupt segments give a ShmError or a value', () => {
       }
       heap.inTurn = true
       try {
-        const tx = new Transaction(heap, new Channels(heap))
+        const tx = new Transaction(heap, new Channels(heap), new Holders(heap))
         switch (op) {
           case 'take':
             takeSome(tx, channel, count, !useStrict, !useStrict)

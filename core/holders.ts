@@ -1,0 +1,296 @@
+// The references processes hold through views, written down in the segment so that
+// they outlive nobody: a process that dies holding some has them released by the
+// next process that registers or takes a turn over from a dead owner.
+//
+// A process (one handle of the segment: pid + start stamp + handle token) holds a
+// reference for each view that tx.put or tx.takeMessage returned and it has not
+// destroyed, and one for each TypedArray view it has of a record (a raw TypedArray
+// cannot check a generation, so its record stays alive while the view is reachable;
+// garbage collection of the view drops that reference at the next turn).
+//
+// Directory (Header.Holders → block): +0 slot capacity, +4 slots in use, then slots
+// of 16 bytes: +0 pid (0 = free), +4 identity (core/lock.ts identityOf), +8 list (a
+// block of u32 record refs, 0 = none yet), +12 how many refs the list holds.
+import { corrupt, ShmError } from './errors'
+import type { Heap } from './heap'
+import { Header } from './layout'
+import { FIRST_REF_TAG, LAST_VALUE_TAG, Rec } from './records'
+import { identityOf, processStillRuns } from './lock'
+import { releaseRecord } from './values/release'
+
+const enum Dir {
+  Capacity = 0,
+  InUse = 4,
+  Slots = 8,
+}
+
+const enum HolderSlot {
+  Pid = 0,
+  Identity = 4,
+  List = 8,
+  Count = 12,
+  Size = 16,
+}
+
+/** Processes (handles) the directory has room for before it grows: a desktop app rarely has more on one segment. */
+const FIRST_SLOTS = 32
+const FIRST_LIST = 16
+
+export class Holders {
+  /** At create: an empty directory, so that the first process to hold a view allocates nothing lasting. */
+  static format(heap: Heap): void {
+    growDirectory(heap, 0)
+  }
+
+  private readonly heap: Heap
+  private readonly identity: number
+  /**
+   * This handle's slot index, once registered in a turn (-1 before). An index, not an
+   * offset: another process may move the directory when it grows it.
+   */
+  private index = -1
+
+  /** Byte offset of this handle's slot in the directory as it is now (0: not registered). */
+  private get slot(): number {
+    if (this.index < 0) return 0
+    return this.heap.u32[Header.Holders >>> 2]! + Dir.Slots + this.index * HolderSlot.Size
+  }
+  /** Where each held record sits in this handle's list (several places when held several times). */
+  private readonly places = new Map<number, number[]>()
+  /** TypedArray views collected since the last turn: (ref, generation) pairs to drop. */
+  private collected: number[] = []
+  private readonly pins = new FinalizationRegistry<[number, number]>(([ref, generation]) => {
+    this.collected.push(ref, generation)
+  })
+
+  constructor(heap: Heap) {
+    this.heap = heap
+    this.identity = identityOf(heap.segment)
+  }
+
+  /**
+   * Makes room to hold `more` references, so that hold() cannot fail: call it before
+   * the operation whose result will be held (ERR_SHM_FULL then changes nothing else).
+   * hold() grows the list ahead of need, so this rarely allocates. Not inside
+   * heap.atomically: an undo must not free a list the slot points at.
+   */
+  reserve(more = 1): void {
+    const heap = this.heap
+    const slot = this.ensureSlot()
+    const count = heap.u32[(slot + HolderSlot.Count) >>> 2]!
+    const list = heap.u32[(slot + HolderSlot.List) >>> 2]!
+    if (list !== 0 && (count + more) * 4 <= heap.allocator.usableSize(list)) return
+    const bigger = heap.allocator.alloc(Math.max(FIRST_LIST, (count + more) * 2) * 4)
+    if (count > 0) heap.u8.copyWithin(bigger, list, list + count * 4)
+    // The new list is complete before the slot points at it; the old one goes last.
+    heap.u32[(slot + HolderSlot.List) >>> 2] = bigger
+    if (list !== 0) heap.allocator.free(list)
+  }
+
+  /** After a failed operation: a list reserve() made for nothing goes again. */
+  trim(): void {
+    const heap = this.heap
+    const slot = this.slot
+    if (slot === 0 || heap.u32[(slot + HolderSlot.Count) >>> 2] !== 0) return
+    const list = heap.u32[(slot + HolderSlot.List) >>> 2]!
+    if (list === 0) return
+    heap.u32[(slot + HolderSlot.List) >>> 2] = 0
+    heap.allocator.free(list)
+  }
+
+  /** Records that this handle holds one more reference to `ref` (already counted in the record). */
+  hold(ref: number): void {
+    const heap = this.heap
+    this.reserve()
+    const slot = this.slot
+    const count = heap.u32[(slot + HolderSlot.Count) >>> 2]!
+    const list = heap.u32[(slot + HolderSlot.List) >>> 2]!
+    heap.u32[(list + count * 4) >>> 2] = ref
+    heap.u32[(slot + HolderSlot.Count) >>> 2] = count + 1
+    // Grow now, after a success, so that the next operation's reserve() finds room and
+    // a failing operation never leaves a grown list behind. No room: the next reserve
+    // tries again (and fails that operation cleanly).
+    try {
+      this.reserve(2)
+    } catch (err) {
+      if (!(err instanceof ShmError) || err.code !== 'ERR_SHM_FULL') throw err
+    }
+    let at = this.places.get(ref)
+    if (at === undefined) this.places.set(ref, (at = []))
+    at.push(count)
+  }
+
+  /** Forgets one reference this handle held to `ref` (the caller drops it from the record). */
+  unhold(ref: number): void {
+    const at = this.places.get(ref)
+    if (at === undefined || this.slot === 0) return
+    const place = at.pop()!
+    if (at.length === 0) this.places.delete(ref)
+    const heap = this.heap
+    const slot = this.slot
+    const list = heap.u32[(slot + HolderSlot.List) >>> 2]!
+    const last = heap.u32[(slot + HolderSlot.Count) >>> 2]! - 1
+    if (place !== last) {
+      // The last entry moves into the freed place.
+      const moved = heap.u32[(list + last * 4) >>> 2]!
+      heap.u32[(list + place * 4) >>> 2] = moved
+      const movedAt = this.places.get(moved)!
+      movedAt[movedAt.indexOf(last)] = place
+    }
+    heap.u32[(slot + HolderSlot.Count) >>> 2] = last
+    if (last === 0) {
+      // Nothing held: the list goes, so that a handle holding nothing takes no space.
+      heap.u32[(slot + HolderSlot.List) >>> 2] = 0
+      heap.allocator.free(list)
+    }
+  }
+
+  /**
+   * A TypedArray view of record `ref` was handed out: the record keeps one more
+   * reference until the view is garbage collected (then dropped at the next turn).
+   */
+  pin(view: object, ref: number): void {
+    // Not journaled (heap.retain is): a pin is never part of an operation that could be undone.
+    this.hold(ref)
+    this.heap.u32[(ref + Rec.RefCount) >>> 2]! += 1
+    this.pins.register(view, [ref, this.heap.generationOf(ref)])
+  }
+
+  /** At the start of a turn: drops the references of TypedArray views collected since. */
+  dropCollected(): void {
+    if (this.collected.length === 0) return
+    const pending = this.collected
+    this.collected = []
+    for (let i = 0; i < pending.length; i += 2) {
+      const ref = pending[i]!
+      if (this.heap.generationOf(ref) !== pending[i + 1]) continue
+      this.unhold(ref)
+      releaseRecord(this.heap, ref, this.heap.kindOf(ref))
+    }
+  }
+
+  /** True once this handle holds (or held) references in the segment. */
+  get registered(): boolean {
+    return this.index >= 0
+  }
+
+  /** shm.close(), in a turn: every reference this handle holds is dropped. */
+  releaseAll(): void {
+    if (this.index < 0) return
+    releaseSlot(this.heap, this.slot)
+    this.places.clear()
+    this.collected = []
+    this.index = -1
+  }
+
+  /**
+   * Releases what dead processes held: run by a process registering (its first hold)
+   * and after a turn was taken over from a dead owner. Returns how many slots it freed.
+   */
+  sweepDead(): number {
+    const heap = this.heap
+    const dir = heap.u32[Header.Holders >>> 2]!
+    if (dir === 0) return 0
+    const capacity = checkedCapacity(heap, dir)
+    let freed = 0
+    for (let i = 0; i < capacity; i++) {
+      const slot = dir + Dir.Slots + i * HolderSlot.Size
+      const pid = heap.i32[(slot + HolderSlot.Pid) >>> 2]!
+      if (pid === 0 || i === this.index) continue
+      if (processStillRuns(pid, heap.u32[(slot + HolderSlot.Identity) >>> 2]!)) continue
+      releaseSlot(heap, slot)
+      freed++
+    }
+    return freed
+  }
+
+  private ensureSlot(): number {
+    if (this.index >= 0) return this.slot
+    const heap = this.heap
+    this.sweepDead()
+    let dir = heap.u32[Header.Holders >>> 2]!
+    if (dir === 0) dir = growDirectory(heap, 0)
+    // (growDirectory allocates outside any undo journal, as reserve does.)
+    let capacity = checkedCapacity(heap, dir)
+    let free = -1
+    for (let i = 0; i < capacity && free < 0; i++) if (heap.i32[(dir + Dir.Slots + i * HolderSlot.Size + HolderSlot.Pid) >>> 2] === 0) free = i
+    if (free < 0) {
+      free = capacity
+      dir = growDirectory(heap, dir)
+      capacity = checkedCapacity(heap, dir)
+    }
+    const slot = dir + Dir.Slots + free * HolderSlot.Size
+    heap.u32[(slot + HolderSlot.Identity) >>> 2] = this.identity
+    heap.u32[(slot + HolderSlot.List) >>> 2] = 0
+    heap.u32[(slot + HolderSlot.Count) >>> 2] = 0
+    heap.i32[(slot + HolderSlot.Pid) >>> 2] = process.pid
+    heap.u32[(dir + Dir.InUse) >>> 2] = heap.u32[(dir + Dir.InUse) >>> 2]! + 1
+    this.index = free
+    return slot
+  }
+}
+
+/** The directory's slot capacity, checked against its block. */
+function checkedCapacity(heap: Heap, dir: number): number {
+  const capacity = heap.u32[(dir + Dir.Capacity) >>> 2]!
+  if (heap.allocator.blockSize(dir) < Dir.Slots + capacity * HolderSlot.Size) throw corrupt(`holder directory ${dir}: Capacity = ${capacity} does not fit its block`)
+  return capacity
+}
+
+/** A directory with twice the slots (FIRST_SLOTS at first), the old one copied in and freed. */
+function growDirectory(heap: Heap, old: number): number {
+  const capacity = old === 0 ? 0 : checkedCapacity(heap, old)
+  const next = Math.max(FIRST_SLOTS, capacity * 2)
+  const size = Dir.Slots + next * HolderSlot.Size
+  const dir = heap.allocator.alloc(size)
+  heap.u8.fill(0, dir, dir + size)
+  if (old !== 0) heap.u8.copyWithin(dir, old, old + Dir.Slots + capacity * HolderSlot.Size)
+  heap.u32[(dir + Dir.Capacity) >>> 2] = next
+  heap.u32[Header.Holders >>> 2] = dir
+  if (old !== 0) heap.allocator.free(old)
+  return dir
+}
+
+/** Drops every reference a slot lists, then frees the list and the slot. */
+function releaseSlot(heap: Heap, slot: number): void {
+  const list = heap.u32[(slot + HolderSlot.List) >>> 2]!
+  const count = heap.u32[(slot + HolderSlot.Count) >>> 2]!
+  if (list !== 0 && heap.allocator.blockSize(list) < count * 4) throw corrupt(`holder list ${list}: Count = ${count} does not fit its block`)
+  // The slot is emptied first: a process killed half-way leaks the rest, never drops a reference twice.
+  heap.u32[(slot + HolderSlot.Count) >>> 2] = 0
+  heap.u32[(slot + HolderSlot.List) >>> 2] = 0
+  heap.i32[(slot + HolderSlot.Pid) >>> 2] = 0
+  const dir = heap.u32[Header.Holders >>> 2]!
+  heap.u32[(dir + Dir.InUse) >>> 2] = Math.max(0, heap.u32[(dir + Dir.InUse) >>> 2]! - 1)
+  for (let i = 0; i < count; i++) {
+    const ref = heap.u32[(list + i * 4) >>> 2]!
+    releaseRecord(heap, ref, heap.kindOf(ref))
+  }
+  if (list !== 0) heap.allocator.free(list)
+}
+
+/**
+ * shm.check(): the directory and every list fit their blocks, and every held
+ * reference is a live record with a non-zero count. Throws ERR_SHM_CORRUPT.
+ */
+export function checkHolders(heap: Heap): number {
+  const dir = heap.u32[Header.Holders >>> 2]!
+  if (dir === 0) return 0
+  const capacity = checkedCapacity(heap, dir)
+  let held = 0
+  for (let i = 0; i < capacity; i++) {
+    const slot = dir + Dir.Slots + i * HolderSlot.Size
+    if (heap.i32[(slot + HolderSlot.Pid) >>> 2] === 0) continue
+    const list = heap.u32[(slot + HolderSlot.List) >>> 2]!
+    const count = heap.u32[(slot + HolderSlot.Count) >>> 2]!
+    if (count > 0 && heap.allocator.blockSize(list) < count * 4) throw corrupt(`holder slot ${i}: list ${list} does not hold its Count = ${count} references`)
+    for (let j = 0; j < count; j++) {
+      const ref = heap.u32[(list + j * 4) >>> 2]!
+      if (heap.allocator.blockSize(ref) < Rec.Body || heap.kindOf(ref) < FIRST_REF_TAG || heap.kindOf(ref) > LAST_VALUE_TAG || heap.u32[(ref + Rec.RefCount) >>> 2] === 0) {
+        throw corrupt(`holder slot ${i} (pid ${heap.i32[(slot + HolderSlot.Pid) >>> 2]}) holds ${ref}, which is not a live record`)
+      }
+    }
+    held += count
+  }
+  return held
+}
