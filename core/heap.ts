@@ -17,8 +17,6 @@ export class Heap {
   readonly u32: Uint32Array
   readonly f64: Float64Array
   readonly view: DataView
-  /** Where TypedArray views pin their records (core/holders.ts; set by SharedMemory). */
-  holders: { pin(view: object, ref: number): void } | undefined
   /** True while this process holds the turn; mapped views refuse to work otherwise. */
   inTurn = false
   /**

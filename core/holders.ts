@@ -4,9 +4,8 @@
 //
 // A process (one handle of the segment: pid + start stamp + handle token) holds a
 // reference for each view that tx.put or tx.takeMessage returned and it has not
-// destroyed, and one for each TypedArray view it has of a record (a raw TypedArray
-// cannot check a generation, so its record stays alive while the view is reachable;
-// garbage collection of the view drops that reference at the next turn).
+// destroyed. (Views read out of containers hold none: they borrow their record and
+// check its generation instead.)
 //
 // Directory (Header.Holders → block): +0 slot capacity, +4 slots in use, then slots
 // of 16 bytes: +0 pid (0 = free), +4 identity (core/lock.ts identityOf), +8 list (a
@@ -57,11 +56,6 @@ export class Holders {
   }
   /** Where each held record sits in this handle's list (several places when held several times). */
   private readonly places = new Map<number, number[]>()
-  /** TypedArray views collected since the last turn: (ref, generation) pairs to drop. */
-  private collected: number[] = []
-  private readonly pins = new FinalizationRegistry<[number, number]>(([ref, generation]) => {
-    this.collected.push(ref, generation)
-  })
 
   constructor(heap: Heap) {
     this.heap = heap
@@ -145,30 +139,6 @@ export class Holders {
     }
   }
 
-  /**
-   * A TypedArray view of record `ref` was handed out: the record keeps one more
-   * reference until the view is garbage collected (then dropped at the next turn).
-   */
-  pin(view: object, ref: number): void {
-    // Not journaled (heap.retain is): a pin is never part of an operation that could be undone.
-    this.hold(ref)
-    this.heap.u32[(ref + Rec.RefCount) >>> 2]! += 1
-    this.pins.register(view, [ref, this.heap.generationOf(ref)])
-  }
-
-  /** At the start of a turn: drops the references of TypedArray views collected since. */
-  dropCollected(): void {
-    if (this.collected.length === 0) return
-    const pending = this.collected
-    this.collected = []
-    for (let i = 0; i < pending.length; i += 2) {
-      const ref = pending[i]!
-      if (this.heap.generationOf(ref) !== pending[i + 1]) continue
-      this.unhold(ref)
-      releaseRecord(this.heap, ref, this.heap.kindOf(ref))
-    }
-  }
-
   /** True once this handle holds (or held) references in the segment. */
   get registered(): boolean {
     return this.index >= 0
@@ -179,7 +149,6 @@ export class Holders {
     if (this.index < 0) return
     releaseSlot(this.heap, this.slot)
     this.places.clear()
-    this.collected = []
     this.index = -1
   }
 

@@ -88,7 +88,6 @@ export class SharedMemory {
     this.lock = new TurnLock(segment)
     this.channels = new Channels(this.heap)
     this.holders = new Holders(this.heap)
-    this.heap.holders = this.holders
   }
 
   /** Creates a new segment; ERR_SHM_EXISTS if the name is taken. */
@@ -264,7 +263,6 @@ export class SharedMemory {
         this.recovery = recoverTurn(heap, this.lock.tookOverFrom)
         this.holders.sweepDead()
       } else if (!checking) refuseMarkedCorrupt(heap)
-      this.holders.dropCollected()
       const result = fn(tx)
       if (isThenable(result)) {
         // Its rejection (often ERR_SHM_NO_TURN from code after an await) is ours to drop:

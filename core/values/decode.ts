@@ -217,7 +217,7 @@ export function readBinary(heap: Heap, ref: number, mapped: boolean): unknown {
     const NodeBuffer = (globalThis as { Buffer?: { from(b: ArrayBufferLike, o: number, l: number): Uint8Array } }).Buffer
     const src = mapped ? bytes : binaryCopy(heap, bytes)
     const view = NodeBuffer ? NodeBuffer.from(src.buffer, src.byteOffset, src.byteLength) : src
-    return mapped ? pinnedByteView(heap, ref, view) : view
+    return mapped ? mappedByteView(heap, ref, view) : view
   }
   const entry = viewCtors[kind]
   if (entry === undefined) throw corrupt(`binary record ${ref} has unknown kind ${kind as number}`)
@@ -225,21 +225,12 @@ export function readBinary(heap: Heap, ref: number, mapped: boolean): unknown {
   if (bytes.byteLength % width !== 0) throw corrupt(`binary record ${ref} has ${bytes.byteLength} bytes, not a multiple of ${width}`)
   const src = mapped ? bytes : binaryCopy(heap, bytes)
   const view = new Ctor(src.buffer as ArrayBuffer, src.byteOffset, Ctor === (DataView as unknown) ? src.byteLength : src.byteLength / width)
-  return mapped ? pinnedByteView(heap, ref, view) : view
+  return mapped ? mappedByteView(heap, ref, view) : view
 }
 
 /** A TypedArray or struct view of record `ref` becomes the one this process hands out. */
 function mappedByteView<T extends object>(heap: Heap, ref: number, view: T): T {
   return heap.cacheView(ref, registerByteView(view, heap, ref))
-}
-
-/**
- * A TypedArray, DataView or Buffer reads the segment directly and cannot check a
- * generation: its record keeps a reference while the view is reachable (a pin).
- */
-function pinnedByteView<T extends object>(heap: Heap, ref: number, view: T): T {
-  //PINOFF heap.holders?.pin(view, ref)
-  return mappedByteView(heap, ref, view)
 }
 
 function readStruct(heap: Heap, ref: number, mapped: boolean): unknown {

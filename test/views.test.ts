@@ -1,0 +1,145 @@
+// One view per record per process, generations across processes, and the references
+// a process holds through its views (released by close, and after it dies).
+import { afterEach, describe, expect, it } from 'vitest'
+import { SharedMemory } from 'interprocess-objects'
+import { startChild, uniqueName, type Child } from './helpers/processes'
+import { shmError } from './helpers/segments'
+
+const opened: SharedMemory[] = []
+const children: Child[] = []
+afterEach(() => {
+  for (const c of children.splice(0)) c.proc.kill('SIGKILL')
+  for (const s of opened.splice(0)) if (!s.closed) s.close()
+})
+
+function create(): SharedMemory {
+  const shm = SharedMemory.create({ name: uniqueName('views'), size: 1 << 20 })
+  opened.push(shm)
+  return shm
+}
+
+async function peer(shm: SharedMemory): Promise<Child> {
+  const child = startChild('views-peer.ts', [shm.name])
+  children.push(child)
+  expect(await child.next()).toBe('ready')
+  return child
+}
+
+async function ask<T>(child: Child, step: string): Promise<T> {
+  child.send(step)
+  return child.next<T>()
+}
+
+describe('identity', () => {
+  it('one view object per record: nested reads, shared references, cycles, put of a view, takeMessage of the same record twice', () => {
+    const shm = create()
+    shm.access((tx) => {
+      const s = { n: 1 }
+      const v = tx.put({ a: s, b: s, list: [s], self: null as unknown })
+      v.self = v
+      expect(v.a).toBe(v.a)
+      expect(v.a).toBe(v.b)
+      expect(v.list[0]).toBe(v.a)
+      expect(v.self).toBe(v)
+      expect(v.list.indexOf(v.a)).toBe(0)
+      expect(v.list.includes(v.b)).toBe(true)
+      expect(() => JSON.stringify(v)).toThrow(/circular/i)
+      expect(tx.put(v)).toBe(v) // the same record, now owned twice
+      tx.destroy(v)
+      v.self = null // break the cycle, or it keeps itself alive
+      tx.putMessage(v.a, { channel: 'twice' })
+      tx.putMessage(v.a, { channel: 'twice' })
+      const first = tx.takeMessage({ channel: 'twice' })
+      const second = tx.takeMessage({ channel: 'twice' })
+      expect(first).toBe(v.a)
+      expect(second).toBe(first)
+      tx.destroy(first) // each take owns one reference: two destroys, then none left
+      tx.destroy(second)
+      expect(shmError(() => tx.destroy(first)).code).toBe('ERR_INVALID_ARGUMENT')
+      tx.destroy(v)
+    })
+    expect(shm.check().clean).toBe(true)
+  })
+
+  it('a Map or Set view used as a Map key, and TypedArrays read twice, are the same object', () => {
+    const shm = create()
+    shm.access((tx) => {
+      const v = tx.put({ m: new Map([['k', [1]]]), bytes: new Uint8Array([1, 2]) })
+      const seen = new Map([[v.m, 'found']])
+      expect(seen.get(v.m)).toBe('found')
+      expect(v.m.get('k')).toBe(v.m.get('k'))
+      expect(v.bytes).toBe(v.bytes)
+      tx.destroy(v)
+    })
+  })
+})
+
+describe('generations: a view of a freed record throws ERR_SHM_STALE, never reads reused memory', () => {
+  it('in this process, after the turn that freed it (moves inside one turn keep it)', () => {
+    const shm = create()
+    const { root, old } = shm.access((tx) => {
+      const root = tx.put({ child: { id: 'first' }, list: [{ k: 1 }, { k: 2 }] })
+      const old = root.child
+      root.child = { id: 'second' } // frees the first child … at the end of this turn
+      expect(old.id).toBe('first')
+      root.list.reverse()
+      expect(tx.copy(root.list)).toEqual([{ k: 2 }, { k: 1 }])
+      return { root, old }
+    })
+    shm.access((tx) => {
+      tx.put({ id: 'reuses the memory' })
+      expect(shmError(() => old.id).code).toBe('ERR_SHM_STALE')
+      expect(shmError(() => tx.copy(old)).code).toBe('ERR_SHM_STALE')
+      expect(shmError(() => tx.put({ again: old })).code).toBe('ERR_SHM_STALE')
+      expect(root.child.id).toBe('second')
+      tx.destroy(root)
+    })
+    expect(shm.check().clean).toBe(true)
+  })
+
+  it('in the other process: its nested view and its TypedArray go stale when this process frees the records', async () => {
+    const shm = create()
+    const sent = shm.access((tx) => {
+      const root = tx.put({ child: { a: 1 }, bytes: new Float64Array([1, 2, 3]) })
+      tx.putMessage(root, { channel: 'views' }) // by reference: the peer takes it
+      return root
+    })
+    const child = await peer(shm)
+    expect(await ask(child, 'take-root')).toEqual({ child: 1, same: true, bytes: 2 })
+    // Replaced here: the records the peer's views stand for are freed.
+    shm.access((tx) => {
+      sent.child = 'gone'
+      sent.bytes = null
+      tx.put({ a: 'reuse', b: new Float64Array([7, 7, 7]) })
+    })
+    expect(await ask(child, 'read-child')).toEqual({ code: 'ERR_SHM_STALE' })
+    expect(await ask(child, 'copy-bytes')).toEqual({ code: 'ERR_SHM_STALE' })
+  })
+})
+
+describe('references held through views', () => {
+  it('close() drops the references of the views a process never destroyed', async () => {
+    const shm = create()
+    const baseline = shm.stats().used
+    const child = await peer(shm)
+    expect(await ask(child, 'put-and-hold')).toBe('closed')
+    expect(shm.stats().used).toBe(baseline)
+    expect(shm.check().clean).toBe(true)
+  })
+
+  it('what a killed process held is released when the next process registers', async () => {
+    const shm = create()
+    const baseline = shm.stats().used
+    const child = await peer(shm)
+    expect(await ask(child, 'hold-and-wait')).toBe('holding')
+    expect(shm.stats().used).toBeGreaterThan(baseline + 6000)
+    child.proc.kill('SIGKILL')
+    await child.exited
+    // A new handle holds its first view: it sweeps the dead process's slot first.
+    const other = SharedMemory.open({ name: shm.name })
+    opened.push(other)
+    other.access((tx) => tx.destroy(tx.put({ x: 1 })))
+    expect(shm.stats().used).toBe(baseline)
+    expect(shm.check().clean).toBe(true)
+  })
+})
