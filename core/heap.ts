@@ -120,13 +120,13 @@ export class Heap {
   // Views: one per record per process (identity), checked against the generation.
 
   /**
-   * The live views this process made, by record offset, with the generation they
-   * were made for. Weak: a view nobody holds is collected and its entry removed.
+   * The views this process made, by record offset, with the generation they were made
+   * for. Weak: a view nobody holds is collected. Entries go when their record is freed
+   * here, when a read finds another generation, and in a sweep every SWEEP_EVERY new
+   * views (a FinalizationRegistry per view cost more than the whole put).
    */
-  private readonly views = new Map<number, { generation: number; view: WeakRef<object> }>()
-  private readonly viewCollected = new FinalizationRegistry<{ ref: number; view: WeakRef<object> }>(({ ref, view }) => {
-    if (this.views.get(ref)?.view === view) this.views.delete(ref)
-  })
+  private readonly views = new Map<number, CachedView>()
+  private viewsUntilSweep = SWEEP_EVERY
 
   /** The view this process holds of record `ref` in its current generation, if any. */
   cachedView(ref: number): object | undefined {
@@ -136,15 +136,36 @@ export class Heap {
       this.views.delete(ref)
       return undefined
     }
-    return entry.view.deref()
+    return entry.deref()
   }
 
   /** Remembers `view` as the one view of record `ref`; returns it. */
   cacheView<T extends object>(ref: number, view: T): T {
-    const weak = new WeakRef(view)
-    this.views.set(ref, { generation: this.u32[(ref + Rec.Generation) >>> 2]!, view: weak })
-    this.viewCollected.register(view, { ref, view: weak })
+    if (--this.viewsUntilSweep === 0) this.sweepViews()
+    this.views.set(ref, new CachedView(view, this.u32[(ref + Rec.Generation) >>> 2]!))
     return view
+  }
+
+  /** One more reference this process owns through its view of `ref` (tx.put, tx.takeMessage). */
+  addOwned(ref: number): void {
+    const entry = this.views.get(ref)
+    if (entry !== undefined) entry.owned++
+  }
+
+  /** Takes back one reference owned through `view` of `ref`; false if it owns none (tx.destroy). */
+  takeOwned(ref: number, view: object): boolean {
+    const entry = this.views.get(ref)
+    if (entry === undefined || entry.owned === 0 || entry.deref() !== view) return false
+    entry.owned--
+    return true
+  }
+
+  /** Drops the entries of collected views and of records freed meanwhile (by any process). */
+  private sweepViews(): void {
+    for (const [ref, entry] of this.views) {
+      if (entry.generation !== this.u32[(ref + Rec.Generation) >>> 2] || entry.deref() === undefined) this.views.delete(ref)
+    }
+    this.viewsUntilSweep = Math.max(SWEEP_EVERY, this.views.size)
   }
 
   /**
@@ -237,6 +258,22 @@ export class Heap {
     return left
   }
 }
+
+/** A weak reference to a view, with what the cache knows about it (one allocation per view). */
+class CachedView extends WeakRef<object> {
+  /** The generation of the record when the view was made. */
+  readonly generation: number
+  /** References this process owns through the view (put/take results not destroyed yet). */
+  owned = 0
+
+  constructor(view: object, generation: number) {
+    super(view)
+    this.generation = generation
+  }
+}
+
+/** New views between two sweeps of the view cache (at least as many as it holds, so sweeping stays O(1) a view). */
+const SWEEP_EVERY = 4096
 
 export function stale(ref: number): ShmError {
   return new ShmError(

@@ -48,14 +48,20 @@ export class Holders {
    * offset: another process may move the directory when it grows it.
    */
   private index = -1
+  /** References this handle's list holds, and how many it has room for (mirrors of its slot). */
+  private count = 0
+  private capacity = 0
 
   /** Byte offset of this handle's slot in the directory as it is now (0: not registered). */
   private get slot(): number {
     if (this.index < 0) return 0
     return this.heap.u32[Header.Holders >>> 2]! + Dir.Slots + this.index * HolderSlot.Size
   }
-  /** Where each held record sits in this handle's list (several places when held several times). */
-  private readonly places = new Map<number, number[]>()
+  /**
+   * Where each held record sits in this handle's list: one index, or several when it
+   * is held several times (an array only then: most records are held once).
+   */
+  private readonly places = new Map<number, number | number[]>()
 
   constructor(heap: Heap) {
     this.heap = heap
@@ -69,27 +75,31 @@ export class Holders {
    * heap.atomically: an undo must not free a list the slot points at.
    */
   reserve(more = 1): void {
+    // Only this handle writes its slot (others only after it died), so what it wrote
+    // last is what is there: count and capacity come from here, not from the segment.
+    if (this.index >= 0 && this.count + more <= this.capacity) return
     const heap = this.heap
     const slot = this.ensureSlot()
-    const count = heap.u32[(slot + HolderSlot.Count) >>> 2]!
     const list = heap.u32[(slot + HolderSlot.List) >>> 2]!
-    if (list !== 0 && (count + more) * 4 <= heap.allocator.usableSize(list)) return
-    const bigger = heap.allocator.alloc(Math.max(FIRST_LIST, (count + more) * 2) * 4)
-    if (count > 0) heap.u8.copyWithin(bigger, list, list + count * 4)
+    const size = Math.max(FIRST_LIST, (this.count + more) * 2) * 4
+    const bigger = heap.allocator.alloc(size)
+    if (this.count > 0) heap.u8.copyWithin(bigger, list, list + this.count * 4)
     // The new list is complete before the slot points at it; the old one goes last.
     heap.u32[(slot + HolderSlot.List) >>> 2] = bigger
     if (list !== 0) heap.allocator.free(list)
+    this.capacity = heap.allocator.usableSize(bigger) >>> 2
   }
 
   /** After a failed operation: a list reserve() made for nothing goes again. */
   trim(): void {
+    if (this.index < 0 || this.count !== 0 || this.capacity === 0) return
+    // Nothing held: the list goes, so that a handle holding nothing takes no space.
     const heap = this.heap
     const slot = this.slot
-    if (slot === 0 || heap.u32[(slot + HolderSlot.Count) >>> 2] !== 0) return
     const list = heap.u32[(slot + HolderSlot.List) >>> 2]!
-    if (list === 0) return
     heap.u32[(slot + HolderSlot.List) >>> 2] = 0
     heap.allocator.free(list)
+    this.capacity = 0
   }
 
   /** Records that this handle holds one more reference to `ref` (already counted in the record). */
@@ -97,10 +107,10 @@ export class Holders {
     const heap = this.heap
     this.reserve()
     const slot = this.slot
-    const count = heap.u32[(slot + HolderSlot.Count) >>> 2]!
+    const count = this.count
     const list = heap.u32[(slot + HolderSlot.List) >>> 2]!
     heap.u32[(list + count * 4) >>> 2] = ref
-    heap.u32[(slot + HolderSlot.Count) >>> 2] = count + 1
+    heap.u32[(slot + HolderSlot.Count) >>> 2] = this.count = count + 1
     // Grow now, after a success, so that the next operation's reserve() finds room and
     // a failing operation never leaves a grown list behind. No room: the next reserve
     // tries again (and fails that operation cleanly).
@@ -109,34 +119,38 @@ export class Holders {
     } catch (err) {
       if (!(err instanceof ShmError) || err.code !== 'ERR_SHM_FULL') throw err
     }
-    let at = this.places.get(ref)
-    if (at === undefined) this.places.set(ref, (at = []))
-    at.push(count)
+    const at = this.places.get(ref)
+    if (at === undefined) this.places.set(ref, count)
+    else if (typeof at === 'number') this.places.set(ref, [at, count])
+    else at.push(count)
   }
 
   /** Forgets one reference this handle held to `ref` (the caller drops it from the record). */
   unhold(ref: number): void {
     const at = this.places.get(ref)
-    if (at === undefined || this.slot === 0) return
-    const place = at.pop()!
-    if (at.length === 0) this.places.delete(ref)
+    if (at === undefined || this.index < 0) return
+    let place: number
+    if (typeof at === 'number') {
+      place = at
+      this.places.delete(ref)
+    } else {
+      place = at.pop()!
+      if (at.length === 1) this.places.set(ref, at[0]!)
+    }
     const heap = this.heap
     const slot = this.slot
     const list = heap.u32[(slot + HolderSlot.List) >>> 2]!
-    const last = heap.u32[(slot + HolderSlot.Count) >>> 2]! - 1
+    const last = this.count - 1
     if (place !== last) {
       // The last entry moves into the freed place.
       const moved = heap.u32[(list + last * 4) >>> 2]!
       heap.u32[(list + place * 4) >>> 2] = moved
       const movedAt = this.places.get(moved)!
-      movedAt[movedAt.indexOf(last)] = place
+      if (typeof movedAt === 'number') this.places.set(moved, place)
+      else movedAt[movedAt.indexOf(last)] = place
     }
-    heap.u32[(slot + HolderSlot.Count) >>> 2] = last
-    if (last === 0) {
-      // Nothing held: the list goes, so that a handle holding nothing takes no space.
-      heap.u32[(slot + HolderSlot.List) >>> 2] = 0
-      heap.allocator.free(list)
-    }
+    heap.u32[(slot + HolderSlot.Count) >>> 2] = this.count = last
+    if (last === 0) this.trim()
   }
 
   /** True once this handle holds (or held) references in the segment. */
@@ -150,6 +164,8 @@ export class Holders {
     releaseSlot(this.heap, this.slot)
     this.places.clear()
     this.index = -1
+    this.count = 0
+    this.capacity = 0
   }
 
   /**

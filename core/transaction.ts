@@ -55,9 +55,13 @@ export class Transaction {
       this.holders.trim()
       return value
     }
-    this.holders.hold(handle.ref)
-    owners.set(value as object, (owners.get(value as object) ?? 0) + 1)
+    this.ownRef(handle.ref)
     return value
+  }
+
+  private ownRef(ref: number): void {
+    this.holders.hold(ref)
+    this.heap.addOwned(ref)
   }
 
   /**
@@ -71,9 +75,8 @@ export class Transaction {
     // A function or symbol is not "copied": encodeValue refuses it with ERR_UNSUPPORTED_TYPE.
     if (isCopiedValue(value) && typeof value !== 'function' && typeof value !== 'symbol') return value
     const heap = this.heap
-    // Room to list the reference the view will hold (and a TypedArray view's pin) first:
-    // ERR_SHM_FULL there leaves nothing stored.
-    this.holders.reserve(2)
+    // Room to list the reference the view will hold first: ERR_SHM_FULL there leaves nothing stored.
+    this.holders.reserve()
     let encoded: { tag: Tag; num: number }
     try {
       encoded = heap.atomically(() => {
@@ -93,7 +96,10 @@ export class Transaction {
       return value
     }
     try {
-      return this.own(readRecord(heap, tag, num, true)) as T
+      const view = readRecord(heap, tag, num, true) as T
+      // The record is the view's (an Instance's view stands for the Instance record).
+      this.ownRef(num)
+      return view
     } catch (err) {
       releaseRecord(heap, num, tag, true)
       throw err
@@ -129,7 +135,7 @@ export class Transaction {
     this.heap.checkTurn()
     const o = options === undefined ? undefined : checkOptions<TakeOptions>(options, takeSpec, 'tx.takeMessage')
     const channel = o?.channel ?? DEFAULT_CHANNEL
-    if (o?.copy !== true) this.holders.reserve(2)
+    if (o?.copy !== true) this.holders.reserve()
     let taken: unknown
     try {
       taken = this.channels.take(this.channels.queue(channel, false), channel, o?.copy === true)
@@ -150,15 +156,12 @@ export class Transaction {
     this.heap.checkTurn()
     if (isCopiedValue(mapped)) return
     const ref = this.refOf(mapped as object, 'destroy')
-    const owned = owners.get(mapped as object) ?? 0
-    if (owned === 0) {
+    if (!this.heap.takeOwned(ref, mapped as object)) {
       throw new ShmError(
         'ERR_INVALID_ARGUMENT',
         'tx.destroy takes a value returned by tx.put or tx.takeMessage, once per call that returned it: each of those holds a reference to its record. This one holds none — it was read out of a container or a message (destroying it would free a record its parent still points to), putMessage returned it (the queued message owns it), or it was destroyed already. Remove it from its container, or destroy the value you put or took',
       )
     }
-    if (owned === 1) owners.delete(mapped as object)
-    else owners.set(mapped as object, owned - 1)
     this.holders.unhold(ref)
     // The caller is done with it: freed now (not at the end of the turn) when this was its last reference.
     releaseRecord(this.heap, ref, this.heap.kindOf(ref), true)
@@ -204,15 +207,6 @@ export class Transaction {
     return heap.record(ref, heap.kindOf(ref))
   }
 }
-
-/**
- * References this process holds through views: each tx.put and tx.takeMessage that
- * returned a view owns one reference to its record (the same view object when the
- * same record comes back twice), and each tx.destroy of it drops one. Views read out
- * of containers or messages, and the view putMessage returns, own none: destroying
- * one of those would free memory its owner still points to, so destroy refuses them.
- */
-const owners = new WeakMap<object, number>()
 
 /** Values that never come back mapped: they are copied in and out (put stores nothing for them). */
 function isCopiedValue(value: unknown): boolean {

@@ -100,7 +100,7 @@ describe('generations: a view of a freed record throws ERR_SHM_STALE, never read
   it('in the other process: its nested view and its TypedArray go stale when this process frees the records', async () => {
     const shm = create()
     const sent = shm.access((tx) => {
-      const root = tx.put({ child: { a: 1 }, bytes: new Float64Array([1, 2, 3]) })
+      const root = tx.put<{ child: unknown; bytes: unknown }>({ child: { a: 1 }, bytes: new Float64Array([1, 2, 3]) })
       tx.putMessage(root, { channel: 'views' }) // by reference: the peer takes it
       return root
     })

@@ -17,17 +17,16 @@ export interface MappedHandle {
 
 /**
  * TypedArray, DataView, Buffer and struct views are the platform's objects (or the
- * struct's own class): they cannot answer MAPPED, so their handles are kept here.
+ * struct's own class): they answer MAPPED through a symbol-keyed own property set
+ * when they are made (a WeakMap entry per view cost more than the rest of a put).
  */
-const byteViews = new WeakMap<object, MappedHandle>()
-
 export function registerByteView<T extends object>(view: T, heap: Heap, ref: number): T {
-  byteViews.set(view, { heap, ref, generation: heap.generationOf(ref) })
+  Object.defineProperty(view, MAPPED, { value: { heap, ref, generation: heap.generationOf(ref) } satisfies MappedHandle })
   return view
 }
 
 export function mappedHandleOf(value: object): MappedHandle | undefined {
-  return byteViews.get(value) ?? (value as { [MAPPED]?: MappedHandle })[MAPPED]
+  return (value as { [MAPPED]?: MappedHandle })[MAPPED]
 }
 
 /**
