@@ -108,15 +108,21 @@ export const enum Hash {
   Buckets = 28, // ref to BucketCount u32s
   BucketCount = 32, // a power of two
   Epoch = 36, // bumped whenever entries move (a compacting resize, a reset to empty): live iterators re-find their place
-  Size = 40,
+  NextSeq = 40, // the insertion number the next entry gets (Entry.Seq)
+  Size = 44,
 }
 
 export const ENTRY_SIZE = 48
-/** Entry: +0 key hash, +4 next entry index + 1 in the chain, +8 flags, +16 key slot, +32 value slot. */
+/**
+ * Entry: +0 key hash, +4 next entry index + 1 in the chain, +8 flags, +12 insertion
+ * number (increasing along the entries: a live iterator resumes after the last one it
+ * visited when entries move), +16 key slot, +32 value slot.
+ */
 export const enum Entry {
   HashCode = 0,
   Next = 4,
   Flags = 8,
+  Seq = 12,
   Key = 16,
   Value = 32,
 }

@@ -74,6 +74,58 @@ describe('identity', () => {
   })
 })
 
+describe('reordering methods change the shared array in one step', () => {
+  it('a value that cannot be stored leaves the array as it was; fill stores one object; sort orders as on a plain array', () => {
+    const shm = create()
+    const baseline = shm.stats().used
+    shm.access((tx) => {
+      const a = tx.put<unknown[]>([1, 2])
+      expect(shmError(() => a.unshift(() => 1)).code).toBe('ERR_UNSUPPORTED_TYPE')
+      expect(shmError(() => a.splice(1, 1, 'x', Symbol('s'))).code).toBe('ERR_UNSUPPORTED_TYPE')
+      expect(shmError(() => a.fill(Symbol('s') as never)).code).toBe('ERR_UNSUPPORTED_TYPE')
+      expect(tx.copy(a)).toEqual([1, 2])
+      expect(a.splice(1, 1, 'y', 'z')).toEqual([2])
+      expect(tx.copy(a)).toEqual([1, 'y', 'z'])
+      const f = tx.put([0, 0, 0])
+      f.fill({ x: 1 } as never)
+      expect(f[0]).toBe(f[2])
+      const plain = [3, undefined, 1, , 'b', 10, { k: 1 }]
+      const sorted = tx.put(plain.slice())
+      const object = sorted[6]
+      sorted.sort()
+      expect(tx.copy(sorted)).toEqual(plain.slice().sort())
+      expect(sorted[3]).toBe(object) // moved, not copied ('[object Object]' sorts before 'b')
+      const byKey = tx.put<unknown[]>([{ k: 2 }, { k: 1 }, { k: 3 }])
+      // A comparator that resizes the array: the sort is refused (its own pushes stay).
+      expect(shmError(() => byKey.sort(() => (byKey.push(0), 0))).code).toBe('ERR_INVALID_ARGUMENT')
+      expect(tx.copy(byKey)).toEqual([{ k: 2 }, { k: 1 }, { k: 3 }, 0, 0])
+      byKey.length = 3
+      byKey.sort((p, q) => (p as { k: number }).k - (q as { k: number }).k)
+      expect(tx.copy(byKey)).toEqual([{ k: 1 }, { k: 2 }, { k: 3 }])
+      const shifted = byKey.shift()
+      expect(tx.copy(shifted)).toEqual({ k: 1 }) // readable for the rest of the turn
+      const copied = tx.put([{ a: 1 }, 2, 3])
+      copied.copyWithin(1, 0, 1)
+      expect(copied[1]).toBe(copied[0])
+      for (const v of [a, f, sorted, byKey, copied]) tx.destroy(v)
+    })
+    expect(shm.stats().used).toBe(baseline)
+    expect(shm.check().clean).toBe(true)
+  })
+
+  it('a TypedArray reachable twice is stored once and comes back as one object (view and copy)', () => {
+    const shm = create()
+    shm.access((tx) => {
+      const t = new Float64Array([1, 2])
+      const v = tx.put({ a: t, b: t })
+      expect(v.a).toBe(v.b)
+      const c = tx.copy(v)
+      expect(c.a).toBe(c.b)
+      tx.destroy(v)
+    })
+  })
+})
+
 describe('generations: a view of a freed record throws ERR_SHM_STALE, never reads reused memory', () => {
   it('in this process, after the turn that freed it (moves inside one turn keep it)', () => {
     const shm = create()

@@ -6,7 +6,7 @@ import { checkFits, checkedArrayLength } from './bounds'
 import { EncodeContext, encodeValue, writeInlineValue, writeSlot } from './encode'
 import { readSlot } from './decode'
 import { releaseSlot, replaceSlot } from './release'
-import { Arr, FIRST_REF_TAG, RecFlag, SLOT_SIZE, Tag } from '../records'
+import { Arr, FIRST_REF_TAG, RecFlag, Slot, SLOT_SIZE, Tag } from '../records'
 
 /** The stored length, unchecked: for single-element access (each element is range-checked). */
 function storedLength(heap: Heap, ref: number): number {
@@ -142,4 +142,78 @@ export function arraySetLength(heap: Heap, ref: number, newLength: number): void
       commitItems(heap, ref, items, newLength)
     })
   }
+}
+
+/**
+ * An element as the reordering methods see it: the slot it sits in now. Moving a slot
+ * moves its reference (nothing is re-encoded, a string stays the same record); a value
+ * read only when a comparator needs it.
+ */
+export class SlotToken {
+  constructor(readonly at: number) {}
+}
+
+/**
+ * The elements as tokens, holes as holes: what Array.prototype methods run on in place
+ * of the shared array, so that the shared array changes once, at the end.
+ */
+export function arrayTokens(heap: Heap, ref: number): SlotToken[] {
+  const length = arrayLength(heap, ref)
+  const items = itemsOf(heap, ref)
+  const out: SlotToken[] = new Array(length)
+  for (let i = 0; i < length; i++) {
+    const at = items + i * SLOT_SIZE
+    if (heap.i32[at >>> 2] !== Tag.Hole) out[i] = new SlotToken(at)
+  }
+  return out
+}
+
+/** The value a token stands for (a view for containers: the one a[i] gives). */
+export function tokenValue(heap: Heap, token: SlotToken): unknown {
+  return readSlot(heap, token.at, true)
+}
+
+/**
+ * Makes the shared array hold `next`: tokens (old slots, moved), holes, and new values
+ * (encoded; one object given several times, as by fill, is stored once). Either all of
+ * it happens or, if a value cannot be stored (ERR_UNSUPPORTED_TYPE, ERR_SHM_FULL),
+ * nothing does. Old elements that `next` no longer holds lose their reference last.
+ */
+export function arrayRewrite(heap: Heap, ref: number, next: unknown[]): void {
+  assertWritable(heap, ref)
+  const oldItems = itemsOf(heap, ref)
+  const oldLength = arrayLength(heap, ref)
+  const uses = new Map<number, number>()
+  heap.atomically(() => {
+    const length = next.length
+    const items = length === 0 ? 0 : heap.alloc(Math.max(length, 4) * SLOT_SIZE)
+    const ctx = new EncodeContext(heap)
+    for (let i = 0; i < length; i++) {
+      const at = items + i * SLOT_SIZE
+      if (!(i in next)) {
+        writeSlot(heap, at, Tag.Hole, 0, 0)
+        continue
+      }
+      const element = next[i]
+      if (element instanceof SlotToken) {
+        heap.u8.copyWithin(at, element.at, element.at + SLOT_SIZE)
+        const n = (uses.get(element.at) ?? 0) + 1
+        uses.set(element.at, n)
+        // A slot placed twice (copyWithin, fill of an element) is one more reference.
+        if (n > 1 && heap.i32[at >>> 2]! >= FIRST_REF_TAG) heap.retain(heap.u32[(at + Slot.Payload) >>> 2]!)
+      } else {
+        ctx.encodeInto(at, element, i)
+      }
+    }
+    // Commit: nothing below allocates.
+    heap.u32[(ref + Arr.Items) >>> 2] = items
+    heap.u32[(ref + Arr.Capacity) >>> 2] = items === 0 ? 0 : heap.allocator.usableSize(items) / SLOT_SIZE >>> 0
+    heap.u32[(ref + Arr.Length) >>> 2] = length
+  })
+  // The old slots' references: kept by the slots that moved, dropped for the rest.
+  for (let i = 0; i < oldLength; i++) {
+    const at = oldItems + i * SLOT_SIZE
+    if (!uses.has(at)) releaseSlot(heap, at)
+  }
+  if (oldItems !== 0) heap.free(oldItems)
 }

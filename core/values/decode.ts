@@ -93,8 +93,15 @@ export function readRecord(heap: Heap, tag: Tag, ref: number, mapped: boolean, m
         throw corrupt(`RegExp record ${ref} does not hold a valid pattern (${(err as Error).message})`)
       }
     }
-    case Tag.Binary:
-      return readBinary(heap, ref, mapped)
+    case Tag.Binary: {
+      if (mapped || memo === undefined) return readBinary(heap, ref, mapped)
+      // A copy reachable twice is one object, as for containers.
+      const known = memo.get(ref)
+      if (known !== undefined) return known
+      const copy = readBinary(heap, ref, false)
+      memo.set(ref, copy)
+      return copy
+    }
     case Tag.Serialized: {
       heap.record(ref, Tag.Serialized)
       const bytes = binaryCopy(heap, binaryBytes(heap, ref))

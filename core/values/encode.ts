@@ -146,7 +146,12 @@ function encodeObject(ctx: EncodeContext, value: object): void {
   const flags = isFrozenRequest(value) ? RecFlag.Frozen : 0
   if (Array.isArray(value)) return encodeArray(ctx, value, flags)
   if (value instanceof Date) return inline(ctx, Tag.Date, 0, value.getTime())
-  if (ArrayBuffer.isView(value) || value instanceof ArrayBuffer) return inline(ctx, Tag.Binary, 0, writeBinary(heap, value))
+  if (ArrayBuffer.isView(value) || value instanceof ArrayBuffer) {
+    // Stored once however often it is reachable, as a container is: `{ a: t, b: t }` keeps a === b.
+    const ref = writeBinary(heap, value)
+    ctx.remember(value, ref)
+    return inline(ctx, Tag.Binary, 0, ref)
+  }
   if (value instanceof RegExp) return inline(ctx, Tag.RegExp, 0, writeStringRecord(heap, `${value.flags}/${value.source}`, Tag.RegExp))
   if (value instanceof Map) return encodeTable(ctx, value, Tag.Map, flags, value.entries())
   if (value instanceof Set) return encodeTable(ctx, value, Tag.Set, flags, setEntries(value))
@@ -259,6 +264,7 @@ function encodeTable(
   heap.u32[(ref + Hash.Buckets) >>> 2] = buckets
   heap.u32[(ref + Hash.BucketCount) >>> 2] = bucketCount
   heap.u32[(ref + Hash.Epoch) >>> 2] = 0
+  heap.u32[(ref + Hash.NextSeq) >>> 2] = list.length + 1
   for (let i = 0; i < n; i++) {
     const [key, val] = list[i]!
     const e = entriesAt + i * ENTRY_SIZE
@@ -267,7 +273,7 @@ function encodeTable(
     heap.u32[(e + Entry.HashCode) >>> 2] = h
     heap.u32[(e + Entry.Next) >>> 2] = heap.u32[b >>> 2]!
     heap.u32[(e + Entry.Flags) >>> 2] = 0
-    heap.u32[(e + 12) >>> 2] = 0
+    heap.u32[(e + Entry.Seq) >>> 2] = i + 1
     heap.u32[b >>> 2] = i + 1
     ctx.encodeKeyInto(e + Entry.Key, key, `<key ${String(key)}>`)
     ctx.encodeInto(e + Entry.Value, val, kind === Tag.Set ? i : typeof key === 'string' ? key : String(key))

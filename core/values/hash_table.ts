@@ -152,6 +152,9 @@ export function tableSet(heap: Heap, table: number, key: unknown, value: unknown
     heap.u32[(e + Entry.HashCode) >>> 2] = hash
     heap.u32[(e + Entry.Next) >>> 2] = u32(heap, b)
     heap.u32[(e + Entry.Flags) >>> 2] = 0
+    const seq = u32(heap, table + Hash.NextSeq)
+    heap.u32[(e + Entry.Seq) >>> 2] = seq
+    heap.u32[(table + Hash.NextSeq) >>> 2] = (seq + 1) >>> 0
     heap.u32[b >>> 2] = index + 1
     heap.u32[(table + Hash.Used) >>> 2] = index + 1
     heap.u32[(table + Hash.Count) >>> 2] = count + 1

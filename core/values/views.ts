@@ -18,8 +18,8 @@ import type { Heap } from '../heap'
 import { ShmError } from '../errors'
 import { MAPPED, type MappedHandle } from './mapped_handle'
 import { forEachEntry, readKey, readSlot, registerViewFactories } from './decode'
-import { Entry, ENTRY_SIZE, EntryFlag, Hash, Tag } from '../records'
-import { arrayDelete, arrayGet, arrayHasIndex, arrayLength, arrayPop, arrayPush, arraySet, arraySetLength } from './array'
+import { Arr, Entry, ENTRY_SIZE, EntryFlag, Hash, Tag } from '../records'
+import { arrayDelete, arrayGet, arrayHasIndex, arrayLength, arrayPop, arrayPush, arrayRewrite, arraySet, arraySetLength, arrayTokens, SlotToken, tokenValue } from './array'
 import { assertWritable, entryValue, tableClear, tableCount, tableDelete, tableEntry, tableEpoch, tableGet, tableHas, tableSet } from './hash_table'
 import { checkedTableUsed } from './bounds'
 
@@ -217,6 +217,26 @@ Object.defineProperties(ArrayTarget.prototype, {
     writable: true,
     configurable: true,
   },
+  // The reordering methods run on a plain array of slot tokens and change the shared
+  // array once, at the end (arrayRewrite): a value that cannot be stored leaves it as it
+  // was, moved elements keep their records, and fill(obj) stores obj once.
+  shift: rewriting('shift', 'element', (items) => items.shift()),
+  unshift: rewriting('unshift', 'result', (items, args) => items.unshift(...args)),
+  splice: rewriting('splice', 'elements', (items, args) => (items.splice as (...a: unknown[]) => unknown[])(...args)),
+  reverse: rewriting('reverse', 'this', (items) => items.reverse()),
+  fill: rewriting('fill', 'this', (items, args) => (items.fill as (...a: unknown[]) => unknown[])(...args)),
+  copyWithin: rewriting('copyWithin', 'this', (items, args) => (items.copyWithin as (...a: unknown[]) => unknown[])(...args)),
+  sort: {
+    value: function sort(this: unknown[], compare?: (a: unknown, b: unknown) => number): unknown[] {
+      const h = arrayHandleOf(this)
+      if (h === undefined) return Array.prototype.sort.call(this, compare)
+      if (compare !== undefined && typeof compare !== 'function') throw new TypeError('The comparison function must be either a function or undefined')
+      rewrite(h, (items) => void sortTokens(h.heap, items, compare))
+      return this
+    },
+    writable: true,
+    configurable: true,
+  },
   [INSPECT]: {
     value: function inspectArray(this: unknown, depth: number | null, options?: InspectOptions, inspect?: InspectFn): string {
       const h = arrayHandleOf(this)
@@ -233,6 +253,81 @@ Object.defineProperties(ArrayTarget.prototype, {
     configurable: true,
   },
 })
+
+/**
+ * Runs `fn` on the array's elements as slot tokens, then stores the result in one step.
+ * Refused (nothing changed) if `fn` called back into the shared array and resized it.
+ */
+function rewrite<R>(h: Target, fn: (items: unknown[]) => R): R {
+  h.heap.checkView(h.ref, h.generation)
+  const heap = h.heap
+  const items: unknown[] = arrayTokens(heap, h.ref)
+  const before = arrayIdentity(heap, h.ref)
+  const result = fn(items)
+  if (arrayIdentity(heap, h.ref) !== before) {
+    throw new ShmError('ERR_INVALID_ARGUMENT', 'a mapped array was resized by a callback of its own sort (or other reordering method) while that ran: nothing was changed; do not change the array inside the comparator')
+  }
+  arrayRewrite(heap, h.ref, items)
+  return result
+}
+
+/** The array's items block and length: what a callback must not change under rewrite. */
+function arrayIdentity(heap: Heap, ref: number): string {
+  return `${heap.u32[(ref + Arr.Items) >>> 2]!}:${heap.u32[(ref + Arr.Length) >>> 2]!}`
+}
+
+/**
+ * A reordering Array.prototype method for the array target: `run` applies the native
+ * method to the token array; the caller gets what the native method returns — the
+ * removed element(s) as values (read before their slots are released), the array
+ * itself, or the result as it is (a length).
+ */
+function rewriting(name: string, returns: 'element' | 'elements' | 'this' | 'result', run: (items: unknown[], args: unknown[]) => unknown): PropertyDescriptor {
+  const native = (Array.prototype as unknown as Record<string, (...args: unknown[]) => unknown>)[name]!
+  const method = function (this: unknown[], ...args: unknown[]): unknown {
+    const h = arrayHandleOf(this)
+    if (h === undefined) return native.apply(this, args)
+    const heap = h.heap
+    const valueOf = (t: unknown): unknown => (t instanceof SlotToken ? tokenValue(heap, t) : t)
+    const result = rewrite(h, (items) => {
+      const out = run(items, args)
+      return returns === 'element' ? valueOf(out) : returns === 'elements' ? (out as unknown[]).map(valueOf) : out
+    })
+    return returns === 'this' ? this : result
+  }
+  Object.defineProperty(method, 'name', { value: name })
+  return { value: method, writable: true, configurable: true }
+}
+
+/**
+ * Array.prototype.sort's order on tokens: defined values by `compare` (or by their
+ * strings), then undefined values, then holes (sort drops holes to the end).
+ */
+function sortTokens(heap: Heap, items: unknown[], compare: ((a: unknown, b: unknown) => number) | undefined): void {
+  const defined: Array<{ token: SlotToken; value: unknown; text?: string }> = []
+  const undefinedValues: SlotToken[] = []
+  for (let i = 0; i < items.length; i++) {
+    if (!(i in items)) continue
+    const token = items[i] as SlotToken
+    const value = tokenValue(heap, token)
+    if (value === undefined) undefinedValues.push(token)
+    else defined.push({ token, value })
+  }
+  if (compare === undefined) {
+    for (const d of defined) d.text = String(d.value)
+    defined.sort((a, b) => (a.text! < b.text! ? -1 : a.text! > b.text! ? 1 : 0))
+  } else {
+    defined.sort((a, b) => {
+      const v = +compare(a.value, b.value)
+      return v !== v ? 0 : v
+    })
+  }
+  const length = items.length
+  items.length = 0
+  for (const d of defined) items.push(d.token)
+  for (const t of undefinedValues) items.push(t)
+  items.length = length
+}
 
 function namedArrayProperty(prop: string | symbol): ShmError {
   return new ShmError(
@@ -539,46 +634,35 @@ abstract class MappedTable<K> {
 
   /**
    * The live entries, as JavaScript walks a Map: an entry added during the walk is
-   * visited, one deleted before its turn is not, and nothing is read before its step
-   * (so a value deleted meanwhile is never read). The position is an entry index;
-   * when the entries move (a compacting resize or a reset: Hash.Epoch changes), the
-   * walk resumes after the last visited key that is still there, which is where the
-   * unvisited entries start because moves keep insertion order. (One case differs
-   * from JS: if that key was deleted and added again in between, the walk resumes
-   * after its new place.) Keys are copied, values mapped.
+   * visited (a key deleted and added again too, as a new entry), one deleted before its
+   * turn is not, and nothing is read before its step (so a value deleted meanwhile is
+   * never read). The position is an entry index; when the entries move (a compacting
+   * resize or a reset: Hash.Epoch changes), the walk resumes at the first entry whose
+   * insertion number (Entry.Seq) is past the last one it visited. Keys are copied,
+   * values mapped.
    */
   protected *walk(): Generator<[K, unknown], undefined, undefined> {
     const { heap, ref, generation } = this[TABLE]
-    const visited: unknown[] = []
     let position = 0
-    let epoch = -1
+    let lastSeq = 0
+    let epoch = tableEpoch(heap, ref)
     for (;;) {
       heap.checkView(ref, generation)
-      if (epoch !== tableEpoch(heap, ref)) {
-        if (epoch !== -1) position = resumeAfter(heap, ref, visited)
-        epoch = tableEpoch(heap, ref)
-      }
       const used = checkedTableUsed(heap, ref)
       const entries = heap.u32[(ref + Hash.Entries) >>> 2]!
+      if (epoch !== tableEpoch(heap, ref)) {
+        epoch = tableEpoch(heap, ref)
+        position = 0
+        while (position < used && heap.u32[(entries + position * ENTRY_SIZE + Entry.Seq) >>> 2]! <= lastSeq) position++
+      }
       while (position < used && (heap.u32[(entries + position * ENTRY_SIZE + Entry.Flags) >>> 2]! & EntryFlag.Deleted) !== 0) position++
       if (position >= used) return undefined
       const e = entries + position * ENTRY_SIZE
       position++
-      const key = readKey(heap, e + Entry.Key) as K
-      visited.push(key)
-      yield [key, readSlot(heap, e + Entry.Value, true)]
+      lastSeq = heap.u32[(e + Entry.Seq) >>> 2]!
+      yield [readKey(heap, e + Entry.Key) as K, readSlot(heap, e + Entry.Value, true)]
     }
   }
-}
-
-/** The entry index after the last of `visited` still in the table (0 if none is). */
-function resumeAfter(heap: Heap, ref: number, visited: unknown[]): number {
-  const entries = heap.u32[(ref + Hash.Entries) >>> 2]!
-  for (let i = visited.length - 1; i >= 0; i--) {
-    const e = tableEntry(heap, ref, visited[i])
-    if (e !== 0) return (e - entries) / ENTRY_SIZE + 1
-  }
-  return 0
 }
 
 /** Each step of `from`, through `fn`, one step at a time (the walk stays live). */
