@@ -174,15 +174,10 @@ export class Holders {
    */
   sweepDead(): number {
     const heap = this.heap
-    const dir = heap.u32[Header.Holders >>> 2]!
-    if (dir === 0) return 0
-    const capacity = checkedCapacity(heap, dir)
     let freed = 0
-    for (let i = 0; i < capacity; i++) {
-      const slot = dir + Dir.Slots + i * HolderSlot.Size
-      const pid = heap.i32[(slot + HolderSlot.Pid) >>> 2]!
-      if (pid === 0 || i === this.index) continue
-      if (processStillRuns(pid, heap.u32[(slot + HolderSlot.Identity) >>> 2]!)) continue
+    for (const [i, slot] of occupiedSlots(heap)) {
+      if (i === this.index) continue
+      if (processStillRuns(heap.i32[(slot + HolderSlot.Pid) >>> 2]!, heap.u32[(slot + HolderSlot.Identity) >>> 2]!)) continue
       releaseSlot(heap, slot)
       freed++
     }
@@ -212,6 +207,17 @@ export class Holders {
     heap.u32[(dir + Dir.InUse) >>> 2] = heap.u32[(dir + Dir.InUse) >>> 2]! + 1
     this.index = free
     return slot
+  }
+}
+
+/** [index, byte offset] of each slot a process handle holds (pid not 0). */
+function* occupiedSlots(heap: Heap): Generator<[number, number]> {
+  const dir = heap.u32[Header.Holders >>> 2]!
+  if (dir === 0) return
+  const capacity = checkedCapacity(heap, dir)
+  for (let i = 0; i < capacity; i++) {
+    const slot = dir + Dir.Slots + i * HolderSlot.Size
+    if (heap.i32[(slot + HolderSlot.Pid) >>> 2] !== 0) yield [i, slot]
   }
 }
 
@@ -259,13 +265,8 @@ function releaseSlot(heap: Heap, slot: number): void {
  * reference is a live record with a non-zero count. Throws ERR_SHM_CORRUPT.
  */
 export function checkHolders(heap: Heap): number {
-  const dir = heap.u32[Header.Holders >>> 2]!
-  if (dir === 0) return 0
-  const capacity = checkedCapacity(heap, dir)
   let held = 0
-  for (let i = 0; i < capacity; i++) {
-    const slot = dir + Dir.Slots + i * HolderSlot.Size
-    if (heap.i32[(slot + HolderSlot.Pid) >>> 2] === 0) continue
+  for (const [i, slot] of occupiedSlots(heap)) {
     const list = heap.u32[(slot + HolderSlot.List) >>> 2]!
     const count = heap.u32[(slot + HolderSlot.Count) >>> 2]!
     if (count > 0 && heap.allocator.blockSize(list) < count * 4) throw corrupt(`holder slot ${i}: list ${list} does not hold its Count = ${count} references`)

@@ -178,15 +178,21 @@ function encodeObject(ctx: EncodeContext, value: object): void {
   throw unsupported(ctx, value, `: register its class with registerClass(${value.constructor?.name ?? 'TheClass'}) in every process, or convert it to a plain object`)
 }
 
-function encodeArray(ctx: EncodeContext, value: unknown[], flags: number): void {
-  const heap = ctx.heap
+/** An Array record with room for `length` slots, its header written (the slots are the caller's to fill). */
+function allocArray(heap: Heap, length: number, flags: number): { ref: number; items: number } {
   const ref = heap.allocRecord(Tag.Array, Arr.Size, flags)
-  ctx.remember(value, ref)
-  const length = value.length
   const items = length > 0 ? heap.alloc(length * SLOT_SIZE) : 0
   heap.u32[(ref + Arr.Length) >>> 2] = length
   heap.u32[(ref + Arr.Capacity) >>> 2] = length
   heap.u32[(ref + Arr.Items) >>> 2] = items
+  return { ref, items }
+}
+
+function encodeArray(ctx: EncodeContext, value: unknown[], flags: number): void {
+  const heap = ctx.heap
+  const length = value.length
+  const { ref, items } = allocArray(heap, length, flags)
+  ctx.remember(value, ref)
   for (let i = 0; i < length; i++) {
     const at = items + i * SLOT_SIZE
     if (!(i in value)) writeSlot(heap, at, Tag.Hole, 0, 0)
@@ -205,13 +211,8 @@ function encodeKey(ctx: EncodeContext, key: unknown): void {
   if (typeof key !== 'object' || key === null) return encodeValue(ctx, key === 0 ? 0 : key)
   if (key instanceof Date) return inline(ctx, Tag.Date, 0, timeOf(key) ?? NaN)
   if (!Array.isArray(key)) throw unsupported(ctx, key)
-  const heap = ctx.heap
-  const ref = heap.allocRecord(Tag.Array, Arr.Size, RecFlag.Frozen)
   const length = key.length
-  const items = length > 0 ? heap.alloc(length * SLOT_SIZE) : 0
-  heap.u32[(ref + Arr.Length) >>> 2] = length
-  heap.u32[(ref + Arr.Capacity) >>> 2] = length
-  heap.u32[(ref + Arr.Items) >>> 2] = items
+  const { ref, items } = allocArray(ctx.heap, length, RecFlag.Frozen)
   for (let i = 0; i < length; i++) {
     encodeKey(ctx, key[i])
     ctx.store(items + i * SLOT_SIZE)
