@@ -157,7 +157,9 @@ export function toBridgeError(err: unknown): ShmError {
   if (err instanceof ShmError && CODE_PREFIX.test(err.message)) return err
   const code = (err as { code?: unknown } | null)?.code
   const message = err instanceof Error ? err.message : String(err)
-  return encodeBridgeError(typeof code === 'string' && SHM_ERROR_CODES.has(code as ShmErrorCode) ? (code as ShmErrorCode) : 'ERR_BRIDGE', message)
+  if (typeof code === 'string' && SHM_ERROR_CODES.has(code)) return encodeBridgeError(code as ShmErrorCode, message)
+  // A code from elsewhere (Node's ERR_INVALID_ARG_TYPE…) is kept in the message, not the list.
+  return encodeBridgeError('ERR_BRIDGE', typeof code === 'string' ? `${message} (${code})` : message)
 }
 
 const CODE_PREFIX = /^(?:Error: )?(ERR_[A-Z0-9_]+): /
@@ -180,7 +182,7 @@ export function decodeBridgeError(err: unknown): ShmError {
   // wire form (a bridge called without contextBridge, as in tests) loses its prefix too.
   if (err instanceof ShmError && !err.message.startsWith(`${err.code}: `)) return err
   const parsed = parseBridgeError(err)
-  if (parsed !== undefined && SHM_ERROR_CODES.has(parsed.code as ShmErrorCode)) return new ShmError(parsed.code as ShmErrorCode, parsed.message)
+  if (parsed !== undefined && SHM_ERROR_CODES.has(parsed.code)) return new ShmError(parsed.code as ShmErrorCode, parsed.message)
   return new ShmError('ERR_BRIDGE', err instanceof Error ? err.message : String(err))
 }
 

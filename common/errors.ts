@@ -39,13 +39,16 @@ export type ShmErrorCode =
   /** Something the bridge threw that carried no code of its own (the message says what). */
   | 'ERR_BRIDGE'
 
+// A record, not a list, so the compiler insists on every code of the union, and on no other.
+const CODES: { readonly [C in ShmErrorCode]: true } = {
+  ERR_SHM_EXISTS: true, ERR_SHM_NOT_FOUND: true, ERR_SHM_CORRUPT: true, ERR_SHM_STALE: true, ERR_SHM_VERSION: true, ERR_SHM_FULL: true,
+  ERR_SHM_CLOSED: true, ERR_SHM_NO_TURN: true, ERR_SHM_OS: true, ERR_SHM_REENTRANT: true, ERR_SHM_READONLY: true, ERR_NO_MESSAGES: true,
+  ERR_UNSUPPORTED_TYPE: true, ERR_INVALID_NAME: true, ERR_INVALID_ARGUMENT: true, ERR_TIMEOUT: true, ERR_ABORTED: true, ERR_ADDON_NOT_FOUND: true,
+  ERR_WORKER_EXITED: true, ERR_NOT_GRANTED: true, ERR_OUT_OF_RANGE: true, ERR_BRIDGE_VERSION: true, ERR_NO_BRIDGE: true, ERR_BRIDGE: true,
+}
+
 /** Every code, for checks of codes that arrive as strings (across contextBridge, from a worker). */
-export const SHM_ERROR_CODES: ReadonlySet<ShmErrorCode> = new Set<ShmErrorCode>([
-  'ERR_SHM_EXISTS', 'ERR_SHM_NOT_FOUND', 'ERR_SHM_CORRUPT', 'ERR_SHM_STALE', 'ERR_SHM_VERSION', 'ERR_SHM_FULL', 'ERR_SHM_CLOSED',
-  'ERR_SHM_NO_TURN', 'ERR_SHM_OS', 'ERR_SHM_REENTRANT', 'ERR_SHM_READONLY', 'ERR_NO_MESSAGES', 'ERR_UNSUPPORTED_TYPE', 'ERR_INVALID_NAME',
-  'ERR_INVALID_ARGUMENT', 'ERR_TIMEOUT', 'ERR_ABORTED', 'ERR_ADDON_NOT_FOUND', 'ERR_WORKER_EXITED',
-  'ERR_NOT_GRANTED', 'ERR_OUT_OF_RANGE', 'ERR_BRIDGE_VERSION', 'ERR_NO_BRIDGE', 'ERR_BRIDGE',
-])
+export const SHM_ERROR_CODES: ReadonlySet<string> = new Set(Object.keys(CODES))
 
 export class ShmError extends Error {
   readonly code: ShmErrorCode
