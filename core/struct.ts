@@ -1,6 +1,8 @@
-// Struct views: a schema of fixed fields compiled to accessors over bytes, laid out
-// like a C struct so any process (or native code) that knows the schema reads the same
-// bytes. Pure TypeScript without Node imports: renderers run this file too.
+// Struct views over the segment: core's backend of the struct layout. The layout itself
+// (schema compilation, offsets, column placement, UTF-8 rules, plain DataView copies, the
+// fingerprint registry) is common/struct_layout.ts, shared with the renderer's
+// bridge-backed views (renderer/views.ts); this file only builds fast accessors over
+// memory from it. Pure TypeScript without Node imports: direct-mode renderers run it too.
 //
 // Speed (Node 20): a float64 field does ~225M get+set/s with or without a guard, as fast
 // as a bare Float64Array, when the view's accessors stay monomorphic.
@@ -16,100 +18,58 @@
 //   measured with nine). Minting fresh literals would need eval; for bulk work use
 //   StructArray columns, which are plain TypedArrays.
 // - No `new Function`/eval: renderer CSP forbids it.
-import { ShmError } from './errors'
-import { decodeUtf8 as decodeUtf8Bytes } from './utf8'
+import { ShmError } from '../common/errors'
+import {
+  MAX_COUNT,
+  SCALARS,
+  StructLayout,
+  TYPED_ARRAY_CTORS,
+  checkInit,
+  columnLayout,
+  decodeUtf8Field,
+  describe,
+  fieldList,
+  isNumericType,
+  isScalarType,
+  layoutByFingerprint,
+  readRow,
+  readStruct,
+  writeStruct,
+  writeUtf8Field,
+  type ArraySpec,
+  type BigIntType,
+  type NumericType,
+  type PlainBytes,
+  type ScalarInfo,
+  type ScalarType,
+  type ScalarValue,
+  type Schema,
+  type StructField,
+  type StructShape,
+  type TypedArrayFor,
+  type Utf8Spec,
+} from '../common/struct_layout'
+
+// The schema language is common's; core re-exports it so its users import one place.
+export { array, columnLayout, utf8 } from '../common/struct_layout'
+export type {
+  ArrayElement, ArrayField, ArraySpec, BigIntType, FieldSpec, FloatType, IntegerType, NestedField, NumericType, ScalarField, ScalarType, ScalarValue, Schema,
+  StructField, TypedArrayFor, Utf8Field, Utf8Spec,
+} from '../common/struct_layout'
 
 // ---------------------------------------------------------------------------
 // Public types
-
-export type IntegerType = 'int8' | 'uint8' | 'int16' | 'uint16' | 'int32' | 'uint32'
-export type BigIntType = 'int64' | 'uint64'
-export type FloatType = 'float32' | 'float64'
-export type NumericType = IntegerType | BigIntType | FloatType
-export type ScalarType = NumericType | 'bool'
-
-/** The TypedArray a numeric field kind maps to. */
-export interface TypedArrayFor {
-  int8: Int8Array
-  uint8: Uint8Array
-  int16: Int16Array
-  uint16: Uint16Array
-  int32: Int32Array
-  uint32: Uint32Array
-  int64: BigInt64Array
-  uint64: BigUint64Array
-  float32: Float32Array
-  float64: Float64Array
-}
 
 /** Something that throws (ERR_SHM_NO_TURN, ERR_SHM_CLOSED…) when shared memory may not be touched now. */
 export interface TurnGuard {
   check(): void
 }
 
-/** `utf8(n)`: a string stored in exactly n bytes, NUL-padded. */
-export interface Utf8Spec {
-  readonly kind: 'utf8'
-  readonly byteLength: number
-}
-
-export type ArrayElement = NumericType | StructTypeBase
-
-/** `array(type, n)`: n elements stored inline. */
-export interface ArraySpec<E extends ArrayElement = ArrayElement> {
-  readonly kind: 'array'
-  readonly element: E
-  readonly length: number
-}
-
-export type FieldSpec = ScalarType | Utf8Spec | ArraySpec | StructTypeBase
-
-export interface Schema {
-  readonly [field: string]: FieldSpec
-}
-
-interface FieldCommon {
-  readonly name: string
-  /** Bytes from the start of the struct. */
-  readonly offset: number
-  readonly byteLength: number
-  readonly alignment: number
-}
-export interface ScalarField extends FieldCommon {
-  readonly kind: ScalarType
-}
-export interface Utf8Field extends FieldCommon {
-  readonly kind: 'utf8'
-}
-export interface ArrayField extends FieldCommon {
-  readonly kind: 'array'
-  readonly element: ArrayElement
-  readonly length: number
-  readonly elementByteLength: number
-}
-export interface NestedField extends FieldCommon {
-  readonly kind: 'struct'
-  readonly struct: StructTypeBase
-}
-/** One field of a compiled struct: enough for other modules to address it themselves. */
-export type StructField = ScalarField | Utf8Field | ArrayField | NestedField
-
-/** What every struct type has, whatever its schema. */
-export interface StructTypeBase {
-  readonly name: string
-  /** Padded to `alignment`, like C's sizeof. */
-  readonly byteLength: number
-  readonly alignment: number
-  /** FNV-1a (u32) of `signature`: equal in every process for the same name and layout. */
-  readonly fingerprint: number
-  /** The canonical text of name and layout that `fingerprint` hashes. */
-  readonly signature: string
-  readonly fields: readonly StructField[]
+/** What every struct type has, whatever its schema: its layout, and views over memory. */
+export interface StructTypeBase extends StructShape {
   /** A live view at `byteOffset` in `bytes` (typed precisely on StructType). */
   view(bytes: Uint8Array, byteOffset?: number, guard?: TurnGuard): object
 }
-
-export type ScalarValue<T extends ScalarType> = T extends BigIntType ? bigint : T extends 'bool' ? boolean : number
 
 /** The type a view's property has for a field spec. */
 export type FieldValue<F> = F extends ScalarType
@@ -193,10 +153,8 @@ export interface StructType<S extends Schema> extends StructTypeBase {
 // ---------------------------------------------------------------------------
 // Memory: one set of whole-buffer views per ArrayBuffer, shared by every struct
 
-interface Memory {
+interface Memory extends PlainBytes {
   readonly buffer: ArrayBufferLike
-  readonly dv: DataView
-  readonly u8: Uint8Array
   readonly arrays: { readonly [K in NumericType]: TypedArrayFor[K] }
 }
 
@@ -340,238 +298,19 @@ const uint64Cells: CellMaker<BigUint64Array, bigint> = {
 type AnyTypedArray = TypedArrayFor[NumericType]
 type ScalarJs = number | bigint | boolean
 
-interface ScalarInfo {
-  readonly size: number
-  /** The whole-buffer array the cells index. */
-  readonly array: NumericType
-  readonly cells: CellMaker<AnyTypedArray, ScalarJs>
-  // DataView access: for unaligned fields and for plain read/write, which work on any offset.
-  read(dv: DataView, at: number): ScalarJs
-  write(dv: DataView, at: number, value: unknown): void
-}
-
-// Values convert exactly as a TypedArray element assignment would (ToNumber/ToBigInt, wrap-around).
-const SCALARS: { readonly [K in ScalarType]: ScalarInfo } = {
-  int8: { size: 1, array: 'int8', cells: int8Cells, read: (dv, at) => dv.getInt8(at), write: (dv, at, v) => dv.setInt8(at, v as number) },
-  uint8: { size: 1, array: 'uint8', cells: uint8Cells, read: (dv, at) => dv.getUint8(at), write: (dv, at, v) => dv.setUint8(at, v as number) },
-  bool: { size: 1, array: 'uint8', cells: boolCells, read: (dv, at) => dv.getUint8(at) !== 0, write: (dv, at, v) => dv.setUint8(at, v ? 1 : 0) },
-  int16: { size: 2, array: 'int16', cells: int16Cells, read: (dv, at) => dv.getInt16(at, true), write: (dv, at, v) => dv.setInt16(at, v as number, true) },
-  uint16: { size: 2, array: 'uint16', cells: uint16Cells, read: (dv, at) => dv.getUint16(at, true), write: (dv, at, v) => dv.setUint16(at, v as number, true) },
-  int32: { size: 4, array: 'int32', cells: int32Cells, read: (dv, at) => dv.getInt32(at, true), write: (dv, at, v) => dv.setInt32(at, v as number, true) },
-  uint32: { size: 4, array: 'uint32', cells: uint32Cells, read: (dv, at) => dv.getUint32(at, true), write: (dv, at, v) => dv.setUint32(at, v as number, true) },
-  float32: { size: 4, array: 'float32', cells: float32Cells, read: (dv, at) => dv.getFloat32(at, true), write: (dv, at, v) => dv.setFloat32(at, v as number, true) },
-  float64: { size: 8, array: 'float64', cells: float64Cells, read: (dv, at) => dv.getFloat64(at, true), write: (dv, at, v) => dv.setFloat64(at, v as number, true) },
-  int64: { size: 8, array: 'int64', cells: int64Cells, read: (dv, at) => dv.getBigInt64(at, true), write: (dv, at, v) => dv.setBigInt64(at, v as bigint, true) },
-  uint64: { size: 8, array: 'uint64', cells: uint64Cells, read: (dv, at) => dv.getBigUint64(at, true), write: (dv, at, v) => dv.setBigUint64(at, v as bigint, true) },
-}
-
-const TYPED_ARRAY_CTORS: { readonly [K in NumericType]: new (buffer: ArrayBufferLike, byteOffset: number, length: number) => TypedArrayFor[K] } = {
-  int8: Int8Array,
-  uint8: Uint8Array,
-  int16: Int16Array,
-  uint16: Uint16Array,
-  int32: Int32Array,
-  uint32: Uint32Array,
-  int64: BigInt64Array,
-  uint64: BigUint64Array,
-  float32: Float32Array,
-  float64: Float64Array,
-}
-
-function isScalarType(t: unknown): t is ScalarType {
-  return typeof t === 'string' && Object.prototype.hasOwnProperty.call(SCALARS, t)
-}
-function isNumericType(t: unknown): t is NumericType {
-  return isScalarType(t) && t !== 'bool'
-}
-
-// ---------------------------------------------------------------------------
-// UTF-8
-
-const encoder = new TextEncoder()
-
-function decodeUtf8(mem: Memory, start: number, capacity: number): string {
-  const u8 = mem.u8
-  const limit = start + capacity
-  let end = start
-  let ascii = true
-  while (end < limit) {
-    const b = u8[end]
-    if (b === 0) break
-    if (b >= 0x80) ascii = false
-    end++
-  }
-  // Short ASCII is the common case (names, tags); a TextDecoder call costs more than building it.
-  if (ascii && end - start <= 32) {
-    let s = ''
-    for (let i = start; i < end; i++) s += String.fromCharCode(u8[i])
-    return s
-  }
-  return decodeUtf8Bytes(u8.subarray(start, end))
-}
-
-/** The UTF-8 bytes of `value`, or undefined for pure ASCII (written without an encoder). Throws if it cannot be stored. */
-function utf8Bytes(value: unknown, capacity: number, label: string): Uint8Array | undefined {
-  if (typeof value !== 'string') {
-    throw new ShmError('ERR_INVALID_ARGUMENT', `${label} is a utf8(${capacity}) field and takes a string, got ${describe(value)}`)
-  }
-  const n = value.length
-  if (n <= capacity) {
-    let i = 0
-    while (i < n) {
-      const c = value.charCodeAt(i)
-      if (c === 0 || c >= 0x80) break
-      i++
-    }
-    if (i === n) return undefined
-  }
-  const bytes = encoder.encode(value)
-  if (bytes.length > capacity) {
-    throw new ShmError(
-      'ERR_INVALID_ARGUMENT',
-      `${label} holds at most ${capacity} bytes of UTF-8, but ${JSON.stringify(preview(value))} needs ${bytes.length}; shorten the string or declare the field as utf8(${bytes.length}) or larger`,
-    )
-  }
-  if (bytes.includes(0)) {
-    throw new ShmError('ERR_INVALID_ARGUMENT', `${label}: the string contains a NUL character (\\u0000), which marks the end of a utf8 field and would cut it short; remove it or store the text in a uint8 array`)
-  }
-  return bytes
-}
-
-function writeUtf8(mem: Memory, start: number, capacity: number, value: unknown, label: string): void {
-  const bytes = utf8Bytes(value, capacity, label)
-  const u8 = mem.u8
-  let n: number
-  if (bytes === undefined) {
-    const s = value as string
-    n = s.length
-    for (let i = 0; i < n; i++) u8[start + i] = s.charCodeAt(i)
-  } else {
-    n = bytes.length
-    u8.set(bytes, start)
-  }
-  // Zero the rest, so the bytes do not depend on what was stored before.
-  if (n < capacity) u8.fill(0, start + n, start + capacity)
-}
-
-function preview(s: string): string {
-  return s.length > 40 ? s.slice(0, 37) + '...' : s
-}
-
-function describe(value: unknown): string {
-  if (value === null) return 'null'
-  if (Array.isArray(value)) return 'an array'
-  if (typeof value === 'string') return `the string ${JSON.stringify(preview(value))}`
-  if (typeof value === 'object') return 'an object'
-  return `${typeof value} ${String(value)}`
-}
-
-// ---------------------------------------------------------------------------
-// Plain copies: DataView on any offset, no views built (read/write may be called on
-// many short-lived buffers, which must not each get compiled accessors).
-
-function readStruct(type: StructTypeImpl, mem: Memory, abs: number): Record<string, unknown> {
-  const out: Record<string, unknown> = {}
-  for (const f of type.fields) out[f.name] = readField(f, mem, abs + f.offset)
-  return out
-}
-
-function readField(f: StructField, mem: Memory, abs: number): unknown {
-  switch (f.kind) {
-    case 'utf8':
-      return decodeUtf8(mem, abs, f.byteLength)
-    case 'struct':
-      return readStruct(f.struct as StructTypeImpl, mem, abs)
-    case 'array': {
-      const out: unknown[] = new Array(f.length)
-      const el = f.element
-      if (typeof el === 'string') {
-        const info = SCALARS[el]
-        for (let i = 0; i < f.length; i++) out[i] = info.read(mem.dv, abs + i * info.size)
-      } else {
-        for (let i = 0; i < f.length; i++) out[i] = readStruct(el as StructTypeImpl, mem, abs + i * el.byteLength)
-      }
-      return out
-    }
-    default:
-      return SCALARS[f.kind].read(mem.dv, abs)
-  }
-}
-
-/** Rejects anything `writeStruct` would fail on halfway, so a failed write changes nothing. */
-function checkInit(type: StructTypeImpl, value: unknown, label: string): void {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new ShmError('ERR_INVALID_ARGUMENT', `${label} takes an object with some of the fields ${fieldList(type)}, got ${describe(value)}`)
-  }
-  for (const key of Object.keys(value)) {
-    const f = type.fieldByName.get(key)
-    if (f === undefined) {
-      throw new ShmError('ERR_INVALID_ARGUMENT', `${label} has no field "${key}"; its fields are ${fieldList(type)}`)
-    }
-    checkFieldInit(f, (value as Record<string, unknown>)[key], `${label}.${key}`)
-  }
-}
-
-function checkFieldInit(f: StructField, v: unknown, label: string): void {
-  switch (f.kind) {
-    case 'utf8':
-      utf8Bytes(v, f.byteLength, label)
-      return
-    case 'struct':
-      checkInit(f.struct as StructTypeImpl, v, label)
-      return
-    case 'array': {
-      const len = (v as ArrayLike<unknown> | null)?.length
-      if (typeof v !== 'object' || v === null || typeof len !== 'number') {
-        throw new ShmError('ERR_INVALID_ARGUMENT', `${label} takes an array (or TypedArray) of up to ${f.length} elements, got ${describe(v)}`)
-      }
-      if (len > f.length) {
-        throw new ShmError('ERR_INVALID_ARGUMENT', `${label} holds ${f.length} elements, got ${len}; pass at most ${f.length}`)
-      }
-      const el = f.element
-      if (typeof el !== 'string') {
-        for (let i = 0; i < len; i++) checkInit(el as StructTypeImpl, (v as ArrayLike<unknown>)[i], `${label}[${i}]`)
-      }
-      return
-    }
-    default:
-      return
-  }
-}
-
-function writeStruct(type: StructTypeImpl, mem: Memory, abs: number, value: object, label: string): void {
-  for (const key of Object.keys(value)) {
-    const f = type.fieldByName.get(key)!
-    writeField(f, mem, abs + f.offset, (value as Record<string, unknown>)[key], `${label}.${key}`)
-  }
-}
-
-function writeField(f: StructField, mem: Memory, abs: number, v: unknown, label: string): void {
-  switch (f.kind) {
-    case 'utf8':
-      writeUtf8(mem, abs, f.byteLength, v, label)
-      return
-    case 'struct':
-      writeStruct(f.struct as StructTypeImpl, mem, abs, v as object, label)
-      return
-    case 'array': {
-      const src = v as ArrayLike<unknown>
-      const el = f.element
-      if (typeof el === 'string') {
-        const info = SCALARS[el]
-        for (let i = 0; i < src.length; i++) info.write(mem.dv, abs + i * info.size, src[i])
-      } else {
-        for (let i = 0; i < src.length; i++) writeStruct(el as StructTypeImpl, mem, abs + i * el.byteLength, src[i] as object, `${label}[${i}]`)
-      }
-      return
-    }
-    default:
-      SCALARS[f.kind].write(mem.dv, abs, v)
-  }
-}
-
-function fieldList(type: StructTypeBase): string {
-  return type.fields.map((f) => f.name).join(', ')
+/** Each kind's cell literals (see the note at the top); sizes and DataView access are the layout's. */
+const CELLS: { readonly [K in ScalarType]: CellMaker<AnyTypedArray, ScalarJs> } = {
+  int8: int8Cells as CellMaker<AnyTypedArray, ScalarJs>,
+  uint8: uint8Cells as CellMaker<AnyTypedArray, ScalarJs>,
+  bool: boolCells as unknown as CellMaker<AnyTypedArray, ScalarJs>,
+  int16: int16Cells as CellMaker<AnyTypedArray, ScalarJs>,
+  uint16: uint16Cells as CellMaker<AnyTypedArray, ScalarJs>,
+  int32: int32Cells as CellMaker<AnyTypedArray, ScalarJs>,
+  uint32: uint32Cells as CellMaker<AnyTypedArray, ScalarJs>,
+  float32: float32Cells as CellMaker<AnyTypedArray, ScalarJs>,
+  float64: float64Cells as CellMaker<AnyTypedArray, ScalarJs>,
+  int64: int64Cells as unknown as CellMaker<AnyTypedArray, ScalarJs>,
+  uint64: uint64Cells as unknown as CellMaker<AnyTypedArray, ScalarJs>,
 }
 
 // ---------------------------------------------------------------------------
@@ -595,11 +334,11 @@ function utf8Accessor(mem: Memory, start: number, stride: number, capacity: numb
   return {
     get(this: Slots) {
       if (guarded) this[GUARD]!.check()
-      return decodeUtf8(mem, start + this[BASE] * stride, capacity)
+      return decodeUtf8Field(mem.u8, start + this[BASE] * stride, capacity)
     },
     set(this: Slots, v: unknown) {
       if (guarded) this[GUARD]!.check()
-      writeUtf8(mem, start + this[BASE] * stride, capacity, v, label)
+      writeUtf8Field(mem.u8, start + this[BASE] * stride, capacity, v, label)
     },
   }
 }
@@ -685,123 +424,17 @@ export interface StructSource {
   readonly bytes: Uint8Array
 }
 
-const typesByFingerprint = new Map<number, StructTypeImpl>()
-
 /** The struct type defined in this process with that fingerprint (the first, if defined twice). */
 export function structTypeByFingerprint(fingerprint: number): StructTypeBase | undefined {
-  return typesByFingerprint.get(fingerprint)
+  const layout = layoutByFingerprint(fingerprint)
+  // Every layout is compiled by defineStruct, so it is a StructTypeImpl.
+  return layout instanceof StructTypeImpl ? layout : undefined
 }
 
 // ---------------------------------------------------------------------------
-// Schema compilation
+// Struct types: the layout plus prototypes of views over memory
 
-const RESERVED = new Set<string>(['toJSON', 'then', ...Object.getOwnPropertyNames(Object.prototype)])
-
-const TYPE_HINTS: Readonly<Record<string, string>> = {
-  number: "'float64' (or an integer type such as 'int32')",
-  double: "'float64'",
-  float: "'float32'",
-  int: "'int32'",
-  uint: "'uint32'",
-  long: "'int64'",
-  bigint: "'int64' or 'uint64'",
-  boolean: "'bool'",
-  string: 'utf8(n) with a byte capacity n',
-  utf8: 'utf8(n) with a byte capacity n',
-  i8: "'int8'", u8: "'uint8'", i16: "'int16'", u16: "'uint16'", i32: "'int32'", u32: "'uint32'",
-  i64: "'int64'", u64: "'uint64'", f32: "'float32'", f64: "'float64'",
-}
-
-const MAX_COUNT = 0x7fffffff
-
-function checkCount(n: unknown, what: string): number {
-  if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > MAX_COUNT) {
-    throw new ShmError('ERR_INVALID_ARGUMENT', `${what} must be a positive integer, got ${describe(n)}`)
-  }
-  return n
-}
-
-/** A string field of exactly `byteLength` bytes of UTF-8, NUL-padded; reads stop at the first NUL. */
-export function utf8(byteLength: number): Utf8Spec {
-  return Object.freeze({ kind: 'utf8' as const, byteLength: checkCount(byteLength, 'utf8(n): n') })
-}
-
-/**
- * `length` elements stored inline. Numeric elements read as a TypedArray over the same
- * memory; struct elements as a read-only array of views. A TypedArray cannot check a turn
- * guard: the guard is checked when the view hands it out, not on each element access.
- */
-export function array<const E extends ArrayElement>(element: E, length: number): ArraySpec<E> {
-  if (!isNumericType(element) && !(element instanceof StructTypeImpl)) {
-    const hint = element === ('bool' as unknown) ? "; store flags as array('uint8', n)" : ''
-    throw new ShmError('ERR_INVALID_ARGUMENT', `array(type, n): type must be a numeric type (int8 … float64) or a struct from defineStruct, got ${describe(element)}${hint}`)
-  }
-  return Object.freeze({ kind: 'array' as const, element, length: checkCount(length, 'array(type, n): n') })
-}
-
-interface Resolved {
-  field: StructField
-  /** The field's part of the canonical signature. */
-  sig: string
-}
-
-function resolveField(structName: string, name: string, spec: unknown, offset: number): Resolved {
-  const label = `${structName}.${name}`
-  const common = (byteLength: number, alignment: number) => ({ name, offset: alignUp(offset, alignment), byteLength, alignment })
-  if (isScalarType(spec)) {
-    const size = SCALARS[spec].size
-    return { field: { ...common(size, size), kind: spec }, sig: spec }
-  }
-  if (spec instanceof StructTypeImpl) {
-    return { field: { ...common(spec.byteLength, spec.alignment), kind: 'struct', struct: spec }, sig: spec.signature }
-  }
-  if (typeof spec === 'object' && spec !== null) {
-    const s = spec as Partial<Utf8Spec> & Partial<Omit<ArraySpec, 'kind'>> & { kind?: unknown }
-    if (s.kind === 'utf8') {
-      const n = checkCount(s.byteLength, `${label}: utf8(n): n`)
-      return { field: { ...common(n, 1), kind: 'utf8' }, sig: `utf8[${n}]` }
-    }
-    if (s.kind === 'array') {
-      const len = checkCount(s.length, `${label}: array(type, n): n`)
-      const el = s.element
-      if (isNumericType(el)) {
-        const size = SCALARS[el].size
-        return { field: { ...common(len * size, size), kind: 'array', element: el, length: len, elementByteLength: size }, sig: `${el}[${len}]` }
-      }
-      if (el instanceof StructTypeImpl) {
-        return { field: { ...common(len * el.byteLength, el.alignment), kind: 'array', element: el, length: len, elementByteLength: el.byteLength }, sig: `${el.signature}[${len}]` }
-      }
-      throw new ShmError('ERR_INVALID_ARGUMENT', `${label}: array element must be a numeric type or a struct from defineStruct, got ${describe(el)}`)
-    }
-  }
-  const hint = typeof spec === 'string' && TYPE_HINTS[spec] !== undefined ? `; use ${TYPE_HINTS[spec]}` : ''
-  throw new ShmError(
-    'ERR_INVALID_ARGUMENT',
-    `${label} has unknown type ${describe(spec)}${hint}. Field types are ${Object.keys(SCALARS).join(', ')}, utf8(n), array(type, n) or a struct from defineStruct`,
-  )
-}
-
-function alignUp(n: number, alignment: number): number {
-  return Math.ceil(n / alignment) * alignment
-}
-
-/** FNV-1a, 32 bits, over the UTF-8 bytes: the same number in every process and runtime. */
-function fnv1a(text: string): number {
-  let h = 0x811c9dc5
-  for (const b of encoder.encode(text)) h = Math.imul(h ^ b, 0x01000193)
-  return h >>> 0
-}
-
-class StructTypeImpl implements StructTypeBase {
-  readonly name: string
-  readonly schema: Schema
-  readonly byteLength: number
-  readonly alignment: number
-  readonly fingerprint: number
-  readonly signature: string
-  readonly fields: readonly StructField[]
-  /** @internal */
-  readonly fieldByName: ReadonlyMap<string, StructField>
+class StructTypeImpl extends StructLayout implements StructTypeBase {
   /** Built once: a template string per view() call would cost more than the view. */
   private readonly regionLabel: string
   // One prototype per (buffer, residue of the offset modulo alignment, guarded), because
@@ -812,31 +445,7 @@ class StructTypeImpl implements StructTypeBase {
   private readonly rowProtos = new WeakMap<Memory, Map<string, object>>()
 
   constructor(schema: Schema, name: string) {
-    const fields: StructField[] = []
-    const sigs: string[] = []
-    let offset = 0
-    let alignment = 1
-    for (const [fieldName, spec] of Object.entries(schema)) {
-      checkFieldName(name, fieldName)
-      const { field, sig } = resolveField(name, fieldName, spec, offset)
-      fields.push(Object.freeze(field))
-      sigs.push(`${JSON.stringify(fieldName)}@${field.offset}:${sig}`)
-      offset = field.offset + field.byteLength
-      alignment = Math.max(alignment, field.alignment)
-    }
-    this.name = name
-    this.schema = Object.freeze({ ...schema })
-    this.alignment = alignment
-    this.byteLength = alignUp(offset, alignment)
-    this.fields = Object.freeze(fields)
-    this.fieldByName = new Map(fields.map((f) => [f.name, f]))
-    this.signature = `${JSON.stringify(name)}(${this.byteLength},${alignment}){${sigs.join(',')}}`
-    this.fingerprint = fnv1a(this.signature)
-    const known = typesByFingerprint.get(this.fingerprint)
-    if (known === undefined) typesByFingerprint.set(this.fingerprint, this)
-    else if (known.signature !== this.signature) {
-      throw new ShmError('ERR_INVALID_ARGUMENT', `${name} and ${known.name} have different layouts but the same fingerprint 0x${this.fingerprint.toString(16)}, so shared copies could not tell them apart; rename one of them`)
-    }
+    super(schema, name)
     this.regionLabel = `${name} (${this.byteLength} bytes)`
   }
 
@@ -882,9 +491,9 @@ class StructTypeImpl implements StructTypeBase {
     this.fields.forEach((f, slot) => {
       let d: PropertyDescriptor
       if (isScalarType(f.kind) && (residue + f.offset) % f.alignment === 0) {
-        const info = SCALARS[f.kind]
-        const T = mem.arrays[info.array]
-        d = guarded ? info.cells.aosGuarded(T, f.offset) : info.cells.aos(T, f.offset)
+        const T = mem.arrays[SCALARS[f.kind].array]
+        const cells = CELLS[f.kind]
+        d = guarded ? cells.aosGuarded(T, f.offset) : cells.aos(T, f.offset)
       } else {
         d = fieldAccessor(this, f, slot, mem, f.offset, 1, guarded)
       }
@@ -912,8 +521,9 @@ class StructTypeImpl implements StructTypeBase {
       if (isScalarType(f.kind)) {
         const info = SCALARS[f.kind]
         const T = mem.arrays[info.array]
+        const cells = CELLS[f.kind]
         const first = col / info.size // exact: columns are aligned
-        d = guarded ? info.cells.soaGuarded(T, first) : info.cells.soa(T, first)
+        d = guarded ? cells.soaGuarded(T, first) : cells.soa(T, first)
       } else {
         d = fieldAccessor(this, f, k, mem, col, f.byteLength, guarded)
       }
@@ -925,27 +535,6 @@ class StructTypeImpl implements StructTypeBase {
       return readRow(type, mem, columns, this[BASE])
     })
     return proto
-  }
-}
-
-function readRow(type: StructTypeImpl, mem: Memory, columns: readonly number[], row: number): Record<string, unknown> {
-  const out: Record<string, unknown> = {}
-  type.fields.forEach((f, k) => {
-    out[f.name] = readField(f, mem, columns[k]! + row * f.byteLength)
-  })
-  return out
-}
-
-function checkFieldName(structName: string, name: string): void {
-  if (name === '') {
-    throw new ShmError('ERR_INVALID_ARGUMENT', `${structName} has a field with an empty name; give every field a name`)
-  }
-  if (RESERVED.has(name)) {
-    const why = name === 'then' ? 'a view with a "then" field would look like a Promise to await' : `every view has "${name}" (a method or Object.prototype member)`
-    throw new ShmError('ERR_INVALID_ARGUMENT', `${structName}.${name}: "${name}" is reserved because ${why}; rename the field (e.g. "${name}_")`)
-  }
-  if (/^(0|[1-9][0-9]*)$/.test(name)) {
-    throw new ShmError('ERR_INVALID_ARGUMENT', `${structName}.${name}: integer-like field names are listed before all others by JavaScript, so the declared field order could not be kept; start the name with a letter`)
   }
 }
 
@@ -1004,7 +593,7 @@ export function defineStruct<const S extends Schema>(schema: S, name = 'Struct')
   if (typeof name !== 'string') {
     throw new ShmError('ERR_INVALID_ARGUMENT', `defineStruct(schema, name): name must be a string, got ${describe(name)}`)
   }
-  if (typeof schema !== 'object' || schema === null || Array.isArray(schema) || schema instanceof StructTypeImpl) {
+  if (typeof schema !== 'object' || schema === null || Array.isArray(schema) || schema instanceof StructLayout) {
     throw new ShmError('ERR_INVALID_ARGUMENT', `defineStruct(schema, name): schema must be an object such as { x: 'float64', name: utf8(16) }, got ${describe(schema)}`)
   }
   if (Object.keys(schema).length === 0) {
@@ -1018,17 +607,6 @@ export function defineStruct<const S extends Schema>(schema: S, name = 'Struct')
 // StructArray: struct-of-arrays, one contiguous column per field
 
 /** Where each field's column of `length` rows starts, and the bytes they take. The renderer's views use the same. */
-export function columnLayout(type: StructTypeBase, length: number): { offsets: number[]; byteLength: number } {
-  const offsets: number[] = []
-  let at = 0
-  for (const f of type.fields) {
-    at = alignUp(at, f.alignment)
-    offsets.push(at)
-    at += f.byteLength * length
-  }
-  return { offsets, byteLength: alignUp(at, type.alignment) }
-}
-
 function asImpl(type: unknown, what: string): StructTypeImpl {
   if (!(type instanceof StructTypeImpl)) {
     throw new ShmError('ERR_INVALID_ARGUMENT', `${what}: type must be a struct from defineStruct, got ${describe(type)}`)

@@ -13,7 +13,8 @@
 // Electron is imported for its types only: the logic works on plain objects and is
 // unit-tested under Node (test/bridge.test.ts).
 import { SharedMemory } from '../core/shared_memory'
-import { ShmError } from '../core/errors'
+import { ShmError } from '../common/errors'
+import { segmentView } from '../common/segment_view'
 import {
   BRIDGE_VERSION,
   GRANTS_SWITCH,
@@ -23,7 +24,7 @@ import {
   type RegionAccess,
   type RegionGrant,
   type SegmentGrant,
-} from '../preload/protocol'
+} from '../common/bridge_protocol'
 
 export interface SegmentLayout {
   /** Segment size in bytes (rounded up to pages). Leave room for the regions, channels and messages. */
@@ -170,13 +171,13 @@ export class SharedObjectsHost {
       const offset = counterOffset + REGION_HEADER_BYTES
       const g: RegionGrant = { offset, byteLength, counterOffset, access: 'readwrite' }
       grants.set(name, g)
-      const counterWord = new Int32Array(shm.buffer, shm.bytes.byteOffset + counterOffset, 1)
+      const counterWord = segmentView(shm, Int32Array, counterOffset, 1)
       this.hostRegions.set(`${alias}\u0000${name}`, {
         segment: alias,
         name,
         offset,
         byteLength,
-        bytes: new Uint8Array(shm.buffer, shm.bytes.byteOffset + offset, byteLength),
+        bytes: segmentView(shm, Uint8Array, offset, byteLength),
         counterWord,
         bump: () => (Atomics.add(counterWord, 0, 1) + 1) >>> 0,
         counter: () => Atomics.load(counterWord, 0) >>> 0,

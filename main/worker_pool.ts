@@ -1,6 +1,6 @@
 // WorkerPool: runs named tasks in worker processes (Electron utility processes, or
 // Node child processes) and moves their inputs and results through a shared
-// segment. The wire protocol is utility/protocol.ts; the worker side is
+// segment. The wire protocol is common/task_protocol.ts; the worker side is
 // utility/serve_tasks.ts.
 //
 //   run() ─▶ waiting (no room) ─▶ queued (≤ maxQueued) ─▶ sent to a worker ─▶ result taken
@@ -17,7 +17,7 @@ import { checkOptions } from '../core/options'
 import {
   CONFIG_ENV, inboxChannel, restoreViews, resultsChannel, reviveError, shareViews, SLOT_WORDS, SlotFlag, SlotWord, takeAll,
   type DoneMessage, type ToPool, type ToWorker, type WorkerConfig,
-} from '../utility/protocol'
+} from '../common/task_protocol'
 import type { TaskHandlers, TaskInput, TaskName, TaskOutput, UntypedHandlers } from '../utility/tasks'
 import { defaultHost, ElectronHost, NodeHost, type WorkerExit, type WorkerHandle, type WorkerHost } from './hosts'
 

@@ -5,10 +5,13 @@
 // can name a segment only by the alias main granted, never by its real name.
 import { SharedMemory } from '../core/shared_memory'
 import type { Transaction } from '../core/transaction'
+import type { ShmError } from '../common/errors'
 import { checkGrants } from './grants'
+import { segmentView } from '../common/segment_view'
 import {
   BRIDGE_VERSION,
-  bridgeErrorMessage,
+  encodeBridgeError,
+  toBridgeError,
   type BridgeApi,
   type BridgeInfo,
   type ChannelAccess,
@@ -16,24 +19,7 @@ import {
   type Grants,
   type RegionGrant,
   type RegionHandle,
-} from './protocol'
-
-/** An Error whose message starts with its code, so the code survives contextBridge (which copies only the message). */
-export class BridgeError extends Error {
-  readonly code: string
-  constructor(code: string, message: string) {
-    super(bridgeErrorMessage(code, message))
-    this.name = 'BridgeError'
-    this.code = code
-  }
-}
-
-function asBridgeError(err: unknown): Error {
-  if (err instanceof BridgeError) return err
-  const code = (err as { code?: unknown } | null)?.code
-  const message = err instanceof Error ? err.message : String(err)
-  return new BridgeError(typeof code === 'string' && code.startsWith('ERR_') ? code : 'ERR_BRIDGE', message)
-}
+} from '../common/bridge_protocol'
 
 interface OpenRegion {
   readonly label: string
@@ -67,7 +53,7 @@ export interface Bridge {
  */
 export function createBridge(grants: Grants, options: BridgeOptions = {}): Bridge {
   checkGrants(grants)
-  if (options === null || typeof options !== 'object') throw new BridgeError('ERR_INVALID_ARGUMENT', `createBridge(grants, options): options must be an object, got ${options === null ? 'null' : typeof options}`)
+  if (options === null || typeof options !== 'object') throw encodeBridgeError('ERR_INVALID_ARGUMENT', `createBridge(grants, options): options must be an object, got ${options === null ? 'null' : typeof options}`)
   const open = options.open ?? ((name: string) => SharedMemory.open({ name }))
   const mode = grants.mode ?? 'bridge'
   const segments = new Map<string, OpenSegment>()
@@ -92,13 +78,13 @@ export function createBridge(grants: Grants, options: BridgeOptions = {}): Bridg
   function grantOf(alias: unknown): Grants['segments'][string] {
     if (typeof alias !== 'string' || !Object.prototype.hasOwnProperty.call(grants.segments, alias)) {
       const granted = Object.keys(grants.segments)
-      throw new BridgeError('ERR_NOT_GRANTED', `this window was not granted a segment "${String(alias)}"; it may open ${granted.length === 0 ? 'none' : granted.map((a) => `"${a}"`).join(', ')} (grant more in main with host.webPreferences)`)
+      throw encodeBridgeError('ERR_NOT_GRANTED', `this window was not granted a segment "${String(alias)}"; it may open ${granted.length === 0 ? 'none' : granted.map((a) => `"${a}"`).join(', ')} (grant more in main with host.webPreferences)`)
     }
     return grants.segments[alias]!
   }
 
   function segmentOf(alias: string): OpenSegment {
-    if (closed) throw new BridgeError('ERR_SHM_CLOSED', 'the bridge was closed (the page is unloading)')
+    if (closed) throw encodeBridgeError('ERR_SHM_CLOSED', 'the bridge was closed (the page is unloading)')
     let seg = segments.get(alias)
     if (seg === undefined) {
       const shm = open(grantOf(alias).name)
@@ -112,16 +98,15 @@ export function createBridge(grants: Grants, options: BridgeOptions = {}): Bridg
     const { shm } = segmentOf(alias)
     const end = g.offset + g.byteLength
     if (end > shm.size || g.counterOffset + 4 > shm.size) {
-      throw new BridgeError('ERR_OUT_OF_RANGE', `granted region ${alias}/${name} (bytes ${g.offset}–${end}) lies outside segment "${shm.name}" of ${shm.size} bytes; main and the segment disagree`)
+      throw encodeBridgeError('ERR_OUT_OF_RANGE', `granted region ${alias}/${name} (bytes ${g.offset}–${end}) lies outside segment "${shm.name}" of ${shm.size} bytes; main and the segment disagree`)
     }
-    const base = shm.bytes.byteOffset
     return {
       label: `${alias}/${name}`,
       byteLength: g.byteLength,
       writable: g.access === 'readwrite',
-      dv: new DataView(shm.buffer, base + g.offset, g.byteLength),
-      u8: new Uint8Array(shm.buffer, base + g.offset, g.byteLength),
-      counter: new Int32Array(shm.buffer, base + g.counterOffset, 1),
+      dv: segmentView(shm, DataView, g.offset, g.byteLength),
+      u8: segmentView(shm, Uint8Array, g.offset, g.byteLength),
+      counter: segmentView(shm, Int32Array, g.counterOffset, 1),
     }
   }
 
@@ -132,7 +117,7 @@ export function createBridge(grants: Grants, options: BridgeOptions = {}): Bridg
     if (known !== undefined) return known
     if (typeof name !== 'string' || !Object.prototype.hasOwnProperty.call(g.regions, name)) {
       const granted = Object.keys(g.regions)
-      throw new BridgeError('ERR_NOT_GRANTED', `segment "${alias}" has no region "${String(name)}" granted to this window; granted: ${granted.length === 0 ? 'none' : granted.map((r) => `"${r}"`).join(', ')}`)
+      throw encodeBridgeError('ERR_NOT_GRANTED', `segment "${alias}" has no region "${String(name)}" granted to this window; granted: ${granted.length === 0 ? 'none' : granted.map((r) => `"${r}"`).join(', ')}`)
     }
     const h = regions.length
     regions.push(openRegion(alias, name, g.regions[name]!))
@@ -150,25 +135,25 @@ export function createBridge(grants: Grants, options: BridgeOptions = {}): Bridg
 
   function writableAt(h: RegionHandle, offset: number, size: number): OpenRegion {
     const r = at(h, offset, size)
-    if (!r.writable) throw new BridgeError('ERR_READ_ONLY', `region ${r.label} is granted read-only to this window`)
+    if (!r.writable) throw encodeBridgeError('ERR_SHM_READONLY', `region ${r.label} is granted read-only to this window`)
     return r
   }
 
-  function outOfRange(h: unknown, offset: unknown, size: number): BridgeError {
-    if (closed) return new BridgeError('ERR_SHM_CLOSED', 'the bridge was closed (the page is unloading)')
+  function outOfRange(h: unknown, offset: unknown, size: number): ShmError {
+    if (closed) return encodeBridgeError('ERR_SHM_CLOSED', 'the bridge was closed (the page is unloading)')
     const r = typeof h === 'number' ? regions[h] : undefined
-    if (r === undefined) return new BridgeError('ERR_INVALID_ARGUMENT', `${String(h)} is not a region handle; get one from region(segment, name)`)
-    return new BridgeError('ERR_OUT_OF_RANGE', `${size} byte(s) at offset ${String(offset)} do not fit in region ${r.label} of ${r.byteLength} bytes`)
+    if (r === undefined) return encodeBridgeError('ERR_INVALID_ARGUMENT', `${String(h)} is not a region handle; get one from region(segment, name)`)
+    return encodeBridgeError('ERR_OUT_OF_RANGE', `${size} byte(s) at offset ${String(offset)} do not fit in region ${r.label} of ${r.byteLength} bytes`)
   }
 
   function channelOf(alias: string, channel: string, need: 'put' | 'take'): SharedMemory {
     const g = grantOf(alias)
     const access: ChannelAccess | undefined = typeof channel === 'string' && Object.prototype.hasOwnProperty.call(g.channels, channel) ? g.channels[channel] : undefined
     if (access === undefined) {
-      throw new BridgeError('ERR_NOT_GRANTED', `segment "${alias}" has no channel "${String(channel)}" granted to this window`)
+      throw encodeBridgeError('ERR_NOT_GRANTED', `segment "${alias}" has no channel "${String(channel)}" granted to this window`)
     }
     if (access !== 'both' && access !== need) {
-      throw new BridgeError('ERR_NOT_GRANTED', `channel ${alias}/${channel} is granted for '${access}' only, not '${need}'`)
+      throw encodeBridgeError('ERR_NOT_GRANTED', `channel ${alias}/${channel} is granted for '${access}' only, not '${need}'`)
     }
     return segmentOf(alias).shm
   }
@@ -204,14 +189,14 @@ export function createBridge(grants: Grants, options: BridgeOptions = {}): Bridg
     setBool: (h, o, v) => writableAt(h, o, 1).dv.setUint8(o, v ? 1 : 0),
 
     read(h, offset, length) {
-      if ((length >>> 0) !== length) throw new BridgeError('ERR_INVALID_ARGUMENT', `read length must be a non-negative integer, got ${String(length)}`)
+      if ((length >>> 0) !== length) throw encodeBridgeError('ERR_INVALID_ARGUMENT', `read length must be a non-negative integer, got ${String(length)}`)
       const r = at(h, offset, length)
       return r.u8.slice(offset, offset + length)
     },
     write(h, offset, bytes) {
       if (!(bytes instanceof Uint8Array)) {
         // Another realm's Uint8Array (contextBridge hands us one from the isolated world's realm) still passes this.
-        if (!ArrayBuffer.isView(bytes)) throw new BridgeError('ERR_INVALID_ARGUMENT', 'write takes a Uint8Array')
+        if (!ArrayBuffer.isView(bytes)) throw encodeBridgeError('ERR_INVALID_ARGUMENT', 'write takes a Uint8Array')
       }
       const src = bytes as ArrayBufferView
       const r = writableAt(h, offset, src.byteLength)
@@ -231,18 +216,18 @@ export function createBridge(grants: Grants, options: BridgeOptions = {}): Bridg
           tx.putMessage(value, { channel })
         })
       } catch (err) {
-        throw asBridgeError(err)
+        throw toBridgeError(err)
       }
     },
     async takeMessage(alias, channel) {
       try {
         const shm = channelOf(alias, channel, 'take')
         return await shm.accessAsync((tx) => {
-          if (!tx.hasMessages({ channel })) throw new BridgeError('ERR_NO_MESSAGES', `channel ${alias}/${channel} is empty; await waitForMessage first`)
+          if (!tx.hasMessages({ channel })) throw encodeBridgeError('ERR_NO_MESSAGES', `channel ${alias}/${channel} is empty; await waitForMessage first`)
           return plainCopy(tx, tx.takeMessage({ channel }))
         })
       } catch (err) {
-        throw asBridgeError(err)
+        throw toBridgeError(err)
       }
     },
     async waitForMessage(alias, channel, timeoutMs) {
@@ -250,7 +235,7 @@ export function createBridge(grants: Grants, options: BridgeOptions = {}): Bridg
         const shm = channelOf(alias, channel, 'take')
         await shm.waitForMessage(timeoutMs === undefined ? { channel } : { channel, timeoutMs })
       } catch (err) {
-        throw asBridgeError(err)
+        throw toBridgeError(err)
       }
     },
     messageCount(alias, channel) {
@@ -258,7 +243,7 @@ export function createBridge(grants: Grants, options: BridgeOptions = {}): Bridg
         const shm = channelOf(alias, channel, 'take')
         return shm.access((tx) => tx.messageCount({ channel }))
       } catch (err) {
-        throw asBridgeError(err)
+        throw toBridgeError(err)
       }
     },
   }

@@ -1,5 +1,5 @@
 // Reading and checking the grants main handed this window. Pure: no Node, no Electron.
-import { BRIDGE_VERSION, GRANTS_SWITCH, GrantsError, type ChannelAccess, type Grants, type RegionAccess } from './protocol'
+import { BRIDGE_VERSION, encodeBridgeError, GRANTS_SWITCH, type ChannelAccess, type Grants, type RegionAccess } from '../common/bridge_protocol'
 
 const REGION_ACCESS: readonly RegionAccess[] = ['read', 'readwrite']
 const CHANNEL_ACCESS: readonly ChannelAccess[] = ['put', 'take', 'both']
@@ -16,7 +16,7 @@ export function grantsFromArgv(argv: readonly string[]): Grants | undefined {
   try {
     parsed = JSON.parse(json)
   } catch (err) {
-    throw new GrantsError(`${GRANTS_SWITCH} holds no valid JSON (${(err as Error).message}); create the window with host.webPreferences(…) from interprocess-objects/main`)
+    throw encodeBridgeError('ERR_INVALID_ARGUMENT', `${GRANTS_SWITCH} holds no valid JSON (${(err as Error).message}); create the window with host.webPreferences(…) from interprocess-objects/main`)
   }
   return checkGrants(parsed)
 }
@@ -29,29 +29,29 @@ function isOffset(v: unknown): v is number {
   return typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= Number.MAX_SAFE_INTEGER
 }
 
-/** Checks the shape of grants (from main or a test) and returns them; throws GrantsError saying what is wrong. */
+/** Checks the shape of grants (from main or a test) and returns them; throws ERR_INVALID_ARGUMENT saying what is wrong. */
 export function checkGrants(value: unknown): Grants {
-  if (!isRecord(value)) throw new GrantsError('grants must be an object { v, segments }')
+  if (!isRecord(value)) throw encodeBridgeError('ERR_INVALID_ARGUMENT', 'grants must be an object { v, segments }')
   if (value.v !== BRIDGE_VERSION) {
-    throw new GrantsError(`grants are version ${String(value.v)}, this preload reads version ${BRIDGE_VERSION}; main and preload must come from the same interprocess-objects`)
+    throw encodeBridgeError('ERR_INVALID_ARGUMENT', `grants are version ${String(value.v)}, this preload reads version ${BRIDGE_VERSION}; main and preload must come from the same interprocess-objects`)
   }
-  if (value.mode !== undefined && value.mode !== 'bridge' && value.mode !== 'direct') throw new GrantsError(`grants.mode must be 'bridge' or 'direct', got ${JSON.stringify(value.mode)}`)
-  if (!isRecord(value.segments)) throw new GrantsError('grants.segments must be an object of segment aliases')
+  if (value.mode !== undefined && value.mode !== 'bridge' && value.mode !== 'direct') throw encodeBridgeError('ERR_INVALID_ARGUMENT', `grants.mode must be 'bridge' or 'direct', got ${JSON.stringify(value.mode)}`)
+  if (!isRecord(value.segments)) throw encodeBridgeError('ERR_INVALID_ARGUMENT', 'grants.segments must be an object of segment aliases')
   for (const [alias, seg] of Object.entries(value.segments)) {
     const at = `grants.segments.${alias}`
-    if (!isRecord(seg)) throw new GrantsError(`${at} must be an object { name, regions, channels }`)
-    if (typeof seg.name !== 'string' || seg.name === '') throw new GrantsError(`${at}.name must be the segment's name`)
-    if (!isRecord(seg.regions)) throw new GrantsError(`${at}.regions must be an object`)
-    if (!isRecord(seg.channels)) throw new GrantsError(`${at}.channels must be an object`)
+    if (!isRecord(seg)) throw encodeBridgeError('ERR_INVALID_ARGUMENT', `${at} must be an object { name, regions, channels }`)
+    if (typeof seg.name !== 'string' || seg.name === '') throw encodeBridgeError('ERR_INVALID_ARGUMENT', `${at}.name must be the segment's name`)
+    if (!isRecord(seg.regions)) throw encodeBridgeError('ERR_INVALID_ARGUMENT', `${at}.regions must be an object`)
+    if (!isRecord(seg.channels)) throw encodeBridgeError('ERR_INVALID_ARGUMENT', `${at}.channels must be an object`)
     for (const [name, r] of Object.entries(seg.regions)) {
       const rat = `${at}.regions.${name}`
-      if (!isRecord(r)) throw new GrantsError(`${rat} must be an object`)
-      if (!isOffset(r.offset) || !isOffset(r.byteLength) || !isOffset(r.counterOffset)) throw new GrantsError(`${rat}: offset, byteLength and counterOffset must be non-negative integers`)
-      if (r.counterOffset % 4 !== 0) throw new GrantsError(`${rat}.counterOffset must be a multiple of 4 (it is an Atomics word)`)
-      if (!REGION_ACCESS.includes(r.access as RegionAccess)) throw new GrantsError(`${rat}.access must be 'read' or 'readwrite'`)
+      if (!isRecord(r)) throw encodeBridgeError('ERR_INVALID_ARGUMENT', `${rat} must be an object`)
+      if (!isOffset(r.offset) || !isOffset(r.byteLength) || !isOffset(r.counterOffset)) throw encodeBridgeError('ERR_INVALID_ARGUMENT', `${rat}: offset, byteLength and counterOffset must be non-negative integers`)
+      if (r.counterOffset % 4 !== 0) throw encodeBridgeError('ERR_INVALID_ARGUMENT', `${rat}.counterOffset must be a multiple of 4 (it is an Atomics word)`)
+      if (!REGION_ACCESS.includes(r.access as RegionAccess)) throw encodeBridgeError('ERR_INVALID_ARGUMENT', `${rat}.access must be 'read' or 'readwrite'`)
     }
     for (const [name, a] of Object.entries(seg.channels)) {
-      if (!CHANNEL_ACCESS.includes(a as ChannelAccess)) throw new GrantsError(`${at}.channels.${name} must be 'put', 'take' or 'both'`)
+      if (!CHANNEL_ACCESS.includes(a as ChannelAccess)) throw encodeBridgeError('ERR_INVALID_ARGUMENT', `${at}.channels.${name} must be 'put', 'take' or 'both'`)
     }
   }
   return value as unknown as Grants

@@ -6,18 +6,22 @@
 // The window must be created with host.webPreferences(…) from interprocess-objects/main:
 // it sets sandbox: false (the preload loads the native addon), contextIsolation: true,
 // nodeIntegration: false, and passes the grants on the command line.
-import { BridgeError, createBridge, type Bridge, type BridgeOptions } from './bridge'
+import { encodeBridgeError } from '../common/bridge_protocol'
+import { createBridge, type Bridge, type BridgeOptions } from './bridge'
 import { grantsFromArgv, checkGrants } from './grants'
-import { DEFAULT_BRIDGE_KEY, type BridgeApi, type DirectBridgeApi, type Grants } from './protocol'
+import { DEFAULT_BRIDGE_KEY, type BridgeApi, type DirectBridgeApi, type Grants } from '../common/bridge_protocol'
 
 // Every name here is documented in docs/electron.md; nothing is re-exported wholesale
 // (grant parsing and the command-line switch are the host's business, not the app's).
-export { BridgeError, createBridge } from './bridge'
+export { createBridge } from './bridge'
+// The one error class: every failure here (and in the page) is a ShmError with a code.
+export { ShmError } from '../common/errors'
+export type { ShmErrorCode } from '../common/errors'
 export type { Bridge, BridgeOptions } from './bridge'
-export { BRIDGE_VERSION, DEFAULT_BRIDGE_KEY, GrantsError, parseBridgeError, regionBytes, regionCounter } from './protocol'
+export { BRIDGE_VERSION, DEFAULT_BRIDGE_KEY, parseBridgeError, regionBytes, regionCounter } from '../common/bridge_protocol'
 export type {
   BridgeApi, BridgeErrorCode, BridgeInfo, BridgeScalar, ChannelAccess, DirectBridgeApi, Grants, MappedSegmentLike, RegionAccess, RegionGrant, RegionHandle, SegmentGrant,
-} from './protocol'
+} from '../common/bridge_protocol'
 
 /** The part of Electron's contextBridge this module uses (inject a stand-in in tests). */
 export interface ContextBridgeLike {
@@ -67,12 +71,12 @@ export interface Exposed {
  */
 export function exposeSharedObjects(options: ExposeOptions = {}): Exposed {
   if (options === null || typeof options !== 'object') {
-    throw new BridgeError('ERR_INVALID_ARGUMENT', `exposeSharedObjects(options) takes an options object such as { key: 'sharedObjects' }, got ${options === null ? 'null' : typeof options}`)
+    throw encodeBridgeError('ERR_INVALID_ARGUMENT', `exposeSharedObjects(options) takes an options object such as { key: 'sharedObjects' }, got ${options === null ? 'null' : typeof options}`)
   }
   const key = options.key ?? DEFAULT_BRIDGE_KEY
   const grants = options.grants !== undefined ? checkGrants(options.grants) : grantsFromArgv(options.argv ?? process.argv)
   if (grants === undefined) {
-    throw new BridgeError(
+    throw encodeBridgeError(
       'ERR_NOT_GRANTED',
       'exposeSharedObjects found no --ipo-grants= on the command line; create the BrowserWindow with webPreferences: host.webPreferences({ … }) from interprocess-objects/main (or pass { grants })',
     )
@@ -80,10 +84,10 @@ export function exposeSharedObjects(options: ExposeOptions = {}): Exposed {
   const mode = grants.mode ?? 'bridge'
   const isolated = options.contextIsolated ?? (process as { contextIsolated?: boolean }).contextIsolated
   if (mode === 'bridge' && isolated === false) {
-    throw new BridgeError('ERR_INVALID_ARGUMENT', 'the window runs with contextIsolation: false; keep it on (the default) or grant direct mode in main with host.webPreferences(spec, { direct: true })')
+    throw encodeBridgeError('ERR_INVALID_ARGUMENT', 'the window runs with contextIsolation: false; keep it on (the default) or grant direct mode in main with host.webPreferences(spec, { direct: true })')
   }
   if (mode === 'direct' && isolated === true) {
-    throw new BridgeError('ERR_INVALID_ARGUMENT', 'direct mode hands the page real shared memory and needs contextIsolation: false, but this window is isolated; create it with host.webPreferences(spec, { direct: true })')
+    throw encodeBridgeError('ERR_INVALID_ARGUMENT', 'direct mode hands the page real shared memory and needs contextIsolation: false, but this window is isolated; create it with host.webPreferences(spec, { direct: true })')
   }
 
   const bridge: Bridge = createBridge(grants, options)
@@ -92,7 +96,7 @@ export function exposeSharedObjects(options: ExposeOptions = {}): Exposed {
     cb.exposeInMainWorld(key, bridge.api)
   } else {
     const target = (options.global ?? globalThis) as Record<string, unknown>
-    if (key in target) throw new BridgeError('ERR_INVALID_ARGUMENT', `window.${key} already exists; pick another key`)
+    if (key in target) throw encodeBridgeError('ERR_INVALID_ARGUMENT', `window.${key} already exists; pick another key`)
     Object.defineProperty(target, key, { value: Object.freeze(bridge.api), enumerable: false, writable: false, configurable: false })
   }
 
@@ -109,7 +113,7 @@ function electronContextBridge(): ContextBridgeLike {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const electron = require('electron') as typeof import('electron')
   if (typeof electron !== 'object' || electron.contextBridge === undefined) {
-    throw new BridgeError('ERR_NO_BRIDGE', 'require("electron").contextBridge is unavailable: exposeSharedObjects must run in an Electron preload script (or pass { contextBridge })')
+    throw encodeBridgeError('ERR_NO_BRIDGE', 'require("electron").contextBridge is unavailable: exposeSharedObjects must run in an Electron preload script (or pass { contextBridge })')
   }
   return electron.contextBridge
 }

@@ -1,5 +1,5 @@
 // The renderer side of the Electron integration: a typed client of the functions the
-// preload exposed (preload/protocol.ts). Browser-only — no Node import — so it bundles
+// preload exposed (common/bridge_protocol.ts). Browser-only — no Node import — so it bundles
 // for the web platform; the schema file (defineStruct…) is the one main and workers use.
 //
 //   import { connect } from 'interprocess-objects/renderer'
@@ -11,7 +11,10 @@
 // Bridge mode (contextIsolation on): every field access is one contextBridge call and
 // every value a copy. Direct mode (contextIsolation off): views are core's, over the
 // real shared memory, zero-copy.
-import { StructArray, type NumericType, type Schema, type StructType, type TypedArrayFor } from '../core/struct'
+import { StructArray, type NumericType, type Schema, type StructType } from '../core/struct'
+import { ShmError } from '../common/errors'
+import { segmentView } from '../common/segment_view'
+import { TYPED_ARRAY_CTORS } from '../common/struct_layout'
 import {
   BRIDGE_VERSION,
   DEFAULT_BRIDGE_KEY,
@@ -22,15 +25,17 @@ import {
   type DirectBridgeApi,
   type RegionAccess,
   type RegionHandle,
-} from '../preload/protocol'
-import { RendererError, rethrow } from './errors'
+  decodeBridgeError,
+} from '../common/bridge_protocol'
 import { accessorsOf, bridgeArray, bridgeStruct, bridgeStructArray, isNumericKind, type RendererArray, type RendererStruct, type RendererStructArray } from './views'
 
-export { RendererError } from './errors'
+// The one error class: what a bridge call threw in the preload arrives here as the same ShmError.
+export { ShmError } from '../common/errors'
+export type { ShmErrorCode } from '../common/errors'
 export { columnLayout } from './views'
 export type { RendererArray, RendererStruct, RendererStructArray, RendererFieldValue } from './views'
-export type { BridgeApi, BridgeInfo, DirectBridgeApi, RegionAccess, ChannelAccess, BridgeScalar } from '../preload/protocol'
-export { BRIDGE_VERSION, DEFAULT_BRIDGE_KEY, parseBridgeError } from '../preload/protocol'
+export type { BridgeApi, BridgeInfo, DirectBridgeApi, RegionAccess, ChannelAccess, BridgeScalar } from '../common/bridge_protocol'
+export { BRIDGE_VERSION, DEFAULT_BRIDGE_KEY, parseBridgeError } from '../common/bridge_protocol'
 // The schema language, so renderer code can import everything from one place.
 export { defineStruct, StructArray, array, utf8 } from '../core/struct'
 export type { Schema, StructType, StructPlain, StructInit, StructInstance } from '../core/struct'
@@ -89,7 +94,7 @@ export class Region {
     try {
       return this.counterFn(this.h)
     } catch (err) {
-      throw rethrow(err)
+      throw decodeBridgeError(err)
     }
   }
 
@@ -99,7 +104,7 @@ export class Region {
     try {
       return this.api.bump(this.h)
     } catch (err) {
-      throw rethrow(err)
+      throw decodeBridgeError(err)
     }
   }
 
@@ -107,14 +112,14 @@ export class Region {
   read(offset = 0, length = this.byteLength - offset): Uint8Array {
     if (this.shared !== undefined) {
       if (!Number.isInteger(offset) || !Number.isInteger(length) || offset < 0 || length < 0 || offset + length > this.byteLength) {
-        throw new RendererError('ERR_OUT_OF_RANGE', `${length} byte(s) at offset ${offset} do not fit in region ${this.label} of ${this.byteLength} bytes`)
+        throw new ShmError('ERR_OUT_OF_RANGE', `${length} byte(s) at offset ${offset} do not fit in region ${this.label} of ${this.byteLength} bytes`)
       }
       return this.shared.slice(offset, offset + length)
     }
     try {
       return this.api.read(this.h, offset, length)
     } catch (err) {
-      throw rethrow(err)
+      throw decodeBridgeError(err)
     }
   }
 
@@ -123,14 +128,14 @@ export class Region {
     try {
       this.api.write(this.h, offset, bytes)
     } catch (err) {
-      throw rethrow(err)
+      throw decodeBridgeError(err)
     }
   }
 
   /** Direct mode only: the live bytes of the region in shared memory. */
   bytes(): Uint8Array {
     if (this.shared === undefined) {
-      throw new RendererError('ERR_INVALID_ARGUMENT', `region ${this.label}: bytes() needs direct mode; with contextIsolation on, use read()/write() or struct/array views`)
+      throw new ShmError('ERR_INVALID_ARGUMENT', `region ${this.label}: bytes() needs direct mode; with contextIsolation on, use read()/write() or struct/array views`)
     }
     return this.shared
   }
@@ -139,7 +144,7 @@ export class Region {
     try {
       return accessorsOf(this.api, kind).get(this.h, offset) as ScalarValue<K>
     } catch (err) {
-      throw rethrow(err)
+      throw decodeBridgeError(err)
     }
   }
 
@@ -147,7 +152,7 @@ export class Region {
     try {
       accessorsOf(this.api, kind).set(this.h, offset, value as never)
     } catch (err) {
-      throw rethrow(err)
+      throw decodeBridgeError(err)
     }
   }
 
@@ -160,12 +165,13 @@ export class Region {
   /** `length` elements of `kind` at `offset` (direct mode: a real TypedArray over shared memory). */
   array<E extends NumericType>(kind: E, offset: number, length: number): RendererArray<E> {
     if (this.shared !== undefined) {
-      if (!isNumericKind(kind)) throw new RendererError('ERR_INVALID_ARGUMENT', `array kind must be numeric, got ${String(kind)}`)
-      const Ctor = TYPED[kind]
+      if (!isNumericKind(kind)) throw new ShmError('ERR_INVALID_ARGUMENT', `array kind must be numeric, got ${String(kind)}`)
+      const Ctor = TYPED_ARRAY_CTORS[kind]
       if (!Number.isInteger(offset) || offset < 0 || offset + length * Ctor.BYTES_PER_ELEMENT > this.byteLength) {
-        throw new RendererError('ERR_OUT_OF_RANGE', `${length} × ${kind} at offset ${offset} does not fit in region ${this.label} of ${this.byteLength} bytes`)
+        throw new ShmError('ERR_OUT_OF_RANGE', `${length} × ${kind} at offset ${offset} does not fit in region ${this.label} of ${this.byteLength} bytes`)
       }
-      return new Ctor(this.shared.buffer, this.shared.byteOffset + offset, length) as unknown as RendererArray<E>
+      // The region's bytes are the "segment" here: offsets count from its first byte.
+      return segmentView({ buffer: this.shared.buffer, bytes: this.shared }, Ctor, offset, length) as unknown as RendererArray<E>
     }
     return bridgeArray(this, kind, offset, length)
   }
@@ -175,11 +181,6 @@ export class Region {
     if (this.shared !== undefined) return new StructArray(type, this.shared, offset, length) as unknown as RendererStructArray<S>
     return bridgeStructArray(this, type, offset, length)
   }
-}
-
-const TYPED: { readonly [K in NumericType]: { new (buffer: ArrayBufferLike, byteOffset: number, length: number): TypedArrayFor[K]; readonly BYTES_PER_ELEMENT: number } } = {
-  int8: Int8Array, uint8: Uint8Array, int16: Int16Array, uint16: Uint16Array, int32: Int32Array, uint32: Uint32Array,
-  int64: BigInt64Array, uint64: BigUint64Array, float32: Float32Array, float64: Float64Array,
 }
 
 /** A named channel of a segment. Values cross as copies (contextBridge copies them). */
@@ -201,7 +202,7 @@ export class Channel {
     try {
       await this.api.putMessage(this.segment, this.name, value)
     } catch (err) {
-      throw rethrow(err)
+      throw decodeBridgeError(err)
     }
   }
 
@@ -210,7 +211,7 @@ export class Channel {
     try {
       return (await this.api.takeMessage(this.segment, this.name)) as T
     } catch (err) {
-      throw rethrow(err)
+      throw decodeBridgeError(err)
     }
   }
 
@@ -219,7 +220,7 @@ export class Channel {
     try {
       await this.api.waitForMessage(this.segment, this.name, timeoutMs)
     } catch (err) {
-      throw rethrow(err)
+      throw decodeBridgeError(err)
     }
   }
 
@@ -240,7 +241,7 @@ export class Channel {
     try {
       return this.api.messageCount(this.segment, this.name)
     } catch (err) {
-      throw rethrow(err)
+      throw decodeBridgeError(err)
     }
   }
 }
@@ -254,10 +255,10 @@ export class SharedObjectsClient {
 
   constructor(api: BridgeApi) {
     if (typeof api !== 'object' || api === null || typeof api.region !== 'function') {
-      throw new RendererError('ERR_NO_BRIDGE', 'no shared-objects bridge: call exposeSharedObjects() in the preload (interprocess-objects/preload) and create the window with host.webPreferences(…)')
+      throw new ShmError('ERR_NO_BRIDGE', 'no shared-objects bridge: call exposeSharedObjects() in the preload (interprocess-objects/preload) and create the window with host.webPreferences(…)')
     }
     if (api.version !== BRIDGE_VERSION) {
-      throw new RendererError('ERR_BRIDGE_VERSION', `the preload speaks bridge version ${String(api.version)}, this renderer ${BRIDGE_VERSION}; build both from the same interprocess-objects`)
+      throw new ShmError('ERR_BRIDGE_VERSION', `the preload speaks bridge version ${String(api.version)}, this renderer ${BRIDGE_VERSION}; build both from the same interprocess-objects`)
     }
     this.api = api
     this.info = api.describe()
@@ -278,7 +279,7 @@ export class SharedObjectsClient {
     try {
       h = this.api.region(segment, name)
     } catch (err) {
-      throw rethrow(err)
+      throw decodeBridgeError(err)
     }
     const granted = this.info.segments[segment]!.regions[name]!
     r = new Region(this.api, segment, name, h, granted.byteLength, granted.access)
@@ -293,9 +294,9 @@ export class SharedObjectsClient {
       try {
         this.api.messageCount(segment, name)
       } catch (err) {
-        throw rethrow(err)
+        throw decodeBridgeError(err)
       }
-      throw new RendererError('ERR_NOT_GRANTED', `channel ${segment}/${name} is not granted to this window`)
+      throw new ShmError('ERR_NOT_GRANTED', `channel ${segment}/${name} is not granted to this window`)
     }
     return new Channel(this.api, segment, name, access)
   }
@@ -304,13 +305,13 @@ export class SharedObjectsClient {
 /** Connects to the bridge the preload exposed on `window[key]`. */
 export function connect(options: ConnectOptions = {}): SharedObjectsClient {
   if (options === null || typeof options !== 'object') {
-    throw new RendererError('ERR_INVALID_ARGUMENT', `connect(options) takes an options object such as { key: 'sharedObjects' }, got ${options === null ? 'null' : typeof options}`)
+    throw new ShmError('ERR_INVALID_ARGUMENT', `connect(options) takes an options object such as { key: 'sharedObjects' }, got ${options === null ? 'null' : typeof options}`)
   }
-  if (options.key !== undefined && typeof options.key !== 'string') throw new RendererError('ERR_INVALID_ARGUMENT', `connect: key must be a string, got ${typeof options.key}`)
+  if (options.key !== undefined && typeof options.key !== 'string') throw new ShmError('ERR_INVALID_ARGUMENT', `connect: key must be a string, got ${typeof options.key}`)
   const key = options.key ?? DEFAULT_BRIDGE_KEY
   const api = options.api ?? ((globalThis as Record<string, unknown>)[key] as BridgeApi | undefined)
   if (api === undefined) {
-    throw new RendererError('ERR_NO_BRIDGE', `window.${key} is missing: call exposeSharedObjects(${key === DEFAULT_BRIDGE_KEY ? '' : `{ key: '${key}' }`}) in the preload and create the window with host.webPreferences(…) from interprocess-objects/main`)
+    throw new ShmError('ERR_NO_BRIDGE', `window.${key} is missing: call exposeSharedObjects(${key === DEFAULT_BRIDGE_KEY ? '' : `{ key: '${key}' }`}) in the preload and create the window with host.webPreferences(…) from interprocess-objects/main`)
   }
   return new SharedObjectsClient(api)
 }

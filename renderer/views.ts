@@ -1,10 +1,33 @@
-// Struct and array views built on bridge functions: the same schema (core/struct.ts)
-// compiled to accessors that call getFloat64(h, offset)… instead of reading memory.
+// Struct and array views built on bridge functions: the renderer's backend of the struct
+// layout (common/struct_layout.ts), whose accessors call getFloat64(h, offset)… instead
+// of reading memory. Offsets, column placement, UTF-8 rules and the decoding of copies
+// all come from that layout, the same one core's views over memory use.
 // Browser-only: no Node import anywhere below this file.
-import { StructArray, columnLayout as structColumnLayout, type ArrayElement, type NumericType, type Schema, type StructField, type StructPlain, type StructType, type StructTypeBase, type TypedArrayFor, type Utf8Spec, type ArraySpec, type ScalarType, type BigIntType, type ScalarValue } from '../core/struct'
-import type { BridgeApi, BridgeScalar, RegionHandle } from '../preload/protocol'
-import { decodeUtf8 as decodeUtf8Bytes } from '../core/utf8'
-import { RendererError, rethrow } from './errors'
+import { ShmError } from '../common/errors'
+import { decodeBridgeError, type BridgeApi, type BridgeScalar, type RegionHandle } from '../common/bridge_protocol'
+import {
+  SCALARS,
+  TYPED_ARRAY_CTORS,
+  columnLayout,
+  decodeUtf8Field,
+  isNumericType,
+  plainBytes,
+  readRow,
+  readStruct,
+  utf8FieldImage,
+  type ArrayElement,
+  type ArraySpec,
+  type BigIntType,
+  type NumericType,
+  type ScalarType,
+  type ScalarValue,
+  type Schema,
+  type StructField,
+  type StructShape,
+  type TypedArrayFor,
+  type Utf8Spec,
+} from '../common/struct_layout'
+import type { StructPlain, StructType } from '../core/struct'
 
 // ---------------------------------------------------------------------------
 // Types: what a view's properties are in the renderer
@@ -66,10 +89,6 @@ export interface RendererStructArray<S extends Schema> extends Iterable<Renderer
 // ---------------------------------------------------------------------------
 // Scalar access through the bridge
 
-const SIZES: { readonly [K in BridgeScalar]: number } = {
-  int8: 1, uint8: 1, int16: 2, uint16: 2, int32: 4, uint32: 4, float32: 4, float64: 8, int64: 8, uint64: 8, bool: 1,
-}
-
 type Getter = (h: RegionHandle, offset: number) => unknown
 type Setter = (h: RegionHandle, offset: number, value: never) => void
 
@@ -90,14 +109,7 @@ export function accessorsOf(api: BridgeApi, kind: BridgeScalar): { get: Getter; 
   }
 }
 
-const CTORS: { readonly [K in NumericType]: { new (buffer: ArrayBufferLike, byteOffset: number, length: number): TypedArrayFor[K]; new (length: number): TypedArrayFor[K]; readonly BYTES_PER_ELEMENT: number } } = {
-  int8: Int8Array, uint8: Uint8Array, int16: Int16Array, uint16: Uint16Array, int32: Int32Array, uint32: Uint32Array,
-  int64: BigInt64Array, uint64: BigUint64Array, float32: Float32Array, float64: Float64Array,
-}
-
-export function isNumericKind(k: unknown): k is NumericType {
-  return typeof k === 'string' && k !== 'bool' && Object.prototype.hasOwnProperty.call(CTORS, k)
-}
+export const isNumericKind = isNumericType
 
 /** A region handle plus the api: what every bridge view holds. */
 export interface Target {
@@ -111,7 +123,7 @@ function readCopy(t: Target, offset: number, length: number): Uint8Array {
   try {
     return t.api.read(t.h, offset, length)
   } catch (err) {
-    throw rethrow(err)
+    throw decodeBridgeError(err)
   }
 }
 
@@ -119,13 +131,13 @@ function writeBytes(t: Target, offset: number, bytes: Uint8Array): void {
   try {
     t.api.write(t.h, offset, bytes)
   } catch (err) {
-    throw rethrow(err)
+    throw decodeBridgeError(err)
   }
 }
 
 /** A TypedArray of `kind` over a fresh copy (aligned: bridge copies start at byte 0 of their buffer). */
 function typedCopy<E extends NumericType>(kind: E, bytes: Uint8Array, length: number): TypedArrayFor[E] {
-  const Ctor = CTORS[kind]
+  const Ctor = TYPED_ARRAY_CTORS[kind]
   if (bytes.byteOffset % Ctor.BYTES_PER_ELEMENT !== 0) bytes = bytes.slice()
   return new Ctor(bytes.buffer, bytes.byteOffset, length)
 }
@@ -153,27 +165,27 @@ class BridgeArrayImpl<E extends NumericType> {
     this.kind = kind
     this.offset = offset
     this.length = length
-    this.size = SIZES[kind]
+    this.size = SCALARS[kind].size
     const a = accessorsOf(t.api, kind)
     this.getFn = a.get
     this.setFn = a.set
   }
 
   get(i: number): ElementOf<E> {
-    if (!(i >= 0 && i < this.length)) throw new RendererError('ERR_OUT_OF_RANGE', `index ${i} is outside ${this.length} elements`)
+    if (!(i >= 0 && i < this.length)) throw new ShmError('ERR_OUT_OF_RANGE', `index ${i} is outside ${this.length} elements`)
     try {
       return this.getFn(this.t.h, this.offset + i * this.size) as ElementOf<E>
     } catch (err) {
-      throw rethrow(err)
+      throw decodeBridgeError(err)
     }
   }
 
   put(i: number, v: ElementOf<E>): void {
-    if (!(i >= 0 && i < this.length)) throw new RendererError('ERR_OUT_OF_RANGE', `index ${i} is outside ${this.length} elements`)
+    if (!(i >= 0 && i < this.length)) throw new ShmError('ERR_OUT_OF_RANGE', `index ${i} is outside ${this.length} elements`)
     try {
       this.setFn(this.t.h, this.offset + i * this.size, v as never)
     } catch (err) {
-      throw rethrow(err)
+      throw decodeBridgeError(err)
     }
   }
 
@@ -184,9 +196,9 @@ class BridgeArrayImpl<E extends NumericType> {
 
   set(values: ArrayLike<ElementOf<E>>, offset = 0): void {
     if (!Number.isInteger(offset) || offset < 0 || offset + values.length > this.length) {
-      throw new RendererError('ERR_OUT_OF_RANGE', `${values.length} values at element ${offset} do not fit in ${this.length} elements`)
+      throw new ShmError('ERR_OUT_OF_RANGE', `${values.length} values at element ${offset} do not fit in ${this.length} elements`)
     }
-    const typed = new CTORS[this.kind](values.length)
+    const typed = new TYPED_ARRAY_CTORS[this.kind](values.length)
     ;(typed as unknown as { set(v: ArrayLike<unknown>): void }).set(values)
     writeBytes(this.t, this.offset + offset * this.size, new Uint8Array(typed.buffer))
   }
@@ -224,14 +236,14 @@ const arrayHandler: ProxyHandler<BridgeArrayImpl<NumericType>> = {
 
 /** `length` elements of `kind` at `offset` in the region, read and written through the bridge. */
 export function bridgeArray<E extends NumericType>(t: Target, kind: E, offset: number, length: number): RendererArray<E> {
-  if (!isNumericKind(kind)) throw new RendererError('ERR_INVALID_ARGUMENT', `array kind must be one of ${Object.keys(CTORS).join(', ')}, got ${String(kind)}`)
-  checkRange(t, offset, length * SIZES[kind], `${length} × ${kind}`)
+  if (!isNumericKind(kind)) throw new ShmError('ERR_INVALID_ARGUMENT', `array kind must be one of ${Object.keys(TYPED_ARRAY_CTORS).join(', ')}, got ${String(kind)}`)
+  checkRange(t, offset, length * SCALARS[kind].size, `${length} × ${kind}`)
   return new Proxy(new BridgeArrayImpl(t, kind, offset, length), arrayHandler as ProxyHandler<BridgeArrayImpl<E>>) as unknown as RendererArray<E>
 }
 
 function checkRange(t: Target, offset: number, byteLength: number, what: string): void {
   if (!Number.isInteger(offset) || offset < 0 || offset + byteLength > t.byteLength) {
-    throw new RendererError('ERR_OUT_OF_RANGE', `${what} (${byteLength} bytes) at offset ${offset} does not fit in region ${t.label} of ${t.byteLength} bytes`)
+    throw new ShmError('ERR_OUT_OF_RANGE', `${what} (${byteLength} bytes) at offset ${offset} does not fit in region ${t.label} of ${t.byteLength} bytes`)
   }
 }
 
@@ -246,25 +258,6 @@ interface Slots {
   [CACHE]?: unknown[]
 }
 
-const encoder = new TextEncoder()
-/** A utf8 field's text: up to its first NUL, as core writes it. */
-function decodeUtf8(bytes: Uint8Array): string {
-  const end = bytes.indexOf(0)
-  return decodeUtf8Bytes(end < 0 ? bytes : bytes.subarray(0, end))
-}
-
-function encodeUtf8(value: unknown, capacity: number, label: string): Uint8Array {
-  if (typeof value !== 'string') throw new RendererError('ERR_INVALID_ARGUMENT', `${label} is a utf8(${capacity}) field and takes a string, got ${typeof value}`)
-  const encoded = encoder.encode(value)
-  if (encoded.length > capacity) {
-    throw new RendererError('ERR_INVALID_ARGUMENT', `${label} holds at most ${capacity} bytes of UTF-8, but the string needs ${encoded.length}; shorten it or declare the field as utf8(${encoded.length}) or larger`)
-  }
-  if (encoded.includes(0)) throw new RendererError('ERR_INVALID_ARGUMENT', `${label}: the string contains a NUL character, which ends a utf8 field`)
-  const out = new Uint8Array(capacity) // zero-padded, as core writes it
-  out.set(encoded)
-  return out
-}
-
 /**
  * Accessor for field `f`: its absolute region offset is start + this[BASE] * stride
  * (struct views: start = field offset, BASE = struct offset, stride 1; rows of a
@@ -277,8 +270,8 @@ function fieldDescriptor(t: Target, typeName: string, f: StructField, slot: numb
     case 'utf8': {
       const cap = f.byteLength
       return {
-        get(this: Slots) { return decodeUtf8(readCopy(t, start + this[BASE] * stride, cap)) },
-        set(this: Slots, v: unknown) { writeBytes(t, start + this[BASE] * stride, encodeUtf8(v, cap, label)) },
+        get(this: Slots) { return decodeUtf8Field(readCopy(t, start + this[BASE] * stride, cap), 0, cap) },
+        set(this: Slots, v: unknown) { writeBytes(t, start + this[BASE] * stride, utf8FieldImage(v, cap, label)) },
       }
     }
     case 'struct': {
@@ -301,14 +294,14 @@ function fieldDescriptor(t: Target, typeName: string, f: StructField, slot: numb
           try {
             return get(h, start + this[BASE] * stride)
           } catch (err) {
-            throw rethrow(err)
+            throw decodeBridgeError(err)
           }
         },
         set(this: Slots, v: never) {
           try {
             set(h, start + this[BASE] * stride, v)
           } catch (err) {
-            throw rethrow(err)
+            throw decodeBridgeError(err)
           }
         },
       }
@@ -323,15 +316,15 @@ function cached(slot: number, label: string, make: (base: number) => unknown): P
       return cache[slot] ?? (cache[slot] = make(this[BASE]))
     },
     set() {
-      throw new RendererError('ERR_INVALID_ARGUMENT', `${label} is a view and cannot be replaced; assign its fields or elements instead`)
+      throw new ShmError('ERR_INVALID_ARGUMENT', `${label} is a view and cannot be replaced; assign its fields or elements instead`)
     },
   }
 }
 
 // One prototype per (region, struct type): accessors close over the handle.
-const structProtos = new WeakMap<Target, Map<StructTypeBase, object>>()
+const structProtos = new WeakMap<Target, Map<StructShape, object>>()
 
-function structPrototype(t: Target, type: StructTypeBase): object {
+function structPrototype(t: Target, type: StructShape): object {
   let byType = structProtos.get(t)
   if (byType === undefined) structProtos.set(t, (byType = new Map()))
   let proto = byType.get(type)
@@ -342,8 +335,8 @@ function structPrototype(t: Target, type: StructTypeBase): object {
   })
   Object.defineProperty(proto, 'toJSON', {
     value(this: Slots) {
-      // One bridge call for the whole struct, decoded by core on the copy.
-      return (type as StructType<Schema>).read(readCopy(t, this[BASE], type.byteLength), 0)
+      // One bridge call for the whole struct, decoded from the copy by the layout.
+      return readStruct(type, plainBytes(readCopy(t, this[BASE], type.byteLength)), 0)
     },
   })
   Object.defineProperty(proto, Symbol.toStringTag, { value: type.name })
@@ -351,7 +344,7 @@ function structPrototype(t: Target, type: StructTypeBase): object {
   return proto
 }
 
-function structAt(t: Target, type: StructTypeBase, offset: number): object {
+function structAt(t: Target, type: StructShape, offset: number): object {
   const view = Object.create(structPrototype(t, type)) as Slots
   view[BASE] = offset
   return view
@@ -364,24 +357,17 @@ export function bridgeStruct<S extends Schema>(t: Target, type: StructType<S>, o
   return structAt(t, type, offset) as RendererStruct<S>
 }
 
-function checkStructType(type: unknown): asserts type is StructTypeBase {
-  const t = type as StructTypeBase | null
+function checkStructType(type: unknown): asserts type is StructShape {
+  const t = type as StructShape | null
   if (typeof t !== 'object' || t === null || !Array.isArray(t.fields) || typeof t.byteLength !== 'number') {
-    throw new RendererError('ERR_INVALID_ARGUMENT', 'expected a struct type from defineStruct (import the same schema file main and workers use)')
+    throw new ShmError('ERR_INVALID_ARGUMENT', 'expected a struct type from defineStruct (import the same schema file main and workers use)')
   }
 }
 
 // ---------------------------------------------------------------------------
 // StructArray over the bridge
 
-/** Column offsets of a StructArray, the layout core/struct.ts uses: each column aligned to its field. */
-export function columnLayout(type: StructTypeBase, length: number): { offsets: number[]; byteLength: number } {
-  if (typeof type !== 'object' || type === null || !Array.isArray(type.fields)) {
-    throw new RendererError('ERR_INVALID_ARGUMENT', `columnLayout(type, length): type must be a struct type from defineStruct, got ${type === null ? 'null' : typeof type}`)
-  }
-  if (!Number.isSafeInteger(length) || length < 0) throw new RendererError('ERR_INVALID_ARGUMENT', `columnLayout(type, length): length must be a non-negative integer, got ${String(length)}`)
-  return structColumnLayout(type, length)
-}
+export { columnLayout }
 
 class BridgeStructArray<S extends Schema> implements RendererStructArray<S> {
   readonly length: number
@@ -390,11 +376,13 @@ class BridgeStructArray<S extends Schema> implements RendererStructArray<S> {
   private readonly type: StructType<S>
   private readonly offset: number
   private readonly columns: number[]
+  /** Column offsets from the array's first byte (where they are in a copy of it). */
+  private readonly copyColumns: number[]
   private readonly proto: object
 
   constructor(t: Target, type: StructType<S>, offset: number, length: number) {
     checkStructType(type)
-    if (!Number.isInteger(length) || length < 0) throw new RendererError('ERR_INVALID_ARGUMENT', `StructArray length must be a non-negative integer, got ${length}`)
+    if (!Number.isInteger(length) || length < 0) throw new ShmError('ERR_INVALID_ARGUMENT', `StructArray length must be a non-negative integer, got ${length}`)
     const layout = columnLayout(type, length)
     checkRange(t, offset, layout.byteLength, `StructArray of ${length} ${type.name}`)
     this.t = t
@@ -403,6 +391,7 @@ class BridgeStructArray<S extends Schema> implements RendererStructArray<S> {
     this.length = length
     this.byteLength = layout.byteLength
     this.columns = layout.offsets.map((o) => offset + o)
+    this.copyColumns = layout.offsets
     const proto = {}
     type.fields.forEach((f, k) => {
       Object.defineProperty(proto, f.name, { ...fieldDescriptor(t, type.name, f, k, this.columns[k]!, f.byteLength), enumerable: true })
@@ -418,7 +407,7 @@ class BridgeStructArray<S extends Schema> implements RendererStructArray<S> {
 
   at(index: number): RendererStruct<S> {
     const i = Number.isInteger(index) && index < 0 ? index + this.length : index
-    if (!Number.isInteger(i) || i < 0 || i >= this.length) throw new RendererError('ERR_OUT_OF_RANGE', `StructArray.at(${index}): there are ${this.length} rows`)
+    if (!Number.isInteger(i) || i < 0 || i >= this.length) throw new ShmError('ERR_OUT_OF_RANGE', `StructArray.at(${index}): there are ${this.length} rows`)
     const row = Object.create(this.proto) as Slots
     row[BASE] = i
     return row as unknown as RendererStruct<S>
@@ -428,14 +417,16 @@ class BridgeStructArray<S extends Schema> implements RendererStructArray<S> {
     const k = this.type.fields.findIndex((f) => f.name === name)
     const f = this.type.fields[k]
     if (f === undefined || !isNumericKind(f.kind)) {
-      throw new RendererError('ERR_INVALID_ARGUMENT', `StructArray.column("${String(name)}"): only numeric scalar fields of ${this.type.name} have a column`)
+      throw new ShmError('ERR_INVALID_ARGUMENT', `StructArray.column("${String(name)}"): only numeric scalar fields of ${this.type.name} have a column`)
     }
     return bridgeArray(this.t, f.kind as S[K] & NumericType, this.columns[k]!, this.length)
   }
 
   toArray(): StructPlain<S>[] {
-    const copy = readCopy(this.t, this.offset, this.byteLength)
-    return new StructArray(this.type, copy, 0, this.length).toArray()
+    const copy = plainBytes(readCopy(this.t, this.offset, this.byteLength))
+    const out: StructPlain<S>[] = []
+    for (let i = 0; i < this.length; i++) out.push(readRow(this.type, copy, this.copyColumns, i) as StructPlain<S>)
+    return out
   }
 
   *[Symbol.iterator](): Generator<RendererStruct<S>> {

@@ -10,7 +10,7 @@ import { SharedObjectsHost, type GrantSpec } from 'interprocess-objects/main'
 import { exposeSharedObjects, parseBridgeError, type BridgeApi, type Exposed } from 'interprocess-objects/preload'
 // White-box: how the host hands grants to the preload is internal to the package.
 import { grantsFromArgv } from '../preload/grants'
-import { GRANTS_SWITCH } from '../preload/protocol'
+import { GRANTS_SWITCH } from '../common/bridge_protocol'
 import { columnLayout, connect } from 'interprocess-objects/renderer'
 import { bundleForBrowser } from '../e2e/bundle'
 import { createContextBridgeEmulation, type ContextBridgeEmulation } from './helpers/context_bridge'
@@ -315,7 +315,7 @@ describe('preload + renderer through the emulated contextBridge, against a real 
     const secretName = host.segment('secret').name
     const codes = em.run<Record<string, string>>(`{
       const c = IPO.connect()
-      const codeOf = (fn) => { try { fn(); return 'none' } catch (e) { return e.code + (e instanceof IPO.RendererError ? '' : ' (not a RendererError)') } }
+      const codeOf = (fn) => { try { fn(); return 'none' } catch (e) { return e.code + (e instanceof IPO.ShmError ? '' : ' (not a ShmError)') } }
       ;({
         secret: codeOf(() => c.region('secret', 'keys')),
         byRealName: codeOf(() => c.region(${JSON.stringify(secretName)}, 'keys')),
@@ -338,8 +338,8 @@ describe('preload + renderer through the emulated contextBridge, against a real 
       region: 'ERR_NOT_GRANTED',
       channel: 'ERR_NOT_GRANTED',
       wrongWay: 'ERR_NOT_GRANTED',
-      readOnly: 'ERR_READ_ONLY',
-      readOnlyWrite: 'ERR_READ_ONLY',
+      readOnly: 'ERR_SHM_READONLY',
+      readOnlyWrite: 'ERR_SHM_READONLY',
       outOfRange: 'ERR_OUT_OF_RANGE',
       negative: 'ERR_OUT_OF_RANGE',
       fraction: 'ERR_OUT_OF_RANGE',
@@ -411,7 +411,7 @@ describe('direct mode (contextIsolation: false): real shared memory, zero-copy',
       const prefs = host.webPreferences({ data: { regions: { a: 'read' } } })
       expect(() => exposeSharedObjects({ argv: prefs.additionalArguments!, contextIsolated: false, global: {} })).toThrow(/contextIsolation: false/)
       expect(() => exposeSharedObjects({ argv: [], contextBridge: { exposeInMainWorld() {} } })).toThrow(/ERR_NOT_GRANTED: .*--ipo-grants=/)
-      expect(() => exposeSharedObjects({ argv: prefs.additionalArguments!, contextIsolated: false, global: {} })).toThrow(expect.objectContaining({ name: 'BridgeError', code: 'ERR_INVALID_ARGUMENT' }))
+      expect(() => exposeSharedObjects({ argv: prefs.additionalArguments!, contextIsolated: false, global: {} })).toThrow(expect.objectContaining({ name: 'ShmError', code: 'ERR_INVALID_ARGUMENT' }))
       expect(() => exposeSharedObjects({ argv: [`${GRANTS_SWITCH}{nope`], contextBridge: { exposeInMainWorld() {} } })).toThrow(/no valid JSON/)
     } finally {
       host.close()

@@ -1,12 +1,13 @@
 // The worker side of the offload: a script started by WorkerPool calls
 // serveTasks(handlers) and from then on runs the tasks the pool sends it.
-// See utility/protocol.ts for what travels where.
+// See common/task_protocol.ts for what travels where.
 import { SharedMemory, ShmError } from '../core'
 import { listenToParent, type ParentChannel } from './parent_port'
 import {
   CONFIG_ENV, inboxChannel, plainError, restoreViews, resultsChannel, shareViews, SLOT_WORDS, SlotFlag, SlotWord, takeAll,
   type DoneMessage, type TaskMessage, type ToPool, type ToWorker, type WorkerConfig,
-} from './protocol'
+} from '../common/task_protocol'
+import { segmentView } from '../common/segment_view'
 import type { TaskContext, TaskHandlers } from './tasks'
 
 export interface ServeOptions {
@@ -135,7 +136,7 @@ class TaskServer {
       this.shm.close()
       throw new ShmError('ERR_SHM_CORRUPT', `serveTasks: the slot table (offset ${config.slotTable}, ${bytes} bytes) does not fit segment "${config.segment}"`)
     }
-    this.slots = new Int32Array(this.shm.buffer, this.shm.bytes.byteOffset + config.slotTable, config.slotCount * SLOT_WORDS)
+    this.slots = segmentView(this.shm, Int32Array, config.slotTable, config.slotCount * SLOT_WORDS)
     this.inbox = inboxChannel(config.prefix, config.worker)
     this.results = resultsChannel(config.prefix)
   }

@@ -1,5 +1,7 @@
 // The offload wire protocol: everything a WorkerPool (main/worker_pool.ts) and a
-// worker (utility/serve_tasks.ts) agree on, in one file.
+// worker (utility/serve_tasks.ts) agree on, in one file. No Node, no Electron
+// (tsconfig.common.json checks it): the segment and turn are described by the few
+// members used here, which core's SharedMemory and Transaction have.
 //
 //   pool ── "<prefix>:w<i>" ──▶ worker i      task | cancel | stop   (one inbox per worker)
 //   pool ◀── "<prefix>:out" ─── every worker  ready | done          (one results channel)
@@ -20,7 +22,28 @@
 //
 // TypedArrays that already lie in the segment travel as SharedViewRef descriptors
 // (offset + length), so the receiver builds a view over the same bytes: zero-copy.
-import { ShmError, type SharedMemory, type Transaction, type WaitMode } from '../core'
+import { ShmError } from './errors'
+import { segmentView, type MappedSegmentLike } from './segment_view'
+
+/** The segment the protocol maps views over (core's SharedMemory). */
+export interface TaskSegment extends MappedSegmentLike {
+  readonly name: string
+  readonly size: number
+}
+
+/** A turn on the segment, as far as taking messages goes (core's Transaction). */
+export interface MessageTurn {
+  hasMessages(options: { channel: string }): boolean
+  takeMessage<T>(options: { channel: string; copy: true }): T
+}
+
+// Node's Buffer, where there is one: a Buffer over the segment travels as a Buffer.
+// Looked up on globalThis so this file imports nothing of Node.
+interface BufferClass {
+  isBuffer(v: unknown): boolean
+  from(buffer: ArrayBufferLike, byteOffset: number, length: number): Uint8Array
+}
+const NodeBuffer = (globalThis as { Buffer?: BufferClass }).Buffer
 
 /** The environment variable that carries a worker's WorkerConfig (JSON). */
 export const CONFIG_ENV = 'INTERPROCESS_OBJECTS_WORKER'
@@ -38,7 +61,8 @@ export interface WorkerConfig {
   slotCount: number
   /** Tasks this worker runs at once. */
   concurrency: number
-  wait: WaitMode
+  /** core's WaitMode. */
+  wait: 'cpu-friendly' | 'low-latency'
   /** How long to retry putting a result while the segment is full. */
   fullTimeoutMs: number
 }
@@ -98,9 +122,9 @@ export interface DoneMessage {
 export type ToPool = ReadyMessage | DoneMessage
 
 /** In a turn: every message waiting on `channel`, oldest first, as plain copies (their records freed). */
-export function takeAll<T>(tx: Transaction, channel: string): T[] {
+export function takeAll<T>(tx: MessageTurn, channel: string): T[] {
   const out: T[] = []
-  const take = { channel, copy: true }
+  const take = { channel, copy: true } as const
   while (tx.hasMessages({ channel })) out.push(tx.takeMessage<T>(take))
   return out
 }
@@ -162,7 +186,7 @@ const viewCtors: Record<string, [ViewCtor, number]> = {
 }
 
 function viewKind(view: ArrayBufferView): string | undefined {
-  if (typeof Buffer !== 'undefined' && Buffer.isBuffer(view)) return 'Buffer'
+  if (NodeBuffer?.isBuffer(view) === true) return 'Buffer'
   let ctor = view.constructor as { name: string } | undefined
   while (ctor !== undefined && ctor !== Object && ctor !== null) {
     if (viewCtors[ctor.name] !== undefined) return ctor.name
@@ -205,7 +229,7 @@ function hasSharedView(v: unknown, buffer: ArrayBufferLike, seen: Set<object>): 
  * modified: containers on the way to a replaced view are copied. Values without such
  * views come back as they are.
  */
-export function shareViews(value: unknown, shm: SharedMemory): unknown {
+export function shareViews(value: unknown, shm: TaskSegment): unknown {
   const buffer = shm.buffer
   if (!hasSharedView(value, buffer, new Set())) return value
   const base = shm.bytes.byteOffset
@@ -251,7 +275,7 @@ function isViewRef(v: unknown): v is SharedViewRef {
   return typeof v === 'object' && v !== null && typeof (v as Record<string, unknown>)[VIEW_KEY] === 'string' && Object.getPrototypeOf(v) === Object.prototype
 }
 
-function mapView(ref: SharedViewRef, shm: SharedMemory): ArrayBufferView {
+function mapView(ref: SharedViewRef, shm: TaskSegment): ArrayBufferView {
   const kind = ref[VIEW_KEY]
   const entry = kind === 'Buffer' ? ([Uint8Array, 1] as [ViewCtor, number]) : viewCtors[kind]
   const { offset, length } = ref
@@ -262,16 +286,18 @@ function mapView(ref: SharedViewRef, shm: SharedMemory): ArrayBufferView {
   if (offset % width !== 0 || offset + length * width > shm.size) {
     throw new ShmError('ERR_SHM_CORRUPT', `a shared ${kind} reference (offset ${offset}, length ${length}) does not fit segment "${shm.name}" (${shm.size} bytes)`)
   }
-  const at = shm.bytes.byteOffset + offset
-  if (kind === 'Buffer') return Buffer.from(shm.buffer, at, length)
-  return new Ctor(shm.buffer, at, length)
+  if (kind === 'Buffer') {
+    const bytes = segmentView(shm, Uint8Array, offset, length)
+    return NodeBuffer !== undefined ? NodeBuffer.from(bytes.buffer, bytes.byteOffset, bytes.length) : bytes
+  }
+  return segmentView(shm, Ctor, offset, length)
 }
 
 /**
  * Turns the SharedViewRefs in a freshly decoded value back into views over `shm`.
  * The value must be this process's own copy (it is modified in place).
  */
-export function restoreViews(value: unknown, shm: SharedMemory): unknown {
+export function restoreViews(value: unknown, shm: TaskSegment): unknown {
   if (typeof value !== 'object' || value === null) return value
   if (isViewRef(value)) return mapView(value, shm)
   const seen = new Set<object>()

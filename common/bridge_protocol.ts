@@ -1,5 +1,5 @@
 // The bridge protocol: everything main, preload and renderer agree on, in one file.
-// No imports, no Node: the renderer bundle includes it.
+// No Node, no Electron (tsconfig.common.json checks it): the renderer bundle includes it.
 //
 //   main ── webPreferences.additionalArguments: "--ipo-grants=<Grants JSON>" ──▶ preload
 //   preload ── contextBridge.exposeInMainWorld(key, BridgeApi) ──▶ renderer (main world)
@@ -11,8 +11,12 @@
 // contextBridge copies every argument and return value (functions are proxied, errors
 // lose everything but their message), so:
 //   - scalars travel as numbers / bigints / booleans; byte ranges as one Uint8Array copy;
-//   - errors carry their code in the message, "ERR_X: what happened", and the renderer
-//     client turns them back into errors with a `code` (parseBridgeError).
+//   - errors carry their code in the message, "ERR_X: what happened" (encodeBridgeError),
+//     and the renderer client turns them back into the same ShmError (decodeBridgeError).
+import { SHM_ERROR_CODES, ShmError, type ShmErrorCode } from './errors'
+import { segmentView, type MappedSegmentLike } from './segment_view'
+
+export type { MappedSegmentLike } from './segment_view'
 
 /** The command-line switch main appends for each window (see main/electron_app.ts). */
 export const GRANTS_SWITCH = '--ipo-grants='
@@ -66,7 +70,7 @@ export interface BridgeInfo {
   }
 }
 
-/** Scalar kinds the bridge reads and writes, named as in core/struct.ts. */
+/** Scalar kinds the bridge reads and writes, named as in common/struct_layout.ts. */
 export type BridgeScalar = 'int8' | 'uint8' | 'int16' | 'uint16' | 'int32' | 'uint32' | 'float32' | 'float64' | 'int64' | 'uint64' | 'bool'
 
 /** Region handle: a small integer from `region()`, valid for the life of the page. */
@@ -74,7 +78,7 @@ export type RegionHandle = number
 
 /**
  * The functions the preload exposes. Offsets are byte offsets inside the region; every
- * call checks them. Scalars are little-endian, like core's struct views.
+ * call checks them. Scalars are little-endian, like every struct layout.
  */
 export interface BridgeApi {
   readonly version: typeof BRIDGE_VERSION
@@ -134,21 +138,28 @@ export interface DirectBridgeApi extends BridgeApi {
   counterWord(h: RegionHandle): Int32Array
 }
 
-/** Codes the bridge adds to core's ShmError codes. */
-export type BridgeErrorCode = 'ERR_NOT_GRANTED' | 'ERR_OUT_OF_RANGE' | 'ERR_READ_ONLY' | 'ERR_BRIDGE_VERSION' | 'ERR_NO_BRIDGE'
+/** The codes only the bridge throws (all of them are ShmErrorCodes). */
+export type BridgeErrorCode = Extract<ShmErrorCode, 'ERR_NOT_GRANTED' | 'ERR_OUT_OF_RANGE' | 'ERR_SHM_READONLY' | 'ERR_BRIDGE_VERSION' | 'ERR_NO_BRIDGE'>
 
-/** The message a bridge error crosses contextBridge with. */
-export function bridgeErrorMessage(code: string, message: string): string {
-  return `${code}: ${message}`
+// contextBridge keeps only an error's message, so the code rides in front of it.
+// encodeBridgeError and decodeBridgeError are the two ends of that wire format.
+
+/**
+ * A ShmError whose message starts with its code ("ERR_X: what happened"), so the code
+ * survives contextBridge. The preload throws these; the page decodes them.
+ */
+export function encodeBridgeError(code: ShmErrorCode, message: string): ShmError {
+  return new ShmError(code, `${code}: ${message}`)
 }
 
-/** Grants (or a grant handed to regionBytes/regionCounter) that are malformed. */
-export class GrantsError extends Error {
-  readonly code = 'ERR_INVALID_ARGUMENT'
-  constructor(message: string) {
-    super(bridgeErrorMessage('ERR_INVALID_ARGUMENT', message))
-    this.name = 'GrantsError'
-  }
+/** Any error the bridge is about to throw, in wire form (a code of its own, or ERR_BRIDGE). */
+export function toBridgeError(err: unknown): ShmError {
+  if (err instanceof ShmError && CODE_PREFIX.test(err.message)) return err
+  const code = (err as { code?: unknown } | null)?.code
+  const message = err instanceof Error ? err.message : String(err)
+  if (typeof code === 'string' && SHM_ERROR_CODES.has(code)) return encodeBridgeError(code as ShmErrorCode, message)
+  // A code from elsewhere (Node's ERR_INVALID_ARG_TYPE…) is kept in the message, not the list.
+  return encodeBridgeError('ERR_BRIDGE', typeof code === 'string' ? `${message} (${code})` : message)
 }
 
 const CODE_PREFIX = /^(?:Error: )?(ERR_[A-Z0-9_]+): /
@@ -161,32 +172,40 @@ export function parseBridgeError(err: unknown): { code: string; message: string 
   return m === null ? undefined : { code: m[1]!, message: message.slice(m[0].length) }
 }
 
-/** The memory a region grant points at, for trusted code that has the segment open (main, workers). */
-export interface MappedSegmentLike {
-  readonly buffer: ArrayBufferLike
-  readonly bytes: Uint8Array
+/**
+ * What the page throws for an error a bridge call threw: a ShmError with the code and
+ * message the preload gave it (ERR_BRIDGE, with the whole message, for a code this
+ * version does not know, or for no code at all).
+ */
+export function decodeBridgeError(err: unknown): ShmError {
+  // A ShmError thrown in this realm (by the page's own checks) is already decoded; one in
+  // wire form (a bridge called without contextBridge, as in tests) loses its prefix too.
+  if (err instanceof ShmError && !err.message.startsWith(`${err.code}: `)) return err
+  const parsed = parseBridgeError(err)
+  if (parsed !== undefined && SHM_ERROR_CODES.has(parsed.code)) return new ShmError(parsed.code as ShmErrorCode, parsed.message)
+  return new ShmError('ERR_BRIDGE', err instanceof Error ? err.message : String(err))
 }
 
 /** The region's data bytes in shared memory (no copy). */
 export function regionBytes(shm: MappedSegmentLike, g: RegionGrant): Uint8Array {
   checkRegionArgs(shm, g, 'regionBytes', g?.offset, g?.byteLength)
-  return new Uint8Array(shm.buffer, shm.bytes.byteOffset + g.offset, g.byteLength)
+  return segmentView(shm, Uint8Array, g.offset, g.byteLength)
 }
 
 /** One Int32 over the region's change counter: Atomics.add(word, 0, 1) after an update, Atomics.load to poll. */
 export function regionCounter(shm: MappedSegmentLike, g: RegionGrant): Int32Array {
   checkRegionArgs(shm, g, 'regionCounter', g?.counterOffset, 4)
-  if (g.counterOffset % 4 !== 0) throw new GrantsError(`regionCounter: counterOffset ${g.counterOffset} is not 4-byte aligned; pass a grant from host.manifest()`)
-  return new Int32Array(shm.buffer, shm.bytes.byteOffset + g.counterOffset, 1)
+  if (g.counterOffset % 4 !== 0) throw encodeBridgeError('ERR_INVALID_ARGUMENT', `regionCounter: counterOffset ${g.counterOffset} is not 4-byte aligned; pass a grant from host.manifest()`)
+  return segmentView(shm, Int32Array, g.counterOffset, 1)
 }
 
 /** A segment with `bytes`, and a grant whose byte range lies inside it. */
 function checkRegionArgs(shm: MappedSegmentLike, g: RegionGrant, call: string, offset: unknown, length: unknown): void {
   if (typeof shm !== 'object' || shm === null || !(shm.bytes instanceof Uint8Array)) {
-    throw new GrantsError(`${call}(shm, grant): shm must be an open SharedMemory (something with bytes and buffer), got ${shm === null ? 'null' : typeof shm}`)
+    throw encodeBridgeError('ERR_INVALID_ARGUMENT', `${call}(shm, grant): shm must be an open SharedMemory (something with bytes and buffer), got ${shm === null ? 'null' : typeof shm}`)
   }
-  if (typeof g !== 'object' || g === null) throw new GrantsError(`${call}(shm, grant): grant must be a region grant from host.manifest() or host.grants(), got ${g === null ? 'null' : typeof g}`)
+  if (typeof g !== 'object' || g === null) throw encodeBridgeError('ERR_INVALID_ARGUMENT', `${call}(shm, grant): grant must be a region grant from host.manifest() or host.grants(), got ${g === null ? 'null' : typeof g}`)
   if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || (offset as number) < 0 || (length as number) < 0 || (offset as number) + (length as number) > shm.bytes.length) {
-    throw new GrantsError(`${call}: the grant's range (offset ${String(offset)}, ${String(length)} bytes) does not lie inside the segment of ${shm.bytes.length} bytes; pass a grant of this segment from host.manifest()`)
+    throw encodeBridgeError('ERR_INVALID_ARGUMENT', `${call}: the grant's range (offset ${String(offset)}, ${String(length)} bytes) does not lie inside the segment of ${shm.bytes.length} bytes; pass a grant of this segment from host.manifest()`)
   }
 }
