@@ -147,6 +147,24 @@ describe('frame round trips', () => {
     deepStrictEqual(got, { cyclic, list, map })
   })
 
+  it('past 64 objects (where the encoder switches to a Map) and across frames, ids and keys stay right', () => {
+    const parts = Array.from({ length: 200 }, (_, i) => ({ i, [`k${i % 70}`]: [i] }))
+    const v = { parts, again: parts.slice(50, 150), first: parts[0], last: parts[199] }
+    const enc = new FrameEncoder()
+    for (let round = 0; round < 3; round++) {
+      enc.encode(v)
+      const got = readFrame(enc.toBytes()) as typeof v
+      deepStrictEqual(got, v)
+      expect(got.again[0]).toBe(got.parts[50])
+      expect(got.first).toBe(got.parts[0])
+      expect(got.last).toBe(got.parts[199])
+      // A frame of many distinct keys (past the encoder's key memory), then small ones again.
+      const wide = Object.fromEntries(Array.from({ length: 5000 }, (_, i) => [`key${i}-${round}`, i]))
+      enc.encode(wide)
+      deepStrictEqual(readFrame(enc.toBytes()), wide)
+    }
+  })
+
   it('Map and Set keys: Dates and tuples are keys by value, as in the segment', () => {
     const t = Object.freeze(['user', 7, Object.freeze([1n, null])])
     const m = new Map<unknown, unknown>([[new Date(1), 'a'], [new Date(1), 'b'], [t, 'tuple'], [Object.freeze(['user', 7, Object.freeze([1n, null])]), 'tuple2']])
