@@ -143,6 +143,7 @@ const VIEWS: ReadonlyArray<readonly [ViewCtor, number] | undefined> = (() => {
 
 const textEncoder = new TextEncoder()
 const LINEAR_SEEN = 64
+const MAX_KEPT_SCRATCH = 4 << 20
 const KEY_MEMORY = 4096
 const MAX_SAFE = 9007199254740991
 /** V8 caps BigInts at 2^30 bits. */
@@ -204,6 +205,11 @@ export class FrameEncoder {
   encode(value: unknown, refs?: FrameRefHook): number {
     if (this.busy) throw new ShmError('ERR_INVALID_ARGUMENT', 'FrameEncoder.encode was called again from inside its own ref hook; use another FrameEncoder')
     this.busy = true
+    if (this.buf.length > MAX_KEPT_SCRATCH) {
+      // One huge message must not pin its scratch for the encoder's lifetime.
+      this.buf = new Uint8Array(1024)
+      this.view = new DataView(this.buf.buffer)
+    }
     this.pos = 0
     this.shift = 0
     this.deferred.length = 0
