@@ -124,7 +124,7 @@ export function encodeValue(ctx: EncodeContext, value: unknown): void {
   }
 }
 
-function unsupported(ctx: EncodeContext, value: unknown, hint = ''): ShmError {
+export function unsupported(ctx: EncodeContext, value: unknown, hint = ''): ShmError {
   const what = typeof value === 'object' && value !== null ? `an instance of ${value.constructor?.name ?? 'a class'}` : `a ${typeof value}`
   return new ShmError('ERR_UNSUPPORTED_TYPE', `${ctx.pathString()} is ${what}, which cannot be shared${hint}`)
 }
@@ -288,7 +288,7 @@ function encodeTable(
  * them, at the first one's position with the last one's value. Primitive keys are
  * unique already, so a table without object keys is returned as it is.
  */
-function mergeEqualKeys(list: Array<[unknown, unknown]>, hashes: number[]): [Array<[unknown, unknown]>, number[]] {
+export function mergeEqualKeys(list: Array<[unknown, unknown]>, hashes: number[]): [Array<[unknown, unknown]>, number[]] {
   if (!list.some(([key]) => typeof key === 'object' && key !== null)) return [list, hashes]
   const out: Array<[unknown, unknown]> = []
   const outHashes: number[] = []
