@@ -36,7 +36,7 @@ import * as path from 'node:path'
 import fc from 'fast-check'
 import { SharedMemory } from 'interprocess-objects'
 import { childrenDir, uniqueName } from './helpers/processes'
-import { Executor, cmpPrim, sortKey, type Action, type Canon, type Node, type Result } from './helpers/misuse-exec'
+import { Executor, cmpPrim, kindFits, kindNeeded, sortKey, type Action, type Canon, type Node, type Result } from './helpers/misuse-exec'
 import { prng } from './helpers/prng'
 
 const NIGHTLY = process.env.MISUSE_NIGHTLY === '1'
@@ -802,6 +802,8 @@ class Sequence {
   private mutation(proc: number, x: Action, r: Result): void {
     const m = this.m
     const h = (x as { h: number }).h
+    // Planned on one kind of value, but an earlier action of the turn left another there.
+    if (!kindFits(m.recs.get(m.handles.get(h)?.sid ?? -1)?.kind, kindNeeded(x.a))) return this.allow(proc, x, r, ['NotContainer'])
     const s = m.status(h, proc)
     const views = 'v' in x && typeof x.v === 'object' ? m.viewsIn(x.v as Node) : 'vs' in x ? x.vs.flatMap((n) => m.viewsIn(n)) : []
     const worst = this.worst(s, ...views.map((v) => m.status(v, proc)))

@@ -64,6 +64,50 @@ class NoHandle extends Error {
   override name = 'NoHandle'
 }
 
+/**
+ * An action planned on a handle of one kind that holds another when it runs (an
+ * earlier action of the same turn replaced what the handle was read from): not carried
+ * out, since the model has nothing of that kind to mirror it in.
+ */
+class NotContainer extends Error {
+  override name = 'NotContainer'
+}
+
+/** What each mutating action needs its handle to hold ('container': an object, array or Map). */
+export function kindNeeded(a: string): 'arr' | 'map' | 'set' | 'ta' | 'st' | 'container' | undefined {
+  switch (a) {
+    case 'push': case 'pop': case 'shift': case 'reverse': case 'sort': case 'splice': case 'swap': case 'rotate':
+      return 'arr'
+    case 'iterDel':
+      return 'map'
+    case 'setAdd': case 'setDel':
+      return 'set'
+    case 'taw':
+      return 'ta'
+    case 'stw':
+      return 'st'
+    case 'set': case 'del':
+      return 'container'
+    default:
+      return undefined
+  }
+}
+
+/** Whether a model record (or a live value) of `kind` can take an action that needs `needed`. */
+export function kindFits(kind: string | undefined, needed: ReturnType<typeof kindNeeded>): boolean {
+  if (needed === undefined || kind === undefined) return true
+  return needed === 'container' ? kind === 'obj' || kind === 'arr' || kind === 'map' : kind === needed
+}
+
+function kindOfValue(v: unknown): string | undefined {
+  if (typeof v !== 'object' || v === null) return undefined
+  if (Array.isArray(v)) return 'arr'
+  if (v instanceof MappedMap) return 'map'
+  if (v instanceof MappedSet) return 'set'
+  if (ArrayBuffer.isView(v)) return 'ta'
+  return 'hp' in v ? 'st' : 'obj'
+}
+
 /** At most this many nodes are canonicalised: a view reading garbage could be huge or cyclic. */
 const BUDGET = 5000
 
@@ -133,9 +177,12 @@ export class Executor {
     this.leaked = undefined
   }
 
-  private view(h: number): unknown {
+  private view(h: number, action?: string): unknown {
     if (!this.views.has(h)) throw new NoHandle(`no handle ${h}`)
-    return this.views.get(h)
+    const v = this.views.get(h)
+    const needed = action === undefined ? undefined : kindNeeded(action)
+    if (!kindFits(kindOfValue(v), needed)) throw new NotContainer(`handle ${h} does not hold a ${needed}`)
+    return v
   }
 
   /** Builds the JS value a Node describes. */
@@ -215,17 +262,17 @@ export class Executor {
         if (x.copy) return { ok: true, v: canon(t.takeMessage({ channel: x.ch, copy: true })) }
         return this.keep(x.out, t.takeMessage({ channel: x.ch }))
       case 'get':
-        return this.keep(x.out, getKey(this.view(x.h), x.key))
+        return this.keep(x.out, getKey(this.view(x.h, x.a), x.key))
       case 'same': {
-        const v = this.view(x.h)
+        const v = this.view(x.h, x.a)
         return { ok: true, v: getKey(v, x.key) === getKey(v, x.key) }
       }
       case 'read': {
-        const v = this.view(x.h)
+        const v = this.view(x.h, x.a)
         return { ok: true, v: canon(x.how === 'copy' ? t.copy(v) : v) }
       }
       case 'destroy':
-        t.destroy(this.view(x.h))
+        t.destroy(this.view(x.h, x.a))
         return { ok: true }
       case 'destroyPlain':
         t.destroy(x.what === 0 ? { q: 1 } : x.what === 1 ? 5 : x.what === 2 ? 'str' : [1, 2])
@@ -236,55 +283,55 @@ export class Executor {
       case 'readForeign':
         return { ok: true, v: canon(this.foreign) }
       case 'set': {
-        const v = this.view(x.h)
+        const v = this.view(x.h, x.a)
         const val = this.build(x.v)
         if (v instanceof MappedMap) v.set(x.key, val)
         else (v as Record<string | number, unknown>)[x.key] = val
         return { ok: true }
       }
       case 'del': {
-        const v = this.view(x.h)
+        const v = this.view(x.h, x.a)
         if (v instanceof MappedMap) v.delete(x.key)
         else delete (v as Record<string, unknown>)[x.key]
         return { ok: true }
       }
       case 'push':
-        ;(this.view(x.h) as unknown[]).push(this.build(x.v))
+        ;(this.view(x.h, x.a) as unknown[]).push(this.build(x.v))
         return { ok: true }
       case 'pop':
-        return this.keep(x.out, (this.view(x.h) as unknown[]).pop())
+        return this.keep(x.out, (this.view(x.h, x.a) as unknown[]).pop())
       case 'shift':
-        return this.keep(x.out, (this.view(x.h) as unknown[]).shift())
+        return this.keep(x.out, (this.view(x.h, x.a) as unknown[]).shift())
       case 'reverse':
-        ;(this.view(x.h) as unknown[]).reverse()
+        ;(this.view(x.h, x.a) as unknown[]).reverse()
         return { ok: true }
       case 'sort':
-        ;(this.view(x.h) as unknown[]).sort((p, q) => {
+        ;(this.view(x.h, x.a) as unknown[]).sort((p, q) => {
           const a = sortKey(p)
           const b = sortKey(q)
           return a < b ? -1 : a > b ? 1 : 0
         })
         return { ok: true }
       case 'splice': {
-        const removed = (this.view(x.h) as unknown[]).splice(x.i, x.d, ...x.vs.map((n) => this.build(n)))
+        const removed = (this.view(x.h, x.a) as unknown[]).splice(x.i, x.d, ...x.vs.map((n) => this.build(n)))
         return { ok: true, v: removed.length }
       }
       case 'swap': {
         // A move through a local: between the two writes the record of a[i] is referenced only by `tmp`.
-        const a = this.view(x.h) as unknown[]
+        const a = this.view(x.h, x.a) as unknown[]
         const tmp = a[x.i]
         a[x.i] = a[x.j]
         a[x.j] = tmp
         return { ok: true }
       }
       case 'rotate': {
-        const a = this.view(x.h) as unknown[]
+        const a = this.view(x.h, x.a) as unknown[]
         a.push(a.shift())
         return { ok: true }
       }
       case 'iterDel': {
         // Deleting Map entries during iteration, and reading each value after its entry went.
-        const m = this.view(x.h) as MappedMap<string, unknown>
+        const m = this.view(x.h, x.a) as MappedMap<string, unknown>
         const seen: Canon[] = []
         for (const [k, v] of m) {
           if (x.keys.includes(k)) m.delete(k)
@@ -293,16 +340,16 @@ export class Executor {
         return { ok: true, v: seen }
       }
       case 'setAdd':
-        ;(this.view(x.h) as Set<unknown>).add(x.v)
+        ;(this.view(x.h, x.a) as Set<unknown>).add(x.v)
         return { ok: true }
       case 'setDel':
-        ;(this.view(x.h) as Set<unknown>).delete(x.v)
+        ;(this.view(x.h, x.a) as Set<unknown>).delete(x.v)
         return { ok: true }
       case 'taw':
-        ;(this.view(x.h) as Float64Array)[x.i] = x.v
+        ;(this.view(x.h, x.a) as Float64Array)[x.i] = x.v
         return { ok: true }
       case 'stw':
-        ;(this.view(x.h) as { hp: number }).hp = x.v
+        ;(this.view(x.h, x.a) as { hp: number }).hp = x.v
         return { ok: true }
       case 'leakedTx': {
         const l = this.leaked
