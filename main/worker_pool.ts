@@ -12,7 +12,7 @@ import { availableParallelism } from 'node:os'
 import * as path from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { fileURLToPath } from 'node:url'
-import { SharedMemory, ShmError, type Transaction, type WaitMode } from '../core'
+import { SharedMemory, ShmError, type Turn, type WaitMode } from '../core'
 import { checkOptions } from '../core/options'
 import {
   CONFIG_ENV, inboxChannel, restoreViews, resultsChannel, reviveError, shareViews, SLOT_WORDS, SlotFlag, SlotWord, takeAll,
@@ -556,7 +556,7 @@ export class WorkerPool<H extends TaskHandlers = UntypedHandlers> {
   }
 
   /** In a turn: sends queued tasks to workers with room. True if the segment was full. */
-  private assign(tx: Transaction): boolean {
+  private assign(tx: Turn): boolean {
     for (;;) {
       if (this.closing || this.queuedCount === 0) return false
       const w = this.pickWorker()
