@@ -1,4 +1,4 @@
-// The offload wire protocol: everything a WorkerPool (main/worker_pool.ts) and a
+// The offload wire protocol: everything a WorkerPool (main/worker_pool.ts, main/pool/) and a
 // worker (utility/serve_tasks.ts) agree on, in one file. No Node, no Electron
 // (tsconfig.common.json checks it): the segment and turn are described by the few
 // members used here, which core's SharedMemory and Turn have.

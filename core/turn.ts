@@ -30,6 +30,11 @@ export interface TakeOptions extends ChannelOptions {
 const channelSpec = { channel: 'string' } as const
 const takeSpec = { channel: 'string', copy: 'boolean' } as const
 
+/**
+ * Your turn on the segment: the `tx` that `shm.access(tx => …)` and
+ * `shm.accessAsync(tx => …)` hand the callback. Each call takes effect when it returns
+ * (there is no commit or rollback); the object is valid only inside that callback.
+ */
 export class Turn {
   private readonly heap: Heap
   private readonly channels: Channels
