@@ -2,7 +2,7 @@
 // operation destroys a random one and puts a new one in its place, with the heap
 // already 10% or 90% full of fragmented filler. One process (the allocator has
 // no cross-process cost beyond the turn), many operations per turn.
-import { SharedMemory, type Transaction } from 'interprocess-objects'
+import { SharedMemory, type Turn } from 'interprocess-objects'
 import type { AllocatorStats } from 'interprocess-objects'
 import { uniqueName } from './lib/processes'
 import type { BenchRow, RunOptions } from './lib/scenario'
@@ -62,7 +62,7 @@ function churnShared(shm: SharedMemory, make: Make, ms: number, random: () => nu
     for (let i = 0; i < POOL; i++) pool.push(tx.put(make(i)))
   })
   let i = 0
-  const turn = (tx: Transaction) => {
+  const turn = (tx: Turn) => {
     for (let k = 0; k < OPS_PER_TURN; k++) {
       const slot = Math.floor(random() * POOL)
       tx.destroy(pool[slot])

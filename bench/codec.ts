@@ -5,7 +5,7 @@
 // and to receive, apart from waiting.
 import { isDeepStrictEqual } from 'node:util'
 import * as v8 from 'node:v8'
-import { SharedMemory, type Transaction } from 'interprocess-objects'
+import { SharedMemory, type Turn } from 'interprocess-objects'
 import { uniqueName } from './lib/processes'
 import type { BenchRow, RunOptions } from './lib/scenario'
 import { opsPerSec, ratio, textFigure } from './lib/stats'
@@ -87,7 +87,7 @@ function sdk(doc: Doc, ms: number): Measured {
   const shm = SharedMemory.create({ name: uniqueName('bench-codec'), size: 8 << 20 })
   try {
     let copy: unknown
-    const roundTrip = (tx: Transaction) => {
+    const roundTrip = (tx: Turn) => {
       tx.putMessage(doc)
       const m = tx.takeMessage()
       copy = tx.copy(m)

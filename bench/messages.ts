@@ -6,7 +6,7 @@
 // measures the bare word ping-pong underneath (the floor for these figures).
 import { availableParallelism } from 'node:os'
 import type { SerializationType } from 'node:child_process'
-import { SharedMemory, type Transaction, type WaitMode } from 'interprocess-objects'
+import { SharedMemory, type Turn, type WaitMode } from 'interprocess-objects'
 import { nextFromWorker, startPeer, startWorker, uniqueName } from './lib/processes'
 import { rowOf, type BenchRow, type Check, type RunOptions } from './lib/scenario'
 import { count, LatencyLoop, ratio, summarize, textFigure, us, type Summary } from './lib/stats'
@@ -57,10 +57,10 @@ async function overSdk(wait: WaitMode, style: 'sync' | 'async', plan: Plan): Pro
     const loop = new LatencyLoop(plan.warmup, plan.rounds, plan.budgetMs)
     const access = { wait }
     const waitOptions = { channel: 'pong', wait, timeoutMs: STALL_MS }
-    const put = (tx: Transaction) => {
+    const put = (tx: Turn) => {
       tx.putMessage(payload, { channel: 'ping' })
     }
-    const take = (tx: Transaction) => {
+    const take = (tx: Turn) => {
       const m = tx.takeMessage<Uint8Array>({ channel: 'pong' })
       if (m.length !== 64 || m[0] !== 8) throw new Error(`messages: wrong answer (${m.length} bytes, first ${m[0]})`)
       tx.destroy(m)
@@ -92,10 +92,10 @@ function apiAlone(plan: Plan): Float64Array {
     const payload = new Uint8Array(64).fill(7)
     const access = { wait: 'low-latency' as const }
     const waitOptions = { channel: 'ping', wait: 'low-latency' as const, timeoutMs: STALL_MS }
-    const put = (tx: Transaction) => {
+    const put = (tx: Turn) => {
       tx.putMessage(payload, { channel: 'ping' })
     }
-    const take = (tx: Transaction) => {
+    const take = (tx: Turn) => {
       tx.destroy(tx.takeMessage<Uint8Array>({ channel: 'ping' }))
     }
     const loop = new LatencyLoop(plan.warmup, plan.rounds, plan.budgetMs)

@@ -4,7 +4,7 @@
 // (defineStruct), a mapped plain object and a MappedMap; the same exchange
 // through child_process IPC carries the record in the messages.
 import type { SerializationType } from 'node:child_process'
-import { SharedMemory, type MappedMap, type Transaction } from 'interprocess-objects'
+import { SharedMemory, type MappedMap, type Turn } from 'interprocess-objects'
 import { FIELDS, incrementLocal, initialPlayer, Player, type PlayerObject, type PlayerView, type RecordKind } from './lib/dict-common'
 import { startPeer, uniqueName } from './lib/processes'
 import { valueOf, type BenchRow, type Check, type RunOptions } from './lib/scenario'
@@ -73,10 +73,10 @@ async function overSdk(kind: RecordKind, quick: boolean): Promise<Measured> {
     const sum =
       kind === 'struct' ? () => sumStruct(record as PlayerView) : kind === 'object' ? () => sumObject(record as PlayerObject) : () => sumMap(record as MappedMap<string, number>)
     let passesNow = 0
-    const ask = (tx: Transaction) => {
+    const ask = (tx: Turn) => {
       tx.putMessage(passesNow, { channel: 'req' })
     }
-    const readBack = (tx: Transaction) => {
+    const readBack = (tx: Turn) => {
       tx.takeMessage({ channel: 'res' })
       return sum()
     }

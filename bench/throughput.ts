@@ -13,7 +13,7 @@ import { availableParallelism } from 'node:os'
 import * as path from 'node:path'
 import type { SerializationType } from 'node:child_process'
 import type { Worker } from 'node:worker_threads'
-import { SharedMemory, type Transaction, type WaitMode } from 'interprocess-objects'
+import { SharedMemory, type Turn, type WaitMode } from 'interprocess-objects'
 import { nextFromWorker, startPeer, startWorker, uniqueName, type Peer } from './lib/processes'
 import { rowOf, valueOf, type BenchRow, type Check, type RunOptions } from './lib/scenario'
 import { bytesPerSec, ratio, textFigure, us } from './lib/stats'
@@ -150,7 +150,7 @@ async function sdkMessages(n: number, copyOut: boolean, prefault: boolean, wait:
     // message (~0.2 µs in all), against tens of µs per message.
     let entered = 0
     let left = 0
-    const put = (tx: Transaction) => {
+    const put = (tx: Turn) => {
       entered = performance.now()
       tx.putMessage(src)
       left = performance.now()
@@ -197,10 +197,10 @@ async function sdkAlone(n: number): Promise<Timing> {
   try {
     const src = sourceMessage()
     let taken = 0
-    const put = (tx: Transaction) => {
+    const put = (tx: Turn) => {
       tx.putMessage(src)
     }
-    const take = (tx: Transaction) => {
+    const take = (tx: Turn) => {
       const msg = tx.takeMessage<Uint8Array>()
       if (tx.bufferOf(msg)[0] !== (taken & 0xff)) throw new Error('throughput: wrong message')
       tx.destroy(msg)

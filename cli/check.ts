@@ -7,7 +7,8 @@ import type { HeapReport, TurnRecovery } from '../core/check'
 import { ShmError } from '../core/errors'
 import { SharedMemory } from '../core/shared_memory'
 import { flag, numberValue, parseCommand, UsageError, type CommandSpec } from './args'
-import { canList, formatBytes, jsonText, readSegment } from './segments'
+import { formatBytes } from './format'
+import { canList, jsonText, readSegment } from './segments'
 
 export const checkSpec: CommandSpec = {
   name: 'check',

@@ -2,7 +2,8 @@
 // with its creator and whether that process still runs, then every other object
 // under our name prefix, listed as not a valid segment with the reason.
 import { flag, parseCommand, stringValue, UsageError, type CommandSpec } from './args'
-import { describeState, formatBytes, jsonText, listAll, printable, SHM_DIR, type Leftover, type SegmentInfo } from './segments'
+import { formatBytes } from './format'
+import { describeState, jsonText, listAll, printable, SHM_DIR, type Leftover, type SegmentInfo } from './segments'
 
 export const lsSpec: CommandSpec = {
   name: 'ls',

@@ -352,18 +352,6 @@ export function mappingsByName(): Map<string, number[]> | null {
   return result
 }
 
-/** Sizes for people: 64 KiB, 4 MiB, 1.5 GiB. */
-export function formatBytes(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB']
-  let u = 0
-  let v = n
-  while (v >= 1024 && u < units.length - 1) {
-    v /= 1024
-    u++
-  }
-  return `${Number.isInteger(v) ? v : v.toFixed(1)} ${units[u]}`
-}
-
 /**
  * A name as it may be printed to a terminal: control characters (a hostile name can
  * hold escape sequences) and bidirectional overrides are written as \\xNN / \\u{NNNN}.

@@ -1,7 +1,7 @@
-// The offload wire protocol: everything a WorkerPool (main/worker_pool.ts) and a
+// The offload wire protocol: everything a WorkerPool (main/worker_pool.ts, main/pool/) and a
 // worker (utility/serve_tasks.ts) agree on, in one file. No Node, no Electron
 // (tsconfig.common.json checks it): the segment and turn are described by the few
-// members used here, which core's SharedMemory and Transaction have.
+// members used here, which core's SharedMemory and Turn have.
 //
 //   pool ── "<prefix>:w<i>" ──▶ worker i      task | cancel | stop   (one inbox per worker)
 //   pool ◀── "<prefix>:out" ─── every worker  ready | done          (one results channel)
@@ -31,7 +31,7 @@ export interface TaskSegment extends MappedSegmentLike {
   readonly size: number
 }
 
-/** A turn on the segment, as far as taking messages goes (core's Transaction). */
+/** A turn on the segment, as far as taking messages goes (core's Turn). */
 export interface MessageTurn {
   hasMessages(options: { channel: string }): boolean
   takeMessage<T>(options: { channel: string; copy: true }): T

@@ -32,7 +32,7 @@ function nodeOnly(name: string): unknown {
 }
 
 export const SharedMemory = nodeOnly('SharedMemory')
-export const Transaction = nodeOnly('Transaction')
+export const Turn = nodeOnly('Turn')
 export const MappedMap = nodeOnly('MappedMap')
 export const MappedSet = nodeOnly('MappedSet')
 export const registerClass = nodeOnly('registerClass')

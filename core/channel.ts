@@ -16,7 +16,8 @@ import { Bin, BinaryKind, ChannelDir, FIRST_REF_TAG, InternalKind, QNode, Queue,
 
 export const DEFAULT_CHANNEL = ''
 
-const dirWord = (field: ChannelDir): number => (Header.ChannelRoot + field) >>> 2
+/** The u32 index of a word of the channel directory's root in the header. */
+export const dirWord = (field: ChannelDir): number => (Header.ChannelRoot + field) >>> 2
 
 export class Channels {
   private readonly heap: Heap

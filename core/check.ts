@@ -24,6 +24,7 @@
 // on a broken heap. shm.check() still runs on a marked segment (to say what is
 // wrong) and clears the mark with { repair: true } if the heap checks out.
 import type { AllocatorRepair, AllocatorStats } from './allocator'
+import { dirWord } from './channel'
 import { checkHolders } from './holders'
 import { overrun } from './values/bounds'
 import { hashKey, lookupHash } from './values/hash'
@@ -192,8 +193,6 @@ export function checkSegment(heap: Heap, options: CheckOptions = {}): HeapReport
 }
 
 const corrupt = (detail: string): ShmError => corruptIn(detail, 'check')
-
-const dirWord = (field: ChannelDir): number => (Header.ChannelRoot + field) >>> 2
 
 class ChannelChecker {
   readonly values: ValueChecker

@@ -9,7 +9,7 @@ import { Holders } from './holders'
 import { TurnLock } from './lock'
 import type { WaitMode } from './waiting'
 import { osNameOf } from './names'
-import { Transaction } from './transaction'
+import { Turn } from './turn'
 import { waitWord } from './waiting'
 import { native, OpenMode } from './native'
 import { checkOptions } from './options'
@@ -233,7 +233,7 @@ export class SharedMemory {
    * in later turns, never between them (ERR_SHM_NO_TURN). `fn` must be synchronous:
    * holding a turn across an await would stall every other process.
    */
-  access<T>(fn: (tx: Transaction) => T, options?: AccessOptions): T {
+  access<T>(fn: (tx: Turn) => T, options?: AccessOptions): T {
     checkCallback(fn, 'shm.access')
     const o = options === undefined ? {} : checkAccess(options, accessSpec, 'shm.access')
     this.segment.assertOpen()
@@ -245,16 +245,16 @@ export class SharedMemory {
    * Like access, but waits for the turn without blocking the event loop (on a
    * waiter thread). The callback itself still runs synchronously.
    */
-  async accessAsync<T>(fn: (tx: Transaction) => T, options?: AsyncAccessOptions): Promise<T> {
+  async accessAsync<T>(fn: (tx: Turn) => T, options?: AsyncAccessOptions): Promise<T> {
     checkCallback(fn, 'shm.accessAsync')
     const o = options === undefined ? {} : checkAccess(options, asyncAccessSpec, 'shm.accessAsync')
     this.segment.assertOpen()
     return this.lock.acquireAsync(o.wait ?? 'cpu-friendly', o.timeoutMs ?? Infinity, o.signal, o.keepAlive ?? true, (recovered) => this.runTurn(fn, recovered))
   }
 
-  private runTurn<T>(fn: (tx: Transaction) => T, recovered: boolean, checking = false): T {
+  private runTurn<T>(fn: (tx: Turn) => T, recovered: boolean, checking = false): T {
     const heap = this.heap
-    const tx = new Transaction(heap, this.channels, this.holders)
+    const tx = new Turn(heap, this.channels, this.holders)
     heap.inTurn = true
     try {
       // After a dead owner the heap may be mid-update: the full check repairs it or

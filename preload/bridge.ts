@@ -4,7 +4,7 @@
 // arguments: handles, offsets and lengths are checked on every call, and a renderer
 // can name a segment only by the alias main granted, never by its real name.
 import { SharedMemory } from '../core/shared_memory'
-import type { Transaction } from '../core/transaction'
+import type { Turn } from '../core/turn'
 import type { ShmError } from '../common/errors'
 import { checkGrants } from './grants'
 import { segmentView } from '../common/segment_view'
@@ -271,7 +271,7 @@ export function createBridge(grants: Grants, options: BridgeOptions = {}): Bridg
 }
 
 /** A message taken from a channel as a plain value that owns nothing in the segment. */
-function plainCopy(tx: Transaction, taken: unknown): unknown {
+function plainCopy(tx: Turn, taken: unknown): unknown {
   if (typeof taken !== 'object' || taken === null) return taken
   let copy: unknown
   try {

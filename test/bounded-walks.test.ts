@@ -7,7 +7,7 @@
 // failing call a child process (test/children/codec-echo.ts) takes the turn and
 // echoes a message: the throw released the turn. No timing is asserted.
 import { afterEach, describe, expect, it } from 'vitest'
-import { SharedMemory, ShmError, registerClass, type Transaction } from 'interprocess-objects'
+import { SharedMemory, ShmError, registerClass, type Turn } from 'interprocess-objects'
 import { Channels } from '../core/channel'
 import { mappedHandleOf } from '../core/values/mapped_handle'
 import type { Heap } from '../core/heap'
@@ -101,7 +101,7 @@ interface Case {
   /** The smallest count that does not fit the block the count describes. */
   pastBlock: (heap: Heap, target: number) => number
   /** Reads the live view the way an application would. */
-  read: (view: unknown, tx: Transaction) => unknown
+  read: (view: unknown, tx: Turn) => unknown
   /** Operations that do not walk the damaged count (a lazy view does not read what it holds). */
   skip?: Op[]
 }

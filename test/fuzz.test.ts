@@ -14,7 +14,7 @@
 // so 100k cases run in seconds. IPO_LONG=1 runs 2M with a random seed; IPO_FUZZ_SEED=n
 // repeats a run, IPO_FUZZ_SEED=random picks a new seed.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { SharedMemory, ShmError, defineStruct, enableV8Fallback, registerClass, Transaction } from 'interprocess-objects'
+import { SharedMemory, ShmError, defineStruct, enableV8Fallback, registerClass, Turn } from 'interprocess-objects'
 import { Channels } from '../core/channel'
 import { Holders } from '../core/holders'
 import { checkHeap } from '../core/check'
@@ -160,7 +160,7 @@ function regionsOf(heap: Heap): Region[] {
 }
 
 /** Reads a value the way an application would, within a budget (corrupt lengths can be huge). */
-function touch(tx: Transaction, value: unknown, budget = { left: 200 }): void {
+function touch(tx: Turn, value: unknown, budget = { left: 200 }): void {
   if (budget.left-- <= 0 || typeof value !== 'object' || value === null) return
   if (value instanceof Map) {
     for (const [k, v] of value) {
@@ -299,7 +299,7 @@ describe('fuzz: corrupt segments give a ShmError or a value', () => {
     for (const r of byName.get('queue node')!) nodesOf.set(r.channel!, [...(nodesOf.get(r.channel!) ?? []), r.start])
 
     /** Takes `count` messages (fewer if there are not); `views` also reads them through their live views. */
-    const takeSome = (tx: Transaction, channel: string, count: number, views: boolean, destroy: boolean): void => {
+    const takeSome = (tx: Turn, channel: string, count: number, views: boolean, destroy: boolean): void => {
       for (let i = 0; i < count && tx.hasMessages({ channel }); i++) {
         const m = tx.takeMessage({ channel })
         values++
@@ -326,7 +326,7 @@ describe('fuzz: corrupt segments give a ShmError or a value', () => {
       }
       heap.inTurn = true
       try {
-        const tx = new Transaction(heap, new Channels(heap), new Holders(heap))
+        const tx = new Turn(heap, new Channels(heap), new Holders(heap))
         switch (op) {
           case 'take':
             takeSome(tx, channel, count, !useStrict, !useStrict)

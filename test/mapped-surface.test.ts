@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { inspect } from 'node:util'
 import fc from 'fast-check'
-import { SharedMemory, ShmError, MappedMap, MappedSet, registerClass, type Transaction } from 'interprocess-objects'
+import { SharedMemory, ShmError, MappedMap, MappedSet, registerClass, type Turn } from 'interprocess-objects'
 import { runChild, uniqueName } from './helpers/processes'
 import { shmError } from './helpers/segments'
 
@@ -32,7 +32,7 @@ afterAll(() => shm.close())
  * Runs fn in a turn and checks that it freed what it put (every run destroys its views)
  * once the turn is over: records this process still had views of last until then.
  */
-function turn<T>(fn: (tx: Transaction) => T): T {
+function turn<T>(fn: (tx: Turn) => T): T {
   const before = shm.stats().used
   const out = shm.access(fn)
   expect(shm.stats().used).toBe(before)

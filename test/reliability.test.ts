@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { SharedMemory, ShmError, type AllocatorStats, type Transaction } from 'interprocess-objects'
+import { SharedMemory, ShmError, type AllocatorStats, type Turn } from 'interprocess-objects'
 import { Channels } from '../core/channel'
 import { mappedHandleOf } from '../core/values/mapped_handle'
 import { Header, HeaderFlag } from '../core/layout'
@@ -207,7 +207,7 @@ describe('ERR_SHM_FULL, fill and drain', () => {
       let puts = 0
       let identical = 0
       for (let round = 0; round < ROUNDS; round++) {
-        shm.access((tx: Transaction) => {
+        shm.access((tx: Turn) => {
           const held: unknown[] = []
           for (;;) {
             const { value, single } = makeValue()
@@ -382,7 +382,7 @@ describe('dead processes', () => {
     const shm = SharedMemory.create({ name: uniqueName('midturn'), size: 4 << 20 })
     const words = new Int32Array(shm.buffer, shm.bytes.byteOffset, shm.size >>> 2)
     const rnd = prng(Number(process.env.IPO_SEED ?? 7))
-    const newState = (tx: Transaction): void => {
+    const newState = (tx: Turn): void => {
       tx.putMessage({ list: [] as Array<number | string>, map: new Map<number, string>(), text: '', rounds: 0 }, { channel: 'state' })
     }
     shm.access(newState)

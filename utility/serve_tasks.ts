@@ -8,6 +8,7 @@ import {
   type DoneMessage, type TaskMessage, type ToPool, type ToWorker, type WorkerConfig,
 } from '../common/task_protocol'
 import { segmentView } from '../common/segment_view'
+import { Backoff } from '../common/backoff'
 import type { TaskContext, TaskHandlers } from './tasks'
 
 export interface ServeOptions {
@@ -104,9 +105,6 @@ class Context implements TaskContext {
   }
 }
 
-const RETRY_MIN_MS = 2
-const RETRY_MAX_MS = 100
-
 class TaskServer {
   readonly shm: SharedMemory
   readonly config: WorkerConfig
@@ -121,7 +119,7 @@ class TaskServer {
   /** Results that did not fit in the segment yet, with when they first failed. */
   private readonly unsent: Array<{ msg: DoneMessage; since: number }> = []
   private retryTimer: ReturnType<typeof setTimeout> | undefined
-  private retryDelay = RETRY_MIN_MS
+  private readonly retry = new Backoff()
   private starting = false
   private stopping = false
   private parent: ParentChannel | undefined
@@ -319,15 +317,15 @@ class TaskServer {
           if (!this.trySend(head.msg)) break
         }
         this.unsent.shift()
-        this.retryDelay = RETRY_MIN_MS
+        this.retry.reset()
       }
       if (this.unsent.length > 0) {
-        this.retryDelay = Math.min(RETRY_MAX_MS, this.retryDelay * 2)
+        this.retry.grow()
         this.scheduleRetry()
       } else {
         this.startWaiting()
       }
-    }, this.retryDelay)
+    }, this.retry.delay)
   }
 
   private putNow(msg: ToPool): void {

@@ -96,10 +96,7 @@ export function nextFromWorker<T = unknown>(worker: Worker): Promise<T> {
   })
 }
 
-/** A segment name no other run uses (names are at most 26 characters). */
-export function uniqueName(prefix: string): string {
-  const rand = Math.floor(Math.random() * 0xffffff).toString(36)
-  return `${prefix}-${process.pid}-${rand}`.slice(0, 26)
-}
+// A segment name no other run uses: the tests' helper, one definition for tests and benches.
+export { uniqueName } from '../../test/helpers/processes'
 
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))

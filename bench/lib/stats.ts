@@ -1,6 +1,8 @@
 // Percentiles and the formatting every scenario shares, so numbers from different
 // scenarios read the same way in one report.
 
+import { formatBytes as formatBytesAs } from '../../cli/format'
+
 export interface Summary {
   n: number
   min: number
@@ -75,15 +77,9 @@ export function formatDuration(micros: number): string {
   return `${sig3(micros)} µs`
 }
 
+/** Bytes with three significant digits: "38.5 MiB" (the CLI's formatBytes, bench precision). */
 export function formatBytes(bytes: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB']
-  let v = bytes
-  let i = 0
-  while (Math.abs(v) >= 1024 && i < units.length - 1) {
-    v /= 1024
-    i++
-  }
-  return i === 0 ? `${v} B` : `${sig3(v)} ${units[i]}`
+  return formatBytesAs(bytes, sig3)
 }
 
 export function formatCount(n: number): string {

@@ -3,7 +3,7 @@
 // on channel "state", so the heap check walks it) whose array, map and string are
 // rewritten. Almost all of its time is spent inside turns, so the kill lands in the
 // middle of allocator, channel and container updates.
-import { SharedMemory, ShmError, type Transaction } from 'interprocess-objects'
+import { SharedMemory, ShmError, type Turn } from 'interprocess-objects'
 
 interface State {
   list: Array<number | string>
@@ -34,7 +34,7 @@ const state = shm.access((tx) => {
 })
 const kept: object[] = []
 
-function step(tx: Transaction, i: number): void {
+function step(tx: Turn, i: number): void {
   const r = rnd()
   if (r < 0.2) {
     const channel = channels[int(channels.length)]!

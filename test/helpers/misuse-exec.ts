@@ -4,7 +4,7 @@
 // views each process holds by handle id and answers every action with a JSON result
 // (what came back, or the error thrown); the test decides whether that was allowed.
 // No vitest import here: the child imports this file too.
-import { SharedMemory, ShmError, MappedMap, MappedSet, defineStruct, type Transaction } from 'interprocess-objects'
+import { SharedMemory, ShmError, MappedMap, MappedSet, defineStruct, type Turn } from 'interprocess-objects'
 
 /** One struct schema for the fuzz: `id` is the record's sentinel, `hp` = sentinel + a fraction. */
 export const MisuseRec = defineStruct({ id: 'uint32', hp: 'float64' }, 'MisuseRec')
@@ -50,7 +50,7 @@ export type Action =
   | { a: 'setDel'; h: number; v: number | string }
   | { a: 'taw'; h: number; i: number; v: number }
   | { a: 'stw'; h: number; v: number }
-  /** Outside a turn: a Transaction kept from an earlier turn, used now. */
+  /** Outside a turn: a Turn kept from an earlier turn, used now. */
   | { a: 'leakedTx'; what: 'put' | 'destroy' | 'take'; h?: number }
 
 /** Canonical JSON form of a value (plain or mapped), for comparison with the test's model. */
@@ -169,7 +169,7 @@ export class Executor {
   readonly views = new Map<number, unknown>()
   /** A view of another segment (the test process only): for destroy/read of a foreign value. */
   foreign: unknown
-  private leaked: Transaction | undefined
+  private leaked: Turn | undefined
 
   attach(shm: SharedMemory): void {
     this.shm = shm
@@ -241,7 +241,7 @@ export class Executor {
   }
 
   /** One action inside a turn (tx) or outside one (tx undefined: only reads and leaked-tx calls make sense). */
-  act(tx: Transaction | undefined, x: Action): Result {
+  act(tx: Turn | undefined, x: Action): Result {
     try {
       return this.actUnchecked(tx, x)
     } catch (err) {
@@ -249,9 +249,9 @@ export class Executor {
     }
   }
 
-  private actUnchecked(tx: Transaction | undefined, x: Action): Result {
+  private actUnchecked(tx: Turn | undefined, x: Action): Result {
     // Outside a turn the calls that need a tx use one kept from an earlier turn (misuse too).
-    const t = (tx ?? this.leaked) as Transaction
+    const t = (tx ?? this.leaked) as Turn
     if (t === undefined && needsTx(x)) return { ok: true, v: 'no leaked tx' }
     switch (x.a) {
       case 'put':

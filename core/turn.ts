@@ -30,7 +30,12 @@ export interface TakeOptions extends ChannelOptions {
 const channelSpec = { channel: 'string' } as const
 const takeSpec = { channel: 'string', copy: 'boolean' } as const
 
-export class Transaction {
+/**
+ * Your turn on the segment: the `tx` that `shm.access(tx => …)` and
+ * `shm.accessAsync(tx => …)` hand the callback. Each call takes effect when it returns
+ * (there is no commit or rollback); the object is valid only inside that callback.
+ */
+export class Turn {
   private readonly heap: Heap
   private readonly channels: Channels
   private readonly holders: Holders
@@ -212,3 +217,6 @@ export class Transaction {
 function isCopiedValue(value: unknown): boolean {
   return typeof value !== 'object' || value === null || value instanceof Date || value instanceof RegExp || value instanceof Error || value instanceof ArrayBuffer
 }
+
+/** @deprecated use Turn (the same object: the `tx` of `shm.access(tx => …)`). */
+export type Transaction = Turn

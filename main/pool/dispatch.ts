@@ -1,0 +1,178 @@
+// Dispatch: in one turn on the segment, send queued tasks to workers with a free slot
+// (the least busy first, round robin among equals). When the segment is too full for the
+// next input, retry with backoff as results free memory, and give up on that task after
+// segmentFullTimeoutMs with nothing running. Cancelling a task also lives here.
+import { ShmError, type Turn } from '../../core'
+import { Backoff } from '../../common/backoff'
+import { inboxChannel, SLOT_WORDS, SlotFlag, SlotWord, type ToWorker } from '../../common/task_protocol'
+import { abortedError } from './errors'
+import type { PoolState } from './state'
+import { shutdown } from './supervision'
+import type { Task, Worker } from './types'
+
+export class Dispatcher {
+  private readonly s: PoolState
+  private scheduled = false
+  private running = false
+  private again = false
+  private fullSince: number | undefined
+  private retryTimer: ReturnType<typeof setTimeout> | undefined
+  private readonly retry = new Backoff()
+  private rotate = 0
+
+  constructor(state: PoolState) {
+    this.s = state
+  }
+
+  kick(): void {
+    if (this.scheduled || this.s.closing) return
+    this.scheduled = true
+    queueMicrotask(() => {
+      this.scheduled = false
+      void this.dispatch()
+    })
+  }
+
+  /** No more retries (the pool is closing). */
+  stop(): void {
+    if (this.retryTimer !== undefined) clearTimeout(this.retryTimer)
+  }
+
+  private async dispatch(): Promise<void> {
+    if (this.running) {
+      this.again = true
+      return
+    }
+    const s = this.s
+    this.running = true
+    try {
+      for (;;) {
+        this.again = false
+        s.admission.admitWaiting()
+        if (s.closing || s.admission.queued === 0 || !this.hasCapacity()) {
+          if (!this.again) break
+          continue
+        }
+        let full = false
+        await s.shm.accessAsync((tx) => {
+          full = this.assign(tx)
+        }, { wait: s.o.wait })
+        s.admission.admitWaiting()
+        if (full) {
+          this.segmentFull()
+          break
+        }
+        this.fullSince = undefined
+        this.retry.reset()
+      }
+    } catch (err) {
+      if (!s.closing) void shutdown(s, err)
+    } finally {
+      this.running = false
+    }
+  }
+
+  private pickWorker(): Worker | undefined {
+    let best: Worker | undefined
+    const workers = this.s.workers
+    const n = workers.length
+    for (let k = 0; k < n; k++) {
+      const w = workers[(this.rotate + k) % n]!
+      if ((w.state !== 'ready' && w.state !== 'starting') || w.freeSlots.length === 0) continue
+      if (best === undefined || w.tasks.size < best.tasks.size) best = w
+    }
+    if (best !== undefined) this.rotate = (best.index + 1) % n
+    return best
+  }
+
+  private hasCapacity(): boolean {
+    return this.s.workers.some((w) => (w.state === 'ready' || w.state === 'starting') && w.freeSlots.length > 0)
+  }
+
+  /** In a turn: sends queued tasks to workers with room. True if the segment was full. */
+  private assign(tx: Turn): boolean {
+    const s = this.s
+    for (;;) {
+      if (s.closing || s.admission.queued === 0) return false
+      const w = this.pickWorker()
+      if (w === undefined) return false
+      const task = s.admission.take()
+      if (task === undefined) return false
+      const slot = w.freeSlots.pop()!
+      const at = slot * SLOT_WORDS
+      Atomics.store(s.slotTable, at + SlotWord.TaskId, task.id)
+      Atomics.store(s.slotTable, at + SlotWord.Flags, 0)
+      try {
+        const m: ToWorker = { t: 'task', id: task.id, slot, name: task.name, input: task.input }
+        tx.putMessage(m, { channel: inboxChannel(s.prefix, w.index) })
+      } catch (err) {
+        w.freeSlots.push(slot)
+        if ((err as ShmError).code === 'ERR_SHM_FULL') {
+          s.admission.putBack(task)
+          return true
+        }
+        // The input cannot be encoded: that is this task's error alone.
+        task.state = 'done'
+        s.settle(task, false, err)
+        continue
+      }
+      task.state = 'sent'
+      task.worker = w
+      task.slot = slot
+      w.tasks.set(task.id, task)
+      s.inFlight.set(task.id, task)
+    }
+  }
+
+  /** The next task did not fit: retry as results free memory, give up after fullTimeoutMs with nothing running. */
+  private segmentFull(): void {
+    const s = this.s
+    const now = performance.now()
+    this.fullSince ??= now
+    if (s.inFlight.size === 0 && now - this.fullSince >= s.o.fullTimeoutMs) {
+      const task = s.admission.take()
+      if (task !== undefined) {
+        task.state = 'done'
+        s.settle(task, false, new ShmError('ERR_SHM_FULL', `the input of task "${task.name}" did not fit in segment "${s.shm.name}" for ${s.o.fullTimeoutMs} ms: make the segment larger (segmentSize), or pass large data as a TypedArray put in pool.shm`))
+      }
+      this.fullSince = undefined
+      this.kick()
+      return
+    }
+    if (this.retryTimer !== undefined) return
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined
+      this.kick()
+    }, this.retry.delay)
+    this.retry.grow()
+  }
+}
+
+/** The caller cancelled: drop the task from its line, or flag it (and tell its worker) when it was sent. */
+export function cancelTask(s: PoolState, task: Task): void {
+  if (task.settled) return
+  const reason = abortedError(task.name, task.id, task.signal)
+  switch (task.state) {
+    case 'waiting':
+      s.admission.withdraw(task)
+      break
+    case 'queued':
+      s.admission.withdraw(task)
+      s.kick() // room for a waiting run()
+      break
+    case 'sent': {
+      // The worker finds the flag before it starts the task, or gets the message while it runs.
+      Atomics.or(s.slotTable, task.slot * SLOT_WORDS + SlotWord.Flags, SlotFlag.Cancel)
+      const channel = inboxChannel(s.prefix, task.worker!.index)
+      const cancel: ToWorker = { t: 'cancel', id: task.id }
+      s.shm.accessAsync((tx) => void tx.putMessage(cancel, { channel }), { wait: s.o.wait }).catch(() => {
+        // Full or closed: the flag alone still stops it before it starts, and ctx.cancelled sees it.
+      })
+      break
+    }
+    default:
+      return
+  }
+  s.counters.cancelled++
+  s.settle(task, false, reason)
+}
