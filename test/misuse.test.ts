@@ -808,7 +808,8 @@ class Sequence {
     const views = 'v' in x && typeof x.v === 'object' ? m.viewsIn(x.v as Node) : 'vs' in x ? x.vs.flatMap((n) => m.viewsIn(n)) : []
     const worst = this.worst(s, ...views.map((v) => m.status(v, proc)))
     const move = x.a === 'reverse' || x.a === 'sort' || x.a === 'swap' || x.a === 'rotate' || x.a === 'iterDel' || x.a === 'pop' || x.a === 'shift'
-    const allowed = this.useOf(worst)
+    // A stale target refuses at the method lookup (v.push), before the arguments are built.
+    const allowed = [...new Set([...this.useOf(worst), ...(s === 'stale' ? this.useOf(s) : [])])]
     if (worst === 'stale' && views.some((v) => m.recs.get(m.handles.get(v)?.sid ?? -1)?.kind === 'ta')) allowed.push('ERR_INVALID_ARGUMENT')
     if (worst === 'stale' && r.ok) return this.staleOk(proc, x, r, -1, 'stale-undetected', 'a mutation through (or of) a view of a record freed in an earlier turn succeeded')
     if (worst === 'live' && move) this.allow(proc, x, r, allowed, 'move-failed')

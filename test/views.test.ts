@@ -1,7 +1,7 @@
 // One view per record per process, generations across processes, and the references
 // a process holds through its views (released by close, and after it dies).
 import { afterEach, describe, expect, it } from 'vitest'
-import { SharedMemory } from 'interprocess-objects'
+import { SharedMemory, defineStruct } from 'interprocess-objects'
 import { startChild, uniqueName, type Child } from './helpers/processes'
 import { shmError } from './helpers/segments'
 
@@ -113,14 +113,18 @@ describe('reordering methods change the shared array in one step', () => {
     expect(shm.check().clean).toBe(true)
   })
 
-  it('a TypedArray reachable twice is stored once and comes back as one object (view and copy)', () => {
+  it('a TypedArray or struct reachable twice is stored once and comes back as one object (view and copy)', () => {
     const shm = create()
+    const Point = defineStruct({ x: 'float64', y: 'float64' }, 'ViewsPoint')
     shm.access((tx) => {
       const t = new Float64Array([1, 2])
-      const v = tx.put({ a: t, b: t })
+      const p = Point.view(new Uint8Array(Point.byteLength))
+      const v = tx.put({ a: t, b: t, p, q: p })
       expect(v.a).toBe(v.b)
+      expect(v.p).toBe(v.q)
       const c = tx.copy(v)
       expect(c.a).toBe(c.b)
+      expect(c.p).toBe(c.q)
       tx.destroy(v)
     })
   })

@@ -93,15 +93,8 @@ export function readRecord(heap: Heap, tag: Tag, ref: number, mapped: boolean, m
         throw corrupt(`RegExp record ${ref} does not hold a valid pattern (${(err as Error).message})`)
       }
     }
-    case Tag.Binary: {
-      if (mapped || memo === undefined) return readBinary(heap, ref, mapped)
-      // A copy reachable twice is one object, as for containers.
-      const known = memo.get(ref)
-      if (known !== undefined) return known
-      const copy = readBinary(heap, ref, false)
-      memo.set(ref, copy)
-      return copy
-    }
+    case Tag.Binary:
+      return mapped ? readBinary(heap, ref, true) : copyOnce(ref, memo, () => readBinary(heap, ref, false))
     case Tag.Serialized: {
       heap.record(ref, Tag.Serialized)
       const bytes = binaryCopy(heap, binaryBytes(heap, ref))
@@ -113,7 +106,7 @@ export function readRecord(heap: Heap, tag: Tag, ref: number, mapped: boolean, m
       }
     }
     case Tag.Struct:
-      return readStruct(heap, ref, mapped)
+      return mapped ? readStruct(heap, ref, true) : copyOnce(ref, memo, () => readStruct(heap, ref, false))
     case Tag.Array: {
       heap.record(ref, Tag.Array)
       if (!mapped) return copyArray(heap, ref, memo ?? new Map())
@@ -139,6 +132,16 @@ export function readRecord(heap: Heap, tag: Tag, ref: number, mapped: boolean, m
     default:
       throw corrupt(`slot holds unknown tag ${tag as number}`)
   }
+}
+
+/** A copy of a record reachable twice is one object, as for containers (memo: this copy's records so far). */
+function copyOnce(ref: number, memo: Memo | undefined, copy: () => unknown): unknown {
+  if (memo === undefined) return copy()
+  const known = memo.get(ref)
+  if (known !== undefined) return known
+  const out = copy()
+  memo.set(ref, out)
+  return out
 }
 
 /**

@@ -157,7 +157,11 @@ function encodeObject(ctx: EncodeContext, value: object): void {
   if (value instanceof Set) return encodeTable(ctx, value, Tag.Set, flags, setEntries(value))
   if (value instanceof Error) return encodeTable(ctx, value, Tag.Error, 0, errorEntries(value))
   const struct = structOf(value)
-  if (struct !== undefined) return inline(ctx, Tag.Struct, 0, writeStruct(heap, struct.fingerprint, struct.bytes))
+  if (struct !== undefined) {
+    const ref = writeStruct(heap, struct.fingerprint, struct.bytes)
+    ctx.remember(value, ref)
+    return inline(ctx, Tag.Struct, 0, ref)
+  }
   const proto = Object.getPrototypeOf(value) as object | null
   if (proto === Object.prototype || proto === null) {
     return encodeTable(ctx, value, Tag.Object, flags | (proto === null ? RecFlag.NullProto : 0), objectEntries(value))
