@@ -8,7 +8,8 @@ import * as v8 from 'node:v8'
 import { SharedMemory, type Turn } from 'interprocess-objects'
 import { uniqueName } from './lib/processes'
 import type { BenchRow, RunOptions } from './lib/scenario'
-import { opsPerSec, ratio, textFigure } from './lib/stats'
+import { opsPerSec, rate, ratio, textFigure } from './lib/stats'
+import { makeDocument } from './lib/document'
 
 export const title = 'codec: a nested ~3 KB document, stored and copied back out'
 export const notes = [
@@ -17,64 +18,12 @@ export const notes = [
 ]
 export const about = `What it costs to turn a typical message into bytes and back. The document is an order: nested objects, an array of 12 items (each with strings, numbers, a tag array and a dimensions array), a history array, a 300-character note, a \`Date\` and a \`Map\` (about 3 KB as JSON). For this SDK, **encode** is \`tx.put(doc)\` + \`tx.destroy\`, **decode** is \`tx.copy\` of the stored document into ordinary JS objects, and **encode+decode** is the full message path in one turn: \`tx.putMessage(doc)\`, \`tx.takeMessage()\`, \`tx.copy()\`, \`tx.destroy()\`. Reading a field or two through the mapped view instead of copying the whole document is much cheaper, and is what the mapped views are for. JSON cannot carry the \`Date\` and the \`Map\` (they are flattened to a string and an object first and not restored), so its row does less work than the others.`
 
-function makeDocument() {
-  const items = Array.from({ length: 12 }, (_, i) => ({
-    sku: `SKU-${1000 + i}`,
-    title: `Item number ${i}: a product with a moderately long title`,
-    qty: 1 + (i % 3),
-    price: 9.99 + i * 2.5,
-    inStock: i % 5 !== 0,
-    tags: ['new', i % 2 === 0 ? 'regular' : 'sale', `category-${i % 4}`],
-    dims: [10 + i, 20.5, 5.25],
-  }))
-  return {
-    id: 'order-2024-000123',
-    createdAt: new Date(Date.UTC(2024, 4, 17, 9, 30, 12)),
-    status: 'shipped',
-    customer: {
-      id: 48213,
-      name: 'Ada Lovelace',
-      email: 'ada@example.com',
-      vip: true,
-      address: { street: '12 Analytical Engine Way', city: 'London', zip: 'NW1 2DB', country: 'GB' },
-    },
-    items,
-    totals: { subtotal: 345.67, tax: 28.12, shipping: 4.99, total: 378.78, currency: 'EUR' },
-    history: [
-      { at: 1715938212000, event: 'created', by: 'web' },
-      { at: 1715938512000, event: 'paid', by: 'psp' },
-      { at: 1715949312000, event: 'packed', by: 'warehouse-3' },
-      { at: 1715960112000, event: 'shipped', by: 'carrier' },
-    ],
-    notes: 'Please leave the parcel with the neighbour at number 14 if nobody answers. '.repeat(4).trim(),
-    meta: new Map<string, unknown>([
-      ['source', 'web'],
-      ['campaign', 'spring-sale'],
-      ['retries', 2],
-      ['experiments', [3, 7, 11]],
-    ]),
-  }
-}
 
 type Doc = ReturnType<typeof makeDocument>
 
 /** What JSON can carry of the document: the Map as an object, the Date as a string. */
 function jsonable(doc: Doc): unknown {
   return { ...doc, createdAt: doc.createdAt.toISOString(), meta: Object.fromEntries(doc.meta) }
-}
-
-/** Operations per second of `op`, run until `ms` have passed. */
-function rate(ms: number, op: () => void): number {
-  for (let i = 0; i < 500; i++) op()
-  const t0 = performance.now()
-  let n = 0
-  let now = t0
-  do {
-    for (let i = 0; i < 50; i++) op()
-    n += 50
-    now = performance.now()
-  } while (now - t0 < ms)
-  return n / ((now - t0) / 1e3)
 }
 
 interface Measured {

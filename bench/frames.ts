@@ -11,7 +11,8 @@ import * as v8 from 'node:v8'
 import { FrameEncoder, readFrame } from '../core/values/frame'
 import type { BenchRow, Check, RunOptions } from './lib/scenario'
 import { valueOf } from './lib/scenario'
-import { bytes, opsPerSec, ratio, textFigure } from './lib/stats'
+import { bytes, opsPerSec, rate, ratio, textFigure } from './lib/stats'
+import { makeDocument } from './lib/document'
 
 export const title = 'frames: copied messages as flat frames vs v8.serialize, JSON and structuredClone'
 export const about = `Encoding a message into one flat, self-contained frame and decoding it back into ordinary JS values (the codec of "Messages v2: copied by default"). **frame** encode = \`FrameEncoder.encode\` (one walk into a reusable scratch buffer) + \`writeTo\` (one copy into a SharedArrayBuffer standing in for the segment); decode = \`readFrame\` from that SharedArrayBuffer. Three messages: a small object (~64 B as JSON), a nested ~3 KB order document (strings, numbers, arrays, a \`Date\` and a \`Map\`) and a 400 KB \`Float64Array\`. JSON cannot carry the \`Date\`, the \`Map\` or the typed array faithfully (flattened first, not restored), so its rows do less work. **bytes** is the encoded size; "frame/v8 bytes" compares it with v8.serialize.`
@@ -25,44 +26,6 @@ function makeSmall() {
   return { id: 4182, op: 'move', x: 12.5, y: -3, ok: true, tags: ['a', 'b'], at: 1715938212000 }
 }
 
-function makeDocument() {
-  const items = Array.from({ length: 12 }, (_, i) => ({
-    sku: `SKU-${1000 + i}`,
-    title: `Item number ${i}: a product with a moderately long title`,
-    qty: 1 + (i % 3),
-    price: 9.99 + i * 2.5,
-    inStock: i % 5 !== 0,
-    tags: ['new', i % 2 === 0 ? 'regular' : 'sale', `category-${i % 4}`],
-    dims: [10 + i, 20.5, 5.25],
-  }))
-  return {
-    id: 'order-2024-000123',
-    createdAt: new Date(Date.UTC(2024, 4, 17, 9, 30, 12)),
-    status: 'shipped',
-    customer: {
-      id: 48213,
-      name: 'Ada Lovelace',
-      email: 'ada@example.com',
-      vip: true,
-      address: { street: '12 Analytical Engine Way', city: 'London', zip: 'NW1 2DB', country: 'GB' },
-    },
-    items,
-    totals: { subtotal: 345.67, tax: 28.12, shipping: 4.99, total: 378.78, currency: 'EUR' },
-    history: [
-      { at: 1715938212000, event: 'created', by: 'web' },
-      { at: 1715938512000, event: 'paid', by: 'psp' },
-      { at: 1715949312000, event: 'packed', by: 'warehouse-3' },
-      { at: 1715960112000, event: 'shipped', by: 'carrier' },
-    ],
-    notes: 'Please leave the parcel with the neighbour at number 14 if nobody answers. '.repeat(4).trim(),
-    meta: new Map<string, unknown>([
-      ['source', 'web'],
-      ['campaign', 'spring-sale'],
-      ['retries', 2],
-      ['experiments', [3, 7, 11]],
-    ]),
-  }
-}
 
 function makeArray(): Float64Array {
   const a = new Float64Array(50_000)
@@ -73,21 +36,6 @@ function makeArray(): Float64Array {
 /** What JSON can carry of a message: Maps as objects, Dates as strings, typed arrays as arrays. */
 function jsonable(v: unknown): unknown {
   return JSON.parse(JSON.stringify(v, (_k, x: unknown) => (x instanceof Map ? Object.fromEntries(x) : ArrayBuffer.isView(x) ? Array.from(x as Float64Array) : x)))
-}
-
-/** Operations per second of `op`, run until `ms` have passed (after a warm-up). */
-function rate(ms: number, op: () => void): number {
-  const warm = performance.now()
-  while (performance.now() - warm < Math.min(200, ms / 4)) for (let i = 0; i < 20; i++) op()
-  const t0 = performance.now()
-  let n = 0
-  let now = t0
-  do {
-    for (let i = 0; i < 20; i++) op()
-    n += 20
-    now = performance.now()
-  } while (now - t0 < ms)
-  return n / ((now - t0) / 1e3)
 }
 
 interface Measured {

@@ -15,7 +15,7 @@ import { ShmError, type SharedMemory } from '../core'
 import { checkOptions } from '../core/options'
 import { shareViews } from '../common/task_protocol'
 import type { TaskHandlers, TaskName, TaskOutput, UntypedHandlers } from '../utility/tasks'
-import { cancelTask } from './pool/dispatch'
+import { cancelTask, Dispatcher } from './pool/dispatch'
 import { abortedError, closedError, invalid } from './pool/errors'
 import type { WorkerPoolOptions } from './pool/options'
 import { PoolState } from './pool/state'
@@ -57,7 +57,7 @@ export class WorkerPool<H extends TaskHandlers = UntypedHandlers> {
   }
 
   private constructor(options: WorkerPoolOptions) {
-    const state = new PoolState(options)
+    const state = new PoolState(options, (s) => new Dispatcher(s))
     this.state = state
     this.shm = state.shm
     state.pumpDone = pump(state)

@@ -155,3 +155,21 @@ export class LatencyLoop {
     return this.samples.subarray(0, this.n)
   }
 }
+
+/**
+ * Operations per second of `op`, run in batches of 20 until `ms` have passed, after a
+ * warm-up of a quarter of that (200 ms at most) so the JIT has settled.
+ */
+export function rate(ms: number, op: () => void): number {
+  const warm = performance.now()
+  while (performance.now() - warm < Math.min(200, ms / 4)) for (let i = 0; i < 20; i++) op()
+  const t0 = performance.now()
+  let n = 0
+  let now = t0
+  do {
+    for (let i = 0; i < 20; i++) op()
+    n += 20
+    now = performance.now()
+  } while (now - t0 < ms)
+  return n / ((now - t0) / 1e3)
+}

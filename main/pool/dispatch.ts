@@ -8,9 +8,9 @@ import { inboxChannel, SLOT_WORDS, SlotFlag, SlotWord, type ToWorker } from '../
 import { abortedError } from './errors'
 import type { PoolState } from './state'
 import { shutdown } from './supervision'
-import type { Task, Worker } from './types'
+import type { Scheduler, Task, Worker } from './types'
 
-export class Dispatcher {
+export class Dispatcher implements Scheduler {
   private readonly s: PoolState
   private scheduled = false
   private running = false

@@ -6,9 +6,8 @@ import { SharedMemory } from '../../core'
 import { resultsChannel, SLOT_WORDS } from '../../common/task_protocol'
 import type { WorkerHost } from '../hosts'
 import { Admission } from './admission'
-import { Dispatcher } from './dispatch'
 import { parseOptions, type PoolConfig, type WorkerPoolOptions } from './options'
-import { deferred, type Task, type Worker } from './types'
+import { deferred, type Scheduler, type Task, type Worker } from './types'
 
 export class PoolState {
   /** The segment tasks and results travel through. */
@@ -33,7 +32,7 @@ export class PoolState {
   knownNames: Set<string> | undefined
   /** Set when no worker is left and none will be started: every run() rejects with it. */
   broken: Error | undefined
-  readonly dispatcher: Dispatcher
+  readonly dispatcher: Scheduler
 
   starting = true
   closing = false
@@ -42,14 +41,14 @@ export class PoolState {
   pumpDone: Promise<void> = Promise.resolve()
 
   /** Checks the options and creates (or takes) the segment and the slot table; starts nothing. */
-  constructor(options: WorkerPoolOptions) {
+  constructor(options: WorkerPoolOptions, makeScheduler: (state: PoolState) => Scheduler) {
     const { script, workers, perWorker, host, config } = parseOptions(options)
     this.o = config
     this.host = host
     this.script = script
     this.perWorker = perWorker
     this.admission = new Admission(config.maxQueued, this.counters)
-    this.dispatcher = new Dispatcher(this)
+    this.dispatcher = makeScheduler(this)
 
     this.ownsSegment = options.shm === undefined
     this.shm = options.shm ?? SharedMemory.create({

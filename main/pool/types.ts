@@ -92,3 +92,13 @@ export function deferred<T>(): Deferred<T> {
   promise.catch(() => {}) // observed by whoever awaits it; never an unhandled rejection
   return { promise, resolve, reject }
 }
+
+/**
+ * What the pool's state asks of the dispatcher (main/pool/dispatch.ts): the state only
+ * knows this shape, so the dispatcher can import the state without a cycle.
+ */
+export interface Scheduler {
+  /** Runs dispatch soon (once per microtask, however often it is asked). */
+  kick(): void
+  stop(): void
+}
