@@ -25,9 +25,7 @@ export class EncodeContext {
   }
 
   pathString(): string {
-    let s = 'value'
-    for (const p of this.path) s += typeof p === 'number' ? `[${p}]` : /^[A-Za-z_$][\w$]*$/.test(p) ? `.${p}` : `[${JSON.stringify(p)}]`
-    return s
+    return formatPath(this.path)
   }
 
   /** Writes the last encoded value into the slot at `at`. */
@@ -124,9 +122,21 @@ export function encodeValue(ctx: EncodeContext, value: unknown): void {
   }
 }
 
-export function unsupported(ctx: EncodeContext, value: unknown, hint = ''): ShmError {
+/** Where a value sits inside what was stored, as code would write it: value.items[3]["a b"]. */
+export function formatPath(steps: ReadonlyArray<string | number>): string {
+  let s = 'value'
+  for (const p of steps) s += typeof p === 'number' ? `[${p}]` : /^[A-Za-z_$][\w$]*$/.test(p) ? `.${p}` : `[${JSON.stringify(p)}]`
+  return s
+}
+
+function unsupported(ctx: EncodeContext, value: unknown, hint = ''): ShmError {
+  return unsupportedAt(ctx.pathString(), value, hint)
+}
+
+/** ERR_UNSUPPORTED_TYPE for `value` at `path` (formatPath's form). */
+export function unsupportedAt(path: string, value: unknown, hint = ''): ShmError {
   const what = typeof value === 'object' && value !== null ? `an instance of ${value.constructor?.name ?? 'a class'}` : `a ${typeof value}`
-  return new ShmError('ERR_UNSUPPORTED_TYPE', `${ctx.pathString()} is ${what}, which cannot be shared${hint}`)
+  return new ShmError('ERR_UNSUPPORTED_TYPE', `${path} is ${what}, which cannot be shared${hint}`)
 }
 
 function encodeObject(ctx: EncodeContext, value: object): void {

@@ -26,7 +26,7 @@
 // No Node import: renderers load this file. core/utf8.ts decodes SharedArrayBuffer views.
 import { corrupt, ShmError } from '../errors'
 import { BinaryKind } from '../records'
-import { binaryKindOf, mergeEqualKeys, unsupported, EncodeContext } from './encode'
+import { binaryKindOf, formatPath, mergeEqualKeys, unsupportedAt } from './encode'
 import { hashKey, isTuple, MAX_TUPLE_DEPTH, timeOf } from './hash'
 import { classNameOf, prototypeOfClass, structOf, structTypeOf, v8Deserialize, v8Serialize } from './registry'
 import { decodeUtf8 } from '../utf8'
@@ -105,14 +105,8 @@ class Unsupported {
   constructor(readonly make: (path: string) => ShmError) {}
 }
 
-function pathString(steps: Step[]): string {
-  // encode.ts's path style ("value.items[3].name"), from its own formatter.
-  const holder = { path: steps }
-  return EncodeContext.prototype.pathString.call(holder as unknown as EncodeContext)
-}
-
 function unsupportedValue(value: unknown, hint?: string): Unsupported {
-  return new Unsupported((path) => unsupported({ pathString: () => path } as unknown as EncodeContext, value, hint))
+  return new Unsupported((path) => unsupportedAt(path, value, hint))
 }
 
 function addStep(err: unknown, step: Step): unknown {
@@ -235,7 +229,7 @@ export class FrameEncoder {
       return this.frameLength
     } catch (err) {
       this.deferred.length = 0
-      if (err instanceof Unsupported) throw err.make(pathString(err.steps))
+      if (err instanceof Unsupported) throw err.make(formatPath(err.steps))
       if (err instanceof RangeError && /call stack/i.test(err.message)) {
         throw new ShmError('ERR_UNSUPPORTED_TYPE', `value is nested too deeply to be copied into a message (the stack ran out); nest it less, or put it in the segment with tx.put and send that`)
       }
