@@ -1,6 +1,7 @@
 // The references processes hold through views, written down in the segment so that
-// they outlive nobody: a process that dies holding some has them released by the
-// next process that registers or takes a turn over from a dead owner.
+// none is lost with its process: what a process that died held is released by the
+// next process that registers or takes a turn over from a dead owner. Part of the
+// segment layout (the directory and slot formats below; LAYOUT_VERSION 3).
 //
 // A process (one handle of the segment: pid + start stamp + handle token) holds a
 // reference for each view that tx.put or tx.takeMessage returned and it has not
@@ -161,7 +162,7 @@ export class Holders {
   /** shm.close(), in a turn: every reference this handle holds is dropped. */
   releaseAll(): void {
     if (this.index < 0) return
-    releaseSlot(this.heap, this.slot)
+    releaseHolderSlot(this.heap, this.slot)
     this.places.clear()
     this.index = -1
     this.count = 0
@@ -178,7 +179,7 @@ export class Holders {
     for (const [i, slot] of occupiedSlots(heap)) {
       if (i === this.index) continue
       if (processStillRuns(heap.i32[(slot + HolderSlot.Pid) >>> 2]!, heap.u32[(slot + HolderSlot.Identity) >>> 2]!)) continue
-      releaseSlot(heap, slot)
+      releaseHolderSlot(heap, slot)
       freed++
     }
     return freed
@@ -243,7 +244,7 @@ function growDirectory(heap: Heap, old: number): number {
 }
 
 /** Drops every reference a slot lists, then frees the list and the slot. */
-function releaseSlot(heap: Heap, slot: number): void {
+function releaseHolderSlot(heap: Heap, slot: number): void {
   const list = heap.u32[(slot + HolderSlot.List) >>> 2]!
   const count = heap.u32[(slot + HolderSlot.Count) >>> 2]!
   if (list !== 0 && heap.allocator.blockSize(list) < count * 4) throw corrupt(`holder list ${list}: Count = ${count} does not fit its block`)
