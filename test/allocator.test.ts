@@ -4,6 +4,7 @@ import { ShmError, SharedMemory, type AllocatorStats } from 'interprocess-object
 import { Allocator, type HeapMemory } from '../core/allocator'
 import { startChild, uniqueName } from './helpers/processes'
 import { prng } from './helpers/prng'
+import { shmError } from './helpers/segments'
 
 const HEAP_START = 4096
 const FIRST_HEADER = HEAP_START + 8
@@ -32,15 +33,6 @@ function shuffle<T>(items: T[], rnd: () => number): T[] {
   return items
 }
 
-function thrown(fn: () => unknown): ShmError {
-  try {
-    fn()
-  } catch (err) {
-    expect(err).toBeInstanceOf(ShmError)
-    return err as ShmError
-  }
-  throw new Error('expected a ShmError, nothing was thrown')
-}
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(b)
@@ -50,7 +42,7 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
 function expectFullUnchanged(a: Allocator, mem: HeapMemory, size: number): void {
   const before = Buffer.from(mem.bytes)
   const stats = a.stats()
-  const err = thrown(() => a.alloc(size))
+  const err = shmError(() => a.alloc(size))
   expect(err.code).toBe('ERR_SHM_FULL')
   expect(err.message).toContain(`${size} bytes`)
   expect(err.message).toContain(`largest free block holds ${stats.largestFree} bytes`)
@@ -210,7 +202,7 @@ describe('allocator', () => {
       a.alloc(100)
       const before = Buffer.from(mem.bytes)
       for (const bad of [-1, -16, 1.5, Number.NaN, Infinity, -Infinity, 2 ** 32 + 1, 2 ** 53, '16' as unknown as number]) {
-        const err = thrown(() => a.alloc(bad))
+        const err = shmError(() => a.alloc(bad))
         expect(err.code).toBe('ERR_INVALID_ARGUMENT')
         expect(err.message).toMatch(/integer from 0 to 4 GiB/)
       }
@@ -317,7 +309,7 @@ describe('allocator', () => {
     // (Not expectFullUnchanged: copying 4 GiB would commit it all. The root and the stats must hold still.)
     const root = mem.words.slice(16, 452)
     const stats = a.stats()
-    expect(thrown(() => a.alloc(2 ** 31)).code).toBe('ERR_SHM_FULL')
+    expect(shmError(() => a.alloc(2 ** 31)).code).toBe('ERR_SHM_FULL')
     expect(mem.words.slice(16, 452)).toEqual(root)
     expect(a.stats()).toEqual(stats)
     a.free(big)
@@ -347,7 +339,7 @@ describe('allocator', () => {
       const expectRefused = (offset: number, why: RegExp) => {
         const before = Buffer.from(mem.bytes)
         for (const call of [() => a.free(offset), () => a.usableSize(offset)]) {
-          const err = thrown(call)
+          const err = shmError(call)
           expect(err.code).toBe('ERR_INVALID_ARGUMENT')
           expect(err.message).toMatch(why)
         }
@@ -485,11 +477,11 @@ describe('allocator free-list walks', () => {
       const largest = a.stats().largestFree
       // The fresh heap is one free block; point its next-free link at itself.
       mem.words[(FIRST_HEADER + 8) >>> 2] = FIRST_HEADER
-      const stats = thrown(() => a.stats())
+      const stats = shmError(() => a.stats())
       expect(stats.code).toBe('ERR_SHM_CORRUPT')
       expect(stats.message).toMatch(/free list .* is longer than the \d+ blocks of its class that fit in the heap/)
       // A request that fits no free block walks the largest class: the same refusal, not ERR_SHM_FULL after 2^26 steps.
-      expect(thrown(() => a.alloc(largest + 16)).code).toBe('ERR_SHM_CORRUPT')
+      expect(shmError(() => a.alloc(largest + 16)).code).toBe('ERR_SHM_CORRUPT')
     })
   })
 })

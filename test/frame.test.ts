@@ -9,6 +9,7 @@ import { uniqueName } from './helpers/processes'
 import { value } from './helpers/values'
 // White-box: the codec is internal (channels will use it).
 import { encodeFrame, FrameEncoder, frameRefs, MAX_FRAME_DEPTH, readFrame, writeFrame } from '../core/values/frame'
+import { shmError } from './helpers/segments'
 
 class Money {
   constructor(
@@ -38,15 +39,6 @@ function roundTripShared(v: unknown): unknown {
   return readFrame(sab, 16, n)
 }
 
-function shmError(fn: () => unknown): ShmError {
-  try {
-    fn()
-  } catch (err) {
-    expect(err).toBeInstanceOf(ShmError)
-    return err as ShmError
-  }
-  throw new Error('expected a ShmError, nothing was thrown')
-}
 
 const edgeCases: unknown[] = [
   undefined, null, true, false, 0, -0, NaN, Infinity, -Infinity, 1, 127, 128, -1, 2 ** 31, -(2 ** 31), 2 ** 32 + 1,
