@@ -19,6 +19,8 @@ export type ShmErrorCode =
   /** A write to something that may only be read: a frozen value, or a region granted 'read'. */
   | 'ERR_SHM_READONLY'
   | 'ERR_NO_MESSAGES'
+  /** trySend on a channel whose ring is full (send waits instead). */
+  | 'ERR_CHANNEL_FULL'
   | 'ERR_UNSUPPORTED_TYPE'
   | 'ERR_INVALID_NAME'
   | 'ERR_INVALID_ARGUMENT'
@@ -42,7 +44,7 @@ export type ShmErrorCode =
 // A record, not a list, so the compiler insists on every code of the union, and on no other.
 const CODES: { readonly [C in ShmErrorCode]: true } = {
   ERR_SHM_EXISTS: true, ERR_SHM_NOT_FOUND: true, ERR_SHM_CORRUPT: true, ERR_SHM_STALE: true, ERR_SHM_VERSION: true, ERR_SHM_FULL: true,
-  ERR_SHM_CLOSED: true, ERR_SHM_NO_TURN: true, ERR_SHM_OS: true, ERR_SHM_REENTRANT: true, ERR_SHM_READONLY: true, ERR_NO_MESSAGES: true,
+  ERR_SHM_CLOSED: true, ERR_SHM_NO_TURN: true, ERR_SHM_OS: true, ERR_SHM_REENTRANT: true, ERR_SHM_READONLY: true, ERR_NO_MESSAGES: true, ERR_CHANNEL_FULL: true,
   ERR_UNSUPPORTED_TYPE: true, ERR_INVALID_NAME: true, ERR_INVALID_ARGUMENT: true, ERR_TIMEOUT: true, ERR_ABORTED: true, ERR_ADDON_NOT_FOUND: true,
   ERR_WORKER_EXITED: true, ERR_NOT_GRANTED: true, ERR_OUT_OF_RANGE: true, ERR_BRIDGE_VERSION: true, ERR_NO_BRIDGE: true, ERR_BRIDGE: true,
 }

@@ -9,12 +9,9 @@
 //   allocator  Root.Op set: an alloc() or free() died half-way. The block chain is
 //              still a valid tiling (allocator.ts writes it in that order), so the
 //              free lists, bitmaps and counters are rebuilt from it (Allocator.repair).
-//   channels   a put() or take() died between linking a node and updating Tail /
-//              Count: the node chain is the truth, Tail and Count are set from it.
-//   messages   a queued message whose value graph does not hold together (a record
-//              freed or overwritten under it) is unlinked and reported; its records
-//              are left allocated, since freeing through a broken graph could free
-//              blocks that something else still uses.
+//   channels   nothing: rings are written outside turns, one compare-and-swap at a
+//              time (core/ring.ts), and a stalled send or receive is given up on by
+//              the channel itself. A damaged ring or queued frame is a stray write.
 // A crash can also leak blocks (allocated, not yet linked anywhere): that is not
 // an inconsistency, only lost space, and it is not detectable without knowing
 // which mapped values other processes still hold.
@@ -24,7 +21,10 @@
 // on a broken heap. shm.check() still runs on a marked segment (to say what is
 // wrong) and clears the mark with { repair: true } if the heap checks out.
 import type { AllocatorRepair, AllocatorStats } from './allocator'
-import { dirWord } from './channel'
+import { channelLabel, checkChannel, dirWord, findChannel } from './channel'
+import { FRAME_LENGTH, WITH_REFS } from './messages'
+import { Ring } from './ring'
+import { frameRefs } from './values/frame'
 import { checkHolders } from './holders'
 import { overrun } from './values/bounds'
 import { hashKey, lookupHash } from './values/hash'
@@ -34,8 +34,8 @@ import { corrupt as corruptIn, ShmError } from './errors'
 import type { Heap } from './heap'
 import { Header, HeaderFlag } from './layout'
 import {
-  Arr, Big, Bin, BinaryKind, ChannelDir, Entry, ENTRY_SIZE, EntryFlag, FIRST_REF_TAG, Hash, Inst, InternalKind, QNode, Queue, Rec, Slot,
-  SLOT_SIZE, Str, StrEncoding, StructRec, Tag,
+  Arr, Big, Bin, BinaryKind, Chan, ChannelDir, Entry, ENTRY_SIZE, EntryFlag, FIRST_REF_TAG, FrameRec, Hash, Inst, InternalKind, OUT_OF_LINE, Rec,
+  RingSlot, Slot, SLOT_SIZE, Str, StrEncoding, StructRec, Tag, TOMBSTONE,
 } from './records'
 
 export interface CheckOptions {
@@ -110,8 +110,6 @@ export function checkHeap(heap: Heap, options: CheckOptions = {}): HeapReport {
 
   const channels = new ChannelChecker(heap, repair, repairs)
   const reports = channels.run()
-  // Repairs free nodes: the allocator must still agree with itself afterwards.
-  if (channels.freedNodes) allocator.check()
   checkHolders(heap)
 
   return {
@@ -196,13 +194,11 @@ const corrupt = (detail: string): ShmError => corruptIn(detail, 'check')
 
 class ChannelChecker {
   readonly values: ValueChecker
-  freedNodes = false
-  private readonly nodes = new Set<number>()
 
   constructor(
     private readonly heap: Heap,
-    private readonly repair: boolean,
-    private readonly repairs: string[],
+    repair: boolean,
+    repairs: string[],
   ) {
     this.values = new ValueChecker(heap, repair ? repairs : null)
   }
@@ -210,38 +206,46 @@ class ChannelChecker {
   run(): ChannelReport[] {
     const heap = this.heap
     const u32 = heap.u32
-    const dir = u32[dirWord(ChannelDir.Queues)]!
-    const count = u32[dirWord(ChannelDir.Count)]!
+    const table = u32[dirWord(ChannelDir.Table)]!
     const capacity = u32[dirWord(ChannelDir.Capacity)]!
-    if (count > capacity) throw corrupt(`the channel directory lists ${count} queues but has room for ${capacity}`)
-    if (dir === 0) {
-      if (count !== 0 || capacity !== 0) throw corrupt(`the channel directory has no block but says ${count} queues / capacity ${capacity}`)
+    const count = u32[dirWord(ChannelDir.Count)]!
+    const used = u32[dirWord(ChannelDir.Used)]!
+    if (table === 0) {
+      if (capacity !== 0 || count !== 0 || used !== 0) throw corrupt(`the channel directory has no table but says capacity ${capacity}, ${count} channels, ${used} used`)
       return []
     }
-    const dirBytes = heap.allocator.blockSize(dir)
-    if (dirBytes < capacity * 4) throw corrupt(`the channel directory ${dir} is not a live block of ${capacity * 4} bytes`)
+    if (capacity < 16 || (capacity & (capacity - 1)) !== 0) throw corrupt(`the channel directory has capacity ${capacity}`)
+    if (heap.allocator.blockSize(table) < capacity * 4) throw corrupt(`the channel directory ${table} is not a live block of ${capacity * 4} bytes`)
     const names = new Set<string>()
-    const queues = new Set<number>()
     const reports: ChannelReport[] = []
-    for (let i = 0; i < count; i++) {
-      const q = u32[(dir >>> 2) + i]!
-      if (queues.has(q)) throw corrupt(`queue ${q} is listed twice in the channel directory`)
-      queues.add(q)
-      this.liveRecord(q, InternalKind.Queue, Queue.Size, `channel directory entry ${i}`)
-      const nameRef = u32[(q + Queue.Name) >>> 2]!
-      this.liveRecord(nameRef, Tag.String, Str.Data, `queue ${q}'s name`)
+    let live = 0
+    let tombstones = 0
+    for (let i = 0; i < capacity; i++) {
+      const ref = u32[(table >>> 2) + i]!
+      if (ref === 0) continue
+      if (ref === TOMBSTONE) {
+        tombstones++
+        continue
+      }
+      live++
+      this.liveRecord(ref, InternalKind.Channel, Chan.Slots, `channel directory entry ${i}`)
+      const nameRef = u32[(ref + Chan.Name) >>> 2]!
+      this.liveRecord(nameRef, Tag.String, Str.Data, `channel ${ref}'s name`)
       let name: string
       try {
+        checkChannel(heap, ref)
         name = readStringRecord(heap, nameRef)
       } catch (err) {
-        throw corrupt(`queue ${q}'s name cannot be read (${(err as Error).message})`)
+        throw corrupt(`channel ${ref} cannot be read (${(err as Error).message})`)
       }
-      if (names.has(name)) throw corrupt(`two queues are named ${JSON.stringify(name)}`)
+      if (names.has(name)) throw corrupt(`two channels are named ${JSON.stringify(name)}`)
       names.add(name)
-      const hash = hashKey(name, () => 'channel')
-      if (u32[(q + Queue.NameHash) >>> 2] !== hash) throw corrupt(`queue ${q} (${JSON.stringify(name)}) has name hash ${u32[(q + Queue.NameHash) >>> 2]}, its name hashes to ${hash}`)
-      reports.push({ name, messages: this.checkQueue(q, name), waiters: heap.i32[(q + Queue.Waiters) >>> 2]! })
+      if (u32[(ref + Chan.NameHash) >>> 2] !== hashKey(name, () => 'channel')) throw corrupt(`channel ${ref} (${JSON.stringify(name)}) has the wrong name hash`)
+      if (findChannel(heap, name) !== ref) throw corrupt(`channel ${JSON.stringify(name)} is not found where its name hash says`)
+      const waiters = heap.i32[(ref + Chan.Sleepers) >>> 2]! + heap.i32[(ref + Chan.FutexWaiters) >>> 2]!
+      reports.push({ name, messages: this.checkRing(ref, name), waiters })
     }
+    if (live !== count || live + tombstones !== used) throw corrupt(`the channel directory says ${count} channels and ${used} used entries; it holds ${live} channels and ${tombstones} tombstones`)
     return reports
   }
 
@@ -252,72 +256,57 @@ class ChannelChecker {
     if (this.heap.u8[ref] !== kind) throw corrupt(`${what} (${ref}) is a record of kind ${this.heap.u8[ref]}, expected ${kind}`)
   }
 
-  /** Walks a queue's nodes and messages; returns its message count after repairs. */
-  private checkQueue(q: number, name: string): number {
+  /**
+   * Every position between Dequeue and Enqueue holds a published message (whose frame
+   * and the values it refers to are sound) or one a sender is still writing. Rings are
+   * never written in a turn, so nothing here is a crash's leftover to repair: a finding
+   * is a stray write. Returns the published messages.
+   */
+  private checkRing(ref: number, name: string): number {
     const heap = this.heap
-    const u32 = heap.u32
-    const label = name === '' ? 'the default channel' : `channel ${JSON.stringify(name)}`
-    const nodes: number[] = []
-    // Every node is a distinct live block of 32 bytes: the heap bounds the walk.
-    for (let n = u32[(q + Queue.Head) >>> 2]!; n !== 0; n = u32[(n + QNode.Next) >>> 2]!) {
-      if (this.nodes.has(n)) throw corrupt(`${label}: node ${n} is reached twice (a cycle, or shared with another queue)`)
-      if (heap.allocator.blockSize(n) < QNode.Size) throw corrupt(`${label}: node ${n} (message ${nodes.length}) is not a live block`)
-      this.nodes.add(n)
-      nodes.push(n)
+    const ring = new Ring(heap.i32, ref)
+    const label = channelLabel(name)
+    const enqueue = heap.u32[(ref + Chan.Enqueue) >>> 2]!
+    const dequeue = heap.u32[(ref + Chan.Dequeue) >>> 2]!
+    const size = (enqueue - dequeue) | 0
+    if (size < 0 || size > ring.capacity) throw corrupt(`${label}: Enqueue ${enqueue} and Dequeue ${dequeue} are ${size} apart, its ring holds ${ring.capacity}`)
+    let published = 0
+    for (let i = 0; i < size; i++) {
+      const pos = (dequeue + i) | 0
+      const slot = ring.slotAt(pos)
+      const seq = heap.i32[slot >>> 2]!
+      if (seq === pos) continue
+      if (seq !== ((pos + 1) | 0)) throw corrupt(`${label}: the slot of position ${pos >>> 0} has sequence ${seq >>> 0}`)
+      const problem = this.checkFrame(slot, ring.slotBytes)
+      if (problem !== null) throw corrupt(`${label}: the message at position ${pos >>> 0} is damaged: ${problem}`)
+      published++
     }
-
-    // A put() or take() that died between its link and its bookkeeping leaves Count
-    // off by exactly one (and Tail maybe stale); anything else was not written by
-    // this library.
-    const count = u32[(q + Queue.Count) >>> 2]!
-    const tail = u32[(q + Queue.Tail) >>> 2]!
-    const linked = nodes.length
-    const lastLinked = linked === 0 ? 0 : nodes[linked - 1]!
-    const bookkept = count === linked && tail === lastLinked
-    if (!bookkept && (!this.repair || Math.abs(count - linked) !== 1)) {
-      throw corrupt(`${label}: ${linked} node(s) are linked but the queue says Count ${count}, Tail ${tail} (last node ${lastLinked})`)
-    }
-
-    // Messages whose values do not hold together are dropped (repair) or reported.
-    const bad: number[] = []
-    let firstReason = ''
-    for (let i = 0; i < linked; i++) {
-      const problem = this.values.checkMessage(nodes[i]! + QNode.Value)
-      if (problem !== null) {
-        if (bad.length === 0) firstReason = problem
-        bad.push(i)
-      }
-    }
-    if (bad.length > 0) {
-      if (!this.repair) throw corrupt(`${label}: message ${bad[0]} is damaged: ${firstReason}`)
-      this.dropMessages(q, nodes, bad)
-      this.repairs.push(`${label}: dropped ${bad.length} damaged message(s) at position(s) ${bad.join(', ')} (first: ${firstReason}); their records were left allocated`)
-      for (let k = bad.length - 1; k >= 0; k--) nodes.splice(bad[k]!, 1)
-    }
-    if (bookkept && bad.length === 0) return linked
-    const last = nodes.length === 0 ? 0 : nodes[nodes.length - 1]!
-    u32[(q + Queue.Tail) >>> 2] = last
-    u32[(q + Queue.Count) >>> 2] = nodes.length
-    if (!bookkept) this.repairs.push(`${label}: Count ${count} → ${linked}, Tail ${tail} → ${lastLinked} (a put or take was interrupted between linking and bookkeeping)`)
-    return nodes.length
+    return published
   }
 
-  /** Unlinks the nodes at `positions` (ascending) and frees them; the values leak on purpose. */
-  private dropMessages(q: number, nodes: number[], positions: number[]): void {
+  private checkFrame(slot: number, slotBytes: number): string | null {
     const heap = this.heap
-    const u32 = heap.u32
-    const drop = new Set(positions.map((i) => nodes[i]!))
-    let prev = 0
-    for (const n of nodes) {
-      if (drop.has(n)) continue
-      if (prev === 0) u32[(q + Queue.Head) >>> 2] = n
-      else u32[(prev + QNode.Next) >>> 2] = n
-      prev = n
+    const word = heap.u32[(slot + RingSlot.Length) >>> 2]!
+    const length = word & FRAME_LENGTH
+    let at = slot + RingSlot.Data
+    if ((word & OUT_OF_LINE) !== 0) {
+      const record = heap.u32[(slot + RingSlot.Ref) >>> 2]!
+      if (heap.allocator.blockSize(record) < FrameRec.Data + length || heap.u8[record] !== InternalKind.Frame) return `its frame record ${record} is not a live Frame record of ${length} bytes`
+      if (heap.generationOf(record) !== heap.u32[(slot + RingSlot.Generation) >>> 2]) return `its frame record ${record} was freed`
+      at = record + FrameRec.Data
+    } else if (length > slotBytes - RingSlot.Data) return `an inline frame of ${length} bytes overflows its slot`
+    if ((word & WITH_REFS) === 0) return null
+    let refs: number[]
+    try {
+      refs = frameRefs(heap.u8, at, length)
+    } catch (err) {
+      return (err as Error).message
     }
-    if (prev === 0) u32[(q + Queue.Head) >>> 2] = 0
-    else u32[(prev + QNode.Next) >>> 2] = 0
-    for (const n of drop) heap.free(n)
-    this.freedNodes = true
+    for (const ref of refs) {
+      const problem = this.values.checkRecord(ref)
+      if (problem !== null) return problem
+    }
+    return null
   }
 }
 
@@ -343,15 +332,15 @@ class ValueChecker {
     private readonly repairs: string[] | null,
   ) {}
 
-  /** null if the message in slot `at` (and everything it references) is sound, else why not. */
-  checkMessage(at: number): string | null {
+  /** null if value record `ref` (and everything it references) is sound, else why not. */
+  checkRecord(ref: number): string | null {
     const pending: number[] = []
     const added: number[] = []
     const keyed: number[] = []
     try {
-      const tag = this.heap.i32[at >>> 2]!
-      if (tag === Tag.Hole) return `slot ${at} holds an array hole, not a value`
-      this.slot(at, pending, added)
+      const tag = this.heap.u8[ref]!
+      if (ref < Header.HeapStart || ref >= this.heap.size || tag < FIRST_REF_TAG || tag > Tag.Serialized) return `${ref} is not a value record`
+      this.ref(ref, tag, pending, added)
       while (pending.length > 0) {
         const tag = pending.pop()!
         const ref = pending.pop()!

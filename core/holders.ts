@@ -5,7 +5,7 @@
 //
 // A process (one handle of the segment: pid + start stamp + handle token) holds a
 // reference for each view that tx.put or tx.takeMessage returned and it has not
-// destroyed. (Views read out of containers hold none: they borrow their record and
+// destroyed, and one for each channel handle it has open (shm.channel). (Views read out of containers hold none: they borrow their record and
 // check its generation instead.)
 //
 // Directory (Header.Holders → block): +0 slot capacity, +4 slots in use, then slots
@@ -14,7 +14,8 @@
 import { corrupt, ShmError } from './errors'
 import type { Heap } from './heap'
 import { Header } from './layout'
-import { FIRST_REF_TAG, LAST_VALUE_TAG, Rec } from './records'
+import { closeChannel } from './channel'
+import { FIRST_REF_TAG, InternalKind, LAST_VALUE_TAG, Rec } from './records'
 import { identityOf, processStillRuns } from './lock'
 import { releaseRecord } from './values/release'
 
@@ -256,7 +257,8 @@ function releaseHolderSlot(heap: Heap, slot: number): void {
   heap.u32[(dir + Dir.InUse) >>> 2] = Math.max(0, heap.u32[(dir + Dir.InUse) >>> 2]! - 1)
   for (let i = 0; i < count; i++) {
     const ref = heap.u32[(list + i * 4) >>> 2]!
-    releaseRecord(heap, ref, heap.kindOf(ref))
+    if (heap.kindOf(ref) === InternalKind.Channel) closeChannel(heap, ref)
+    else releaseRecord(heap, ref, heap.kindOf(ref))
   }
   if (list !== 0) heap.allocator.free(list)
 }
@@ -273,7 +275,8 @@ export function checkHolders(heap: Heap): number {
     if (count > 0 && heap.allocator.blockSize(list) < count * 4) throw corrupt(`holder slot ${i}: list ${list} does not hold its Count = ${count} references`)
     for (let j = 0; j < count; j++) {
       const ref = heap.u32[(list + j * 4) >>> 2]!
-      if (heap.allocator.blockSize(ref) < Rec.Body || heap.kindOf(ref) < FIRST_REF_TAG || heap.kindOf(ref) > LAST_VALUE_TAG || heap.u32[(ref + Rec.RefCount) >>> 2] === 0) {
+      const kind = heap.kindOf(ref)
+      if (heap.allocator.blockSize(ref) < Rec.Body || ((kind < FIRST_REF_TAG || kind > LAST_VALUE_TAG) && kind !== InternalKind.Channel) || heap.u32[(ref + Rec.RefCount) >>> 2] === 0) {
         throw corrupt(`holder slot ${i} (pid ${heap.i32[(slot + HolderSlot.Pid) >>> 2]}) holds ${ref}, which is not a live record`)
       }
     }

@@ -1,6 +1,8 @@
 export { SharedMemory } from './shared_memory'
 export type { AccessOptions, CreateOptions, OpenOptions, OpenOrCreateOptions, ShmCheckOptions, WaitForMessageOptions } from './shared_memory'
 export type { ChannelReport, CheckOptions, HeapReport, TurnRecovery } from './check'
+export { Channel } from './message_channel'
+export type { ChannelOpenOptions, ChannelStats, ReceiveOptions, ReceiveSyncOptions, SendOptions } from './message_channel'
 export { Turn } from './turn'
 export type { Transaction } from './turn'
 export type { ChannelOptions, TakeOptions } from './turn'

@@ -12,8 +12,10 @@ export const MAGIC = 0x424f5049
  * 3: records carry a generation (16-byte record header, every body 8 bytes later);
  *    the generation counter lives at Header.NextGeneration; tables have an Epoch; the
  *    references processes hold through views are listed from Header.Holders.
+ * 4: channels are lock-free rings of copied message frames (records.ts Chan, RingSlot,
+ *    Frame); the channel directory is a hash table with tombstones.
  */
-export const LAYOUT_VERSION = 3
+export const LAYOUT_VERSION = 4
 
 /** Segment header, at offset 0. */
 export const enum Header {

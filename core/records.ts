@@ -172,33 +172,73 @@ export const enum StructRec {
   Data = 32,
 }
 
-/** Channel queue: created once per channel name, never moved (waiters sleep on Seq). */
-export const enum Queue {
+/**
+ * Channel: a bounded multi-producer multi-consumer ring of message slots (Dmitry
+ * Vyukov's bounded queue: one sequence word per slot), so that sending and receiving
+ * take no turn. Created in a turn, listed in the channel directory, and freed in a
+ * turn once no handle holds it (RefCount = open handles) and it is empty. Positions
+ * are u32 counters compared modulo 2^32.
+ */
+export const enum Chan {
   Name = 12, // ref to String record
   NameHash = 16,
-  Head = 20, // first node or 0
-  Tail = 24, // last node or 0
-  Count = 28,
-  Seq = 32, // bumped by every put: futex word for waitForMessage
-  Waiters = 36, // processes sleeping on Seq
-  Size = 48,
+  Capacity = 20, // slots, a power of two, at least 2
+  SlotBytes = 24, // bytes per slot (RingSlot.Data + the inline frame room)
+  Dropped = 28, // messages lost to a sender or receiver that stopped mid-operation (stats().dropped)
+  Signal = 32, // futex word, bumped after a send when FutexWaiters > 0
+  FutexWaiters = 36, // threads sleeping on Signal (sync receives; async ones without a notifier)
+  SpaceSignal = 40, // futex word, bumped after a receive when SpaceWaiters > 0
+  SpaceWaiters = 44, // senders sleeping on SpaceSignal (a full ring)
+  Sleepers = 48, // entries of the sleeper table in use
+  SleeperTable = 52, // CHANNEL_SLEEPERS × (pid u32, nonce u32): event loops to notify (core/notifier.ts)
+  Enqueue = 128, // next position to send into (a cache line of its own)
+  Dequeue = 192, // next position to receive from (a cache line of its own)
+  Slots = 256,
 }
 
-/** Queue node: +0 next node, +16 the message slot. */
-export const enum QNode {
-  Next = 0,
-  Value = 16,
-  Size = 32,
+export const CHANNEL_SLEEPERS = 8
+
+/**
+ * Ring slot: +0 Seq (the position it is free for; position + 1 once it holds that
+ * position's message), +4 Length (the frame's bytes; OUT_OF_LINE set: the frame is a
+ * Frame record), +8 the pid of the sender that claimed it, +12 the pid of the receiver
+ * that claimed it (0 until one did: the sender clears it), +16 the Frame record's ref,
+ * +20 its generation, +24 the inline frame (8-aligned). The pids tell a stalled
+ * operation of a dead process (given up on) from a slow one (waited for).
+ */
+export const enum RingSlot {
+  Seq = 0,
+  Length = 4,
+  Writer = 8,
+  Reader = 12,
+  Ref = 16,
+  Generation = 20,
+  Data = 24,
 }
 
-/** Channel directory, in the header at Header.ChannelRoot. */
+export const OUT_OF_LINE = 0x80000000
+
+/** Frame (a message too large for its slot): +12 byte length, +16 the frame (core/values/frame.ts). */
+export const enum FrameRec {
+  ByteLength = 12,
+  Data = 16,
+}
+
+/**
+ * Channel directory, in the header at Header.ChannelRoot: an open-addressing table
+ * of channel refs (0 empty, TOMBSTONE deleted), probed linearly from NameHash.
+ */
 export const enum ChannelDir {
-  Queues = 0, // ref to a block of u32 queue refs
-  Count = 4,
-  Capacity = 8,
+  Table = 0, // ref to a block of Capacity u32s, 0 until the first channel
+  Capacity = 4, // a power of two
+  Count = 8, // live channels
+  Used = 12, // live channels + tombstones
 }
+
+export const TOMBSTONE = 1
 
 /** Record kinds that are not values. */
 export const enum InternalKind {
-  Queue = 64,
+  Channel = 64,
+  Frame = 65,
 }

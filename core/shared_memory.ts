@@ -1,5 +1,8 @@
 import { Allocator } from './allocator'
-import { Channels, DEFAULT_CHANNEL } from './channel'
+import { checkCapacity, closeChannel, DEFAULT_CHANNEL, findChannel, formatChannels, openChannel } from './channel'
+import { Channel, type ChannelHost, type ChannelOpenOptions } from './message_channel'
+import { Messages } from './messages'
+import { Chan } from './records'
 import { checkSegment, recoverTurn, refuseMarkedCorrupt, type CheckOptions, type HeapReport, type TurnRecovery } from './check'
 import { ShmError } from './errors'
 import { Heap } from './heap'
@@ -61,6 +64,7 @@ const asyncAccessSpec = { ...accessSpec, signal: 'object', keepAlive: 'boolean' 
 const waitSpec = { ...asyncAccessSpec, channel: 'string' } as const
 const checkSpec = { ...accessSpec, repair: 'boolean' } as const
 const waitSyncSpec = { ...accessSpec, channel: 'string' } as const
+const channelSpec = { capacity: 'number' } as const
 const waitModes: readonly WaitMode[] = ['cpu-friendly', 'low-latency']
 
 const createSpec = { name: 'name', size: 'number', prefault: 'boolean', unlinkOnExit: 'boolean' } as const
@@ -78,16 +82,33 @@ export class SharedMemory {
   /** @internal */
   readonly heap: Heap
   private readonly lock: TurnLock
-  private readonly channels: Channels
   private readonly holders: Holders
+  private readonly messages: Messages
+  /** What Channel objects of this handle use of it. */
+  private readonly channelHost: ChannelHost
+  /** Handles the in-turn forms (tx.putMessage, tx.takeMessage…) use, one per channel name, held until close. */
+  private readonly turnChannels = new Map<string, Channel>()
   private recovery: TurnRecovery | null = null
 
   private constructor(segment: Segment) {
     this.segment = segment
     this.heap = new Heap(segment)
     this.lock = new TurnLock(segment)
-    this.channels = new Channels(this.heap)
     this.holders = new Holders(this.heap)
+    const inTurn = <T>(fn: () => T): T => (this.heap.inTurn ? fn() : this.access(() => fn()))
+    this.messages = new Messages(this.heap, this.holders, inTurn)
+    const holders = this.holders
+    const heap = this.heap
+    this.channelHost = {
+      segment,
+      heap,
+      messages: this.messages,
+      inTurn,
+      closeChannel(ref: number): void {
+        holders.unhold(ref)
+        closeChannel(heap, ref)
+      },
+    }
   }
 
   /** Creates a new segment; ERR_SHM_EXISTS if the name is taken. */
@@ -123,7 +144,7 @@ export class SharedMemory {
       if (segment.created) {
         Allocator.format(segment)
         shm.heap.inTurn = true
-        Channels.format(shm.heap)
+        formatChannels(shm.heap)
         Holders.format(shm.heap)
         shm.heap.inTurn = false
         segment.publish()
@@ -254,7 +275,7 @@ export class SharedMemory {
 
   private runTurn<T>(fn: (tx: Turn) => T, recovered: boolean, checking = false): T {
     const heap = this.heap
-    const tx = new Turn(heap, this.channels, this.holders)
+    const tx = new Turn(heap, this.holders, this.turnChannel)
     heap.inTurn = true
     try {
       // After a dead owner the heap may be mid-update: the full check repairs it or
@@ -281,36 +302,73 @@ export class SharedMemory {
       } finally {
         heap.inTurn = false
         this.lock.release()
-        this.wakeReaders(tx.touchedQueues)
       }
     }
+  }
+
+  /**
+   * A handle on channel `name` (made if it does not exist, with `capacity` slots): send
+   * copies values in, receive takes them out as ordinary values. Close it when done
+   * (or `using`): a channel is freed when its last handle closes while it is empty.
+   */
+  channel<T = unknown>(name: string, options?: ChannelOpenOptions): Channel<T> {
+    if (typeof name !== 'string') throw new ShmError('ERR_INVALID_ARGUMENT', `shm.channel(name, options?): name must be a string, got ${typeof name}`)
+    const o = options === undefined ? {} : checkOptions<ChannelOpenOptions>(options, channelSpec, 'shm.channel')
+    const capacity = checkCapacity(o.capacity, 'shm.channel')
+    this.segment.assertOpen()
+    const run = (): Channel<T> => {
+      this.holders.reserve()
+      let ref: number
+      try {
+        ref = openChannel(this.heap, name, capacity)
+      } catch (err) {
+        this.holders.trim()
+        throw err
+      }
+      this.holders.hold(ref)
+      return new Channel<T>(this.channelHost, name, ref)
+    }
+    return this.heap.inTurn ? run() : this.access(run)
+  }
+
+  /** The handle the in-turn forms use for `name`; undefined when the channel does not exist and `create` is false. */
+  private readonly turnChannel = (name: string, create: boolean): Channel | undefined => {
+    let ch = this.turnChannels.get(name)
+    if (ch !== undefined) return ch
+    if (!create && findChannel(this.heap, name) === 0) return undefined
+    ch = this.channel(name)
+    this.turnChannels.set(name, ch)
+    return ch
   }
 
   /**
    * Resolves when the channel has a message; ERR_TIMEOUT after `timeoutMs`,
    * ERR_ABORTED on `signal`, ERR_SHM_CLOSED if the segment is closed meanwhile.
    * The event loop keeps running. With several consumers on one channel, another
-   * may take the message first: check tx.hasMessages() in your turn.
+   * may take the message first: prefer `await shm.channel(name).receive()`, which
+   * waits and takes in one step.
    */
   async waitForMessage(options: WaitForMessageOptions = {}): Promise<void> {
     const o = checkAccess(options, waitSpec, 'shm.waitForMessage')
     this.segment.assertOpen()
     const deadline = performance.now() + (o.timeoutMs ?? Infinity)
     const channel = o.channel ?? DEFAULT_CHANNEL
-    const q = this.channels.known(channel) ?? (await this.accessAsync(() => this.channels.queue(channel, true), { wait: o.wait, timeoutMs: o.timeoutMs, signal: o.signal, keepAlive: o.keepAlive }))
+    const ref = this.turnChannels.get(channel)?.ref ?? (await this.accessAsync(() => this.turnChannel(channel, true)!.ref, { wait: o.wait, timeoutMs: o.timeoutMs, signal: o.signal, keepAlive: o.keepAlive }))
     const i32 = this.heap.i32
     for (;;) {
-      const seen = Atomics.load(i32, Channels.seqOffset(q) >>> 2)
-      if (Atomics.load(i32, Channels.countOffset(q) >>> 2) > 0) return
+      const seen = Atomics.load(i32, (ref + Chan.Signal) >>> 2)
+      if (this.turnChannels.get(channel)!.size > 0) return
       const left = deadline - performance.now()
       if (left <= 0) throw timeout(o)
-      Atomics.add(i32, Channels.waitersOffset(q) >>> 2, 1)
+      Atomics.add(i32, (ref + Chan.FutexWaiters) >>> 2, 1)
       // close() meanwhile takes the count back at once (the wait then rejects).
-      const withdraw = this.segment.onClose(() => Atomics.sub(i32, Channels.waitersOffset(q) >>> 2, 1))
+      const withdraw = this.segment.onClose(() => Atomics.sub(i32, (ref + Chan.FutexWaiters) >>> 2, 1))
       try {
-        await waitWord(this.segment, Channels.seqOffset(q), seen, { timeoutMs: left, mode: o.wait ?? 'cpu-friendly', signal: o.signal, keepAlive: o.keepAlive ?? true })
+        if (this.turnChannels.get(channel)!.size > 0) return
+        await waitWord(this.segment, ref + Chan.Signal, seen, { timeoutMs: left, mode: o.wait ?? 'cpu-friendly', signal: o.signal, keepAlive: o.keepAlive ?? true })
       } finally {
         withdraw()
+        if (!this.segment.closed) Atomics.sub(i32, (ref + Chan.FutexWaiters) >>> 2, 1)
       }
     }
   }
@@ -325,27 +383,22 @@ export class SharedMemory {
     this.segment.assertOpen()
     const deadline = performance.now() + (o.timeoutMs ?? Infinity)
     const channel = o.channel ?? DEFAULT_CHANNEL
-    const q = this.channels.known(channel) ?? this.access(() => this.channels.queue(channel, true), { wait: o.wait, timeoutMs: o.timeoutMs })
+    const ch = this.turnChannels.get(channel) ?? this.access(() => this.turnChannel(channel, true)!, { wait: o.wait, timeoutMs: o.timeoutMs })
+    const ref = ch.ref
     const i32 = this.heap.i32
     for (;;) {
-      const seen = Atomics.load(i32, Channels.seqOffset(q) >>> 2)
-      if (Atomics.load(i32, Channels.countOffset(q) >>> 2) > 0) return
+      const seen = Atomics.load(i32, (ref + Chan.Signal) >>> 2)
+      if (ch.size > 0) return
       const left = deadline - performance.now()
       if (left <= 0) throw timeout(o)
       if (o.wait === 'low-latency') continue
-      Atomics.add(i32, Channels.waitersOffset(q) >>> 2, 1)
+      Atomics.add(i32, (ref + Chan.FutexWaiters) >>> 2, 1)
       try {
-        this.segment.wait(Channels.seqOffset(q), seen, left)
+        if (ch.size > 0) return
+        this.segment.wait(ref + Chan.Signal, seen, left)
       } finally {
-        Atomics.sub(i32, Channels.waitersOffset(q) >>> 2, 1)
+        Atomics.sub(i32, (ref + Chan.FutexWaiters) >>> 2, 1)
       }
-    }
-  }
-
-  private wakeReaders(queues: Set<number>): void {
-    const heap = this.heap
-    for (const q of queues) {
-      if (Atomics.load(heap.i32, Channels.waitersOffset(q) >>> 2) > 0) this.segment.wake(Channels.seqOffset(q), 0x7fffffff)
     }
   }
 
@@ -388,6 +441,7 @@ export class SharedMemory {
     if (this.holders.registered) {
       try {
         this.access(() => this.holders.releaseAll(), { timeoutMs: CLOSE_RELEASE_TIMEOUT_MS })
+        this.turnChannels.clear()
       } catch {
         // No turn in time (or a damaged heap): they are released once this process is gone.
       }

@@ -1,9 +1,10 @@
 // What a turn can do: `shm.access(tx => …)` hands the callback one of these. It
 // is only valid inside that callback.
 import type { AllocatorStats } from './allocator'
-import { Channels, DEFAULT_CHANNEL, isMappedSlot } from './channel'
+import { DEFAULT_CHANNEL } from './channel'
+import type { Channel } from './message_channel'
 import { EncodeContext, encodeValue } from './values/encode'
-import { readRecord, readSlot } from './values/decode'
+import { readRecord } from './values/decode'
 import { dataLength, dataOffset, mappedHandleOf, sharedRecordOf } from './values/mapped_handle'
 import type { Holders } from './holders'
 import { releaseRecord } from './values/release'
@@ -20,12 +21,12 @@ export interface ChannelOptions {
 }
 
 export interface TakeOptions extends ChannelOptions {
-  /**
-   * Return a plain deep copy and free the message's records at once (what
-   * `tx.copy(m)` then `tx.destroy(m)` does, without building the live view).
-   */
+  /** @deprecated Messages are always copies now (values sent by reference excepted); accepted and ignored. */
   copy?: boolean
 }
+
+/** The channel handle the in-turn forms use (undefined: no such channel, and `create` is false). */
+export type TurnChannels = (name: string, create: boolean) => Channel | undefined
 
 const channelSpec = { channel: 'string' } as const
 const takeSpec = { channel: 'string', copy: 'boolean' } as const
@@ -37,16 +38,14 @@ const takeSpec = { channel: 'string', copy: 'boolean' } as const
  */
 export class Turn {
   private readonly heap: Heap
-  private readonly channels: Channels
   private readonly holders: Holders
-  /** Queues that got a message this turn: their waiters are woken after release. */
-  readonly touchedQueues = new Set<number>()
+  private readonly channels: TurnChannels
 
   /** @internal */
-  constructor(heap: Heap, channels: Channels, holders: Holders) {
+  constructor(heap: Heap, holders: Holders, channels: TurnChannels) {
     this.heap = heap
-    this.channels = channels
     this.holders = holders
+    this.channels = channels
   }
 
   /**
@@ -111,13 +110,17 @@ export class Turn {
     }
   }
 
-  /** Appends `value` to a channel and returns its mapped view (see put). */
-  putMessage<T>(value: T, options?: ChannelOptions): T {
+  /**
+   * Appends a copy of `value` to a channel (values of the segment — tx.put results,
+   * mapped views — go by reference). ERR_CHANNEL_FULL when its ring is full: a turn
+   * cannot wait for room (use shm.channel(name).send outside the turn).
+   */
+  putMessage(value: unknown, options?: ChannelOptions): void {
     this.heap.checkTurn()
-    const channel = this.channelName(options, 'putMessage')
-    const { at, q } = this.channels.put(channel, value)
-    this.touchedQueues.add(q)
-    return (isMappedSlot(this.heap, at) ? readSlot(this.heap, at, true) : value) as T
+    const name = this.channelName(options, 'putMessage')
+    if (this.channels(name, true)!.trySend(value) !== true) {
+      throw new ShmError('ERR_CHANNEL_FULL', `tx.putMessage: ${name === DEFAULT_CHANNEL ? 'the default channel' : `channel "${name}"`} is full; receive from it, send outside the turn with shm.channel(name).send (which waits for room), or open it with a larger capacity`)
+    }
   }
 
   hasMessages(options?: ChannelOptions): boolean {
@@ -126,30 +129,26 @@ export class Turn {
 
   messageCount(options?: ChannelOptions): number {
     this.heap.checkTurn()
-    const q = this.channels.queue(this.channelName(options, 'messageCount'), false)
-    return q === 0 ? 0 : this.channels.count(q)
+    return this.channels(this.channelName(options, 'messageCount'), false)?.size ?? 0
   }
 
   /**
-   * Removes the oldest message and returns it: containers and TypedArrays as live
-   * views that this process now owns (free them with destroy), the rest as copies.
-   * With `{ copy: true }` everything comes out as a plain copy and the message's
-   * records are freed. ERR_NO_MESSAGES when the channel is empty.
+   * Removes the oldest message and returns it as an ordinary value: nothing to
+   * destroy. Values its sender passed by reference come back as live views this
+   * process now owns (free them with destroy). ERR_NO_MESSAGES when the channel is empty.
    */
   takeMessage<T = unknown>(options?: TakeOptions): T {
     this.heap.checkTurn()
     const o = options === undefined ? undefined : checkOptions<TakeOptions>(options, takeSpec, 'tx.takeMessage')
-    const channel = o?.channel ?? DEFAULT_CHANNEL
-    if (o?.copy !== true) this.holders.reserve()
-    let taken: unknown
-    try {
-      taken = this.channels.take(this.channels.queue(channel, false), channel, o?.copy === true)
-    } catch (err) {
-      this.holders.trim()
-      throw err
+    const name = o?.channel ?? DEFAULT_CHANNEL
+    const ch = this.channels(name, false)
+    if (ch === undefined || ch.size === 0) {
+      throw new ShmError('ERR_NO_MESSAGES', `${name === DEFAULT_CHANNEL ? 'the default channel' : `channel "${name}"`} has no messages: check tx.hasMessages() first, or await shm.channel(name).receive()`)
     }
-    // The message's reference passes to the taker: this view is the one to destroy.
-    return (o?.copy === true ? taken : this.own(taken)) as T
+    const value = ch.tryReceive()
+    // Counted in size but not published yet (a sender mid-write): as good as empty for a turn.
+    if (value === undefined && ch.size === 0) throw new ShmError('ERR_NO_MESSAGES', `${name === DEFAULT_CHANNEL ? 'the default channel' : `channel "${name}"`} has no messages`)
+    return value as T
   }
 
   /**

@@ -1,0 +1,191 @@
+// The lock-free ring of a channel (records.ts Chan): Dmitry Vyukov's bounded
+// multi-producer multi-consumer queue, over the segment. Each slot has a sequence
+// word; a sender claims a position by compare-and-swap on Enqueue, writes the slot,
+// and publishes it by moving the slot's Seq to position + 1; a receiver claims by
+// compare-and-swap on Dequeue, reads, and frees the slot for the next lap by moving
+// Seq to position + capacity. One sender and one receiver touch different words
+// except for the slot they hand over, and neither waits for the other unless the
+// ring is full or empty. No turn: the channel record cannot be freed while this
+// process holds a handle to it (core/channel.ts).
+//
+// A sender and a receiver write their pid into the slot they claim. A receiver that
+// finds a position claimed but unpublished for STUCK_MS, by a process that no longer
+// runs (killed mid-send), skips it; a sender that finds a slot claimed by a receiver
+// that no longer runs and never freed it frees it. Both count it in Chan.Dropped.
+// Publishing and freeing are compare-and-swaps, not stores, so that even a wrong
+// verdict (a pid reused within the second) is detected by the one it was about: a
+// sender that was skipped sends again, a receiver that was overtaken drops what it read.
+import { Chan, RingSlot } from './records'
+
+/** How long a half-done send or receive may hold up a channel before it is given up on. */
+export const STUCK_MS = 1000
+
+/** claimReceive found nothing to take. */
+export const EMPTY = -1
+/** claimReceive: a sender claimed the next position but has not published it yet. */
+export const PENDING = -2
+/** claimSend: every slot holds an unreceived message. */
+export const FULL = -1
+/** claimSend: the ring is full because a receiver claimed a slot and has not freed it yet. */
+export const HELD = -2
+
+export class Ring {
+  readonly i32: Int32Array
+  /** This process's pid, stamped into the slots it claims. */
+  private readonly pid: number
+  readonly ch: number
+  readonly capacity: number
+  readonly slotBytes: number
+  private readonly mask: number
+  private readonly enqueueWord: number
+  private readonly dequeueWord: number
+  /** The position the last claim took or stopped at. */
+  pos = 0
+
+  constructor(i32: Int32Array, ch: number, pid = 0) {
+    this.i32 = i32
+    this.pid = pid
+    this.ch = ch
+    this.capacity = i32[(ch + Chan.Capacity) >>> 2]!
+    this.slotBytes = i32[(ch + Chan.SlotBytes) >>> 2]!
+    this.mask = this.capacity - 1
+    this.enqueueWord = (ch + Chan.Enqueue) >>> 2
+    this.dequeueWord = (ch + Chan.Dequeue) >>> 2
+  }
+
+  /** Every slot free for the first lap. Called once, in the turn that makes the channel. */
+  static format(i32: Int32Array, ch: number, capacity: number, slotBytes: number): void {
+    i32[(ch + Chan.Capacity) >>> 2] = capacity
+    i32[(ch + Chan.SlotBytes) >>> 2] = slotBytes
+    i32[(ch + Chan.Enqueue) >>> 2] = 0
+    i32[(ch + Chan.Dequeue) >>> 2] = 0
+    for (let i = 0; i < capacity; i++) i32[(ch + Chan.Slots + i * slotBytes + RingSlot.Seq) >>> 2] = i
+  }
+
+  slotAt(pos: number): number {
+    return this.ch + Chan.Slots + (pos & this.mask) * this.slotBytes
+  }
+
+  /** Messages published or being sent and not yet claimed by a receiver. */
+  size(): number {
+    const n = (Atomics.load(this.i32, this.enqueueWord) - Atomics.load(this.i32, this.dequeueWord)) | 0
+    return n < 0 ? 0 : n > this.capacity ? this.capacity : n
+  }
+
+  /** Claims the next send position: the slot's offset (pos set), or FULL / HELD (pos: the position it stopped at). */
+  claimSend(): number {
+    const i32 = this.i32
+    let pos = Atomics.load(i32, this.enqueueWord)
+    for (;;) {
+      const slot = this.slotAt(pos)
+      const dif = (Atomics.load(i32, slot >>> 2) - pos) | 0
+      if (dif === 0) {
+        const seen = Atomics.compareExchange(i32, this.enqueueWord, pos, (pos + 1) | 0)
+        if (seen === pos) {
+          this.pos = pos
+          Atomics.store(i32, (slot + RingSlot.Writer) >>> 2, this.pid)
+          Atomics.store(i32, (slot + RingSlot.Reader) >>> 2, 0)
+          return slot
+        }
+        pos = seen
+      } else if (dif < 0) {
+        this.pos = pos
+        // The slot still holds the previous lap's message: unreceived (full), or claimed
+        // by a receiver that has not freed it (Dequeue moved past it).
+        return ((Atomics.load(i32, this.dequeueWord) - ((pos - this.capacity) | 0)) | 0) > 0 ? HELD : FULL
+      } else {
+        pos = Atomics.load(i32, this.enqueueWord)
+      }
+    }
+  }
+
+  /** Publishes the slot claimed at `pos`. False: a receiver skipped it meanwhile (send it again). */
+  publish(slot: number, pos: number): boolean {
+    return Atomics.compareExchange(this.i32, slot >>> 2, pos, (pos + 1) | 0) === pos
+  }
+
+  /** Claims the oldest published message: its slot (pos set), or EMPTY / PENDING (pos: the position waited for). */
+  claimReceive(): number {
+    const i32 = this.i32
+    let pos = Atomics.load(i32, this.dequeueWord)
+    for (;;) {
+      const slot = this.slotAt(pos)
+      const dif = (Atomics.load(i32, slot >>> 2) - ((pos + 1) | 0)) | 0
+      if (dif === 0) {
+        const seen = Atomics.compareExchange(i32, this.dequeueWord, pos, (pos + 1) | 0)
+        if (seen === pos) {
+          this.pos = pos
+          Atomics.store(i32, (slot + RingSlot.Reader) >>> 2, this.pid)
+          return slot
+        }
+        pos = seen
+      } else if (dif < 0) {
+        this.pos = pos
+        return Atomics.load(i32, this.enqueueWord) === pos ? EMPTY : PENDING
+      } else {
+        pos = Atomics.load(i32, this.dequeueWord)
+      }
+    }
+  }
+
+  /** Frees the slot received at `pos` for the next lap. False: a sender freed it meanwhile (what was read is dropped). */
+  release(slot: number, pos: number): boolean {
+    return Atomics.compareExchange(this.i32, slot >>> 2, (pos + 1) | 0, (pos + this.capacity) | 0) === ((pos + 1) | 0)
+  }
+
+  /**
+   * The pid of the sender that claimed position `pos` (PENDING), or 0 when it died
+   * before it could even write it (the slot still names the previous lap's receiver).
+   */
+  writerOf(pos: number): number {
+    const slot = this.slotAt(pos)
+    if (Atomics.load(this.i32, (slot + RingSlot.Reader) >>> 2) !== 0) return 0
+    return Atomics.load(this.i32, (slot + RingSlot.Writer) >>> 2)
+  }
+
+  /** The pid of the receiver that claimed the slot send position `pos` waits for (HELD), or 0 when it died before writing it. */
+  readerOf(pos: number): number {
+    return Atomics.load(this.i32, (this.slotAt(pos) + RingSlot.Reader) >>> 2)
+  }
+
+  /**
+   * Gives up on position `pos`, claimed by a sender that has not published it (call
+   * after it stayed so for STUCK_MS and its sender is gone). Returns the slot when the sender published after
+   * all (it is then claimed like any message: read and release it), or EMPTY when the
+   * position was skipped (counted as dropped) or another receiver moved on first.
+   */
+  skipPending(pos: number): number {
+    const i32 = this.i32
+    if (Atomics.compareExchange(i32, this.dequeueWord, pos, (pos + 1) | 0) !== pos) return EMPTY
+    const slot = this.slotAt(pos)
+    if (Atomics.compareExchange(i32, slot >>> 2, pos, (pos + this.capacity) | 0) === pos) {
+      Atomics.add(i32, (this.ch + Chan.Dropped) >>> 2, 1)
+      return EMPTY
+    }
+    this.pos = pos
+    return slot
+  }
+
+  /**
+   * Frees the slot that send position `pos` needs, held by a receiver that claimed it a
+   * lap ago and never freed it (call after claimSend said HELD for STUCK_MS and that
+   * receiver is gone). In a turn when the slot may hold a Frame record or references. Returns
+   * the Seq it replaced (the caller cleans up what the slot referenced: its message was
+   * published when that is pos − capacity + 1), or undefined when it was freed meanwhile.
+   */
+  freeHeld(pos: number): number | undefined {
+    const i32 = this.i32
+    const slot = this.slotAt(pos)
+    const seq = Atomics.load(i32, slot >>> 2)
+    const prev = (pos - this.capacity) | 0
+    if (seq !== prev && seq !== ((prev + 1) | 0)) return undefined
+    if (((Atomics.load(i32, this.dequeueWord) - prev) | 0) <= 0) return undefined
+    if (Atomics.compareExchange(i32, slot >>> 2, seq, pos) !== seq) return undefined
+    Atomics.add(i32, (this.ch + Chan.Dropped) >>> 2, 1)
+    return seq
+  }
+
+  dropped(): number {
+    return Atomics.load(this.i32, (this.ch + Chan.Dropped) >>> 2) >>> 0
+  }
+}

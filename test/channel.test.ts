@@ -1,0 +1,291 @@
+// Channels v2 (issue #14): copied messages on lock-free rings, with real processes.
+import { describe, expect, it } from 'vitest'
+import { Worker } from 'node:worker_threads'
+import * as path from 'node:path'
+import { SharedMemory, ShmError } from 'interprocess-objects'
+import { startChild, uniqueName, childrenDir } from './helpers/processes'
+
+function code(fn: () => unknown): string | undefined {
+  try {
+    fn()
+  } catch (err) {
+    return err instanceof ShmError ? err.code : String(err)
+  }
+  return undefined
+}
+
+async function rejection(p: Promise<unknown>): Promise<string | undefined> {
+  try {
+    await p
+  } catch (err) {
+    return err instanceof ShmError ? err.code : String(err)
+  }
+  return undefined
+}
+
+describe('channel messages are copies', () => {
+  it('receive returns an ordinary value, frees the frame at once, and the segment returns to where it was', () => {
+    const shm = SharedMemory.create({ name: uniqueName('chcopy'), size: 4 << 20 })
+    try {
+      const ch = shm.channel<unknown>('c')
+      const baseline = shm.stats().used
+      const shared = { tag: 'x' }
+      const value = { a: [1, 'two', shared, shared], m: new Map([['k', new Set([1n])]]), bytes: Uint8Array.of(1, 2, 3), d: new Date(5) }
+      const big = { rows: Array.from({ length: 200 }, (_, i) => ({ id: i, name: `row ${i}` })) }
+      for (let round = 0; round < 3; round++) {
+        ch.send(value)
+        ch.send(big)
+        const small = ch.tryReceive() as typeof value
+        expect(small).toEqual(value)
+        expect(Object.getPrototypeOf(small)).toBe(Object.prototype)
+        expect(small.a[2]).toBe(small.a[3])
+        expect(small.bytes.buffer).not.toBe(shm.buffer)
+        expect(ch.tryReceive()).toEqual(big)
+      }
+      expect(ch.tryReceive()).toBeUndefined()
+      expect(shm.stats().used).toBe(baseline)
+      ch.close()
+    } finally {
+      shm.close()
+    }
+  })
+
+  it('values of the segment travel by reference: the receiver gets the live view and owns it', () => {
+    const shm = SharedMemory.create({ name: uniqueName('chref'), size: 4 << 20 })
+    try {
+      const ch = shm.channel<{ list: number[]; bytes: Float64Array; note: string }>('c')
+      const baseline = shm.stats().used
+      const list = shm.access((tx) => tx.put([1, 2, 3]))
+      const bytes = shm.access((tx) => tx.put(new Float64Array(4)))
+      ch.send({ list, bytes, note: 'by ref' })
+      shm.access((tx) => {
+        const m = ch.tryReceive()!
+        expect(m.list).toBe(list)
+        expect(m.bytes).toBe(bytes)
+        expect(m.note).toBe('by ref')
+        // Two owners now (the put and the receive): each destroys its own.
+        tx.destroy(m.list)
+        tx.destroy(m.bytes)
+        expect(list[0]).toBe(1)
+        tx.destroy(list)
+        tx.destroy(bytes)
+      })
+      expect(shm.stats().used).toBe(baseline)
+      // A freed view cannot be sent.
+      expect(code(() => ch.send({ list }))).toBe('ERR_SHM_STALE')
+      expect(ch.size).toBe(0)
+    } finally {
+      shm.close()
+    }
+  })
+
+  it('a full ring: trySend says ERR_CHANNEL_FULL, send times out, nothing changes; tx.putMessage refuses', () => {
+    const shm = SharedMemory.create({ name: uniqueName('chfull'), size: 4 << 20 })
+    try {
+      const ch = shm.channel<number | string>('c', { capacity: 4 })
+      for (let i = 0; i < 4; i++) expect(ch.trySend(i)).toBe(true)
+      const used = shm.stats().used
+      expect(ch.trySend(4)).toBe('ERR_CHANNEL_FULL')
+      expect(code(() => ch.send('y'.repeat(5000), { timeoutMs: 20 }))).toBe('ERR_TIMEOUT')
+      expect(code(() => shm.access((tx) => tx.putMessage(5, { channel: 'c' })))).toBe('ERR_CHANNEL_FULL')
+      expect(shm.stats().used).toBe(used)
+      expect(ch.stats()).toEqual({ size: 4, capacity: 4, dropped: 0 })
+      expect([ch.tryReceive(), ch.tryReceive(), ch.tryReceive(), ch.tryReceive(), ch.tryReceive()]).toEqual([0, 1, 2, 3, undefined])
+      expect(code(() => ch.send(() => 1))).toBe('ERR_UNSUPPORTED_TYPE')
+      expect(code(() => shm.channel('x', { capacity: 3 }))).toBe('ERR_INVALID_ARGUMENT')
+      expect(code(() => shm.channel('x', { capacity: 1 }))).toBe('ERR_INVALID_ARGUMENT')
+    } finally {
+      shm.close()
+    }
+  })
+
+  it('a frame larger than the free space is ERR_SHM_FULL and leaves the segment unchanged', () => {
+    const shm = SharedMemory.create({ name: uniqueName('chbig'), size: 64 << 10 })
+    try {
+      const ch = shm.channel<Uint8Array>('c', { capacity: 2 })
+      const used = shm.stats().used
+      expect(code(() => ch.send(new Uint8Array(100_000)))).toBe('ERR_SHM_FULL')
+      expect(shm.stats().used).toBe(used)
+      expect(ch.size).toBe(0)
+      shm.check()
+    } finally {
+      shm.close()
+    }
+  })
+
+  it('receive waits, times out, aborts, and rejects when the handle or segment closes; for await ends on close', async () => {
+    const shm = SharedMemory.create({ name: uniqueName('chwait'), size: 1 << 20 })
+    try {
+      const ch = shm.channel<number>('c')
+      expect(await rejection(ch.receive({ timeoutMs: 10 }))).toBe('ERR_TIMEOUT')
+      const ac = new AbortController()
+      const aborted = ch.receive({ signal: ac.signal })
+      ac.abort()
+      expect(await rejection(aborted)).toBe('ERR_ABORTED')
+      // Waiting receivers are served in order, one message each.
+      const a = ch.receive()
+      const b = ch.receive()
+      setTimeout(() => {
+        ch.send(1)
+        ch.send(2)
+      }, 5)
+      expect([await a, await b]).toEqual([1, 2])
+      const seen: number[] = []
+      const loop = (async () => {
+        for await (const v of ch) {
+          seen.push(v)
+          if (v === 3) setTimeout(() => ch.close(), 1)
+        }
+      })()
+      ch.send(3)
+      await loop
+      expect(seen).toEqual([3])
+      expect(code(() => ch.send(4))).toBe('ERR_SHM_CLOSED')
+      const other = shm.channel<number>('d')
+      const pending = other.receive()
+      shm.close()
+      expect(await rejection(pending)).toBe('ERR_SHM_CLOSED')
+    } finally {
+      shm.close()
+    }
+  })
+
+  it('channels are reclaimed: 5,000 short-lived reply channels leave the segment where it was', () => {
+    const shm = SharedMemory.create({ name: uniqueName('chreply'), size: 8 << 20 })
+    try {
+      const jobs = shm.channel<string>('jobs')
+      const baseline = shm.stats().used
+      for (let i = 0; i < 5000; i++) {
+        const replyTo = `reply-${i}`
+        const reply = shm.channel<number>(replyTo, { capacity: 2 })
+        jobs.send(replyTo)
+        // The responder's side: open by name, answer, close.
+        const name = jobs.tryReceive()!
+        const answer = shm.channel<number>(name)
+        answer.send(i)
+        answer.close()
+        expect(reply.tryReceive()).toBe(i)
+        reply.close()
+      }
+      expect(shm.check().channels.map((c) => c.name)).toEqual(['jobs'])
+      // The directory may have grown once; nothing else stays.
+      expect(shm.stats().used - baseline).toBeLessThanOrEqual(4096)
+      // A channel closed with messages in it stays until someone drains it.
+      const kept = shm.channel<number>('kept')
+      kept.send(7)
+      kept.close()
+      const again = shm.channel<number>('kept')
+      expect(again.tryReceive()).toBe(7)
+      again.close()
+      expect(shm.check().channels.map((c) => c.name)).toEqual(['jobs'])
+    } finally {
+      shm.close()
+    }
+  })
+})
+
+describe('channels across processes', () => {
+  async function exactlyOnce(producers: number, per: number, consumers: number, mode: 'sync' | 'async'): Promise<void> {
+    const shm = SharedMemory.create({ name: uniqueName('chmpmc'), size: 64 << 20 })
+    try {
+      const ch = shm.channel<unknown>('ring', { capacity: 256 })
+      const baseline = shm.stats().used
+      const tally = shm.access((tx) => tx.put(new Uint8Array(producers * per)))
+      shm.access((tx) => {
+        for (let c = 0; c < consumers; c++) tx.putMessage(tally, { channel: 'tally' })
+      })
+      const readers = Array.from({ length: consumers }, () => startChild('ring-consumer.ts', [shm.name, String(per), mode]))
+      for (const r of readers) expect(await r.next()).toBe('ready')
+      const writers = Array.from({ length: producers }, (_, p) => startChild('ring-producer.ts', [shm.name, String(p), String(per)]))
+      for (const w of writers) expect(await w.exited).toBe(0)
+      for (let c = 0; c < consumers; c++) ch.send({ stop: true })
+      const results = (await Promise.all(readers.map((r) => r.next()))) as Array<{ taken: number; ordered: boolean }>
+      for (const r of readers) expect(await r.exited).toBe(0)
+      expect(results.reduce((n, r) => n + r.taken, 0)).toBe(producers * per)
+      expect(results.every((r) => r.ordered)).toBe(true)
+      let wrong = 0
+      for (let k = 0; k < tally.length; k++) if (tally[k] !== 1) wrong++
+      expect(wrong).toBe(0)
+      expect(ch.stats()).toEqual({ size: 0, capacity: 256, dropped: 0 })
+      shm.access((tx) => tx.destroy(tally))
+      ch.close()
+      const after = shm.check()
+      expect(after.channels.filter((c) => c.name === 'ring')).toEqual([])
+      expect(shm.stats().used).toBeLessThanOrEqual(baseline)
+    } finally {
+      shm.close()
+    }
+  }
+
+  it('8 producers × 100,000 messages, 2 blocking consumers: each exactly once, in order per producer', async () => {
+    await exactlyOnce(8, 100_000, 2, 'sync')
+  }, 240_000)
+
+  it('4 producers × 20,000 messages, 2 consumers awaiting receive(): each exactly once', async () => {
+    await exactlyOnce(4, 20_000, 2, 'async')
+  }, 120_000)
+
+  it('a producer killed mid-send holds the channel up for about a second, then its slot is skipped and counted', async () => {
+    const shm = SharedMemory.create({ name: uniqueName('chkillp'), size: 4 << 20 })
+    try {
+      const ch = shm.channel<{ p: number; i: number } | string>('ring', { capacity: 256 })
+      const child = startChild('ring-producer.ts', [shm.name, '1', '3', 'stall'])
+      expect(await child.next()).toBe('stalled')
+      child.proc.kill('SIGKILL')
+      await child.exited
+      ch.send('after')
+      const got: unknown[] = []
+      for (let i = 0; i < 4; i++) got.push(await ch.receive({ timeoutMs: 5000 }))
+      expect(got).toEqual([{ p: 1, i: 0 }, { p: 1, i: 1 }, { p: 1, i: 2 }, 'after'])
+      expect(ch.stats().dropped).toBe(1)
+      expect(ch.size).toBe(0)
+      shm.check()
+    } finally {
+      shm.close()
+    }
+  })
+
+  it('a consumer killed mid-receive loses that one message (counted); senders get the slot back', async () => {
+    const shm = SharedMemory.create({ name: uniqueName('chkillc'), size: 4 << 20 })
+    try {
+      const ch = shm.channel<number | Uint8Array>('ring', { capacity: 256 })
+      const tally = shm.access((tx) => tx.put(new Uint8Array(1)))
+      shm.access((tx) => tx.putMessage(tally, { channel: 'tally' }))
+      const child = startChild('ring-consumer.ts', [shm.name, '1', 'stall'])
+      expect(await child.next()).toBe('ready')
+      // A large message (a Frame record): freeing the stalled slot must free it too.
+      const used = shm.stats().used
+      ch.send(new Uint8Array(4000))
+      expect(await child.next()).toBe('stalled')
+      child.proc.kill('SIGKILL')
+      await child.exited
+      // The ring is full only once it wraps onto the held slot.
+      for (let i = 0; i < 255; i++) ch.send(i)
+      ch.send(255, { timeoutMs: 5000 })
+      expect(ch.stats().dropped).toBe(1)
+      for (let i = 0; i < 256; i++) expect(ch.tryReceive()).toBe(i)
+      shm.access((tx) => tx.destroy(tally))
+      expect(shm.stats().used).toBeLessThanOrEqual(used)
+      shm.check()
+    } finally {
+      shm.close()
+    }
+  })
+
+  it('a worker thread receives on its own event loop, woken by another process', async () => {
+    const shm = SharedMemory.create({ name: uniqueName('chworker'), size: 4 << 20 })
+    try {
+      const worker = new Worker(path.join(childrenDir, 'ring-worker.ts'), { workerData: shm.name, execArgv: ['--import', 'tsx'] })
+      const messages: unknown[] = []
+      const next = (): Promise<unknown> => new Promise((resolve) => worker.once('message', resolve))
+      messages.push(await next())
+      const child = startChild('ring-sender.ts', [shm.name, 'to-worker', JSON.stringify({ from: 'child' })])
+      messages.push(await next())
+      expect(await child.exited).toBe(0)
+      expect(messages).toEqual(['ready', { from: 'child' }])
+      await worker.terminate()
+    } finally {
+      shm.close()
+    }
+  })
+})
