@@ -7,7 +7,9 @@
         "native/segment_posix.cc",
         "native/wait_posix.cc",
         "native/async_wait.cc",
-        "native/segment_win32.cc"
+        "native/segment_win32.cc",
+        "native/notifier_posix.cc",
+        "native/notifier_win32.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": [

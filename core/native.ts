@@ -67,6 +67,26 @@ export interface NativeBinding {
    */
   guardTurn(id: number, offset: number): void
   yieldCpu(): void
+  /**
+   * Opens this thread's notifier (one per thread: main or worker): a datagram socket bound
+   * at (process.pid, nonce) that another process wakes with `notify`. After each batch of
+   * wakes, `onWake()` runs once on this thread's event loop (a throw is reported as an
+   * uncaught exception). Returns the nonce (1..2^32-1), or 0 where the platform has no
+   * notifier (Windows). Unreferenced until `notifierRef(true)`. Throws if already open.
+   * Internal: core/notifier.ts is its one user.
+   */
+  notifierOpen(onWake: () => void): number
+  /** Whether the open notifier keeps the event loop alive; nothing when none is open. */
+  notifierRef(keepAlive: boolean): void
+  /** Closes this thread's notifier: its address reads as gone from now on. Idempotent. */
+  notifierClose(): void
+  /**
+   * Wakes the notifier at (pid, nonce), both integers 1..2^32-1 (else RangeError); never
+   * blocks. 0: sent, or that notifier's queue is full (a wake is pending there anyway);
+   * 1: nobody is at that address (the process or its notifier is gone; always on Windows);
+   * 2: it failed otherwise.
+   */
+  notify(pid: number, nonce: number): 0 | 1 | 2
 }
 
 function load(): NativeBinding {

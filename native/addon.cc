@@ -8,6 +8,9 @@
 // that is torn down (worker.terminate()) inside a turn never runs its JS `finally`, so
 // an env cleanup hook marks every turn word still naming one of this env's tokens as
 // abandoned: waiters take it over at once and check the heap.
+//
+// Each env (the main thread, each worker_thread) may also own one notifier (notifier.h):
+// a wake address another process can send a datagram to, waking this env's loop directly.
 #include <napi.h>
 
 #include <cmath>
@@ -21,6 +24,7 @@
 #endif
 
 #include "async_wait.h"
+#include "notifier.h"
 #include "platform.h"
 
 namespace ipo {
@@ -141,6 +145,10 @@ class Addon : public Napi::Addon<Addon> {
         InstanceMethod("processStartTime", &Addon::ProcessStartTimeJs),
         InstanceMethod("guardTurn", &Addon::GuardTurn),
         InstanceMethod("yieldCpu", &Addon::YieldCpuJs),
+        InstanceMethod("notifierOpen", &Addon::NotifierOpen),
+        InstanceMethod("notifierRef", &Addon::NotifierRef),
+        InstanceMethod("notifierClose", &Addon::NotifierClose),
+        InstanceMethod("notify", &Addon::Notify),
         InstanceValue("pageSize", Napi::Number::New(env, static_cast<double>(PageSize()))),
         InstanceValue("maxSegmentSize", Napi::Number::New(env, static_cast<double>(kMaxSegmentSize))),
     });
@@ -151,6 +159,10 @@ class Addon : public Napi::Addon<Addon> {
 
   ~Addon() {
     if (env_ != nullptr && !cleanedUp_) napi_remove_env_cleanup_hook(env_, &Addon::EnvCleanup, this);
+    // EnvCleanup normally did these; they are idempotent.
+    CloseNotifier();
+    sender_.Close();
+    DestroyWakeContext();
     waiter_.reset();  // joins the waiting threads before their segments go away
     for (auto& entry : segments_) {
       AbandonTurn(entry.second);
@@ -576,6 +588,142 @@ class Addon : public Napi::Addon<Addon> {
     auto* self = static_cast<Addon*>(arg);
     self->cleanedUp_ = true;
     for (auto& entry : self->segments_) AbandonTurn(entry.second);
+    // A terminated worker leaves no socket behind: its address reads 'gone' at once. (The
+    // async cleanup hook does the same; whichever runs first closes.)
+    self->CloseNotifier();
+    self->sender_.Close();
+    self->DestroyWakeContext();
+  }
+
+  // ---- The notifier (notifier.h) ----
+
+  // notifierOpen(onWake) -> this env's nonce: its address is (process.pid, nonce). Returns 0
+  // where the platform has no notifier (Windows): the JS layer then keeps to the waiter
+  // threads. After each batch of datagrams, onWake() runs once on this env's loop thread;
+  // an exception it throws is reported as uncaught. The handle starts unreferenced
+  // (notifierRef). Throws if this env's notifier is already open.
+  Napi::Value NotifierOpen(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!info[0].IsFunction()) throw Napi::TypeError::New(env, "onWake must be a function");
+    if (notifier_) throw Napi::Error::New(env, "this thread's notifier is already open: call notifierClose() first");
+    if (!Notifier::Supported()) return Napi::Number::New(env, 0);
+    uv_loop_t* loop = nullptr;
+    if (napi_get_uv_event_loop(env, &loop) != napi_ok || loop == nullptr)
+      Fail(env, {"ERR_SHM_OS", "napi_get_uv_event_loop failed: this environment has no loop to watch a notifier on"});
+    if (wakeContext_ == nullptr) {
+      // One async context for every wake of this env: async_hooks and AsyncLocalStorage
+      // see the wakes as one resource's callbacks, as with a timer.
+      napi_value name = Napi::String::New(env, "interprocess-objects:notifier");
+      if (napi_async_init(env, nullptr, name, &wakeContext_) != napi_ok) {
+        wakeContext_ = nullptr;
+        Fail(env, {"ERR_SHM_OS", "napi_async_init failed for the notifier"});
+      }
+      wakeEnv_ = env;
+    }
+    auto notifier = std::make_unique<Notifier>();
+    Failure failure;
+    if (!notifier->Open(loop, &Addon::OnWake, this, &failure)) Fail(env, failure);
+    // Node closes a worker's loop once its env is gone and aborts if a handle is still open
+    // there (CheckedUvLoopClose). A plain cleanup hook can start uv_close but cannot make
+    // Node wait for its callback; an async cleanup hook can. It is removed when that
+    // callback runs (NotifierClosed), however the close began.
+    napi_async_cleanup_hook_handle hook = nullptr;
+    if (napi_add_async_cleanup_hook(env, &Addon::NotifierTeardown, this, &hook) != napi_ok) {
+      notifier->Close(nullptr, nullptr);
+      Fail(env, {"ERR_SHM_OS", "napi_add_async_cleanup_hook failed for the notifier"});
+    }
+    onWake_ = Napi::Persistent(info[0].As<Napi::Function>());
+    notifierHook_ = hook;
+    notifier_ = std::move(notifier);
+    return Napi::Number::New(env, notifier_->Nonce());
+  }
+
+  // notifierRef(keepAlive): whether the notifier holds the event loop open. No-op when closed.
+  Napi::Value NotifierRef(const Napi::CallbackInfo& info) {
+    if (!info[0].IsBoolean()) throw Napi::TypeError::New(info.Env(), "keepAlive must be a boolean");
+    if (notifier_) notifier_->Ref(info[0].As<Napi::Boolean>().Value());
+    return info.Env().Undefined();
+  }
+
+  // notifierClose(): stops watching and closes the socket; its address reads 'gone' from
+  // now on. Idempotent. A later notifierOpen gets a new nonce.
+  Napi::Value NotifierClose(const Napi::CallbackInfo& info) {
+    CloseNotifier();
+    return info.Env().Undefined();
+  }
+
+  // notify(pid, nonce) -> 0 sent (or a wake is already pending there), 1 nobody is at that
+  // address (the process or its notifier is gone), 2 failed otherwise. Never blocks.
+  Napi::Value Notify(const Napi::CallbackInfo& info) {
+    uint32_t pid = AddressPartArg(info, 0, "pid");
+    uint32_t nonce = AddressPartArg(info, 1, "nonce");
+    return Napi::Number::New(info.Env(), static_cast<int>(sender_.Send(pid, nonce)));
+  }
+
+  static uint32_t AddressPartArg(const Napi::CallbackInfo& info, size_t i, const char* what) {
+    double v = NumberArg(info, i, what);
+    if (v != std::floor(v) || v < 1 || v > 4294967295.0)
+      throw Napi::RangeError::New(info.Env(), std::string(what) + " must be an integer from 1 to 2^32-1");
+    return static_cast<uint32_t>(v);
+  }
+
+  // From JS, from either cleanup hook, or the destructor. Touches no JS value: the env may
+  // be tearing down (no handle scope may be opened then).
+  void CloseNotifier() {
+    if (!notifier_) return;
+    notifier_->Close(&Addon::NotifierClosed, notifierHook_);
+    notifier_.reset();
+    notifierHook_ = nullptr;
+    try {
+      onWake_.Reset();
+    } catch (...) {  // napi_delete_reference does not fail on a live env; never throw into C
+    }
+  }
+
+  void DestroyWakeContext() {
+    if (wakeContext_ == nullptr) return;
+    napi_async_destroy(wakeEnv_, wakeContext_);
+    wakeContext_ = nullptr;
+  }
+
+  // uv_close's callback for a notifier's poll handle: the env may now finish tearing down.
+  static void NotifierClosed(void* hook) {
+    if (hook != nullptr) napi_remove_async_cleanup_hook(static_cast<napi_async_cleanup_hook_handle>(hook));
+  }
+
+  // The env is going away. Closes the notifier if it is still open; either way the hook is
+  // removed when the poll handle's close callback runs (a notifier closed earlier from JS
+  // may still have its close pending: that callback removes this hook).
+  static void NotifierTeardown(napi_async_cleanup_hook_handle, void* self) {
+    static_cast<Addon*>(self)->CloseNotifier();
+  }
+
+  // On the loop thread, from uv_poll's callback, after the socket was drained.
+  static void OnWake(void* self) { static_cast<Addon*>(self)->DeliverWake(); }
+
+  // Calls onWake() as a top-level callback: napi_make_callback enters the async context and
+  // then runs process.nextTick callbacks and microtasks, as a timer's callback does.
+  // Written against the C API so that nothing throws into libuv.
+  void DeliverWake() {
+    if (onWake_.IsEmpty() || wakeContext_ == nullptr) return;
+    napi_env env = wakeEnv_;
+    napi_handle_scope scope = nullptr;
+    if (napi_open_handle_scope(env, &scope) != napi_ok) return;
+    napi_value fn = nullptr, recv = nullptr, result = nullptr;
+    // onWake may close the notifier (and reset onWake_): the call holds its own handle.
+    if (napi_get_reference_value(env, onWake_, &fn) == napi_ok && fn != nullptr &&
+        napi_get_global(env, &recv) == napi_ok &&
+        napi_make_callback(env, wakeContext_, recv, fn, 0, nullptr, &result) != napi_ok) {
+      // A throw from onWake is pending here: report it as uncaught (process 'uncaughtException',
+      // a worker's 'error'). Nothing pending means JS cannot run any more (the env is being
+      // torn down): the wake is dropped.
+      bool pending = false;
+      napi_value err = nullptr;
+      if (napi_is_exception_pending(env, &pending) == napi_ok && pending &&
+          napi_get_and_clear_last_exception(env, &err) == napi_ok)
+        napi_fatal_exception(env, err);
+    }
+    napi_close_handle_scope(env, scope);
   }
 
   Napi::Value ProcessAliveJs(const Napi::CallbackInfo& info) {
@@ -600,6 +748,13 @@ class Addon : public Napi::Addon<Addon> {
   Napi::FunctionReference errorClass_;
   napi_env env_ = nullptr;
   bool cleanedUp_ = false;
+  // The notifier: at most one per env, opened and closed from JS.
+  std::unique_ptr<Notifier> notifier_;
+  napi_async_cleanup_hook_handle notifierHook_ = nullptr;  // removed by the poll handle's close callback
+  Napi::FunctionReference onWake_;
+  napi_async_context wakeContext_ = nullptr;
+  napi_env wakeEnv_ = nullptr;
+  NotifySender sender_;  // notify()'s socket, made on first use
 };
 
 }  // namespace ipo
