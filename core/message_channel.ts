@@ -15,7 +15,7 @@ import { EMPTY, FULL, HELD, PENDING, Ring, STUCK_MS } from './ring'
 import type { Segment } from './segment'
 import { channelLabel } from './channel'
 import { waitWord, type WaitMode } from './waiting'
-import { addSleeper, removeSleeper, stillListed, wakeReceivers, wakeSenders } from './wakeups'
+import { addSleeper, arm, removeSleeper, stillListed, wakeReceivers, wakeSenders } from './wakeups'
 
 export interface ChannelOpenOptions {
   /** Messages the ring holds before send waits (a power of two, 2–65536; default 64). Used when this call makes the channel. */
@@ -417,6 +417,11 @@ export class Channel<T = unknown> implements AsyncIterable<T> {
         return
       }
       this.deliver()
+      if (this.waiting === waiting) {
+        // Still waiting: sleep again, and look once more (a send between deliver and arm woke no one).
+        arm(i32, this.ref, entry)
+        this.deliver()
+      }
       // A stalled position wakes no one: look again when it may be given up on.
       if (this.receivers.length > 0 && this.stuckSince >= 0 && stuckTimer === undefined) {
         stuckTimer = setTimeout(() => {
@@ -427,6 +432,7 @@ export class Channel<T = unknown> implements AsyncIterable<T> {
       }
     }
     const unlisten = notifier.listen(wake, keepAlive)
+    arm(i32, this.ref, entry)
     const withdraw = this.host.segment.onClose(() => this.rejectAll(closedError(this.host.segment)))
     const waiting: Waiting = {
       keepAlive,

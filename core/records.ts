@@ -190,10 +190,10 @@ export const enum Chan {
   SpaceSignal = 40, // futex word, bumped after a receive when SpaceWaiters > 0
   SpaceWaiters = 44, // senders sleeping on SpaceSignal (a full ring)
   Sleepers = 48, // entries of the sleeper table in use
-  SleeperTable = 52, // CHANNEL_SLEEPERS × (pid u32, nonce u32): event loops to notify (core/notifier.ts)
-  Enqueue = 128, // next position to send into (a cache line of its own)
-  Dequeue = 192, // next position to receive from (a cache line of its own)
-  Slots = 256,
+  SleeperTable = 64, // CHANNEL_SLEEPERS × (pid, nonce, armed) u32s: event loops to notify (core/wakeups.ts)
+  Enqueue = 192, // next position to send into (a cache line of its own)
+  Dequeue = 256, // next position to receive from (a cache line of its own)
+  Slots = 320,
 }
 
 export const CHANNEL_SLEEPERS = 8

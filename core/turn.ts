@@ -183,10 +183,13 @@ export class Turn {
     return this.heap.u8.subarray(data, data + dataLength(this.heap, ref))
   }
 
-  /** A plain deep copy of a mapped value, usable after the turn. */
+  /**
+   * A plain deep copy of a mapped value, usable after the turn. A value that is not
+   * mapped (a message taken from a channel is a copy already) comes back as it is.
+   */
   copy<T>(mapped: T): T {
     this.heap.checkTurn()
-    if (isCopiedValue(mapped)) return mapped
+    if (isCopiedValue(mapped) || sharedRecordOf(this.heap, mapped as object) < 0) return mapped
     const ref = this.refOf(mapped as object, 'copy')
     return readRecord(this.heap, this.heap.kindOf(ref) as Tag, ref, false) as T
   }

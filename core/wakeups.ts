@@ -16,7 +16,9 @@ const ALL = 0x7fffffff
 const enum Sleeper {
   Pid = 0,
   Nonce = 4,
-  Size = 8,
+  /** 1 while the loop sleeps and no wake is on its way: the sender that clears it sends the one datagram. */
+  Armed = 8,
+  Size = 12,
 }
 
 /** An entry being emptied: no one may take it until its pid is cleared. (Nonces are never -1.) */
@@ -49,6 +51,8 @@ function notifySleepers(i32: Int32Array, ch: number): void {
     if (nonce === 0 || nonce === BUSY) continue
     const pid = Atomics.load(i32, word(ch, k, Sleeper.Pid))
     if (pid === 0) continue
+    // One datagram per sleep: a loop that was woken and has not slept again gets none.
+    if (Atomics.compareExchange(i32, word(ch, k, Sleeper.Armed), 1, 0) !== 1) continue
     if (notifyProcess(pid, nonce >>> 0) !== 'gone') continue
     // Its event loop is gone (the process died, or its thread ended without withdrawing):
     // free the entry, unless someone else took it meanwhile.
@@ -60,11 +64,20 @@ function notifySleepers(i32: Int32Array, ch: number): void {
 export function addSleeper(i32: Int32Array, ch: number, pid: number, nonce: number): number {
   for (let k = 0; k < CHANNEL_SLEEPERS; k++) {
     if (Atomics.compareExchange(i32, word(ch, k, Sleeper.Nonce), 0, nonce | 0) !== 0) continue
+    Atomics.store(i32, word(ch, k, Sleeper.Armed), 0)
     Atomics.store(i32, word(ch, k, Sleeper.Pid), pid)
     Atomics.add(i32, (ch + Chan.Sleepers) >>> 2, 1)
     return k
   }
   return -1
+}
+
+/**
+ * Entry `k`'s loop is about to sleep: the next publish sends it a datagram. Call it,
+ * then look at the ring once more (what came before is seen there, what comes after wakes).
+ */
+export function arm(i32: Int32Array, ch: number, k: number): void {
+  Atomics.store(i32, word(ch, k, Sleeper.Armed), 1)
 }
 
 /** True while entry `k` still lists this event loop (a sender frees entries whose loop it could not reach). */

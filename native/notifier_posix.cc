@@ -90,7 +90,8 @@ bool WakeAddress(uint32_t pid, uint32_t nonce, sockaddr_un* addr, socklen_t* len
   return true;
 }
 
-// A random nonzero nonce: another thread's (or an earlier process's with this pid) notifier
+// A random nonce, never 0 nor 0xffffffff (channel sleeper tables use those as "free" and
+// "being emptied", core/wakeups.ts): another thread's (or an earlier process's with this pid) notifier
 // must not share the address. std::random_device reads the OS's generator; if it cannot,
 // the clock mixed with a stack address still differs between threads and between calls.
 uint32_t RandomNonce() {
@@ -104,7 +105,7 @@ uint32_t RandomNonce() {
     x *= 0x9e3779b97f4a7c15ull;
     nonce = static_cast<uint32_t>(x >> 32);
   }
-  return nonce == 0 ? 1 : nonce;
+  return nonce == 0 || nonce == 0xffffffffu ? 1 : nonce;
 }
 
 std::string Describe(const char* what, int err) {

@@ -4,6 +4,8 @@
 // With mode "async" it uses await receive(), else receiveSync(). With mode "stall" it claims
 // one message the way a receive does, never frees it, and waits to be killed.
 import { SharedMemory } from 'interprocess-objects'
+// Internal: the ring's own claim step, to stop half-way the way a killed process would.
+import { Ring } from '../../core/ring'
 
 const [name, perArg, modeArg] = process.argv.slice(2)
 const per = Number(perArg)
@@ -13,27 +15,35 @@ const tally = shm.access((tx) => tx.takeMessage<Uint8Array>({ channel: 'tally' }
 process.send!('ready')
 
 if (modeArg === 'stall') {
-  const { Ring } = await import('../../core/ring')
   const ring = new Ring(shm.heap.i32, ch.ref, process.pid)
-  await new Promise<void>((resolve) => {
-    const poll = (): void => (ring.claimReceive() >= 0 ? resolve() : void setTimeout(poll, 1))
-    poll()
-  })
-  process.send!('stalled')
-  setInterval(() => {}, 1000)
+  const poll = (): void => {
+    if (ring.claimReceive() < 0) return void setTimeout(poll, 1)
+    process.send!('stalled')
+    setInterval(() => {}, 1000)
+  }
+  poll()
 } else {
   let taken = 0
   let ordered = true
   const last = new Map<number, number>()
-  for (;;) {
-    const m = modeArg === 'async' ? await ch.receive() : ch.receiveSync()
-    if ('stop' in m) break
+  const count = (m: { p: number; i: number } | { stop: true }): boolean => {
+    if ('stop' in m) return false
     Atomics.add(tally, m.p * per + m.i, 1)
     if ((last.get(m.p) ?? -1) >= m.i) ordered = false
     last.set(m.p, m.i)
     taken++
+    return true
   }
-  process.send!({ taken, ordered })
-  ch.close()
-  shm.close()
+  const done = (): void => {
+    process.send!({ taken, ordered })
+    ch.close()
+    shm.close()
+  }
+  if (modeArg === 'async') {
+    const loop = (): Promise<void> => ch.receive().then((m) => (count(m) ? loop() : done()))
+    void loop()
+  } else {
+    while (count(ch.receiveSync()));
+    done()
+  }
 }

@@ -6,7 +6,8 @@ import { SharedMemory } from 'interprocess-objects'
 const shm = SharedMemory.open({ name: workerData as string })
 const ch = shm.channel('to-worker')
 parentPort!.postMessage('ready')
-const value = await ch.receive()
-parentPort!.postMessage(value)
-ch.close()
-shm.close()
+void ch.receive().then((value) => {
+  parentPort!.postMessage(value)
+  ch.close()
+  shm.close()
+})
