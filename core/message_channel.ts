@@ -91,6 +91,8 @@ export class Channel<T = unknown> implements AsyncIterable<T> {
   /** A position found claimed but unpublished (or a slot claimed but not freed) and since when. */
   private stuckPos = 0
   private stuckSince = -1
+  /** While receivers wait behind a stalled position: when to look again (a stall wakes no one). */
+  private stallTimer: ReturnType<typeof setTimeout> | undefined
 
   /** @internal Made by shm.channel(). */
   constructor(host: ChannelHost, name: string, ref: number) {
@@ -381,6 +383,16 @@ export class Channel<T = unknown> implements AsyncIterable<T> {
       r.resolve(value)
     }
     if (this.receivers.length === 0) this.stopWaiting()
+    else if (this.stuckSince >= 0 && this.stallTimer === undefined) {
+      this.stallTimer = setTimeout(
+        () => {
+          this.stallTimer = undefined
+          this.deliver()
+        },
+        Math.max(1, this.stuckSince + STUCK_MS - performance.now()),
+      )
+      if (!this.receivers.some((r) => r.keepAlive)) this.stallTimer.unref()
+    }
   }
 
   private restartWaiting(mode: WaitMode): void {
@@ -396,6 +408,8 @@ export class Channel<T = unknown> implements AsyncIterable<T> {
     const w = this.waiting
     this.waiting = null
     w?.stop()
+    if (this.stallTimer !== undefined) clearTimeout(this.stallTimer)
+    this.stallTimer = undefined
   }
 
   /** One hop: this event loop's notifier, listed in the channel's sleeper table. Null when there is none or the table is full. */
@@ -405,7 +419,6 @@ export class Channel<T = unknown> implements AsyncIterable<T> {
     const i32 = this.host.heap.i32
     const entry = addSleeper(i32, this.ref, notifier.pid, notifier.nonce)
     if (entry < 0) return null
-    let stuckTimer: ReturnType<typeof setTimeout> | undefined
     const wake = (): void => {
       if (!stillListed(i32, this.ref, entry, notifier.nonce)) {
         // A sender freed our entry (it could not reach us once): list this loop again.
@@ -422,14 +435,6 @@ export class Channel<T = unknown> implements AsyncIterable<T> {
         arm(i32, this.ref, entry)
         this.deliver()
       }
-      // A stalled position wakes no one: look again when it may be given up on.
-      if (this.receivers.length > 0 && this.stuckSince >= 0 && stuckTimer === undefined) {
-        stuckTimer = setTimeout(() => {
-          stuckTimer = undefined
-          wake()
-        }, STUCK_MS)
-        if (!keepAlive) stuckTimer.unref()
-      }
     }
     const unlisten = notifier.listen(wake, keepAlive)
     arm(i32, this.ref, entry)
@@ -439,7 +444,6 @@ export class Channel<T = unknown> implements AsyncIterable<T> {
       stop: () => {
         unlisten()
         withdraw()
-        if (stuckTimer !== undefined) clearTimeout(stuckTimer)
         if (!this.host.segment.closed) removeSleeper(i32, this.ref, entry, notifier.nonce)
       },
     }

@@ -275,7 +275,8 @@ describe('channels across processes', () => {
   it('a worker thread receives on its own event loop, woken by another process', async () => {
     const shm = SharedMemory.create({ name: uniqueName('chworker'), size: 4 << 20 })
     try {
-      const worker = new Worker(path.join(childrenDir, 'ring-worker.ts'), { workerData: shm.name, execArgv: ['--import', 'tsx'] })
+      // tsx's require hook, registered inside the worker, runs the TypeScript child.
+      const worker = new Worker(`require('tsx/cjs'); require(${JSON.stringify(path.join(childrenDir, 'ring-worker.ts'))})`, { eval: true, workerData: shm.name })
       const messages: unknown[] = []
       const next = (): Promise<unknown> => new Promise((resolve) => worker.once('message', resolve))
       messages.push(await next())
