@@ -8,7 +8,7 @@ import { ShmError } from './errors'
 import type { Heap } from './heap'
 import { Messages, LOST, type InTurn, type Outgoing } from './messages'
 import { native } from './native'
-import { localNotifier } from './notifier'
+import { localNotifier, type Notifier } from './notifier'
 import { checkOptions } from './options'
 import { Chan, RingSlot } from './records'
 import { EMPTY, FULL, HELD, PENDING, Ring, STUCK_MS } from './ring'
@@ -86,8 +86,12 @@ export class Channel<T = unknown> implements AsyncIterable<T> {
   private closed = false
   /** Async receivers of this handle, in arrival order. */
   private readonly receivers: Receiver[] = []
-  /** While receivers wait: how this event loop is woken (see startWaiting). */
-  private waiting: Waiting | null = null
+  /** This event loop's entry in the channel's sleeper table, while the handle is open (see listed). */
+  private listing: Listing | null = null
+  /** Holds the event loop open while a receiver that wants it waits. */
+  private held: (() => void) | null = null
+  /** The waiter-thread wait, when receivers wait without the notifier. */
+  private futex: Waiting | null = null
   /** A position found claimed but unpublished (or a slot claimed but not freed) and since when. */
   private stuckPos = 0
   private stuckSince = -1
@@ -212,6 +216,7 @@ export class Channel<T = unknown> implements AsyncIterable<T> {
     if (this.closed) return
     this.closed = true
     this.rejectAll(new ShmError('ERR_SHM_CLOSED', `${channelLabel(this.name)}: this handle was closed`))
+    this.unlist()
     if (!this.host.segment.closed) this.host.inTurn(() => this.host.closeChannel(this.ref))
   }
 
@@ -353,7 +358,7 @@ export class Channel<T = unknown> implements AsyncIterable<T> {
     }
     o.signal?.addEventListener('abort', onAbort, { once: true })
     this.receivers.push(receiver)
-    this.restartWaiting(o.wait ?? 'cpu-friendly')
+    this.sleep(o.wait ?? 'cpu-friendly')
   }
 
   /** A receiver that gave up (timeout, abort) leaves the queue. */
@@ -362,11 +367,11 @@ export class Channel<T = unknown> implements AsyncIterable<T> {
     if (i < 0) return
     this.receivers.splice(i, 1)
     receiver.cleanup()
-    if (this.receivers.length === 0) this.stopWaiting()
+    if (this.receivers.length === 0) this.idle()
   }
 
   /** Hands messages to waiting receivers while there are both. */
-  private deliver = (): void => {
+  private deliver(): void {
     while (this.receivers.length > 0 && !this.closed) {
       let value: unknown
       try {
@@ -382,7 +387,7 @@ export class Channel<T = unknown> implements AsyncIterable<T> {
       r.cleanup()
       r.resolve(value)
     }
-    if (this.receivers.length === 0) this.stopWaiting()
+    if (this.receivers.length === 0) this.idle()
     else if (this.stuckSince >= 0 && this.stallTimer === undefined) {
       this.stallTimer = setTimeout(
         () => {
@@ -395,62 +400,92 @@ export class Channel<T = unknown> implements AsyncIterable<T> {
     }
   }
 
-  private restartWaiting(mode: WaitMode): void {
-    const keepAlive = this.receivers.some((r) => r.keepAlive)
-    if (this.waiting !== null && !(keepAlive && !this.waiting.keepAlive)) return
-    this.stopWaiting()
-    this.waiting = mode === 'low-latency' ? this.waitOnFutex(mode, keepAlive) : (this.waitOnNotifier(keepAlive) ?? this.waitOnFutex(mode, keepAlive))
-    // Registered: whatever was sent before is seen now, whatever comes after wakes us.
+  /**
+   * Receivers wait: make sure a send wakes this loop, then look at the ring once more
+   * (what was sent before is seen now, what comes after wakes us). One hop through this
+   * thread's notifier where it can; else (no notifier, a full sleeper table, or
+   * 'low-latency', which spins) a waiter thread on the channel's futex word.
+   */
+  private sleep(mode: WaitMode): void {
+    if (mode === 'cpu-friendly' && this.listed()) {
+      const keepAlive = this.receivers.some((r) => r.keepAlive)
+      if (keepAlive && this.held === null) this.held = this.listing!.notifier.keepAlive()
+      else if (!keepAlive && this.held !== null) this.releaseHold()
+      arm(this.host.heap.i32, this.ref, this.listing!.entry)
+    } else if (this.futex === null) {
+      this.futex = this.waitOnFutex(mode, this.receivers.some((r) => r.keepAlive))
+    }
     this.deliver()
   }
 
-  private stopWaiting(): void {
-    const w = this.waiting
-    this.waiting = null
-    w?.stop()
+  /** No receiver waits any more: nothing holds the loop open. The sleeper entry stays (unarmed, it costs senders nothing). */
+  private idle(): void {
+    this.releaseHold()
+    const futex = this.futex
+    this.futex = null
+    futex?.stop()
     if (this.stallTimer !== undefined) clearTimeout(this.stallTimer)
     this.stallTimer = undefined
   }
 
-  /** One hop: this event loop's notifier, listed in the channel's sleeper table. Null when there is none or the table is full. */
-  private waitOnNotifier(keepAlive: boolean): Waiting | null {
-    const notifier = localNotifier()
-    if (notifier === null) return null
-    const i32 = this.host.heap.i32
-    const entry = addSleeper(i32, this.ref, notifier.pid, notifier.nonce)
-    if (entry < 0) return null
-    const wake = (): void => {
-      if (!stillListed(i32, this.ref, entry, notifier.nonce)) {
-        // A sender freed our entry (it could not reach us once): list this loop again.
-        if (this.waiting === waiting) {
-          this.waiting = null
-          waiting.stop()
-          this.restartWaiting('cpu-friendly')
-        }
-        return
-      }
-      this.deliver()
-      if (this.waiting === waiting) {
-        // Still waiting: sleep again, and look once more (a send between deliver and arm woke no one).
-        arm(i32, this.ref, entry)
-        this.deliver()
-      }
-    }
-    const unlisten = notifier.listen(wake, keepAlive)
-    arm(i32, this.ref, entry)
-    const withdraw = this.host.segment.onClose(() => this.rejectAll(closedError(this.host.segment)))
-    const waiting: Waiting = {
-      keepAlive,
-      stop: () => {
-        unlisten()
-        withdraw()
-        if (!this.host.segment.closed) removeSleeper(i32, this.ref, entry, notifier.nonce)
-      },
-    }
-    return waiting
+  private releaseHold(): void {
+    const held = this.held
+    this.held = null
+    held?.()
   }
 
-  /** A waiter thread on the channel's futex word: where no notifier exists, the sleeper table is full, or 'low-latency' asks to spin. */
+  /**
+   * True when this loop is listed in the channel's sleeper table (listing it now if it
+   * is not): kept while the handle is open, so a receive costs an arm, not a listing.
+   */
+  private listed(): boolean {
+    const i32 = this.host.heap.i32
+    const l = this.listing
+    if (l !== null) {
+      if (stillListed(i32, this.ref, l.entry, l.notifier.nonce)) return true
+      // A sender freed our entry (it could not reach us once): list this loop again.
+      this.unlist()
+    }
+    const notifier = localNotifier()
+    if (notifier === null) return false
+    const entry = addSleeper(i32, this.ref, notifier.pid, notifier.nonce)
+    if (entry < 0) return false
+    const unlisten = notifier.listen(() => this.onWake(), false)
+    const withdraw = this.host.segment.onClose(() => {
+      this.listing = null
+      unlisten()
+      this.rejectAll(closedError(this.host.segment))
+    })
+    this.listing = { notifier, entry, unlisten, withdraw }
+    return true
+  }
+
+  private unlist(): void {
+    const l = this.listing
+    if (l === null) return
+    this.listing = null
+    l.unlisten()
+    l.withdraw()
+    if (!this.host.segment.closed) removeSleeper(this.host.heap.i32, this.ref, l.entry, l.notifier.nonce)
+  }
+
+  /** This thread's notifier woke: a send on this channel (or another; a wake only says "look again"). */
+  private onWake(): void {
+    if (this.receivers.length === 0 || this.futex !== null) return
+    const l = this.listing
+    if (l === null || !stillListed(this.host.heap.i32, this.ref, l.entry, l.notifier.nonce)) {
+      this.sleep('cpu-friendly')
+      return
+    }
+    this.deliver()
+    if (this.receivers.length > 0) {
+      // Still waiting: sleep again, and look once more (a send between deliver and arm woke no one).
+      arm(this.host.heap.i32, this.ref, l.entry)
+      this.deliver()
+    }
+  }
+
+  /** A waiter thread on the channel's futex word. */
   private waitOnFutex(mode: WaitMode, keepAlive: boolean): Waiting {
     const { segment, heap } = this.host
     const i32 = heap.i32
@@ -477,7 +512,6 @@ export class Channel<T = unknown> implements AsyncIterable<T> {
       this.rejectAll(err)
     })
     return {
-      keepAlive,
       stop: () => {
         stopped = true
         abort.abort()
@@ -487,7 +521,7 @@ export class Channel<T = unknown> implements AsyncIterable<T> {
 
   private rejectAll(err: unknown): void {
     const all = this.receivers.splice(0)
-    this.stopWaiting()
+    this.idle()
     for (const r of all) {
       r.cleanup()
       r.reject(err)
@@ -495,8 +529,14 @@ export class Channel<T = unknown> implements AsyncIterable<T> {
   }
 }
 
+interface Listing {
+  readonly notifier: Notifier
+  readonly entry: number
+  unlisten(): void
+  withdraw(): void
+}
+
 interface Waiting {
-  readonly keepAlive: boolean
   stop(): void
 }
 

@@ -19,6 +19,8 @@ export interface Notifier {
    * While some listener with `keepAlive` is subscribed, the notifier holds the event loop open.
    */
   listen(fn: () => void, keepAlive: boolean): () => void
+  /** Holds the event loop open until the returned function is called (more calls do nothing). */
+  keepAlive(): () => void
 }
 
 export type NotifyOutcome = 'sent' | 'gone' | 'failed'
@@ -94,6 +96,16 @@ function openNotifier(): { notifier: Notifier; close(): void } | null {
       return () => {
         if (!listeners.delete(entry)) return
         if (entry.keepAlive && --keepAlive === 0) native.notifierRef(false)
+      }
+    },
+    keepAlive() {
+      if (closed) return () => {}
+      if (keepAlive++ === 0) native.notifierRef(true)
+      let held = true
+      return () => {
+        if (!held || closed) return
+        held = false
+        if (--keepAlive === 0) native.notifierRef(false)
       }
     },
   }

@@ -12,7 +12,7 @@ import { Holders } from './holders'
 import { TurnLock } from './lock'
 import type { WaitMode } from './waiting'
 import { osNameOf } from './names'
-import { Turn } from './turn'
+import { Turn, type TurnChannels } from './turn'
 import { waitWord } from './waiting'
 import { native, OpenMode } from './native'
 import { checkOptions } from './options'
@@ -275,7 +275,7 @@ export class SharedMemory {
 
   private runTurn<T>(fn: (tx: Turn) => T, recovered: boolean, checking = false): T {
     const heap = this.heap
-    const tx = new Turn(heap, this.holders, this.turnChannel)
+    const tx = new Turn(heap, this.holders, this.turnChannelSet)
     heap.inTurn = true
     try {
       // After a dead owner the heap may be mid-update: the full check repairs it or
@@ -331,8 +331,17 @@ export class SharedMemory {
     return this.heap.inTurn ? run() : this.access(run)
   }
 
+  /** The handles the in-turn forms use (see Turn). */
+  private readonly turnChannelSet: TurnChannels = {
+    get: (name, create) => this.turnChannel(name, create),
+    drop: (name) => {
+      this.turnChannels.get(name)?.close()
+      this.turnChannels.delete(name)
+    },
+  }
+
   /** The handle the in-turn forms use for `name`; undefined when the channel does not exist and `create` is false. */
-  private readonly turnChannel = (name: string, create: boolean): Channel | undefined => {
+  private turnChannel(name: string, create: boolean): Channel | undefined {
     let ch = this.turnChannels.get(name)
     if (ch !== undefined) return ch
     if (!create && findChannel(this.heap, name) === 0) return undefined

@@ -25,8 +25,13 @@ export interface TakeOptions extends ChannelOptions {
   copy?: boolean
 }
 
-/** The channel handle the in-turn forms use (undefined: no such channel, and `create` is false). */
-export type TurnChannels = (name: string, create: boolean) => Channel | undefined
+/** The channel handles the in-turn forms use, one per name, held by the segment handle. */
+export interface TurnChannels {
+  /** The handle for `name`; undefined when there is no such channel and `create` is false. */
+  get(name: string, create: boolean): Channel | undefined
+  /** Closes the handle for `name` (a channel made for a put that then failed goes with it). */
+  drop(name: string): void
+}
 
 const channelSpec = { channel: 'string' } as const
 const takeSpec = { channel: 'string', copy: 'boolean' } as const
@@ -118,7 +123,16 @@ export class Turn {
   putMessage(value: unknown, options?: ChannelOptions): void {
     this.heap.checkTurn()
     const name = this.channelName(options, 'putMessage')
-    if (this.channels(name, true)!.trySend(value) !== true) {
+    const existed = this.channels.get(name, false) !== undefined
+    let sent: true | 'ERR_CHANNEL_FULL'
+    try {
+      sent = this.channels.get(name, true)!.trySend(value)
+    } catch (err) {
+      // A value that cannot be sent leaves no channel behind.
+      if (!existed) this.channels.drop(name)
+      throw err
+    }
+    if (sent !== true) {
       throw new ShmError('ERR_CHANNEL_FULL', `tx.putMessage: ${name === DEFAULT_CHANNEL ? 'the default channel' : `channel "${name}"`} is full; receive from it, send outside the turn with shm.channel(name).send (which waits for room), or open it with a larger capacity`)
     }
   }
@@ -129,7 +143,7 @@ export class Turn {
 
   messageCount(options?: ChannelOptions): number {
     this.heap.checkTurn()
-    return this.channels(this.channelName(options, 'messageCount'), false)?.size ?? 0
+    return this.channels.get(this.channelName(options, 'messageCount'), false)?.size ?? 0
   }
 
   /**
@@ -141,7 +155,7 @@ export class Turn {
     this.heap.checkTurn()
     const o = options === undefined ? undefined : checkOptions<TakeOptions>(options, takeSpec, 'tx.takeMessage')
     const name = o?.channel ?? DEFAULT_CHANNEL
-    const ch = this.channels(name, false)
+    const ch = this.channels.get(name, false)
     if (ch === undefined || ch.size === 0) {
       throw new ShmError('ERR_NO_MESSAGES', `${name === DEFAULT_CHANNEL ? 'the default channel' : `channel "${name}"`} has no messages: check tx.hasMessages() first, or await shm.channel(name).receive()`)
     }
