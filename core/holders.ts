@@ -127,10 +127,10 @@ export class Holders {
     else at.push(count)
   }
 
-  /** Forgets one reference this handle held to `ref` (the caller drops it from the record). */
-  unhold(ref: number): void {
+  /** Forgets one reference this handle held to `ref` (the caller drops it from the record); false if it held none. */
+  unhold(ref: number): boolean {
     const at = this.places.get(ref)
-    if (at === undefined || this.index < 0) return
+    if (at === undefined || this.index < 0) return false
     let place: number
     if (typeof at === 'number') {
       place = at
@@ -153,6 +153,7 @@ export class Holders {
     }
     heap.u32[(slot + HolderSlot.Count) >>> 2] = this.count = last
     if (last === 0) this.trim()
+    return true
   }
 
   /** True once this handle holds (or held) references in the segment. */

@@ -141,6 +141,35 @@ export class Channel<T = unknown> implements AsyncIterable<T> {
     return 'ERR_CHANNEL_FULL'
   }
 
+  /**
+   * A new Uint8Array of `byteLength` bytes in the segment, to fill outside any turn and
+   * send: the send passes it by reference (zero-copy) and this process's claim on it
+   * moves into the message. Until sent it is this process's (release it if unused).
+   */
+  loan(byteLength: number): Uint8Array {
+    this.checkOpen()
+    if (!Number.isInteger(byteLength) || byteLength < 0 || byteLength > this.host.heap.size) {
+      throw new ShmError('ERR_INVALID_ARGUMENT', `channel.loan(byteLength): byteLength must be an integer from 0 to the segment size (${this.host.heap.size}), got ${String(byteLength)}`)
+    }
+    return this.host.inTurn(() => this.host.messages.lend(byteLength))
+  }
+
+  /**
+   * Frees a value received by reference (a loan, or any value of the segment a sender
+   * passed), or a loan never sent: this process's reference to it is dropped. Garbage
+   * collection does the same for received values never released. Using it afterwards
+   * through the API is ERR_SHM_STALE; its elements must not be read any more (a raw
+   * TypedArray cannot be checked: they read whatever reuses the memory).
+   */
+  release(view: object): void {
+    this.checkOpen()
+    if (typeof view !== 'object' || view === null) throw new ShmError('ERR_INVALID_ARGUMENT', `channel.release(view) takes a value received by reference or a loan, got ${view === null ? 'null' : typeof view}`)
+    const released = this.host.inTurn(() => this.host.messages.release(view))
+    if (!released) {
+      throw new ShmError('ERR_INVALID_ARGUMENT', 'channel.release(view): this process holds no reference through that value (not received by reference, not a loan, or released already)')
+    }
+  }
+
   /** Takes the oldest message, or undefined when there is none. */
   tryReceive(): T | undefined {
     this.checkOpen()

@@ -11,7 +11,7 @@
 import { corrupt, ShmError } from './errors'
 import type { Heap } from './heap'
 import type { Holders } from './holders'
-import { FIRST_REF_TAG, FrameRec, InternalKind, LAST_VALUE_TAG, OUT_OF_LINE, Rec, RingSlot, type Tag } from './records'
+import { Bin, BinaryKind, FIRST_REF_TAG, FrameRec, InternalKind, LAST_VALUE_TAG, OUT_OF_LINE, Rec, RingSlot, Tag } from './records'
 import type { Ring } from './ring'
 import { FrameEncoder, frameRefs, readFrame } from './values/frame'
 import { readRecord } from './values/decode'
@@ -22,6 +22,8 @@ import { releaseRecord } from './values/release'
 export const WITH_REFS = 0x40000000
 /** The frame's byte length in a slot's Length word. */
 export const FRAME_LENGTH = 0x3fffffff
+
+const NO_VALUES: object[] = []
 
 /** Runs `fn` in a turn of the segment (at once when the caller is in one already). */
 export type InTurn = <T>(fn: () => T) => T
@@ -40,6 +42,8 @@ export interface Outgoing {
   generation: number
   /** Record references the frame lists, retained for it. */
   refs: readonly number[]
+  /** Loans among them, whose reference moved from the sender to the frame (abandon gives it back). */
+  moved: readonly object[]
 }
 
 export class Messages {
@@ -48,12 +52,22 @@ export class Messages {
   private readonly inTurn: InTurn
   private readonly encoder = new FrameEncoder()
   private readonly refGenerations: number[] = []
+  /** The object each reference of the frame being written came from. */
+  private readonly refValues: object[] = []
   private readonly refHook = (value: object): number | undefined => {
     const ref = sharedRecordOf(this.heap, value)
     if (ref < 0) return undefined
     this.refGenerations.push(this.heap.generationOf(ref))
+    this.refValues.push(value)
     return ref
   }
+  /**
+   * Byte arrays lent by Channel.loan and not sent yet: sending one moves this process's
+   * reference into the message (the sender keeps no claim on it).
+   */
+  readonly loans = new WeakSet<object>()
+  /** Views received by reference that garbage collection releases if the receiver does not. */
+  private readonly collected = new FinalizationRegistry<{ ref: number; generation: number }>((held) => this.releaseCollected(held))
 
   constructor(heap: Heap, holders: Holders, inTurn: InTurn) {
     this.heap = heap
@@ -70,27 +84,94 @@ export class Messages {
   prepare(value: unknown, inlineBytes: number): Outgoing {
     const enc = this.encoder
     this.refGenerations.length = 0
-    const length = enc.encode(value, this.refHook)
+    this.refValues.length = 0
+    let length: number
+    let values: object[]
+    try {
+      length = enc.encode(value, this.refHook)
+    } finally {
+      // Nothing of the value stays reachable from here (received views must stay collectable).
+      values = this.refValues.length === 0 ? NO_VALUES : this.refValues.slice()
+      this.refValues.length = 0
+    }
     const refs = enc.refs().slice()
-    if (refs.length === 0 && length <= inlineBytes) return { length, bytes: null, record: 0, generation: 0, refs }
+    if (refs.length === 0 && length <= inlineBytes) return { length, bytes: null, record: 0, generation: 0, refs, moved: [] }
     if (length > FRAME_LENGTH) throw new ShmError('ERR_SHM_FULL', `a message frame of ${length} bytes is larger than a channel carries (1 GiB); send the data by reference: put it with tx.put and send the view`)
     const generations = this.refGenerations.slice()
     return this.inTurn(() => {
       const heap = this.heap
-      return heap.atomically(() => {
+      const out = heap.atomically((): Outgoing => {
         for (let i = 0; i < refs.length; i++) {
           const ref = refs[i]!
           if (heap.generationOf(ref) !== generations[i]) throw new ShmError('ERR_SHM_STALE', `a value sent by reference (record ${ref}) was freed while its message was being written: send values that something still holds`)
-          heap.retain(ref)
+          if (!this.loans.has(values[i]!)) heap.retain(ref)
         }
         const flagged = refs.length > 0 ? length | WITH_REFS : length
-        if (length <= inlineBytes) return { length: flagged, bytes: enc.toBytes(), record: 0, generation: 0, refs }
+        const moved = values.filter((v) => this.loans.has(v))
+        if (length <= inlineBytes) return { length: flagged, bytes: enc.toBytes(), record: 0, generation: 0, refs, moved }
         const record = heap.allocRecord(InternalKind.Frame, FrameRec.Data + length)
         heap.u32[(record + FrameRec.ByteLength) >>> 2] = length
         enc.writeTo(heap.u8, record + FrameRec.Data)
-        return { length: flagged, bytes: null, record, generation: heap.generationOf(record), refs }
+        return { length: flagged, bytes: null, record, generation: heap.generationOf(record), refs, moved }
       })
+      // Nothing can fail from here: a loan's reference now belongs to the message.
+      for (const view of out.moved) this.disown(view)
+      return out
     })
+  }
+
+  /** A loan's reference leaves this process (it moved into a message). */
+  private disown(view: object): void {
+    const ref = sharedRecordOf(this.heap, view)
+    this.loans.delete(view)
+    this.heap.takeOwned(ref, view)
+    this.holders.unhold(ref)
+  }
+
+  /**
+   * In a turn: a new byte array of the segment for this process to fill (outside any
+   * turn) and send; until it is sent it is this process's, like a tx.put result.
+   */
+  lend(byteLength: number): Uint8Array {
+    const heap = this.heap
+    this.holders.reserve()
+    const ref = heap.atomically(() => {
+      const at = heap.allocRecord(Tag.Binary, Bin.Data + byteLength)
+      heap.u32[(at + Bin.ByteLength) >>> 2] = byteLength
+      heap.u8[at + Bin.Kind] = BinaryKind.Uint8
+      return at
+    })
+    const view = readRecord(heap, Tag.Binary, ref, true) as Uint8Array
+    this.holders.hold(ref)
+    heap.addOwned(ref)
+    this.loans.add(view)
+    return view
+  }
+
+  /** In a turn: drops the reference this process owns through `view` (a received loan, or one never sent). */
+  release(view: object): boolean {
+    const heap = this.heap
+    const ref = sharedRecordOf(heap, view)
+    if (ref < 0 || !heap.takeOwned(ref, view)) return false
+    this.collected.unregister(view)
+    this.loans.delete(view)
+    this.holders.unhold(ref)
+    releaseRecord(heap, ref, heap.kindOf(ref), true)
+    return true
+  }
+
+  private releaseCollected(held: { ref: number; generation: number }): void {
+    if (this.heap.segment.closed) return
+    try {
+      this.inTurn(() => {
+        const heap = this.heap
+        // Only a reference this process still holds (not destroyed or released meanwhile).
+        if (heap.generationOf(held.ref) !== held.generation || !this.holders.unhold(held.ref)) return
+        releaseRecord(heap, held.ref, heap.kindOf(held.ref))
+      })
+    } catch {
+      // No turn now (a damaged heap, a closing handle): the reference goes with the handle.
+    }
   }
 
   /** Copies an inline frame out of the encoder, so that other sends can run before this one is written (a send that waits). */
@@ -117,7 +198,18 @@ export class Messages {
     if (out.record === 0 && out.refs.length === 0) return
     this.inTurn(() => {
       const heap = this.heap
-      for (const ref of out.refs) releaseRecord(heap, ref, heap.kindOf(ref))
+      // A loan's reference goes back to this process, the others were retained for the frame.
+      const back = new Map<number, object>()
+      for (const view of out.moved) back.set(sharedRecordOf(heap, view), view)
+      for (const ref of out.refs) {
+        const view = back.get(ref)
+        if (view !== undefined) {
+          back.delete(ref)
+          this.holders.hold(ref)
+          heap.addOwned(ref)
+          this.loans.add(view)
+        } else releaseRecord(heap, ref, heap.kindOf(ref))
+      }
       if (out.record !== 0) heap.freeRecord(out.record)
     })
   }
@@ -152,10 +244,19 @@ export class Messages {
       for (const ref of refs) checkValueRecord(heap, ref)
       // Room to list the references this process takes over: ERR_SHM_FULL leaves the message queued.
       if (refs.length > 0) this.holders.reserve(refs.length)
-      const value = readFrame(heap.u8, at, length, (ref) => readRecord(heap, heap.kindOf(ref) as Tag, ref, true))
-      for (const ref of refs) {
+      const received: object[] = []
+      const value = readFrame(heap.u8, at, length, (ref) => {
+        const view = readRecord(heap, heap.kindOf(ref) as Tag, ref, true)
+        received.push(view as object)
+        return view
+      })
+      for (let i = 0; i < refs.length; i++) {
+        const ref = refs[i]!
         this.holders.hold(ref)
         heap.addOwned(ref)
+        // Released when collected, if the receiver does not release (or destroy) it first.
+        const view = received[i]
+        if (view !== undefined) this.collected.register(view, { ref, generation: heap.generationOf(ref) }, view)
       }
       ring.release(slot, pos)
       if (record !== 0) heap.freeRecord(record)

@@ -1,5 +1,7 @@
 // Channels v2 (issue #14): copied messages on lock-free rings, with real processes.
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
+import * as v8 from 'node:v8'
+import * as vm from 'node:vm'
 import { Worker } from 'node:worker_threads'
 import * as path from 'node:path'
 import { SharedMemory, ShmError } from 'interprocess-objects'
@@ -178,6 +180,92 @@ describe('channel messages are copies', () => {
       expect(again.tryReceive()).toBe(7)
       again.close()
       expect(shm.check().channels.map((c) => c.name)).toEqual(['jobs'])
+    } finally {
+      shm.close()
+    }
+  })
+})
+
+describe('loans: bulk bytes without copies', () => {
+  it('a loan is filled outside any turn, sent by reference, received as the same bytes and released; misuse is refused', () => {
+    const shm = SharedMemory.create({ name: uniqueName('chloan'), size: 4 << 20 })
+    try {
+      const ch = shm.channel<Uint8Array>('bulk', { capacity: 2 })
+      const baseline = shm.stats().used
+      const loan = ch.loan(100_000)
+      loan.fill(7)
+      ch.send(loan)
+      // The sender's claim moved into the message.
+      expect(code(() => ch.release(loan))).toBe('ERR_INVALID_ARGUMENT')
+      const got = ch.tryReceive()!
+      expect(got).toBe(loan)
+      expect(got.byteOffset).toBe(loan.byteOffset)
+      expect(got[99_999]).toBe(7)
+      ch.release(got)
+      expect(shm.stats().used).toBe(baseline)
+      // Used after release: the API refuses it.
+      expect(code(() => ch.release(got))).toBe('ERR_SHM_STALE')
+      expect(code(() => ch.send(got))).toBe('ERR_SHM_STALE')
+      // A loan that could not be sent stays the sender's.
+      ch.send(1)
+      ch.send(2)
+      const unsent = ch.loan(5000)
+      expect(ch.trySend(unsent)).toBe('ERR_CHANNEL_FULL')
+      ch.release(unsent)
+      expect(ch.tryReceive()).toBe(1)
+      expect(ch.tryReceive()).toBe(2)
+      expect(shm.stats().used).toBe(baseline)
+      expect(code(() => ch.loan(-1))).toBe('ERR_INVALID_ARGUMENT')
+      expect(code(() => ch.release({}))).toBe('ERR_INVALID_ARGUMENT')
+    } finally {
+      shm.close()
+    }
+  })
+
+  it('another process reads the loaned bytes in place and releases them', async () => {
+    const shm = SharedMemory.create({ name: uniqueName('chloan2'), size: 8 << 20 })
+    try {
+      const ch = shm.channel<Uint8Array>('bulk', { capacity: 4 })
+      const baseline = shm.stats().used
+      const child = startChild('loan-receiver.ts', [shm.name, '3'])
+      expect(await child.next()).toBe('ready')
+      const sent: Array<{ offset: number; sum: number }> = []
+      for (let k = 1; k <= 3; k++) {
+        const loan = ch.loan(400_000)
+        loan.fill(k)
+        sent.push({ offset: loan.byteOffset - shm.bytes.byteOffset, sum: 400_000 * k })
+        ch.send(loan)
+      }
+      expect(await child.next()).toEqual(sent)
+      expect(await child.exited).toBe(0)
+      expect(shm.stats().used).toBe(baseline)
+      shm.check()
+    } finally {
+      shm.close()
+    }
+  })
+
+  it('garbage collection releases a received value nobody released', async () => {
+    const shm = SharedMemory.create({ name: uniqueName('chloangc'), size: 4 << 20 })
+    try {
+      v8.setFlagsFromString('--expose-gc')
+      const gc = vm.runInNewContext('gc') as () => void
+      const ch = shm.channel<Uint8Array>('bulk')
+      const baseline = shm.stats().used
+      ;(() => {
+        const loan = ch.loan(50_000)
+        ch.send(loan)
+        expect(ch.tryReceive()!.length).toBe(50_000)
+      })()
+      expect(shm.stats().used).toBeGreaterThan(baseline)
+      await vi.waitFor(
+        async () => {
+          gc()
+          await new Promise((resolve) => setTimeout(resolve, 10))
+          expect(shm.stats().used).toBe(baseline)
+        },
+        { timeout: 10_000, interval: 50 },
+      )
     } finally {
       shm.close()
     }
