@@ -183,8 +183,11 @@ export class Region {
   }
 }
 
-/** A named channel of a segment. Values cross as copies (contextBridge copies them). */
-export class Channel {
+/**
+ * A named channel of a segment, typed like the main process's `shm.channel<T>(name)`.
+ * Values cross as copies (messages are copies, and contextBridge copies them again).
+ */
+export class Channel<T = unknown> {
   readonly segment: string
   readonly name: string
   readonly access: ChannelAccess
@@ -198,7 +201,18 @@ export class Channel {
     this.access = access
   }
 
-  async put(value: unknown): Promise<void> {
+  /** Sends a copy of `value`; ERR_CHANNEL_FULL when the channel's ring is full. */
+  send(value: T): Promise<void> {
+    return this.put(value)
+  }
+
+  /** Waits for a message and takes it: `shm.channel(name).receive()` seen from the page. */
+  receive(options: { timeoutMs?: number } = {}): Promise<T> {
+    return this.next<T>(options.timeoutMs)
+  }
+
+  /** The same as send. */
+  async put(value: T): Promise<void> {
     try {
       await this.api.putMessage(this.segment, this.name, value)
     } catch (err) {
@@ -207,9 +221,9 @@ export class Channel {
   }
 
   /** The oldest message as a plain copy; ERR_NO_MESSAGES when the channel is empty. */
-  async take<T = unknown>(): Promise<T> {
+  async take<U = T>(): Promise<U> {
     try {
-      return (await this.api.takeMessage(this.segment, this.name)) as T
+      return (await this.api.takeMessage(this.segment, this.name)) as U
     } catch (err) {
       throw decodeBridgeError(err)
     }
@@ -225,12 +239,12 @@ export class Channel {
   }
 
   /** Waits for a message and takes it (retrying if another consumer was faster). */
-  async next<T = unknown>(timeoutMs?: number): Promise<T> {
+  async next<U = T>(timeoutMs?: number): Promise<U> {
     const deadline = timeoutMs === undefined ? Infinity : Date.now() + timeoutMs
     for (;;) {
       await this.wait(deadline === Infinity ? undefined : Math.max(0, deadline - Date.now()))
       try {
-        return await this.take<T>()
+        return await this.take<U>()
       } catch (err) {
         if ((err as { code?: string }).code !== 'ERR_NO_MESSAGES') throw err
       }
@@ -287,7 +301,7 @@ export class SharedObjectsClient {
     return r
   }
 
-  channel(segment: string, name: string): Channel {
+  channel<T = unknown>(segment: string, name: string): Channel<T> {
     const access = this.info.segments[segment]?.channels[name]
     if (access === undefined) {
       // Ask the preload anyway, so the error is the authoritative one.
@@ -298,7 +312,7 @@ export class SharedObjectsClient {
       }
       throw new ShmError('ERR_NOT_GRANTED', `channel ${segment}/${name} is not granted to this window`)
     }
-    return new Channel(this.api, segment, name, access)
+    return new Channel<T>(this.api, segment, name, access)
   }
 }
 
