@@ -71,6 +71,8 @@ const receiveSyncSpec = { wait: 'string', timeoutMs: 'number' } as const
 
 interface Receiver {
   resolve(value: unknown): void
+  /** Waits for a message without taking it (shm.waitForMessage). */
+  peek: boolean
   reject(err: unknown): void
   keepAlive: boolean
   cleanup(): void
@@ -182,42 +184,66 @@ export class Channel<T = unknown> implements AsyncIterable<T> {
    * receiver. The event loop keeps running; a sender wakes it directly.
    */
   receive(options?: ReceiveOptions): Promise<T> {
+    return this.awaitMessage(options, false, 'channel.receive') as Promise<T>
+  }
+
+  /** Blocks this thread until a message comes, and takes it. For worker loops that prefer blocking. */
+  receiveSync(options?: ReceiveSyncOptions): T {
+    return this.blockForMessage(options, false, 'channel.receiveSync') as T
+  }
+
+  /** @internal shm.waitForMessage: resolves once the channel has a message, without taking it. */
+  whenNotEmpty(options: ReceiveOptions, call: string): Promise<void> {
+    return this.awaitMessage(options, true, call) as Promise<void>
+  }
+
+  /** @internal shm.waitForMessageSync: blocks until the channel has a message, without taking it. */
+  blockUntilNotEmpty(options: ReceiveSyncOptions, call: string): void {
+    this.blockForMessage(options, true, call)
+  }
+
+  /** The one async wait: takes a message (or, `peek`, only waits for one). */
+  private awaitMessage(options: ReceiveOptions | undefined, peek: boolean, call: string): Promise<unknown> {
     try {
       this.checkOpen()
-      const o = options === undefined ? {} : checkOptions<ReceiveOptions>(options, receiveSpec as never, 'channel.receive')
-      checkWait(o.wait, o.timeoutMs, 'channel.receive')
+      const o = options === undefined ? {} : checkOptions<ReceiveOptions>(options, receiveSpec as never, call)
+      checkWait(o.wait, o.timeoutMs, call)
       if (this.receivers.length === 0) {
-        const value = this.take()
-        if (value !== NOTHING) return Promise.resolve(value as T)
+        if (peek) {
+          if (this.ring.size() > 0) return Promise.resolve()
+        } else {
+          const value = this.take()
+          if (value !== NOTHING) return Promise.resolve(value)
+        }
       }
       if (o.signal?.aborted) return Promise.reject(aborted(o.signal))
       if (o.timeoutMs === 0) return Promise.reject(timedOut(this.name, 0))
-      return new Promise<T>((resolve, reject) => this.enqueue(resolve as (v: unknown) => void, reject, o))
+      return new Promise<unknown>((resolve, reject) => this.enqueue(resolve, reject, o, peek))
     } catch (err) {
       return Promise.reject(err)
     }
   }
 
-  /** Blocks this thread until a message comes, and takes it. For worker loops that prefer blocking. */
-  receiveSync(options?: ReceiveSyncOptions): T {
+  /** The one sync wait: futex (or spin, 'low-latency') until a message comes; takes it unless `peek`. */
+  private blockForMessage(options: ReceiveSyncOptions | undefined, peek: boolean, call: string): unknown {
     this.checkOpen()
-    const o = options === undefined ? {} : checkOptions<ReceiveSyncOptions>(options, receiveSyncSpec as never, 'channel.receiveSync')
-    checkWait(o.wait, o.timeoutMs, 'channel.receiveSync')
+    const o = options === undefined ? {} : checkOptions<ReceiveSyncOptions>(options, receiveSyncSpec as never, call)
+    checkWait(o.wait, o.timeoutMs, call)
     const deadline = performance.now() + (o.timeoutMs ?? Infinity)
     const { segment, heap } = this.host
     const i32 = heap.i32
+    const look = (): unknown => (peek ? (this.ring.size() > 0 ? undefined : NOTHING) : this.take())
     for (;;) {
-      const value = this.take()
-      if (value !== NOTHING) return value as T
+      const value = look()
+      if (value !== NOTHING) return value
       const left = deadline - performance.now()
       if (left <= 0) throw timedOut(this.name, o.timeoutMs ?? 0)
       if (o.wait === 'low-latency') continue
-      const signal = (this.ref + Chan.Signal) >>> 2
       Atomics.add(i32, (this.ref + Chan.FutexWaiters) >>> 2, 1)
       try {
-        const seen = Atomics.load(i32, signal)
-        const again = this.take()
-        if (again !== NOTHING) return again as T
+        const seen = Atomics.load(i32, (this.ref + Chan.Signal) >>> 2)
+        const again = look()
+        if (again !== NOTHING) return again
         segment.wait(this.ref + Chan.Signal, seen, this.stuckSince >= 0 ? Math.min(left, STUCK_MS) : left)
       } finally {
         Atomics.sub(i32, (this.ref + Chan.FutexWaiters) >>> 2, 1)
@@ -363,7 +389,7 @@ export class Channel<T = unknown> implements AsyncIterable<T> {
 
   // ---- async receiving
 
-  private enqueue(resolve: (v: unknown) => void, reject: (e: unknown) => void, o: ReceiveOptions): void {
+  private enqueue(resolve: (v: unknown) => void, reject: (e: unknown) => void, o: ReceiveOptions, peek: boolean): void {
     let timer: ReturnType<typeof setTimeout> | undefined
     const onAbort = (): void => {
       this.drop(receiver)
@@ -372,6 +398,7 @@ export class Channel<T = unknown> implements AsyncIterable<T> {
     const receiver: Receiver = {
       resolve,
       reject,
+      peek,
       keepAlive: o.keepAlive ?? true,
       cleanup: () => {
         if (timer !== undefined) clearTimeout(timer)
@@ -402,6 +429,13 @@ export class Channel<T = unknown> implements AsyncIterable<T> {
   /** Hands messages to waiting receivers while there are both. */
   private deliver(): void {
     while (this.receivers.length > 0 && !this.closed) {
+      if (this.receivers[0]!.peek) {
+        if (this.ring.size() === 0) break
+        const r = this.receivers.shift()!
+        r.cleanup()
+        r.resolve(undefined)
+        continue
+      }
       let value: unknown
       try {
         value = this.take()

@@ -2,7 +2,6 @@ import { Allocator } from './allocator'
 import { checkCapacity, closeChannel, DEFAULT_CHANNEL, findChannel, formatChannels, openChannel } from './channel'
 import { Channel, type ChannelHost, type ChannelOpenOptions } from './message_channel'
 import { Messages } from './messages'
-import { Chan } from './records'
 import { checkSegment, recoverTurn, refuseMarkedCorrupt, type CheckOptions, type HeapReport, type TurnRecovery } from './check'
 import { ShmError } from './errors'
 import { Heap } from './heap'
@@ -13,7 +12,6 @@ import { TurnLock } from './lock'
 import type { WaitMode } from './waiting'
 import { osNameOf } from './names'
 import { Turn, type TurnChannels } from './turn'
-import { waitWord } from './waiting'
 import { native, OpenMode } from './native'
 import { checkOptions } from './options'
 import { Segment } from './segment'
@@ -360,26 +358,11 @@ export class SharedMemory {
   async waitForMessage(options: WaitForMessageOptions = {}): Promise<void> {
     const o = checkAccess(options, waitSpec, 'shm.waitForMessage')
     this.segment.assertOpen()
-    const deadline = performance.now() + (o.timeoutMs ?? Infinity)
     const channel = o.channel ?? DEFAULT_CHANNEL
-    const ref = this.turnChannels.get(channel)?.ref ?? (await this.accessAsync(() => this.turnChannel(channel, true)!.ref, { wait: o.wait, timeoutMs: o.timeoutMs, signal: o.signal, keepAlive: o.keepAlive }))
-    const i32 = this.heap.i32
-    for (;;) {
-      const seen = Atomics.load(i32, (ref + Chan.Signal) >>> 2)
-      if (this.turnChannels.get(channel)!.size > 0) return
-      const left = deadline - performance.now()
-      if (left <= 0) throw timeout(o)
-      Atomics.add(i32, (ref + Chan.FutexWaiters) >>> 2, 1)
-      // close() meanwhile takes the count back at once (the wait then rejects).
-      const withdraw = this.segment.onClose(() => Atomics.sub(i32, (ref + Chan.FutexWaiters) >>> 2, 1))
-      try {
-        if (this.turnChannels.get(channel)!.size > 0) return
-        await waitWord(this.segment, ref + Chan.Signal, seen, { timeoutMs: left, mode: o.wait ?? 'cpu-friendly', signal: o.signal, keepAlive: o.keepAlive ?? true })
-      } finally {
-        withdraw()
-        if (!this.segment.closed) Atomics.sub(i32, (ref + Chan.FutexWaiters) >>> 2, 1)
-      }
-    }
+    const started = performance.now()
+    const ch = this.turnChannels.get(channel) ?? (await this.accessAsync(() => this.turnChannel(channel, true)!, { wait: o.wait, timeoutMs: o.timeoutMs, signal: o.signal, keepAlive: o.keepAlive }))
+    const timeoutMs = o.timeoutMs === undefined ? undefined : Math.max(0, o.timeoutMs - (performance.now() - started))
+    await ch.whenNotEmpty({ wait: o.wait, timeoutMs, signal: o.signal, keepAlive: o.keepAlive }, 'shm.waitForMessage')
   }
 
   /**
@@ -390,25 +373,9 @@ export class SharedMemory {
   waitForMessageSync(options: AccessOptions & { channel?: string } = {}): void {
     const o = checkAccess(options, waitSyncSpec, 'shm.waitForMessageSync')
     this.segment.assertOpen()
-    const deadline = performance.now() + (o.timeoutMs ?? Infinity)
     const channel = o.channel ?? DEFAULT_CHANNEL
     const ch = this.turnChannels.get(channel) ?? this.access(() => this.turnChannel(channel, true)!, { wait: o.wait, timeoutMs: o.timeoutMs })
-    const ref = ch.ref
-    const i32 = this.heap.i32
-    for (;;) {
-      const seen = Atomics.load(i32, (ref + Chan.Signal) >>> 2)
-      if (ch.size > 0) return
-      const left = deadline - performance.now()
-      if (left <= 0) throw timeout(o)
-      if (o.wait === 'low-latency') continue
-      Atomics.add(i32, (ref + Chan.FutexWaiters) >>> 2, 1)
-      try {
-        if (ch.size > 0) return
-        this.segment.wait(ref + Chan.Signal, seen, left)
-      } finally {
-        Atomics.sub(i32, (ref + Chan.FutexWaiters) >>> 2, 1)
-      }
-    }
+    ch.blockUntilNotEmpty({ wait: o.wait, timeoutMs: o.timeoutMs }, 'shm.waitForMessageSync')
   }
 
   /**
@@ -467,11 +434,6 @@ export class SharedMemory {
 
 /** How long close() waits for a turn to drop the references its views held. */
 const CLOSE_RELEASE_TIMEOUT_MS = 1000
-
-function timeout(o: { channel?: string; timeoutMs?: number }): ShmError {
-  const channel = o.channel === undefined ? 'the default channel' : `channel "${o.channel}"`
-  return new ShmError('ERR_TIMEOUT', `no message on ${channel} within ${o.timeoutMs} ms`)
-}
 
 function checkAccess<T extends AccessOptions>(options: T, spec: { [K in keyof T]-?: 'string' | 'number' | 'object' | 'boolean' }, call: string): T {
   const o = checkOptions<T>(options, spec as never, call)
