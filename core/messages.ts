@@ -11,7 +11,7 @@
 import { corrupt, ShmError } from './errors'
 import type { Heap } from './heap'
 import type { Holders } from './holders'
-import { Bin, BinaryKind, FIRST_REF_TAG, FrameRec, InternalKind, LAST_VALUE_TAG, OUT_OF_LINE, Rec, RingSlot, Tag } from './records'
+import { Bin, BinaryKind, Chan, FIRST_REF_TAG, FrameRec, InternalKind, LAST_VALUE_TAG, OUT_OF_LINE, Rec, RingSlot, Tag } from './records'
 import type { Ring } from './ring'
 import { FrameEncoder, frameRefs, readFrame } from './values/frame'
 import { readRecord } from './values/decode'
@@ -222,46 +222,68 @@ export class Messages {
     const heap = this.heap
     const word = heap.u32[(slot + RingSlot.Length) >>> 2]!
     if ((word & (OUT_OF_LINE | WITH_REFS)) === 0) {
-      const value = readFrame(heap.u8, slot + RingSlot.Data, Math.min(word, ring.slotBytes - RingSlot.Data))
+      let value: unknown
+      try {
+        value = readFrame(heap.u8, slot + RingSlot.Data, Math.min(word, ring.slotBytes - RingSlot.Data))
+      } catch (err) {
+        // Read by a sender that gave up on us meanwhile: nothing was lost here.
+        if (!ring.release(slot, pos)) return LOST
+        throw undeliverable(ring, err)
+      }
       return ring.release(slot, pos) ? value : LOST
     }
     return this.inTurn(() => {
       // Whoever gives up on a slot with a record or references does it in a turn: if
       // the slot is still ours now, it stays ours until this turn ends.
       if (Atomics.load(heap.i32, slot >>> 2) !== ((pos + 1) | 0)) return LOST
-      const length = word & FRAME_LENGTH
-      let at = slot + RingSlot.Data
-      let record = 0
-      if ((word & OUT_OF_LINE) !== 0) {
-        record = heap.record(heap.u32[(slot + RingSlot.Ref) >>> 2]!, InternalKind.Frame)
-        if (heap.generationOf(record) !== heap.u32[(slot + RingSlot.Generation) >>> 2]) throw corruptSlot(ring, pos, 'its frame record was freed')
-        heap.block(record, FrameRec.Data + length, 'message frame record')
-        at = record + FrameRec.Data
-      } else if (length > ring.slotBytes - RingSlot.Data) {
-        throw corruptSlot(ring, pos, `an inline frame of ${length} bytes does not fit its ${ring.slotBytes - RingSlot.Data}`)
+      try {
+        return this.readInTurn(ring, slot, pos, word)
+      } catch (err) {
+        // The message cannot be delivered (a damaged frame, no room to list its
+        // references): its slot is freed so that the channel goes on, and it is counted.
+        // Its Frame record and references are dropped only when they are known sound.
+        if (err instanceof ShmError && err.code === 'ERR_SHM_FULL') this.discardSlot(slot)
+        ring.release(slot, pos)
+        throw undeliverable(ring, err)
       }
-      const refs = (word & WITH_REFS) !== 0 ? frameRefs(heap.u8, at, length) : []
-      for (const ref of refs) checkValueRecord(heap, ref)
-      // Room to list the references this process takes over: ERR_SHM_FULL leaves the message queued.
-      if (refs.length > 0) this.holders.reserve(refs.length)
-      const received: object[] = []
-      const value = readFrame(heap.u8, at, length, (ref) => {
-        const view = readRecord(heap, heap.kindOf(ref) as Tag, ref, true)
-        received.push(view as object)
-        return view
-      })
-      for (let i = 0; i < refs.length; i++) {
-        const ref = refs[i]!
-        this.holders.hold(ref)
-        heap.addOwned(ref)
-        // Released when collected, if the receiver does not release (or destroy) it first.
-        const view = received[i]
-        if (view !== undefined) this.collected.register(view, { ref, generation: heap.generationOf(ref) }, view)
-      }
-      ring.release(slot, pos)
-      if (record !== 0) heap.freeRecord(record)
-      return value
     })
+  }
+
+  /** In a turn, the slot still ours: a message with a Frame record or references. */
+  private readInTurn(ring: Ring, slot: number, pos: number, word: number): unknown {
+    const heap = this.heap
+    const length = word & FRAME_LENGTH
+    let at = slot + RingSlot.Data
+    let record = 0
+    if ((word & OUT_OF_LINE) !== 0) {
+      record = heap.record(heap.u32[(slot + RingSlot.Ref) >>> 2]!, InternalKind.Frame)
+      if (heap.generationOf(record) !== heap.u32[(slot + RingSlot.Generation) >>> 2]) throw corruptSlot(ring, pos, 'its frame record was freed')
+      heap.block(record, FrameRec.Data + length, 'message frame record')
+      at = record + FrameRec.Data
+    } else if (length > ring.slotBytes - RingSlot.Data) {
+      throw corruptSlot(ring, pos, `an inline frame of ${length} bytes does not fit its ${ring.slotBytes - RingSlot.Data}`)
+    }
+    const refs = (word & WITH_REFS) !== 0 ? frameRefs(heap.u8, at, length) : []
+    for (const ref of refs) checkValueRecord(heap, ref)
+    // Room to list the references this process takes over: ERR_SHM_FULL leaves the message queued.
+    if (refs.length > 0) this.holders.reserve(refs.length)
+    const received: object[] = []
+    const value = readFrame(heap.u8, at, length, (ref) => {
+      const view = readRecord(heap, heap.kindOf(ref) as Tag, ref, true)
+      received.push(view as object)
+      return view
+    })
+    for (let i = 0; i < refs.length; i++) {
+      const ref = refs[i]!
+      this.holders.hold(ref)
+      heap.addOwned(ref)
+      // Released when collected, if the receiver does not release (or destroy) it first.
+      const view = received[i]
+      if (view !== undefined) this.collected.register(view, { ref, generation: heap.generationOf(ref) }, view)
+    }
+    ring.release(slot, pos)
+    if (record !== 0) heap.freeRecord(record)
+    return value
   }
 
   /**
@@ -296,6 +318,12 @@ function checkValueRecord(heap: Heap, ref: number): void {
   if (kind < FIRST_REF_TAG || kind > LAST_VALUE_TAG || heap.u32[(ref + Rec.RefCount) >>> 2] === 0) {
     throw corrupt(`a queued message refers to record ${ref}, which is not a live value record`)
   }
+}
+
+/** A message taken but not deliverable: counted as dropped, and the error passed on. */
+function undeliverable(ring: Ring, err: unknown): unknown {
+  Atomics.add(ring.i32, (ring.ch + Chan.Dropped) >>> 2, 1)
+  return err
 }
 
 function corruptSlot(ring: Ring, pos: number, why: string): ShmError {
