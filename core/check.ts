@@ -22,7 +22,6 @@
 // wrong) and clears the mark with { repair: true } if the heap checks out.
 import type { AllocatorRepair, AllocatorStats } from './allocator'
 import { channelLabel, checkChannel, dirWord, findChannel } from './channel'
-import { FRAME_LENGTH, WITH_REFS } from './messages'
 import { Ring } from './ring'
 import { frameRefs } from './values/frame'
 import { checkHolders } from './holders'
@@ -34,7 +33,7 @@ import { corrupt as corruptIn, ShmError } from './errors'
 import type { Heap } from './heap'
 import { Header, HeaderFlag } from './layout'
 import {
-  Arr, Big, Bin, BinaryKind, Chan, ChannelDir, Entry, ENTRY_SIZE, EntryFlag, FIRST_REF_TAG, FrameRec, Hash, Inst, InternalKind, OUT_OF_LINE, Rec,
+  Arr, Big, Bin, BinaryKind, Chan, ChannelDir, Entry, ENTRY_SIZE, EntryFlag, FIRST_REF_TAG, FRAME_LENGTH, FrameRec, Hash, Inst, InternalKind, OUT_OF_LINE, Rec, WITH_REFS,
   RingSlot, Slot, SLOT_SIZE, Str, StrEncoding, StructRec, Tag, TOMBSTONE,
 } from './records'
 
@@ -271,34 +270,48 @@ class ChannelChecker {
     const size = (enqueue - dequeue) | 0
     if (size < 0 || size > ring.capacity) throw corrupt(`${label}: Enqueue ${enqueue} and Dequeue ${dequeue} are ${size} apart, its ring holds ${ring.capacity}`)
     let published = 0
-    for (let i = 0; i < size; i++) {
+    for (let i = 0; i < size; ) {
       const pos = (dequeue + i) | 0
       const slot = ring.slotAt(pos)
       const seq = heap.i32[slot >>> 2]!
-      if (seq === pos) continue
+      i++
+      if (seq === pos) continue // claimed by a sender still writing it (or the rest of a span being written)
       if (seq !== ((pos + 1) | 0)) throw corrupt(`${label}: the slot of position ${pos >>> 0} has sequence ${seq >>> 0}`)
-      const problem = this.checkFrame(slot, ring.slotBytes)
+      const span = ring.spanAt(slot)
+      if (i - 1 + span > size) throw corrupt(`${label}: the message at position ${pos >>> 0} spans ${span} slots, past Enqueue`)
+      for (let k = 1; k < span; k++, i++) {
+        const at = (pos + k) | 0
+        if (heap.i32[ring.slotAt(at) >>> 2] !== at) throw corrupt(`${label}: slot ${k} of the message at position ${pos >>> 0} has sequence ${heap.u32[ring.slotAt(at) >>> 2]}`)
+      }
+      const problem = this.checkFrame(ring, slot, pos, span)
       if (problem !== null) throw corrupt(`${label}: the message at position ${pos >>> 0} is damaged: ${problem}`)
       published++
     }
     return published
   }
 
-  private checkFrame(slot: number, slotBytes: number): string | null {
+  private checkFrame(ring: Ring, slot: number, pos: number, span: number): string | null {
     const heap = this.heap
     const word = heap.u32[(slot + RingSlot.Length) >>> 2]!
     const length = word & FRAME_LENGTH
+    let bytes = heap.u8
     let at = slot + RingSlot.Data
     if ((word & OUT_OF_LINE) !== 0) {
       const record = heap.u32[(slot + RingSlot.Ref) >>> 2]!
       if (heap.allocator.blockSize(record) < FrameRec.Data + length || heap.u8[record] !== InternalKind.Frame) return `its frame record ${record} is not a live Frame record of ${length} bytes`
       if (heap.generationOf(record) !== heap.u32[(slot + RingSlot.Generation) >>> 2]) return `its frame record ${record} was freed`
       at = record + FrameRec.Data
-    } else if (length > slotBytes - RingSlot.Data) return `an inline frame of ${length} bytes overflows its slot`
+    } else if (length > ring.maxFrame || ring.slotsFor(length) !== span) {
+      return `a frame of ${length} bytes does not fit the ${span} slot(s) it spans`
+    } else if (span > 1) {
+      bytes = new Uint8Array(length)
+      ring.gather(heap.u8, pos, length, bytes)
+      at = 0
+    }
     if ((word & WITH_REFS) === 0) return null
     let refs: number[]
     try {
-      refs = frameRefs(heap.u8, at, length)
+      refs = frameRefs(bytes, at, length)
     } catch (err) {
       return (err as Error).message
     }

@@ -84,7 +84,6 @@ export class Channel<T = unknown> implements AsyncIterable<T> {
   /** @internal The channel record. */
   readonly ref: number
   private readonly ring: Ring
-  private readonly inlineBytes: number
   private closed = false
   /** Async receivers of this handle, in arrival order. */
   private readonly receivers: Receiver[] = []
@@ -97,6 +96,9 @@ export class Channel<T = unknown> implements AsyncIterable<T> {
   /** A position found claimed but unpublished (or a slot claimed but not freed) and since when. */
   private stuckPos = 0
   private stuckSince = -1
+  /** The last sender (receiver) found gone while holding a position: the rest of its span is given up on at once. */
+  private deadWriter = 0
+  private deadReader = 0
   /** While receivers wait behind a stalled position: when to look again (a stall wakes no one). */
   private stallTimer: ReturnType<typeof setTimeout> | undefined
 
@@ -106,7 +108,6 @@ export class Channel<T = unknown> implements AsyncIterable<T> {
     this.name = name
     this.ref = ref
     this.ring = new Ring(host.heap.i32, ref, process.pid)
-    this.inlineBytes = this.ring.slotBytes - RingSlot.Data
   }
 
   /** Messages sent and not yet received. */
@@ -129,7 +130,7 @@ export class Channel<T = unknown> implements AsyncIterable<T> {
     this.checkOpen()
     const o = options === undefined ? undefined : checkOptions<SendOptions>(options, sendSpec as never, 'channel.send')
     if (o !== undefined) checkWait(o.wait, o.timeoutMs, 'channel.send')
-    const out = this.host.messages.prepare(value, this.inlineBytes)
+    const out = this.host.messages.prepare(value, this.ring)
     if (this.put(out)) return
     this.waitForRoom(out, o?.wait ?? 'cpu-friendly', o?.timeoutMs ?? Infinity)
   }
@@ -137,7 +138,7 @@ export class Channel<T = unknown> implements AsyncIterable<T> {
   /** Sends if the ring has room: true, or 'ERR_CHANNEL_FULL' (nothing sent). */
   trySend(value: T): true | 'ERR_CHANNEL_FULL' {
     this.checkOpen()
-    const out = this.host.messages.prepare(value, this.inlineBytes)
+    const out = this.host.messages.prepare(value, this.ring)
     if (this.put(out)) return true
     this.host.messages.abandon(out)
     return 'ERR_CHANNEL_FULL'
@@ -294,14 +295,14 @@ export class Channel<T = unknown> implements AsyncIterable<T> {
   private put(out: Outgoing): boolean {
     const ring = this.ring
     for (;;) {
-      const slot = ring.claimSend()
+      const slot = ring.claimSend(out.span)
       if (slot === FULL) return false
       if (slot === HELD) {
         if (!this.freeHeldSlot(ring.pos)) return false
         continue
       }
       const pos = ring.pos
-      this.host.messages.write(slot, out)
+      this.host.messages.write(ring, slot, pos, out)
       if (ring.publish(slot, pos)) {
         wakeReceivers(this.host.segment, this.ref)
         return true
@@ -312,15 +313,20 @@ export class Channel<T = unknown> implements AsyncIterable<T> {
 
   /** The ring is full because a receiver claimed a slot and never freed it: frees it once that receiver is gone for STUCK_MS. */
   private freeHeldSlot(pos: number): boolean {
-    if (!this.stalledFor(pos)) return false
-    const reader = this.ring.readerOf((pos - this.ring.capacity) | 0)
-    if (reader !== 0 && native.processAlive(reader)) return false
-    const messages = this.host.messages
     const ring = this.ring
+    const prev = (pos - ring.capacity) | 0
+    const reader = ring.readerOf(prev)
+    // The rest of a span whose receiver was found gone: no second wait.
+    if (reader === 0 || reader !== this.deadReader) {
+      if (!this.stalledFor(pos)) return false
+      if (reader !== 0 && native.processAlive(reader)) return false
+      this.deadReader = reader
+    }
+    const messages = this.host.messages
     return this.host.inTurn(() => {
       const before = ring.freeHeld(pos)
       if (before === undefined) return false
-      if (before === ((pos - ring.capacity + 1) | 0)) messages.discardSlot(ring.slotAt(pos))
+      if (before === ((prev + 1) | 0)) messages.discardSlot(ring, ring.slotAt(prev), prev)
       this.stuckSince = -1
       return true
     })
@@ -374,14 +380,19 @@ export class Channel<T = unknown> implements AsyncIterable<T> {
       }
       if (slot === PENDING) {
         const pos = ring.pos
-        if (!this.stalledFor(pos)) return NOTHING
         const writer = ring.writerOf(pos)
-        if (writer !== 0 && native.processAlive(writer)) return NOTHING
-        slot = ring.skipPending(pos)
+        // The rest of a span whose sender was found gone: no second wait, not counted again.
+        const first = writer === 0 || writer !== this.deadWriter
+        if (first) {
+          if (!this.stalledFor(pos)) return NOTHING
+          if (writer !== 0 && native.processAlive(writer)) return NOTHING
+          this.deadWriter = writer
+        }
+        slot = ring.skipPending(pos, first)
         this.stuckSince = -1
         if (slot === EMPTY) continue
       }
-      const value = this.host.messages.read(ring, slot, ring.pos)
+      const value = this.host.messages.read(ring, slot, ring.pos, ring.span)
       wakeSenders(this.host.segment, this.ref)
       if (value !== LOST) return value
     }

@@ -11,17 +11,13 @@
 import { corrupt, ShmError } from './errors'
 import type { Heap } from './heap'
 import type { Holders } from './holders'
-import { Bin, BinaryKind, Chan, FIRST_REF_TAG, FrameRec, InternalKind, LAST_VALUE_TAG, OUT_OF_LINE, Rec, RingSlot, Tag } from './records'
+import { Bin, BinaryKind, Chan, FIRST_REF_TAG, FRAME_LENGTH, FrameRec, InternalKind, LAST_VALUE_TAG, OUT_OF_LINE, Rec, RingSlot, SPAN_DATA, Tag, WITH_REFS } from './records'
 import type { Ring } from './ring'
 import { FrameEncoder, frameRefs, readFrame } from './values/frame'
 import { readRecord } from './values/decode'
 import { sharedRecordOf } from './values/mapped_handle'
 import { releaseRecord } from './values/release'
 
-/** Length bit: the frame lists record references (its receiver takes them in a turn). */
-export const WITH_REFS = 0x40000000
-/** The frame's byte length in a slot's Length word. */
-export const FRAME_LENGTH = 0x3fffffff
 
 const NO_VALUES: object[] = []
 
@@ -44,6 +40,8 @@ export interface Outgoing {
   refs: readonly number[]
   /** Loans among them, whose reference moved from the sender to the frame (abandon gives it back). */
   moved: readonly object[]
+  /** Ring slots it takes: 1 for a Frame record, more for a frame that spans slots. */
+  span: number
 }
 
 export class Messages {
@@ -66,6 +64,8 @@ export class Messages {
    * reference into the message (the sender keeps no claim on it).
    */
   readonly loans = new WeakSet<object>()
+  /** Where frames that span slots are put together (read) and laid out (write). */
+  private scratch = new Uint8Array(4096)
   /** Views received by reference that garbage collection releases if the receiver does not. */
   private readonly collected = new FinalizationRegistry<{ ref: number; generation: number }>((held) => this.releaseCollected(held))
 
@@ -81,7 +81,7 @@ export class Messages {
    * ERR_SHM_FULL when a large frame finds no room (nothing is changed then). By-reference
    * values are retained here; `abandon` undoes a frame that is not sent after all.
    */
-  prepare(value: unknown, inlineBytes: number): Outgoing {
+  prepare(value: unknown, ring: Ring): Outgoing {
     const enc = this.encoder
     this.refGenerations.length = 0
     this.refValues.length = 0
@@ -95,7 +95,8 @@ export class Messages {
       this.refValues.length = 0
     }
     const refs = enc.refs().slice()
-    if (refs.length === 0 && length <= inlineBytes) return { length, bytes: null, record: 0, generation: 0, refs, moved: [] }
+    const inRing = length <= ring.maxFrame
+    if (refs.length === 0 && inRing) return { length, bytes: null, record: 0, generation: 0, refs, moved: [], span: ring.slotsFor(length) }
     if (length > FRAME_LENGTH) throw new ShmError('ERR_SHM_FULL', `a message frame of ${length} bytes is larger than a channel carries (1 GiB); send the data by reference: put it with tx.put and send the view`)
     const generations = this.refGenerations.slice()
     return this.inTurn(() => {
@@ -108,11 +109,11 @@ export class Messages {
         }
         const flagged = refs.length > 0 ? length | WITH_REFS : length
         const moved = values.filter((v) => this.loans.has(v))
-        if (length <= inlineBytes) return { length: flagged, bytes: enc.toBytes(), record: 0, generation: 0, refs, moved }
+        if (inRing) return { length: flagged, bytes: enc.toBytes(), record: 0, generation: 0, refs, moved, span: ring.slotsFor(length) }
         const record = heap.allocRecord(InternalKind.Frame, FrameRec.Data + length)
         heap.u32[(record + FrameRec.ByteLength) >>> 2] = length
         enc.writeTo(heap.u8, record + FrameRec.Data)
-        return { length: flagged, bytes: null, record, generation: heap.generationOf(record), refs, moved }
+        return { length: flagged, bytes: null, record, generation: heap.generationOf(record), refs, moved, span: 1 }
       })
       // Nothing can fail from here: a loan's reference now belongs to the message.
       for (const view of out.moved) this.disown(view)
@@ -179,12 +180,21 @@ export class Messages {
     if (out.record === 0 && out.bytes === null) out.bytes = this.encoder.toBytes()
   }
 
-  /** Writes a prepared frame into the slot a send claimed (publish it next). */
-  write(slot: number, out: Outgoing): void {
+  /** Writes a prepared frame into the `out.span` slots a send claimed at `pos` (publish the head next). */
+  write(ring: Ring, slot: number, pos: number, out: Outgoing): void {
     const heap = this.heap
     if (out.record === 0) {
-      if (out.bytes === null) this.encoder.writeTo(heap.u8, slot + RingSlot.Data)
-      else heap.u8.set(out.bytes, slot + RingSlot.Data)
+      if (out.span === 1) {
+        if (out.bytes === null) this.encoder.writeTo(heap.u8, slot + RingSlot.Data)
+        else heap.u8.set(out.bytes, slot + RingSlot.Data)
+      } else {
+        let bytes = out.bytes
+        if (bytes === null) {
+          bytes = this.scratchOf(out.length & FRAME_LENGTH)
+          this.encoder.writeTo(bytes, 0)
+        }
+        ring.scatter(heap.u8, pos, bytes, out.length & FRAME_LENGTH)
+      }
       heap.u32[(slot + RingSlot.Length) >>> 2] = out.length
     } else {
       heap.u32[(slot + RingSlot.Ref) >>> 2] = out.record
@@ -218,57 +228,48 @@ export class Messages {
    * Reads the message in the slot claimed at `pos` and frees the slot. LOST when a
    * sender gave up on this receive meanwhile (it stalled for ring.STUCK_MS).
    */
-  read(ring: Ring, slot: number, pos: number): unknown {
+  read(ring: Ring, slot: number, pos: number, span: number): unknown {
     const heap = this.heap
     const word = heap.u32[(slot + RingSlot.Length) >>> 2]!
     if ((word & (OUT_OF_LINE | WITH_REFS)) === 0) {
       let value: unknown
       try {
-        value = readFrame(heap.u8, slot + RingSlot.Data, Math.min(word, ring.slotBytes - RingSlot.Data))
+        value = span === 1 ? readFrame(heap.u8, slot + RingSlot.Data, Math.min(word, ring.headBytes)) : readFrame(this.gather(ring, pos, word), 0, word)
       } catch (err) {
         // Read by a sender that gave up on us meanwhile: nothing was lost here.
-        if (!ring.release(slot, pos)) return LOST
+        if (!ring.release(slot, pos, span)) return LOST
         throw undeliverable(ring, err)
       }
-      return ring.release(slot, pos) ? value : LOST
+      return ring.release(slot, pos, span) ? value : LOST
     }
     return this.inTurn(() => {
       // Whoever gives up on a slot with a record or references does it in a turn: if
       // the slot is still ours now, it stays ours until this turn ends.
       if (Atomics.load(heap.i32, slot >>> 2) !== ((pos + 1) | 0)) return LOST
       try {
-        return this.readInTurn(ring, slot, pos, word)
+        return this.readInTurn(ring, slot, pos, span, word)
       } catch (err) {
         // The message cannot be delivered (a damaged frame, no room to list its
         // references): its slot is freed so that the channel goes on, and it is counted.
         // Its Frame record and references are dropped only when they are known sound.
-        if (err instanceof ShmError && err.code === 'ERR_SHM_FULL') this.discardSlot(slot)
-        ring.release(slot, pos)
+        if (err instanceof ShmError && err.code === 'ERR_SHM_FULL') this.discardSlot(ring, slot, pos)
+        ring.release(slot, pos, span)
         throw undeliverable(ring, err)
       }
     })
   }
 
   /** In a turn, the slot still ours: a message with a Frame record or references. */
-  private readInTurn(ring: Ring, slot: number, pos: number, word: number): unknown {
+  private readInTurn(ring: Ring, slot: number, pos: number, span: number, word: number): unknown {
     const heap = this.heap
     const length = word & FRAME_LENGTH
-    let at = slot + RingSlot.Data
-    let record = 0
-    if ((word & OUT_OF_LINE) !== 0) {
-      record = heap.record(heap.u32[(slot + RingSlot.Ref) >>> 2]!, InternalKind.Frame)
-      if (heap.generationOf(record) !== heap.u32[(slot + RingSlot.Generation) >>> 2]) throw corruptSlot(ring, pos, 'its frame record was freed')
-      heap.block(record, FrameRec.Data + length, 'message frame record')
-      at = record + FrameRec.Data
-    } else if (length > ring.slotBytes - RingSlot.Data) {
-      throw corruptSlot(ring, pos, `an inline frame of ${length} bytes does not fit its ${ring.slotBytes - RingSlot.Data}`)
-    }
-    const refs = (word & WITH_REFS) !== 0 ? frameRefs(heap.u8, at, length) : []
+    const { bytes, at, record } = this.frameIn(ring, slot, pos, span, word)
+    const refs = (word & WITH_REFS) !== 0 ? frameRefs(bytes, at, length) : []
     for (const ref of refs) checkValueRecord(heap, ref)
     // Room to list the references this process takes over: ERR_SHM_FULL leaves the message queued.
     if (refs.length > 0) this.holders.reserve(refs.length)
     const received: object[] = []
-    const value = readFrame(heap.u8, at, length, (ref) => {
+    const value = readFrame(bytes, at, length, (ref) => {
       const view = readRecord(heap, heap.kindOf(ref) as Tag, ref, true)
       received.push(view as object)
       return view
@@ -281,9 +282,36 @@ export class Messages {
       const view = received[i]
       if (view !== undefined) this.collected.register(view, { ref, generation: heap.generationOf(ref) }, view)
     }
-    ring.release(slot, pos)
+    ring.release(slot, pos, span)
     if (record !== 0) heap.freeRecord(record)
     return value
+  }
+
+  /** Where the frame of a claimed message is: its Frame record, its slot, or gathered from its span. */
+  private frameIn(ring: Ring, slot: number, pos: number, span: number, word: number): { bytes: Uint8Array; at: number; record: number } {
+    const heap = this.heap
+    const length = word & FRAME_LENGTH
+    if ((word & OUT_OF_LINE) !== 0) {
+      const record = heap.record(heap.u32[(slot + RingSlot.Ref) >>> 2]!, InternalKind.Frame)
+      if (heap.generationOf(record) !== heap.u32[(slot + RingSlot.Generation) >>> 2]) throw corruptSlot(ring, pos, 'its frame record was freed')
+      heap.block(record, FrameRec.Data + length, 'message frame record')
+      return { bytes: heap.u8, at: record + FrameRec.Data, record }
+    }
+    if (length > ring.maxFrame || ring.slotsFor(length) !== span) throw corruptSlot(ring, pos, `a frame of ${length} bytes does not fill the ${span} slot(s) it was received in`)
+    return span === 1 ? { bytes: heap.u8, at: slot + RingSlot.Data, record: 0 } : { bytes: this.gather(ring, pos, length), at: 0, record: 0 }
+  }
+
+  /** A scratch buffer of at least `n` bytes (reused: what is read from it is copied out). */
+  private scratchOf(n: number): Uint8Array {
+    if (this.scratch.length < n) this.scratch = new Uint8Array(Math.max(n, this.scratch.length * 2))
+    return this.scratch
+  }
+
+  /** The frame of the span received at `pos`, copied together into the scratch buffer. */
+  private gather(ring: Ring, pos: number, length: number): Uint8Array {
+    const out = this.scratchOf(length)
+    ring.gather(this.heap.u8, pos, length, out)
+    return out
   }
 
   /**
@@ -291,10 +319,11 @@ export class Messages {
    * its frame lists). `published`: the slot held a whole message (a receiver stalled);
    * otherwise a sender stalled mid-write and nothing in it can be trusted (it leaks).
    */
-  discardSlot(slot: number): void {
+  discardSlot(ring: Ring, slot: number, pos: number): void {
     const heap = this.heap
     const word = heap.u32[(slot + RingSlot.Length) >>> 2]!
     const length = word & FRAME_LENGTH
+    let bytes = heap.u8
     let at = slot + RingSlot.Data
     let record = 0
     if ((word & OUT_OF_LINE) !== 0) {
@@ -302,9 +331,13 @@ export class Messages {
       // Freed already (by its receiver, before it stalled): nothing to do.
       if (heap.kindOf(record) !== InternalKind.Frame || heap.generationOf(record) !== heap.u32[(slot + RingSlot.Generation) >>> 2]) return
       at = record + FrameRec.Data
+    } else if (length > ring.maxFrame) return
+    else if (length > ring.headBytes) {
+      bytes = this.gather(ring, pos, length)
+      at = 0
     }
     if ((word & WITH_REFS) !== 0) {
-      for (const ref of frameRefs(heap.u8, at, length)) {
+      for (const ref of frameRefs(bytes, at, length)) {
         checkValueRecord(heap, ref)
         releaseRecord(heap, ref, heap.kindOf(ref))
       }

@@ -216,7 +216,19 @@ export const enum RingSlot {
   Data = 24,
 }
 
+/** Length bit: the frame is in a Frame record (RingSlot.Ref), not in the ring. */
 export const OUT_OF_LINE = 0x80000000
+/** Length bit: the frame lists record references (its receiver takes them in a turn). */
+export const WITH_REFS = 0x40000000
+/** The frame's byte length in a slot's Length word. */
+export const FRAME_LENGTH = 0x3fffffff
+/**
+ * A frame longer than a slot's RingSlot.Data room spans the slots after its head: each
+ * holds more of it from byte SPAN_DATA, after its Seq, Length, Writer and Reader words
+ * (its Seq stays "claimed" until the message is received, so it never looks like a
+ * message of its own; the pids tell who holds it, as for a head).
+ */
+export const SPAN_DATA = 16
 
 /** Frame (a message too large for its slot): +12 byte length, +16 the frame (core/values/frame.ts). */
 export const enum FrameRec {

@@ -8,6 +8,10 @@
 // ring is full or empty. No turn: the channel record cannot be freed while this
 // process holds a handle to it (core/channel.ts).
 //
+// A frame longer than one slot's room spans consecutive positions, claimed together
+// (one compare-and-swap of Enqueue by their number) and received together; only the
+// first (the head) is ever published, so the others never look like messages.
+//
 // A sender and a receiver write their pid into the slot they claim. A receiver that
 // finds a position claimed but unpublished for STUCK_MS, by a process that no longer
 // runs (killed mid-send), skips it; a sender that finds a slot claimed by a receiver
@@ -15,7 +19,7 @@
 // Publishing and freeing are compare-and-swaps, not stores, so that even a wrong
 // verdict (a pid reused within the second) is detected by the one it was about: a
 // sender that was skipped sends again, a receiver that was overtaken drops what it read.
-import { Chan, RingSlot } from './records'
+import { Chan, FRAME_LENGTH, OUT_OF_LINE, RingSlot, SPAN_DATA } from './records'
 
 /** How long a half-done send or receive may hold up a channel before it is given up on. */
 export const STUCK_MS = 1000
@@ -37,10 +41,17 @@ export class Ring {
   readonly capacity: number
   readonly slotBytes: number
   private readonly mask: number
+  /** Frame bytes the head slot holds, and each further slot of a span. */
+  readonly headBytes: number
+  readonly spanBytes: number
+  /** The most slots one frame may span: half the ring. */
+  readonly maxSpan: number
   private readonly enqueueWord: number
   private readonly dequeueWord: number
   /** The position the last claim took or stopped at. */
   pos = 0
+  /** Slots the last claimReceive (or skipPending that found a message) took. */
+  span = 1
 
   constructor(i32: Int32Array, ch: number, pid = 0) {
     this.i32 = i32
@@ -49,6 +60,9 @@ export class Ring {
     this.capacity = i32[(ch + Chan.Capacity) >>> 2]!
     this.slotBytes = i32[(ch + Chan.SlotBytes) >>> 2]!
     this.mask = this.capacity - 1
+    this.headBytes = this.slotBytes - RingSlot.Data
+    this.spanBytes = this.slotBytes - SPAN_DATA
+    this.maxSpan = this.capacity >>> 1
     this.enqueueWord = (ch + Chan.Enqueue) >>> 2
     this.dequeueWord = (ch + Chan.Dequeue) >>> 2
   }
@@ -66,36 +80,75 @@ export class Ring {
     return this.ch + Chan.Slots + (pos & this.mask) * this.slotBytes
   }
 
-  /** Messages published or being sent and not yet claimed by a receiver. */
-  size(): number {
-    const n = (Atomics.load(this.i32, this.enqueueWord) - Atomics.load(this.i32, this.dequeueWord)) | 0
-    return n < 0 ? 0 : n > this.capacity ? this.capacity : n
+  /** Slots a frame of `length` bytes takes (in the ring; 1 for a frame in a Frame record). */
+  slotsFor(length: number): number {
+    return length <= this.headBytes ? 1 : 1 + Math.ceil((length - this.headBytes) / this.spanBytes)
   }
 
-  /** Claims the next send position: the slot's offset (pos set), or FULL / HELD (pos: the position it stopped at). */
-  claimSend(): number {
+  /** The largest frame the ring carries in its slots. */
+  get maxFrame(): number {
+    return this.headBytes + (this.maxSpan - 1) * this.spanBytes
+  }
+
+  /** Slots the published message at `slot` spans, from its Length word. */
+  spanAt(slot: number): number {
+    const word = Atomics.load(this.i32, (slot + RingSlot.Length) >>> 2) >>> 0
+    if ((word & OUT_OF_LINE) !== 0) return 1
+    const n = this.slotsFor(word & FRAME_LENGTH)
+    return n > this.maxSpan ? 1 : n
+  }
+
+  /** Messages published or being sent and not yet claimed by a receiver (a span counts once). */
+  size(): number {
+    const i32 = this.i32
+    const enqueue = Atomics.load(i32, this.enqueueWord)
+    let pos = Atomics.load(i32, this.dequeueWord)
+    let n = 0
+    for (let seen = 0; ((enqueue - pos) | 0) > 0 && seen < this.capacity; n++) {
+      const slot = this.slotAt(pos)
+      const step = Atomics.load(i32, slot >>> 2) === ((pos + 1) | 0) ? this.spanAt(slot) : 1
+      pos = (pos + step) | 0
+      seen += step
+    }
+    return n
+  }
+
+  /**
+   * Claims the next `span` send positions: the head slot's offset (pos set), or FULL /
+   * HELD (pos: the position that is not free yet).
+   */
+  claimSend(span = 1): number {
     const i32 = this.i32
     let pos = Atomics.load(i32, this.enqueueWord)
-    for (;;) {
-      const slot = this.slotAt(pos)
-      const dif = (Atomics.load(i32, slot >>> 2) - pos) | 0
-      if (dif === 0) {
-        const seen = Atomics.compareExchange(i32, this.enqueueWord, pos, (pos + 1) | 0)
-        if (seen === pos) {
-          this.pos = pos
-          Atomics.store(i32, (slot + RingSlot.Writer) >>> 2, this.pid)
-          Atomics.store(i32, (slot + RingSlot.Reader) >>> 2, 0)
-          return slot
+    retry: for (;;) {
+      // Every slot of the span must be free for this lap; a later sender's claim (a
+      // slot ahead of this lap) means Enqueue moved on: look again.
+      for (let i = 0; i < span; i++) {
+        const at = (pos + i) | 0
+        const dif = (Atomics.load(i32, this.slotAt(at) >>> 2) - at) | 0
+        if (dif > 0) {
+          pos = Atomics.load(i32, this.enqueueWord)
+          continue retry
         }
-        pos = seen
-      } else if (dif < 0) {
-        this.pos = pos
-        // The slot still holds the previous lap's message: unreceived (full), or claimed
-        // by a receiver that has not freed it (Dequeue moved past it).
-        return ((Atomics.load(i32, this.dequeueWord) - ((pos - this.capacity) | 0)) | 0) > 0 ? HELD : FULL
-      } else {
-        pos = Atomics.load(i32, this.enqueueWord)
+        if (dif < 0) {
+          this.pos = at
+          // The slot still holds the previous lap's message: unreceived (full), or claimed
+          // by a receiver that has not freed it (Dequeue moved past it).
+          return ((Atomics.load(i32, this.dequeueWord) - ((at - this.capacity) | 0)) | 0) > 0 ? HELD : FULL
+        }
       }
+      const seen = Atomics.compareExchange(i32, this.enqueueWord, pos, (pos + span) | 0)
+      if (seen !== pos) {
+        pos = seen
+        continue
+      }
+      this.pos = pos
+      for (let i = 0; i < span; i++) {
+        const slot = this.slotAt((pos + i) | 0)
+        Atomics.store(i32, (slot + RingSlot.Writer) >>> 2, this.pid)
+        Atomics.store(i32, (slot + RingSlot.Reader) >>> 2, 0)
+      }
+      return this.slotAt(pos)
     }
   }
 
@@ -112,10 +165,13 @@ export class Ring {
       const slot = this.slotAt(pos)
       const dif = (Atomics.load(i32, slot >>> 2) - ((pos + 1) | 0)) | 0
       if (dif === 0) {
-        const seen = Atomics.compareExchange(i32, this.dequeueWord, pos, (pos + 1) | 0)
+        // Published, so its Length is written and stays until the slot is received.
+        const span = this.spanAt(slot)
+        const seen = Atomics.compareExchange(i32, this.dequeueWord, pos, (pos + span) | 0)
         if (seen === pos) {
           this.pos = pos
-          Atomics.store(i32, (slot + RingSlot.Reader) >>> 2, this.pid)
+          this.span = span
+          for (let i = 0; i < span; i++) Atomics.store(i32, (this.slotAt((pos + i) | 0) + RingSlot.Reader) >>> 2, this.pid)
           return slot
         }
         pos = seen
@@ -128,9 +184,18 @@ export class Ring {
     }
   }
 
-  /** Frees the slot received at `pos` for the next lap. False: a sender freed it meanwhile (what was read is dropped). */
-  release(slot: number, pos: number): boolean {
-    return Atomics.compareExchange(this.i32, slot >>> 2, (pos + 1) | 0, (pos + this.capacity) | 0) === ((pos + 1) | 0)
+  /**
+   * Frees the `span` slots received at `pos` for the next lap, the head last. False: a
+   * sender freed one meanwhile (what was read is dropped).
+   */
+  release(slot: number, pos: number, span = 1): boolean {
+    const i32 = this.i32
+    let ok = true
+    for (let i = span - 1; i > 0; i--) {
+      const at = (pos + i) | 0
+      if (Atomics.compareExchange(i32, this.slotAt(at) >>> 2, at, (at + this.capacity) | 0) !== at) ok = false
+    }
+    return Atomics.compareExchange(i32, slot >>> 2, (pos + 1) | 0, (pos + this.capacity) | 0) === ((pos + 1) | 0) && ok
   }
 
   /**
@@ -150,19 +215,34 @@ export class Ring {
 
   /**
    * Gives up on position `pos`, claimed by a sender that has not published it (call
-   * after it stayed so for STUCK_MS and its sender is gone). Returns the slot when the sender published after
+   * after it stayed so for STUCK_MS and its sender is gone). `count`: the first position
+   * of what that sender claimed (one dropped message, however many slots it spans). Returns the slot when the sender published after
    * all (it is then claimed like any message: read and release it), or EMPTY when the
    * position was skipped (counted as dropped) or another receiver moved on first.
    */
-  skipPending(pos: number): number {
+  skipPending(pos: number, count: boolean): number {
     const i32 = this.i32
     if (Atomics.compareExchange(i32, this.dequeueWord, pos, (pos + 1) | 0) !== pos) return EMPTY
     const slot = this.slotAt(pos)
     if (Atomics.compareExchange(i32, slot >>> 2, pos, (pos + this.capacity) | 0) === pos) {
+      if (count) Atomics.add(i32, (this.ch + Chan.Dropped) >>> 2, 1)
+      return EMPTY
+    }
+    // Published after all: a message of one slot (a span's head claims its whole span, and
+    // this claimed only one position), else it cannot be read — give its slot up too.
+    const span = this.spanAt(slot)
+    if (span !== 1) {
+      // (Only a wrong verdict — a pid reused within the second — gets here.) Its other
+      // slots follow the head, still claimed: take them too, or no one ever will.
+      if (Atomics.compareExchange(i32, this.dequeueWord, (pos + 1) | 0, (pos + span) | 0) === ((pos + 1) | 0)) {
+        for (let i = 1; i < span; i++) Atomics.store(i32, this.slotAt((pos + i) | 0) >>> 2, (pos + i + this.capacity) | 0)
+      }
+      Atomics.store(i32, slot >>> 2, (pos + this.capacity) | 0)
       Atomics.add(i32, (this.ch + Chan.Dropped) >>> 2, 1)
       return EMPTY
     }
     this.pos = pos
+    this.span = 1
     return slot
   }
 
@@ -181,8 +261,33 @@ export class Ring {
     if (seq !== prev && seq !== ((prev + 1) | 0)) return undefined
     if (((Atomics.load(i32, this.dequeueWord) - prev) | 0) <= 0) return undefined
     if (Atomics.compareExchange(i32, slot >>> 2, seq, pos) !== seq) return undefined
-    Atomics.add(i32, (this.ch + Chan.Dropped) >>> 2, 1)
+    // A published message lost (the head of one; the rest of its span is not counted again).
+    if (seq === ((prev + 1) | 0)) Atomics.add(i32, (this.ch + Chan.Dropped) >>> 2, 1)
     return seq
+  }
+
+  /** Copies a frame of `length` bytes into the slots of the span claimed at `pos`. */
+  scatter(u8: Uint8Array, pos: number, bytes: Uint8Array, length: number): void {
+    let from = Math.min(length, this.headBytes)
+    u8.set(bytes.subarray(0, from), this.slotAt(pos) + RingSlot.Data)
+    for (let i = 1; from < length; i++) {
+      const n = Math.min(length - from, this.spanBytes)
+      u8.set(bytes.subarray(from, from + n), this.slotAt((pos + i) | 0) + SPAN_DATA)
+      from += n
+    }
+  }
+
+  /** Copies the frame of `length` bytes of the span at `pos` together into `out`. */
+  gather(u8: Uint8Array, pos: number, length: number, out: Uint8Array): void {
+    const head = this.slotAt(pos) + RingSlot.Data
+    let to = Math.min(length, this.headBytes)
+    out.set(u8.subarray(head, head + to), 0)
+    for (let i = 1; to < length; i++) {
+      const n = Math.min(length - to, this.spanBytes)
+      const at = this.slotAt((pos + i) | 0) + SPAN_DATA
+      out.set(u8.subarray(at, at + n), to)
+      to += n
+    }
   }
 
   dropped(): number {

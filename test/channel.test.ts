@@ -81,6 +81,48 @@ describe('channel messages are copies', () => {
     }
   })
 
+  it('frames longer than a slot span several slots (no turn), longer than half the ring go to a Frame record; all come back whole', () => {
+    const shm = SharedMemory.create({ name: uniqueName('chspan'), size: 4 << 20 })
+    try {
+      const ch = shm.channel<unknown>('c', { capacity: 8 })
+      const baseline = shm.stats().used
+      const shared = shm.access((tx) => tx.put({ kept: true }))
+      const values: unknown[] = [
+        'a'.repeat(103),
+        'b'.repeat(104),
+        'c'.repeat(105),
+        { text: 'é'.repeat(150), n: [1, 2, 3] },
+        'd'.repeat(104 + 3 * 112 - 3),
+        'e'.repeat(104 + 3 * 112 - 2),
+        { big: 'f'.repeat(2000) },
+        { ref: shared, pad: 'g'.repeat(300) },
+      ]
+      // Round after round, so spans wrap around the end of the ring.
+      for (let round = 0; round < 5; round++) {
+        for (const v of values) {
+          ch.send(v)
+          const got = ch.tryReceive()
+          if (typeof v === 'object' && v !== null && 'ref' in v) expect((got as { ref: unknown }).ref).toBe(shared)
+          else expect(got).toEqual(v)
+        }
+        // Several spans queued at once, then drained in order.
+        ch.send('h'.repeat(200))
+        ch.send('i'.repeat(300))
+        expect(ch.size).toBe(2)
+        shm.check()
+        expect([ch.tryReceive(), ch.tryReceive()]).toEqual(['h'.repeat(200), 'i'.repeat(300)])
+      }
+      shm.access((tx) => {
+        // Each by-reference receive handed this process one reference: destroy them and the put.
+        for (let i = 0; i < 5; i++) tx.destroy(shared)
+        tx.destroy(shared)
+      })
+      expect(shm.stats().used).toBe(baseline)
+    } finally {
+      shm.close()
+    }
+  })
+
   it('a full ring: trySend says ERR_CHANNEL_FULL, send times out, nothing changes; tx.putMessage refuses', () => {
     const shm = SharedMemory.create({ name: uniqueName('chfull'), size: 4 << 20 })
     try {
@@ -333,7 +375,10 @@ describe('channels across processes', () => {
     }
   })
 
-  it('a consumer killed mid-receive loses that one message (counted); senders get the slot back', async () => {
+  it.each([
+    ['a frame spanning 36 slots', 4000],
+    ['a Frame record', 20_000],
+  ])('a consumer killed mid-receive of %s loses that one message (counted); senders get the slots back', async (_kind, bytes) => {
     const shm = SharedMemory.create({ name: uniqueName('chkillc'), size: 4 << 20 })
     try {
       const ch = shm.channel<number | Uint8Array>('ring', { capacity: 256 })
@@ -341,9 +386,9 @@ describe('channels across processes', () => {
       shm.access((tx) => tx.putMessage(tally, { channel: 'tally' }))
       const child = startChild('ring-consumer.ts', [shm.name, '1', 'stall'])
       expect(await child.next()).toBe('ready')
-      // A large message (a Frame record): freeing the stalled slot must free it too.
+      // Freeing the stalled slots must free what they hold too.
       const used = shm.stats().used
-      ch.send(new Uint8Array(4000))
+      ch.send(new Uint8Array(bytes))
       expect(await child.next()).toBe('stalled')
       child.proc.kill('SIGKILL')
       await child.exited
