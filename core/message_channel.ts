@@ -456,8 +456,8 @@ export class Channel<T = unknown> implements AsyncIterable<T> {
           if (stopped || this.receivers.length === 0) return
           await waitWord(segment, this.ref + Chan.Signal, seen, { timeoutMs: this.stuckSince >= 0 ? STUCK_MS : Infinity, mode, signal: abort.signal, keepAlive })
         } finally {
+          // Takes the count back (once: close() may have done it already).
           withdraw()
-          if (!segment.closed) Atomics.sub(i32, (this.ref + Chan.FutexWaiters) >>> 2, 1)
         }
         this.deliver()
       }
