@@ -8,12 +8,15 @@
 // record, the send retains it, and the reference passes to whoever takes the message
 // (it gets the live view and owns it, as tx.put's caller does). Frames with references,
 // and Frame records, are handled in a turn; inline frames of plain values never are.
+// A TypedArray, DataView or Buffer over the segment's bytes that is no record (a
+// subarray of shm.bytes, a view made by hand) travels as its place in the segment
+// (a SegmentView): the receiver gets a view of the same bytes, and nobody owns it.
 import { corrupt, ShmError } from './errors'
 import type { Heap } from './heap'
 import type { Holders } from './holders'
 import { FIRST_REF_TAG, FrameRec, InternalKind, LAST_VALUE_TAG, OUT_OF_LINE, Rec, RingSlot, type Tag } from './records'
 import type { Ring } from './ring'
-import { FrameEncoder, frameRefs, readFrame } from './values/frame'
+import { FrameEncoder, frameRefs, readFrame, type FrameSegmentView } from './values/frame'
 import { readRecord } from './values/decode'
 import { sharedRecordOf } from './values/mapped_handle'
 import { releaseRecord } from './values/release'
@@ -48,9 +51,15 @@ export class Messages {
   private readonly inTurn: InTurn
   private readonly encoder = new FrameEncoder()
   private readonly refGenerations: number[] = []
-  private readonly refHook = (value: object): number | undefined => {
+  private readonly refHook = (value: object): number | FrameSegmentView | undefined => {
     const ref = sharedRecordOf(this.heap, value)
-    if (ref < 0) return undefined
+    if (ref < 0) {
+      const u8 = this.heap.u8
+      if (!ArrayBuffer.isView(value) || value.buffer !== u8.buffer) return undefined
+      const offset = value.byteOffset - u8.byteOffset
+      // A view reaching outside the segment (into the memory around it) is copied.
+      return offset >= 0 && offset + value.byteLength <= u8.length ? { segmentView: offset } : undefined
+    }
     this.refGenerations.push(this.heap.generationOf(ref))
     return ref
   }
@@ -130,7 +139,7 @@ export class Messages {
     const heap = this.heap
     const word = heap.u32[(slot + RingSlot.Length) >>> 2]!
     if ((word & (OUT_OF_LINE | WITH_REFS)) === 0) {
-      const value = readFrame(heap.u8, slot + RingSlot.Data, Math.min(word, ring.slotBytes - RingSlot.Data))
+      const value = readFrame(heap.u8, slot + RingSlot.Data, Math.min(word, ring.slotBytes - RingSlot.Data), undefined, heap.u8)
       return ring.release(slot, pos) ? value : LOST
     }
     return this.inTurn(() => {
@@ -152,7 +161,7 @@ export class Messages {
       for (const ref of refs) checkValueRecord(heap, ref)
       // Room to list the references this process takes over: ERR_SHM_FULL leaves the message queued.
       if (refs.length > 0) this.holders.reserve(refs.length)
-      const value = readFrame(heap.u8, at, length, (ref) => readRecord(heap, heap.kindOf(ref) as Tag, ref, true))
+      const value = readFrame(heap.u8, at, length, (ref) => readRecord(heap, heap.kindOf(ref) as Tag, ref, true), heap.u8)
       for (const ref of refs) {
         this.holders.hold(ref)
         heap.addOwned(ref)
