@@ -525,12 +525,15 @@ export class Channel<T = unknown> implements AsyncIterable<T> {
     const entry = addSleeper(i32, this.ref, notifier.pid, notifier.nonce)
     if (entry < 0) return false
     const unlisten = notifier.listen(() => this.onWake(), false)
-    const withdraw = this.host.segment.onClose(() => {
+    const listing: Listing = { notifier, entry, unlisten }
+    // (segment.onClose's disposer runs the callback: this one does nothing once unlisted.)
+    this.host.segment.onClose(() => {
+      if (this.listing !== listing) return
       this.listing = null
       unlisten()
       this.rejectAll(closedError(this.host.segment))
     })
-    this.listing = { notifier, entry, unlisten, withdraw }
+    this.listing = listing
     return true
   }
 
@@ -539,7 +542,6 @@ export class Channel<T = unknown> implements AsyncIterable<T> {
     if (l === null) return
     this.listing = null
     l.unlisten()
-    l.withdraw()
     if (!this.host.segment.closed) removeSleeper(this.host.heap.i32, this.ref, l.entry, l.notifier.nonce)
   }
 
@@ -575,8 +577,8 @@ export class Channel<T = unknown> implements AsyncIterable<T> {
           if (stopped || this.receivers.length === 0) return
           await waitWord(segment, this.ref + Chan.Signal, seen, { timeoutMs: this.stuckSince >= 0 ? STUCK_MS : Infinity, mode, signal: abort.signal, keepAlive })
         } finally {
+          // Takes the count back (once: close() may have done it already).
           withdraw()
-          if (!segment.closed) Atomics.sub(i32, (this.ref + Chan.FutexWaiters) >>> 2, 1)
         }
         this.deliver()
       }
@@ -607,7 +609,6 @@ interface Listing {
   readonly notifier: Notifier
   readonly entry: number
   unlisten(): void
-  withdraw(): void
 }
 
 interface Waiting {

@@ -8,12 +8,15 @@
 // record, the send retains it, and the reference passes to whoever takes the message
 // (it gets the live view and owns it, as tx.put's caller does). Frames with references,
 // and Frame records, are handled in a turn; inline frames of plain values never are.
+// A TypedArray, DataView or Buffer over the segment's bytes that is no record (a
+// subarray of shm.bytes, a view made by hand) travels as its place in the segment
+// (a SegmentView): the receiver gets a view of the same bytes, and nobody owns it.
 import { corrupt, ShmError } from './errors'
 import type { Heap } from './heap'
 import type { Holders } from './holders'
 import { Bin, BinaryKind, Chan, FIRST_REF_TAG, FRAME_LENGTH, FrameRec, InternalKind, LAST_VALUE_TAG, OUT_OF_LINE, Rec, RingSlot, SPAN_DATA, Tag, WITH_REFS } from './records'
 import type { Ring } from './ring'
-import { FrameEncoder, frameRefs, readFrame } from './values/frame'
+import { FrameEncoder, frameRefs, readFrame, type FrameSegmentView } from './values/frame'
 import { readRecord } from './values/decode'
 import { sharedRecordOf } from './values/mapped_handle'
 import { releaseRecord } from './values/release'
@@ -52,9 +55,16 @@ export class Messages {
   private readonly refGenerations: number[] = []
   /** The object each reference of the frame being written came from. */
   private readonly refValues: object[] = []
-  private readonly refHook = (value: object): number | undefined => {
+  private readonly refHook = (value: object): number | FrameSegmentView | undefined => {
     const ref = sharedRecordOf(this.heap, value)
-    if (ref < 0) return undefined
+    if (ref < 0) {
+      // A raw view of the segment (not a record) travels as its place: the same bytes.
+      const u8 = this.heap.u8
+      if (!ArrayBuffer.isView(value) || value.buffer !== u8.buffer) return undefined
+      const offset = value.byteOffset - u8.byteOffset
+      // A view reaching outside the segment (into the memory around it) is copied.
+      return offset >= 0 && offset + value.byteLength <= u8.length ? { segmentView: offset } : undefined
+    }
     this.refGenerations.push(this.heap.generationOf(ref))
     this.refValues.push(value)
     return ref
@@ -234,7 +244,7 @@ export class Messages {
     if ((word & (OUT_OF_LINE | WITH_REFS)) === 0) {
       let value: unknown
       try {
-        value = span === 1 ? readFrame(heap.u8, slot + RingSlot.Data, Math.min(word, ring.headBytes)) : readFrame(this.gather(ring, pos, word), 0, word)
+        value = span === 1 ? readFrame(heap.u8, slot + RingSlot.Data, Math.min(word, ring.headBytes), undefined, heap.u8) : readFrame(this.gather(ring, pos, word), 0, word, undefined, heap.u8)
       } catch (err) {
         // Read by a sender that gave up on us meanwhile: nothing was lost here.
         if (!ring.release(slot, pos, span)) return LOST
@@ -269,11 +279,17 @@ export class Messages {
     // Room to list the references this process takes over: ERR_SHM_FULL leaves the message queued.
     if (refs.length > 0) this.holders.reserve(refs.length)
     const received: object[] = []
-    const value = readFrame(bytes, at, length, (ref) => {
-      const view = readRecord(heap, heap.kindOf(ref) as Tag, ref, true)
-      received.push(view as object)
-      return view
-    })
+    const value = readFrame(
+      bytes,
+      at,
+      length,
+      (ref) => {
+        const view = readRecord(heap, heap.kindOf(ref) as Tag, ref, true)
+        received.push(view as object)
+        return view
+      },
+      heap.u8,
+    )
     for (let i = 0; i < refs.length; i++) {
       const ref = refs[i]!
       this.holders.hold(ref)

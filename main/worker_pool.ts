@@ -13,7 +13,6 @@
 import * as path from 'node:path'
 import { ShmError, type SharedMemory } from '../core'
 import { checkOptions } from '../core/options'
-import { shareViews } from '../common/task_protocol'
 import type { TaskHandlers, TaskName, TaskOutput, UntypedHandlers } from '../utility/tasks'
 import { cancelTask, Dispatcher } from './pool/dispatch'
 import { abortedError, closedError, invalid } from './pool/errors'
@@ -87,10 +86,14 @@ export class WorkerPool<H extends TaskHandlers = UntypedHandlers> {
    * returned. The handler's error is re-thrown here (name, message, stack and
    * own fields such as `code`; TypeError, RangeError, ShmError… keep their class).
    *
-   * Zero-copy: a TypedArray that lies in `pool.shm` (made with tx.put) reaches the
-   * handler as a view over the same bytes, and so does one the handler returns. The
-   * handler writes into it without a turn, so the caller must not touch that region
-   * until the task has settled.
+   * Zero-copy: a TypedArray, DataView or Buffer that lies in `pool.shm` — made with
+   * tx.put, or any view of `pool.shm.bytes` — reaches the handler as a view over the
+   * same bytes, and so does one the handler returns. The handler writes into it
+   * without a turn, so the caller must not touch that region until the task has
+   * settled. Values of the segment (tx.put results) are lent to the handler for the
+   * task; one the handler put in the segment and returns is the caller's to destroy.
+   * Other mapped values (containers put with tx.put) arrive as live views too: read
+   * them in a turn.
    *
    * With `maxQueued` tasks already waiting, the call waits for room. Rejects with
    * ShmError ERR_ABORTED when `options.signal` aborts, WorkerExitError when the
@@ -113,14 +116,8 @@ export class WorkerPool<H extends TaskHandlers = UntypedHandlers> {
         this.state.counters.cancelled++
         return reject(abortedError(name, undefined, signal))
       }
-      let shared: unknown
-      try {
-        shared = shareViews(input, this.state.shm)
-      } catch (err) {
-        return reject(err)
-      }
       const task: Task = {
-        id: this.state.nextId++, name, input: shared, resolve: resolve as (v: unknown) => void, reject, signal,
+        id: this.state.nextId++, name, input, resolve: resolve as (v: unknown) => void, reject, signal,
         onAbort: undefined, state: 'waiting', settled: false, worker: undefined, slot: -1,
       }
       if (signal !== undefined) {

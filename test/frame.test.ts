@@ -319,6 +319,149 @@ describe('values by reference', () => {
   })
 })
 
+describe('views of the segment (SegmentView)', () => {
+  /** A stand-in segment: its bytes are a window of a larger SharedArrayBuffer, as a mapped segment's are. */
+  function fakeSegment(size: number): { buffer: SharedArrayBuffer; bytes: Uint8Array } {
+    const buffer = new SharedArrayBuffer(size + 64)
+    return { buffer, bytes: new Uint8Array(buffer, 32, size) }
+  }
+  /** The hook Messages uses for views that are no records: their place in `seg`. */
+  const placeIn = (seg: { buffer: SharedArrayBuffer; bytes: Uint8Array }) => (v: object) =>
+    ArrayBuffer.isView(v) && v.buffer === seg.buffer ? { segmentView: v.byteOffset - seg.bytes.byteOffset } : undefined
+
+  it('carries a view of the segment as its place: the reader maps the same bytes, of the same kind', () => {
+    const seg = fakeSegment(4096)
+    const base = seg.bytes.byteOffset
+    const value = {
+      bytes: seg.bytes.subarray(16, 48),
+      f64: new Float64Array(seg.buffer, base + 1024, 300),
+      i16: new Int16Array(seg.buffer, base + 200, 3),
+      dv: new DataView(seg.buffer, base + 300, 10),
+      buf: Buffer.from(seg.buffer, base + 400, 5),
+      copied: new Float64Array([1, 2]),
+    }
+    const again = { first: value.f64, second: value.f64 }
+    const frame = encodeFrame({ value, again }, placeIn(seg))
+    // No bytes of the views travel (2.4 KB of doubles, for one): the frame stays small, and lists no refs.
+    expect(frame.length).toBeLessThan(150)
+    expect(frameRefs(frame)).toEqual([])
+    const got = readFrame(frame, 0, frame.length, undefined, seg.bytes) as { value: typeof value; again: typeof again }
+    const v = got.value
+    for (const [k, original] of Object.entries(value)) {
+      const view = v[k as keyof typeof value]
+      expect(view.constructor, k).toBe(original.constructor)
+      expect(view.byteLength, k).toBe(original.byteLength)
+      if (k === 'copied') {
+        expect(view.buffer).not.toBe(seg.buffer)
+        continue
+      }
+      expect(view, k).not.toBe(original)
+      expect(view.buffer, k).toBe(seg.buffer)
+      expect(view.byteOffset, k).toBe(original.byteOffset)
+    }
+    expect(Buffer.isBuffer(v.buf)).toBe(true)
+    // The same view twice is one view.
+    expect(got.again.first).toBe(got.again.second)
+    // Writes through either are seen through the other.
+    v.f64[299] = 2.5
+    expect(value.f64[299]).toBe(2.5)
+    value.bytes[0] = 99
+    expect(v.bytes[0]).toBe(99)
+    v.dv.setUint16(8, 0xbeef, true)
+    expect(value.dv.getUint16(8, true)).toBe(0xbeef)
+    // The tag and its payload: 30, BinaryKind, varint offset, varint length.
+    const one = encodeFrame(value.i16, placeIn(seg))
+    expect([...one]).toEqual([1, 0, 30, one[3], 200 & 0x7f | 0x80, 200 >>> 7, 6])
+  })
+
+  it('a forged offset, length or kind is ERR_SHM_CORRUPT; without the segment, ERR_INVALID_ARGUMENT', () => {
+    const seg = fakeSegment(1024)
+    const varint = (n: number): number[] => {
+      const out: number[] = []
+      while (n > 127) {
+        out.push((n & 127) | 128)
+        n >>>= 7
+      }
+      out.push(n)
+      return out
+    }
+    const Uint8 = encodeFrame(seg.bytes.subarray(0, 1), placeIn(seg))[3]!
+    const Float64 = encodeFrame(new Float64Array(seg.buffer, seg.bytes.byteOffset, 1), placeIn(seg))[3]!
+    const view = (kind: number, offset: number, length: number) => Uint8Array.from([1, 0, 30, kind, ...varint(offset), ...varint(length)])
+    const read = (frame: Uint8Array) => readFrame(frame, 0, frame.length, undefined, seg.bytes)
+    // In range: fine, up to the last byte.
+    expect((read(view(Uint8, 1000, 24)) as Uint8Array).byteOffset).toBe(seg.bytes.byteOffset + 1000)
+    expect((read(view(Uint8, 0, 1024)) as Uint8Array).length).toBe(1024)
+    // Past the end of the segment, by the offset, the length or both (even when the buffer around it is larger).
+    for (const [offset, length] of [[1024, 1], [1000, 25], [0, 1025], [2 ** 32 - 1, 2], [5, 2 ** 32 - 1]] as const) {
+      const e = shmError(() => read(view(Uint8, offset, length)))
+      expect(e.code, `${offset}+${length}`).toBe('ERR_SHM_CORRUPT')
+      expect(e.message).toMatch(/outside the segment/)
+    }
+    // Not aligned to its elements, or a length that is no whole number of them.
+    expect(shmError(() => read(view(Float64, 4, 8))).code).toBe('ERR_SHM_CORRUPT')
+    expect(shmError(() => read(view(Float64, 8, 12))).code).toBe('ERR_SHM_CORRUPT')
+    // A kind that is none, and ArrayBuffer (which is never a view).
+    expect(shmError(() => read(view(200, 0, 8))).code).toBe('ERR_SHM_CORRUPT')
+    const arrayBufferKind = encodeFrame(new ArrayBuffer(1))[3]!
+    expect(shmError(() => read(view(arrayBufferKind, 0, 8))).code).toBe('ERR_SHM_CORRUPT')
+    // Truncated inside its payload.
+    expect(shmError(() => read(Uint8Array.from([1, 0, 30, Uint8, 0x80]))).code).toBe('ERR_SHM_CORRUPT')
+    // A reader that was not given the segment cannot map it.
+    expect(shmError(() => readFrame(view(Uint8, 0, 8))).code).toBe('ERR_INVALID_ARGUMENT')
+  })
+
+  it('a hook claiming a segment view for something that is no view is refused', () => {
+    expect(shmError(() => encodeFrame({ a: {} }, () => ({ segmentView: 0 }))).code).toBe('ERR_INVALID_ARGUMENT')
+    expect(shmError(() => encodeFrame(new ArrayBuffer(8), () => ({ segmentView: 0 }))).code).toBe('ERR_INVALID_ARGUMENT')
+  })
+
+  it('through a channel of a real segment: raw views go by place, records by reference, and a forged place is ERR_SHM_CORRUPT', async () => {
+    const { mappedHandleOf } = await import('../core/values/mapped_handle')
+    const { Chan, RingSlot } = await import('../core/records')
+    const shm = SharedMemory.create({ name: uniqueName('framesv'), size: 1 << 20 })
+    try {
+      using ch = shm.channel<{ raw: Uint8Array; rec: Float64Array; f64: Float64Array }>('views', { capacity: 2 })
+      const rec = shm.access((tx) => tx.put(new Float64Array([1, 2, 3, 4])))
+      const at = rec.byteOffset - shm.bytes.byteOffset
+      const raw = shm.bytes.subarray(at + 1, at + 9)
+      const f64 = new Float64Array(shm.buffer, rec.byteOffset + 8, 2) // inside the record, not the record
+      ch.send({ raw, rec, f64 })
+      const got = ch.tryReceive()!
+      expect(got.raw.buffer).toBe(shm.buffer)
+      expect(got.raw.byteOffset).toBe(raw.byteOffset)
+      expect(got.f64.byteOffset).toBe(f64.byteOffset)
+      expect(mappedHandleOf(got.f64)).toBeUndefined() // a plain view: nobody owns it
+      expect(got.rec).toBe(rec) // the record itself went by reference (the same mapped view)
+      got.f64[0] = 20
+      expect(rec[1]).toBe(20)
+      shm.access((tx) => {
+        tx.destroy(got.rec) // the reference the message carried
+        tx.destroy(rec)
+      })
+
+      // A message whose view points past the segment's end, forged in its ring slot
+      // (the second message: position 1 of a ring of 2, 128-byte slots).
+      const tail = shm.bytes.subarray(shm.size - 16, shm.size - 8) // past 2^14: a 3-byte offset
+      ch.send({ raw: tail, rec: new Float64Array(1), f64 } as never)
+      const slot = ch.ref + Chan.Slots + 128
+      const frame = shm.bytes.subarray(slot + RingSlot.Data, slot + 128)
+      const tag = frame.indexOf(30) // raw's tag: the keys and values before it hold no byte 30
+      expect(frame[tag + 1]).toBe(encodeFrame(new Uint8Array(0))[3]) // BinaryKind of a Uint8Array
+      // The offset varint, rewritten in as many bytes to the largest value they hold: past the end.
+      let end = tag + 2
+      while (frame[end]! >= 0x80) end++
+      expect(end - tag - 2).toBe(2) // 3 bytes hold up to 2^21 − 1, and the segment is 2^20
+      frame.set([0xff, 0xff, 0x7f], tag + 2)
+      const e = shmError(() => ch.tryReceive())
+      expect(e.code).toBe('ERR_SHM_CORRUPT')
+      expect(e.message).toMatch(/outside the segment/)
+    } finally {
+      shm.close()
+    }
+  })
+})
+
 describe('frame layout', () => {
   it('starts with the version byte and aligns TypedArray payloads to their element size', () => {
     for (const size of [3, 5000]) {
@@ -361,9 +504,10 @@ describe('frame layout', () => {
 
 describe('damaged frames', () => {
   /** A value or ERR_SHM_CORRUPT; ERR_UNSUPPORTED_TYPE only where damage named a class or struct no process registered. */
+  const segment = new Uint8Array(new SharedArrayBuffer(256))
   function readDamaged(bytes: Uint8Array): void {
     try {
-      readFrame(bytes, 0, bytes.length, () => null)
+      readFrame(bytes, 0, bytes.length, () => null, segment)
     } catch (err) {
       if (!(err instanceof ShmError)) throw err
       if (err.code === 'ERR_SHM_CORRUPT') return

@@ -8,6 +8,8 @@ import { SharedMemory, ShmError } from 'interprocess-objects'
 import { ElectronHost, NodeHost, WorkerExitError, WorkerPool, type UtilityProcessLike, type WorkerPoolOptions } from 'interprocess-objects/main'
 import type { handlers } from './children/offload-worker'
 import { childrenDir, uniqueName } from './helpers/processes'
+// White-box: which record a mapped view stands for (to see that references balance).
+import { mappedHandleOf } from '../core/values/mapped_handle'
 
 const script = path.join(childrenDir, 'offload-worker.ts')
 const tsx = ['--import', 'tsx']
@@ -65,10 +67,58 @@ describe('WorkerPool: results and errors', () => {
     expect(r.out.byteOffset).toBe(out!.byteOffset) // …over the very same bytes
     expect(out![n - 1]).toBe((n - 1) / 2)
     expect(out![12345]).toBe(12345 / 2)
+    // The worker held src and out only for the task, and the caller holds no extra
+    // reference for out coming back: destroying what it put frees both records.
+    const records = [mappedHandleOf(src!)!.ref, mappedHandleOf(out!)!.ref]
     pool.shm.access((tx) => {
       tx.destroy(src)
       tx.destroy(out)
     })
+    await vi.waitFor(() => expect(records.map((r) => pool.shm.heap.generationOf(r)), 'both records to be freed').toEqual([0, 0]), { timeout: 10_000 })
+  })
+
+  it('passes raw views of the segment (subarrays of shm.bytes) as views of the same bytes, both ways', async () => {
+    const shm = pool.shm
+    // A region of the segment that is not a record: the middle of a record's bytes.
+    const region = shm.access((tx) => tx.put(new Uint8Array(256)))
+    const at = region.byteOffset - shm.bytes.byteOffset
+    const bytes = shm.bytes.subarray(at + 8, at + 40)
+    const doubles = new Float64Array(shm.buffer, shm.bytes.byteOffset + at + 64, 4)
+    const buf = Buffer.from(shm.buffer, shm.bytes.byteOffset + at + 100, 8)
+    const dv = new DataView(shm.buffer, shm.bytes.byteOffset + at + 128, 16)
+    const r = await pool.run('fillRaw', { bytes, doubles, buf, dv })
+    // The worker got views of the very same bytes, of the same kinds…
+    expect(r.offsets).toEqual([at + 8, at + 64, at + 100, at + 128])
+    expect(r.kinds).toEqual(['Uint8Array', 'Float64Array', true, 'DataView'])
+    // …and what it wrote is here, without a copy either way.
+    expect([...bytes]).toEqual(Array(32).fill(7))
+    expect([...doubles]).toEqual([1.5, 1.5, 1.5, 1.5])
+    expect(buf.toString('latin1', 0, 2)).toBe('hi')
+    expect(dv.getInt32(0, true)).toBe(-5)
+    expect(region[8]).toBe(7)
+    expect(region[7]).toBe(0)
+    // Sent back, they are views of the same bytes here too.
+    expect(r.bytes).toBeInstanceOf(Uint8Array)
+    expect(r.bytes.buffer).toBe(shm.buffer)
+    expect(r.bytes.byteOffset).toBe(bytes.byteOffset)
+    expect(r.bytes.length).toBe(32)
+    expect(r.dv).toBeInstanceOf(DataView)
+    expect(r.dv.buffer).toBe(shm.buffer)
+    expect(r.dv.byteOffset).toBe(dv.byteOffset)
+    r.bytes[0] = 9
+    expect(region[8]).toBe(9)
+    shm.access((tx) => tx.destroy(region))
+  })
+
+  it('hands a value the handler put in the segment and returned to the caller, who owns it', async () => {
+    const squares = await pool.run('putSquares', 1000)
+    expect(squares).toBeInstanceOf(Float64Array)
+    expect(squares.buffer).toBe(pool.shm.buffer)
+    expect(squares[999]).toBe(999 * 999)
+    const record = mappedHandleOf(squares)!.ref
+    // The worker let go of its own reference once the result was sent: the caller's is the last.
+    pool.shm.access((tx) => tx.destroy(squares))
+    await vi.waitFor(() => expect(pool.shm.heap.generationOf(record), 'the record to be freed').toBe(0), { timeout: 10_000 })
   })
 
   it('re-throws handler errors with name, message, stack and own fields', async () => {
@@ -142,7 +192,7 @@ describe('WorkerPool: crashes', () => {
       expect(results).toEqual(Array.from({ length: 100 }, (_, i) => i))
       pool.shm.access((tx) => {
         tx.putMessage({ still: 'fine' }, { channel: 'check' })
-        expect(tx.copy(tx.takeMessage({ channel: 'check' }))).toEqual({ still: 'fine' })
+        expect(tx.takeMessage({ channel: 'check' })).toEqual({ still: 'fine' })
       })
       pool.shm.heap.allocator.check()
     } finally {
@@ -319,7 +369,8 @@ describe('WorkerPool: lifetime and hosts', () => {
       expect(await lent.run('add', { a: 1, b: 2 })).toBe(3)
       await lent.close()
       expect(shm.closed).toBe(false)
-      // What remains is the pool's channel records (core cannot remove channels).
+      // The pool's channels went with their last handles, and its slot table with close.
+      expect(shm.check().channels).toEqual([])
       expect(shm.stats().used - baseline).toBeLessThan(2048)
       shm.heap.allocator.check()
     } finally {

@@ -1,11 +1,12 @@
 // The worker side of the offload: a script started by WorkerPool calls
 // serveTasks(handlers) and from then on runs the tasks the pool sends it.
 // See common/task_protocol.ts for what travels where.
-import { SharedMemory, ShmError } from '../core'
+import { SharedMemory, ShmError, type Channel } from '../core'
+import { sharedRecordOf } from '../core/values/mapped_handle'
 import { listenToParent, type ParentChannel } from './parent_port'
 import {
-  CONFIG_ENV, inboxChannel, plainError, restoreViews, resultsChannel, shareViews, SLOT_WORDS, SlotFlag, SlotWord, takeAll,
-  type DoneMessage, type TaskMessage, type ToPool, type ToWorker, type WorkerConfig,
+  CONFIG_ENV, inboxChannel, plainError, resultsChannel, sharedValuesIn, SLOT_WORDS, SlotFlag, SlotWord,
+  type TaskMessage, type ToPool, type ToWorker, type WorkerConfig,
 } from '../common/task_protocol'
 import { segmentView } from '../common/segment_view'
 import { Backoff } from '../common/backoff'
@@ -105,19 +106,30 @@ class Context implements TaskContext {
   }
 }
 
+/** A result on its way to the pool, with the input of its task (whose references go once it is sent). */
+interface Outgoing {
+  msg: ToPool
+  input: unknown
+  /** When it first found the segment full (-1: it has not). */
+  since: number
+  /** Its value could not be sent: msg is the error that says so. */
+  substituted?: boolean
+}
+
 class TaskServer {
   readonly shm: SharedMemory
   readonly config: WorkerConfig
   private readonly handlers: TaskHandlers
   private readonly exitOnStop: boolean
   private readonly slots: Int32Array
-  private readonly inbox: string
-  private readonly results: string
+  private readonly inbox: Channel<ToWorker>
+  private readonly results: Channel<ToPool>
+  private readonly isShared: (v: object) => boolean
   /** Taken from the inbox, not started yet (at most `concurrency` run at once). */
   private readonly waiting: TaskMessage[] = []
   private readonly running = new Map<number, Context>()
-  /** Results that did not fit in the segment yet, with when they first failed. */
-  private readonly unsent: Array<{ msg: DoneMessage; since: number }> = []
+  /** Results not sent yet (the segment or the ring was full), oldest first. */
+  private readonly unsent: Outgoing[] = []
   private retryTimer: ReturnType<typeof setTimeout> | undefined
   private readonly retry = new Backoff()
   private starting = false
@@ -135,8 +147,22 @@ class TaskServer {
       throw new ShmError('ERR_SHM_CORRUPT', `serveTasks: the slot table (offset ${config.slotTable}, ${bytes} bytes) does not fit segment "${config.segment}"`)
     }
     this.slots = segmentView(this.shm, Int32Array, config.slotTable, config.slotCount * SLOT_WORDS)
-    this.inbox = inboxChannel(config.prefix, config.worker)
-    this.results = resultsChannel(config.prefix)
+    try {
+      // The pool made both channels (with their capacities) before starting this process.
+      this.inbox = this.shm.channel<ToWorker>(inboxChannel(config.prefix, config.worker))
+      this.results = this.shm.channel<ToPool>(resultsChannel(config.prefix))
+    } catch (err) {
+      this.shm.close()
+      throw err
+    }
+    const heap = this.shm.heap
+    this.isShared = (v) => {
+      try {
+        return sharedRecordOf(heap, v) >= 0
+      } catch {
+        return false
+      }
+    }
   }
 
   async serve(): Promise<void> {
@@ -151,15 +177,19 @@ class TaskServer {
       },
     )
     try {
-      this.putNow({ t: 'ready', worker: this.config.worker, generation: this.config.generation, pid: process.pid, names: Object.keys(this.handlers) })
+      this.send({ t: 'ready', worker: this.config.worker, generation: this.config.generation, pid: process.pid, names: Object.keys(this.handlers) }, undefined)
       while (!this.stopping) {
-        await this.shm.waitForMessage({ channel: this.inbox, wait: this.config.wait })
-        const messages = await this.shm.accessAsync((tx) => takeAll<ToWorker>(tx, this.inbox), { wait: this.config.wait })
-        for (const m of messages) this.receive(m)
+        this.receive(await this.inbox.receive({ wait: this.config.wait }))
+        // Whatever else came meanwhile (a cancel for a running task is seen now).
+        while (!this.stopping) {
+          const more = this.inbox.tryReceive()
+          if (more === undefined) break
+          this.receive(more)
+        }
         this.startWaiting()
       }
     } catch (err) {
-      // stop() closes the segment under a pending wait: that is how a stop from the parent ends the loop.
+      // stop() closes the inbox under a pending receive: that is how a stop from the parent ends the loop.
       if (!this.stopping) throw err
     } finally {
       this.stop()
@@ -167,13 +197,22 @@ class TaskServer {
     if (this.exitOnStop) process.exit(0)
   }
 
-  /** Stops taking tasks, aborts the running ones and lets go of the segment and the parent channel. */
+  /** Stops taking tasks, aborts the running ones and lets go of the channels, the segment and the parent channel. */
   private stop(): void {
     if (this.stopping && this.shm.closed) return
     this.stopping = true
     for (const ctx of this.running.values()) ctx.abort('stopped: the pool is closing')
     if (this.retryTimer !== undefined) clearTimeout(this.retryTimer)
     this.parent?.close()
+    // Closing the segment drops every reference this process holds (tasks' inputs included).
+    if (!this.shm.closed) {
+      try {
+        this.inbox.close()
+        this.results.close()
+      } catch {
+        // The segment's close below lets go of them all the same.
+      }
+    }
     this.shm.close()
   }
 
@@ -190,8 +229,8 @@ class TaskServer {
         }
         const i = this.waiting.findIndex((w) => w.id === m.id)
         if (i >= 0) {
-          this.waiting.splice(i, 1)
-          this.send({ t: 'done', id: m.id, outcome: 'skipped' })
+          const [task] = this.waiting.splice(i, 1)
+          this.send({ t: 'done', id: m.id, outcome: 'skipped' }, task!.input)
         }
         break
       }
@@ -218,12 +257,12 @@ class TaskServer {
 
   private start(m: TaskMessage): void {
     if (!Number.isInteger(m.slot) || m.slot < 0 || m.slot >= this.config.slotCount) {
-      this.send({ t: 'done', id: m.id, outcome: 'error', error: new ShmError('ERR_SHM_CORRUPT', `task #${m.id} names slot ${m.slot}, outside the slot table`) })
+      this.send({ t: 'done', id: m.id, outcome: 'error', error: new ShmError('ERR_SHM_CORRUPT', `task #${m.id} names slot ${m.slot}, outside the slot table`) }, m.input)
       return
     }
     const flags = Atomics.or(this.slots, m.slot * SLOT_WORDS + SlotWord.Flags, SlotFlag.Started)
     if ((flags & SlotFlag.Cancel) !== 0) {
-      this.send({ t: 'done', id: m.id, outcome: 'skipped' })
+      this.send({ t: 'done', id: m.id, outcome: 'skipped' }, m.input)
       return
     }
     const handler = Object.hasOwn(this.handlers, m.name) ? this.handlers[m.name] : undefined
@@ -232,71 +271,97 @@ class TaskServer {
       this.send({
         t: 'done', id: m.id, outcome: 'error',
         error: new ShmError('ERR_INVALID_ARGUMENT', `unknown task "${m.name}": this worker serves ${known.length > 0 ? known.map((k) => `"${k}"`).join(', ') : 'no tasks'}`),
-      })
+      }, m.input)
       return
     }
     const ctx = new Context(this, m.id, m.name, m.slot)
     this.running.set(m.id, ctx)
     let result: unknown
     try {
-      // The input was encoded by a caller typed against this very handler.
-      result = handler(restoreViews(m.input, this.shm) as never, ctx)
+      // The input was encoded by a caller typed against this very handler; views of the segment came as views.
+      result = handler(m.input as never, ctx)
     } catch (err) {
-      this.finish(ctx, false, err)
+      this.finish(ctx, m.input, false, err)
       return
     }
     if (isThenable(result)) {
       result.then(
-        (value) => this.finish(ctx, true, value),
-        (err) => this.finish(ctx, false, err),
+        (value) => this.finish(ctx, m.input, true, value),
+        (err) => this.finish(ctx, m.input, false, err),
       )
     } else {
-      this.finish(ctx, true, result)
+      this.finish(ctx, m.input, true, result)
     }
   }
 
-  private finish(ctx: Context, ok: boolean, value: unknown): void {
+  private finish(ctx: Context, input: unknown, ok: boolean, value: unknown): void {
     this.running.delete(ctx.taskId)
     if (this.stopping) return
-    if (ok) this.send({ t: 'done', id: ctx.taskId, outcome: 'ok', value })
-    else if (value instanceof Error) this.send({ t: 'done', id: ctx.taskId, outcome: 'error', error: value })
-    else this.send({ t: 'done', id: ctx.taskId, outcome: 'thrown', value })
+    if (ok) this.send({ t: 'done', id: ctx.taskId, outcome: 'ok', value }, input)
+    else if (value instanceof Error) this.send({ t: 'done', id: ctx.taskId, outcome: 'error', error: value }, input)
+    else this.send({ t: 'done', id: ctx.taskId, outcome: 'thrown', value }, input)
     this.startWaiting()
   }
 
-  /** Puts a result on the results channel, degrading what cannot be shared and retrying while the segment is full. */
-  private send(msg: DoneMessage): void {
-    if (this.unsent.length > 0) {
-      this.unsent.push({ msg, since: performance.now() })
-      return
-    }
-    if (!this.trySend(msg)) {
-      this.unsent.push({ msg, since: performance.now() })
+  /** Puts a message on the results channel, in order: later ones wait behind one that could not go yet. */
+  private send(msg: ToPool, input: unknown): void {
+    const out: Outgoing = { msg, input, since: -1 }
+    if (this.unsent.length > 0 || !this.trySend(out)) {
+      this.unsent.push(out)
       this.scheduleRetry()
     }
   }
 
-  /** False if the segment is full (try again later); anything else is settled here. */
-  private trySend(msg: DoneMessage): boolean {
+  /** False if the segment or the ring is full (try again later); anything else is settled here. */
+  private trySend(out: Outgoing): boolean {
     if (this.shm.closed) return true
+    const msg = out.msg
     try {
-      this.putNow(msg.outcome === 'ok' || msg.outcome === 'thrown' ? { ...msg, value: shareViews(msg.value, this.shm) } : msg)
-      return true
+      if (this.results.trySend(msg) !== true) return false
     } catch (err) {
-      // Full: wait for room. Reentrant: an async turn of this process is being entered; it is over by the retry.
-      if (errorCode(err) === 'ERR_SHM_FULL' || errorCode(err) === 'ERR_SHM_REENTRANT') return false
       if (this.shm.closed) return true
+      if (errorCode(err) === 'ERR_SHM_FULL') {
+        if (out.since < 0) out.since = performance.now()
+        return false
+      }
+      // Reentrant: this thread holds a turn (a handler's access callback sent it); it is over by the retry.
+      if (errorCode(err) === 'ERR_SHM_REENTRANT') return false
+      if (msg.t !== 'done' || out.substituted) throw err
+      out.substituted = true
       // The value (or the error's fields) cannot be shared: report that instead.
       const error = msg.outcome === 'error'
         ? plainError(msg.error)
         : new ShmError((errorCode(err) as 'ERR_UNSUPPORTED_TYPE' | undefined) ?? 'ERR_UNSUPPORTED_TYPE', `task #${msg.id} ${msg.outcome === 'ok' ? 'returned' : 'threw'} a value that cannot be sent back: ${(err as Error).message}`)
-      try {
-        this.putNow({ t: 'done', id: msg.id, outcome: 'error', error })
-        return true
-      } catch (again) {
-        if (errorCode(again) === 'ERR_SHM_FULL') return false
-        throw again
-      }
+      out.msg = { t: 'done', id: msg.id, outcome: 'error', error }
+      return this.trySend(out)
+    }
+    this.sent(out)
+    return true
+  }
+
+  /**
+   * A result is in the ring (which holds its own references now): the references the
+   * task's input brought go, and so do this process's own references to values of the
+   * segment it returned (put by the handler: the caller owns them now).
+   */
+  private sent(out: Outgoing): void {
+    const lent = sharedValuesIn(out.input, this.isShared)
+    const msg = out.msg
+    const returned = msg.t === 'done' && msg.outcome !== 'error' ? sharedValuesIn(msg.value, this.isShared) : []
+    if (lent.length === 0 && returned.length === 0) return
+    const drop = [...lent, ...returned.filter((v) => !lent.includes(v))]
+    try {
+      this.shm.access((tx) => {
+        for (const v of drop) {
+          try {
+            tx.destroy(v)
+          } catch {
+            // Not owned here (read out of a container, or the handler destroyed it): nothing to drop.
+          }
+        }
+      }, { wait: this.config.wait })
+    } catch {
+      // No turn now: what stays held goes when this worker closes the segment.
     }
   }
 
@@ -306,15 +371,16 @@ class TaskServer {
       this.retryTimer = undefined
       while (this.unsent.length > 0) {
         const head = this.unsent[0]!
-        if (!this.trySend(head.msg)) {
-          if (performance.now() - head.since < this.config.fullTimeoutMs) break
+        if (!this.trySend(head)) {
+          const msg = head.msg
+          if (head.since < 0 || performance.now() - head.since < this.config.fullTimeoutMs || msg.t !== 'done') break
           // Give up on the value; a short error has a better chance to fit.
           head.msg = {
-            t: 'done', id: head.msg.id, outcome: 'error',
-            error: new ShmError('ERR_SHM_FULL', `the result of task #${head.msg.id} did not fit in segment "${this.shm.name}" for ${this.config.fullTimeoutMs} ms: make the segment larger, or return less (write large outputs into a TypedArray the caller put in the segment)`),
+            t: 'done', id: msg.id, outcome: 'error',
+            error: new ShmError('ERR_SHM_FULL', `the result of task #${msg.id} did not fit in segment "${this.shm.name}" for ${this.config.fullTimeoutMs} ms: make the segment larger, or return less (write large outputs into a TypedArray the caller put in the segment)`),
           }
-          head.since = performance.now()
-          if (!this.trySend(head.msg)) break
+          head.since = -1
+          if (!this.trySend(head)) break
         }
         this.unsent.shift()
         this.retry.reset()
@@ -326,11 +392,5 @@ class TaskServer {
         this.startWaiting()
       }
     }, this.retry.delay)
-  }
-
-  private putNow(msg: ToPool): void {
-    this.shm.access((tx) => {
-      tx.putMessage(msg, { channel: this.results })
-    }, { wait: this.config.wait })
   }
 }

@@ -14,6 +14,9 @@
 //   0x80–0xff            the integer tag − 0x80 (0…127)
 //   0x40–0x7f            a Latin-1 string of tag − 0x40 (0…63) chars, one byte each
 //   0x00–0x3f            the kinds of enum T below
+// A view over the segment itself that is not a record of it (a subarray of shm.bytes,
+// a TypedArray made by hand over shm.buffer) travels as SegmentView: its place in the
+// segment, not its bytes; the reader maps the same bytes again (zero-copy).
 // Lengths and counts are unsigned LEB128 varints. Object keys (and class names) have
 // no tag: a varint h whose low two bits say Latin-1 / UTF-8 / UTF-16 / "key seen
 // before" and whose high bits are the length or the key's index, so a repeated key
@@ -78,6 +81,7 @@ const enum T {
   BackRef = 27, // varint object id
   Tuple = 28, // Map/Set keys only: varint length, keys; read as a frozen array
   KeyDate = 29, // Map/Set keys only: a Date without an object id (keys are values)
+  SegmentView = 30, // u8 BinaryKind, varint byte offset in the segment, varint byte length: a view of the segment's own bytes
 }
 const SHORT_STRING = 0x40
 const SMALL_INT = 0x80
@@ -89,8 +93,16 @@ const enum KeyKind {
   Seen = 3,
 }
 
-/** Returns the record reference of a value that already lives in the segment, or undefined to copy it. */
-export type FrameRefHook = (value: object) => number | undefined
+/** What a ref hook returns for a TypedArray, DataView or Buffer over the segment's bytes that is no record: its byte offset in the segment. */
+export interface FrameSegmentView {
+  segmentView: number
+}
+/**
+ * Returns the record reference of a value that already lives in the segment, a
+ * FrameSegmentView for a view of the segment's bytes that is not a record, or
+ * undefined to copy the value.
+ */
+export type FrameRefHook = (value: object) => number | FrameSegmentView | undefined
 /** Turns a record reference of the refs trailer back into a value (a mapped view). */
 export type FrameRefResolver = (ref: number) => unknown
 
@@ -552,7 +564,7 @@ export class FrameEncoder {
     }
     if (this.hook !== undefined) {
       const ref = this.hook(v)
-      if (ref !== undefined) {
+      if (typeof ref === 'number') {
         this.remember(v)
         this.ensure(6)
         this.buf[this.pos++] = T.Ref
@@ -560,6 +572,7 @@ export class FrameEncoder {
         this.refList.push(ref >>> 0)
         return
       }
+      if (ref !== undefined) return this.segmentView(v, ref.segmentView)
     }
     if (++this.depth > MAX_FRAME_DEPTH) {
       throw new Unsupported(() => new ShmError('ERR_UNSUPPORTED_TYPE', `value is nested more than ${MAX_FRAME_DEPTH} levels deep, more than a message carries; nest it less, or put it in the segment with tx.put and send that`))
@@ -693,6 +706,24 @@ export class FrameEncoder {
       this.buf.set(bytes, this.pos)
       this.pos += n
     }
+  }
+
+  /** A view of the segment's own bytes: its kind and place, not its bytes. */
+  private segmentView(v: object, offset: number): void {
+    const kind = ArrayBuffer.isView(v) ? binaryKindOf(v) : undefined
+    if (kind === undefined || kind === BinaryKind.ArrayBuffer) {
+      throw new ShmError('ERR_INVALID_ARGUMENT', `a frame ref hook returned a segment view for ${Object.prototype.toString.call(v)}, which is no TypedArray, DataView or Buffer`)
+    }
+    const n = (v as ArrayBufferView).byteLength
+    if (!Number.isInteger(offset) || offset < 0 || offset + n > 0xffffffff) {
+      throw new ShmError('ERR_INVALID_ARGUMENT', `a frame ref hook returned segment offset ${offset} for a view of ${n} bytes`)
+    }
+    this.remember(v)
+    this.ensure(12)
+    this.buf[this.pos++] = T.SegmentView
+    this.buf[this.pos++] = kind
+    this.varint(offset)
+    this.varint(n)
   }
 
   private error(e: Error): void {
@@ -863,12 +894,14 @@ export function frameRefs(bytes: Uint8Array, offset = 0, length = bytes.length -
 /**
  * The value of the frame at `offset` (`length` bytes) of `bytes`, as an ordinary JS
  * value owing nothing to `bytes` (which may be SharedArrayBuffer-backed). Values sent
- * by reference come from `refs(ref)`. A damaged frame is ERR_SHM_CORRUPT: every read
- * is checked against `length`, every count against the bytes left.
+ * by reference come from `refs(ref)`; views of the segment's bytes (SegmentView) are
+ * made over `segment`, exactly the segment's bytes (byte 0 is segment offset 0). A
+ * damaged frame is ERR_SHM_CORRUPT: every read is checked against `length`, every
+ * count against the bytes left, every segment view against `segment`.
  */
-export function readFrame(bytes: Uint8Array, offset = 0, length = bytes.length - offset, refs?: FrameRefResolver): unknown {
+export function readFrame(bytes: Uint8Array, offset = 0, length = bytes.length - offset, refs?: FrameRefResolver, segment?: Uint8Array): unknown {
   const { bodyEnd, refCount } = frameLayout(bytes, offset, length)
-  const reader = new FrameReader(bytes, offset, offset + 2, bodyEnd, refCount, refs)
+  const reader = new FrameReader(bytes, offset, offset + 2, bodyEnd, refCount, refs, segment)
   let value: unknown
   try {
     value = reader.value(0)
@@ -909,6 +942,7 @@ class FrameReader {
     private readonly end: number,
     private readonly refCount: number,
     private readonly resolve: FrameRefResolver | undefined,
+    private readonly segment: Uint8Array | undefined,
   ) {
     this.pos = start
   }
@@ -1060,6 +1094,8 @@ class FrameReader {
         this.id(v)
         return v
       }
+      case T.SegmentView:
+        return this.segmentView()
       case T.BackRef: {
         const id = this.varint()
         if (id >= this.objs.length) throw corrupt(`message frame refers back to object #${id}, only ${this.objs.length} came before`)
@@ -1312,6 +1348,29 @@ class FrameReader {
       out = NodeBuffer ? NodeBuffer.from(bytes.buffer, 0, n) : bytes
     } else if (kind === BinaryKind.Uint8) out = bytes
     else out = new Ctor(bytes.buffer, 0, Ctor === (DataView as unknown) ? n : n / width)
+    this.id(out)
+    return out
+  }
+
+  /** A view of the segment's bytes, mapped again over `segment`: no copy. */
+  private segmentView(): unknown {
+    const kind = this.byte()
+    const entry = kind === BinaryKind.ArrayBuffer ? undefined : VIEWS[kind]
+    if (entry === undefined) throw corrupt(`message frame holds a segment view of binary kind ${kind}, which is none`)
+    const offset = this.varint()
+    const n = this.varint()
+    const segment = this.segment
+    if (segment === undefined) throw new ShmError('ERR_INVALID_ARGUMENT', 'this message frame carries views of a segment: readFrame needs the segment\'s bytes')
+    const [Ctor, width] = entry
+    if (offset + n > segment.length) throw corrupt(`message frame holds a view of ${n} bytes at segment offset ${offset}, outside the segment's ${segment.length} bytes`)
+    const at = segment.byteOffset + offset
+    if (n % width !== 0 || at % width !== 0) throw corrupt(`message frame holds a view of ${n} bytes at segment offset ${offset}, not aligned to its ${width}-byte elements`)
+    const buffer = segment.buffer as ArrayBuffer
+    let out: unknown
+    if (kind === BinaryKind.Buffer) {
+      const NodeBuffer = (globalThis as { Buffer?: { from(b: ArrayBufferLike, o: number, l: number): Uint8Array } }).Buffer
+      out = NodeBuffer ? NodeBuffer.from(buffer, at, n) : new Uint8Array(buffer, at, n)
+    } else out = new Ctor(buffer, at, Ctor === (DataView as unknown) ? n : n / width)
     this.id(out)
     return out
   }

@@ -1,10 +1,12 @@
-// Dispatch: in one turn on the segment, send queued tasks to workers with a free slot
-// (the least busy first, round robin among equals). When the segment is too full for the
-// next input, retry with backoff as results free memory, and give up on that task after
-// segmentFullTimeoutMs with nothing running. Cancelling a task also lives here.
-import { ShmError, type Turn } from '../../core'
+// Dispatch: send queued tasks to workers with a free slot (the least busy first, round
+// robin among equals), each as one frame on the worker's inbox channel: no turn for a
+// task whose frame fits a ring slot. When the segment is too full for the next input
+// (or, which the rings' sizes rule out, an inbox is full), retry with backoff as
+// results free memory, and give up on that task after segmentFullTimeoutMs with
+// nothing running. Cancelling a task also lives here.
+import { ShmError } from '../../core'
 import { Backoff } from '../../common/backoff'
-import { inboxChannel, SLOT_WORDS, SlotFlag, SlotWord, type ToWorker } from '../../common/task_protocol'
+import { SLOT_WORDS, SlotFlag, SlotWord, type ToWorker } from '../../common/task_protocol'
 import { abortedError } from './errors'
 import type { PoolState } from './state'
 import { shutdown } from './supervision'
@@ -13,8 +15,6 @@ import type { Scheduler, Task, Worker } from './types'
 export class Dispatcher implements Scheduler {
   private readonly s: PoolState
   private scheduled = false
-  private running = false
-  private again = false
   private fullSince: number | undefined
   private retryTimer: ReturnType<typeof setTimeout> | undefined
   private readonly retry = new Backoff()
@@ -29,7 +29,7 @@ export class Dispatcher implements Scheduler {
     this.scheduled = true
     queueMicrotask(() => {
       this.scheduled = false
-      void this.dispatch()
+      this.dispatch()
     })
   }
 
@@ -38,37 +38,25 @@ export class Dispatcher implements Scheduler {
     if (this.retryTimer !== undefined) clearTimeout(this.retryTimer)
   }
 
-  private async dispatch(): Promise<void> {
-    if (this.running) {
-      this.again = true
-      return
-    }
+  private dispatch(): void {
     const s = this.s
-    this.running = true
     try {
       for (;;) {
-        this.again = false
         s.admission.admitWaiting()
-        if (s.closing || s.admission.queued === 0 || !this.hasCapacity()) {
-          if (!this.again) break
-          continue
-        }
-        let full = false
-        await s.shm.accessAsync((tx) => {
-          full = this.assign(tx)
-        }, { wait: s.o.wait })
-        s.admission.admitWaiting()
-        if (full) {
-          this.segmentFull()
-          break
+        if (s.closing || s.admission.queued === 0 || !this.hasCapacity()) return
+        const sent = this.assign()
+        if (typeof sent !== 'number') {
+          s.admission.admitWaiting()
+          this.noRoom(sent)
+          return
         }
         this.fullSince = undefined
         this.retry.reset()
+        // Sending made room in the queue for run() calls that wait: go on while it sends.
+        if (sent === 0) return
       }
     } catch (err) {
       if (!s.closing) void shutdown(s, err)
-    } finally {
-      this.running = false
     }
   }
 
@@ -89,32 +77,42 @@ export class Dispatcher implements Scheduler {
     return this.s.workers.some((w) => (w.state === 'ready' || w.state === 'starting') && w.freeSlots.length > 0)
   }
 
-  /** In a turn: sends queued tasks to workers with room. True if the segment was full. */
-  private assign(tx: Turn): boolean {
+  /**
+   * Sends queued tasks to workers with room, until one of them runs out: how many it
+   * sent, or what was full. An inbox is full only while a slot is held by a worker that
+   * died taking a message (the ring frees it after ring.STUCK_MS): its size covers the rest.
+   */
+  private assign(): number | 'segment' | 'inbox' {
     const s = this.s
-    for (;;) {
-      if (s.closing || s.admission.queued === 0) return false
+    let sent = 0
+    for (;; sent++) {
+      if (s.closing || s.admission.queued === 0) return sent
       const w = this.pickWorker()
-      if (w === undefined) return false
+      if (w === undefined) return sent
       const task = s.admission.take()
-      if (task === undefined) return false
+      if (task === undefined) return sent
       const slot = w.freeSlots.pop()!
       const at = slot * SLOT_WORDS
       Atomics.store(s.slotTable, at + SlotWord.TaskId, task.id)
       Atomics.store(s.slotTable, at + SlotWord.Flags, 0)
+      let put: true | 'ERR_CHANNEL_FULL'
       try {
-        const m: ToWorker = { t: 'task', id: task.id, slot, name: task.name, input: task.input }
-        tx.putMessage(m, { channel: inboxChannel(s.prefix, w.index) })
+        put = w.inbox.trySend({ t: 'task', id: task.id, slot, name: task.name, input: task.input })
       } catch (err) {
         w.freeSlots.push(slot)
         if ((err as ShmError).code === 'ERR_SHM_FULL') {
           s.admission.putBack(task)
-          return true
+          return 'segment'
         }
-        // The input cannot be encoded: that is this task's error alone.
+        // The input cannot be encoded (or holds a freed view): that is this task's error alone.
         task.state = 'done'
         s.settle(task, false, err)
         continue
+      }
+      if (put !== true) {
+        w.freeSlots.push(slot)
+        s.admission.putBack(task)
+        return 'inbox'
       }
       task.state = 'sent'
       task.worker = w
@@ -124,12 +122,15 @@ export class Dispatcher implements Scheduler {
     }
   }
 
-  /** The next task did not fit: retry as results free memory, give up after fullTimeoutMs with nothing running. */
-  private segmentFull(): void {
+  /**
+   * The next task did not fit: retry as results free memory (or the inbox frees its
+   * slot); give up on a task that does not fit the segment after fullTimeoutMs with nothing running.
+   */
+  private noRoom(what: 'segment' | 'inbox'): void {
     const s = this.s
     const now = performance.now()
-    this.fullSince ??= now
-    if (s.inFlight.size === 0 && now - this.fullSince >= s.o.fullTimeoutMs) {
+    if (what === 'segment') this.fullSince ??= now
+    if (what === 'segment' && s.inFlight.size === 0 && now - this.fullSince! >= s.o.fullTimeoutMs) {
       const task = s.admission.take()
       if (task !== undefined) {
         task.state = 'done'
@@ -163,11 +164,12 @@ export function cancelTask(s: PoolState, task: Task): void {
     case 'sent': {
       // The worker finds the flag before it starts the task, or gets the message while it runs.
       Atomics.or(s.slotTable, task.slot * SLOT_WORDS + SlotWord.Flags, SlotFlag.Cancel)
-      const channel = inboxChannel(s.prefix, task.worker!.index)
       const cancel: ToWorker = { t: 'cancel', id: task.id }
-      s.shm.accessAsync((tx) => void tx.putMessage(cancel, { channel }), { wait: s.o.wait }).catch(() => {
-        // Full or closed: the flag alone still stops it before it starts, and ctx.cancelled sees it.
-      })
+      try {
+        task.worker!.inbox.trySend(cancel)
+      } catch {
+        // Closed: the flag alone still stops it before it starts, and ctx.cancelled sees it.
+      }
       break
     }
     default:

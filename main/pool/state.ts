@@ -1,9 +1,9 @@
-// What the pool's parts share: the segment and its slot table, the workers, the tasks in
-// line and in flight, the counters, and where the pool is in its life. WorkerPool
+// What the pool's parts share: the segment, its slot table and the pool's channels, the
+// workers, the tasks in line and in flight, the counters, and where the pool is in its life. WorkerPool
 // (main/worker_pool.ts) holds one; admission, dispatch, results and supervision work on it.
 import { randomBytes } from 'node:crypto'
-import { SharedMemory } from '../../core'
-import { resultsChannel, SLOT_WORDS } from '../../common/task_protocol'
+import { SharedMemory, type Channel } from '../../core'
+import { inboxCapacity, inboxChannel, resultsCapacity, resultsChannel, SLOT_WORDS, type ToPool, type ToWorker } from '../../common/task_protocol'
 import type { WorkerHost } from '../hosts'
 import { Admission } from './admission'
 import { parseOptions, type PoolConfig, type WorkerPoolOptions } from './options'
@@ -17,8 +17,8 @@ export class PoolState {
   readonly script: string
   /** Channel names of this pool start with it. */
   readonly prefix: string
-  /** The channel workers put results on. */
-  readonly results: string
+  /** The channel workers put results on (this pool's handle, open until close). */
+  readonly results: Channel<ToPool>
   readonly workers: Worker[] = []
   /** Slots (tasks sent ahead) per worker: concurrency + prefetch. */
   readonly perWorker: number
@@ -39,6 +39,8 @@ export class PoolState {
   closed: Promise<void> | undefined
   readonly pumpStop = new AbortController()
   pumpDone: Promise<void> = Promise.resolve()
+  /** Turns under way that drop references results brought in (main/pool/results.ts). */
+  readonly releasing = new Set<Promise<void>>()
 
   /** Checks the options and creates (or takes) the segment and the slot table; starts nothing. */
   constructor(options: WorkerPoolOptions, makeScheduler: (state: PoolState) => Scheduler) {
@@ -56,18 +58,39 @@ export class PoolState {
       size: options.segmentSize ?? 64 << 20,
     })
     this.prefix = `offload/${randomBytes(6).toString('hex')}`
-    this.results = resultsChannel(this.prefix)
+    // The rings hold every message the pool's limits allow at once (see task_protocol).
+    const inboxes: Array<Channel<ToWorker>> = []
+    let results: Channel<ToPool> | undefined
+    let table: Int32Array | undefined
     try {
-      this.slotTable = this.shm.access((tx) => tx.put(new Int32Array(workers * this.perWorker * SLOT_WORDS)))
+      table = this.shm.access((tx) => tx.put(new Int32Array(workers * this.perWorker * SLOT_WORDS)))
+      results = this.shm.channel<ToPool>(resultsChannel(this.prefix), { capacity: resultsCapacity(workers, this.perWorker) })
+      for (let index = 0; index < workers; index++) inboxes.push(this.shm.channel<ToWorker>(inboxChannel(this.prefix, index), { capacity: inboxCapacity(this.perWorker) }))
     } catch (err) {
+      for (const ch of inboxes) ch.close()
+      results?.close()
       if (this.ownsSegment) this.shm.close()
+      else if (table !== undefined) {
+        try {
+          this.shm.access((tx) => tx.destroy(table))
+        } catch {
+          // Best effort: the error that brought us here is the one to report.
+        }
+      }
       throw err
     }
+    this.slotTable = table
+    this.results = results
     for (let index = 0; index < workers; index++) {
       const freeSlots: number[] = []
       for (let s = (index + 1) * this.perWorker - 1; s >= index * this.perWorker; s--) freeSlots.push(s)
-      this.workers.push({ index, generation: 0, handle: undefined, state: 'starting', tasks: new Map(), freeSlots, startFailures: 0, ready: deferred() })
+      this.workers.push({ index, generation: 0, handle: undefined, inbox: inboxes[index]!, state: 'starting', tasks: new Map(), freeSlots, startFailures: 0, ready: deferred() })
     }
+  }
+
+  /** Resolves once the references being dropped now are dropped. */
+  async pendingReleases(): Promise<void> {
+    while (this.releasing.size > 0) await Promise.all(this.releasing)
   }
 
   /** Runs dispatch soon (once per microtask, however often it is asked). */

@@ -1,10 +1,10 @@
 // Supervision: start workers, watch the results channel while the pool lives, notice a
 // worker's exit (fail the task it was running, put back the ones it never started,
 // restart it, or declare the pool broken), and shut everything down on close.
-import { CONFIG_ENV, inboxChannel, SLOT_WORDS, SlotFlag, SlotWord, type ToWorker, type WorkerConfig } from '../../common/task_protocol'
+import { CONFIG_ENV, SLOT_WORDS, SlotFlag, SlotWord, type ToWorker, type WorkerConfig } from '../../common/task_protocol'
 import type { WorkerExit, WorkerHandle } from '../hosts'
 import { describeExit, WorkerExitError } from './errors'
-import { drainResults } from './results'
+import { drainResults, dropMessage, onResult } from './results'
 import type { PoolState } from './state'
 import { deferred, type Task, type Worker } from './types'
 
@@ -45,16 +45,29 @@ export function startWorker(s: PoolState, w: Worker): void {
   void handle.exited.then((exit) => onExit(s, w, generation, exit))
 }
 
-/** Waits for results until the pool closes; an error there shuts the pool down. */
+/** Results taken at once after a wait before the pump dispatches (the rest come on its next round). */
+const BATCH = 256
+
+/** The pool's one wait on the results channel, until the pool closes; an error there shuts the pool down. */
 export async function pump(s: PoolState): Promise<void> {
-  while (!s.closing) {
-    try {
-      await s.shm.waitForMessage({ channel: s.results, wait: s.o.wait, signal: s.pumpStop.signal })
-      await drainResults(s)
-    } catch (err) {
-      if (!s.closing) void shutdown(s, err)
-      return
+  const results = s.results
+  try {
+    while (!s.closing) {
+      const first = await results.receive({ wait: s.o.wait, signal: s.pumpStop.signal })
+      if (s.closing) {
+        dropMessage(s, first)
+        return
+      }
+      onResult(s, first)
+      for (let n = 1; n < BATCH && !s.closing; n++) {
+        const m = results.tryReceive()
+        if (m === undefined) break
+        onResult(s, m)
+      }
+      s.kick()
     }
+  } catch (err) {
+    if (!s.closing) void shutdown(s, err)
   }
 }
 
@@ -67,21 +80,16 @@ async function onExit(s: PoolState, w: Worker, generation: number, exit: WorkerE
     w.ready.reject(new WorkerExitError(`WorkerPool: ${who} ${describeExit(exit)} before it connected; check that ${s.script} runs and calls serveTasks() (a .ts script needs execArgv such as ['--import', 'tsx'])`, { index: w.index, pid: w.handle?.pid }, exit))
   }
   if (s.closing) return
-  let untaken: Set<number>
+  const untaken = new Set<number>()
   try {
     // Results it put before it died still count; tasks still in its inbox never reached it.
-    await drainResults(s)
-    untaken = await s.shm.accessAsync((tx) => {
-      const ids = new Set<number>()
-      const channel = inboxChannel(s.prefix, w.index)
-      while (tx.hasMessages({ channel })) {
-        const m = tx.takeMessage<ToWorker>({ channel })
-        const id = m.t === 'task' ? m.id : undefined
-        tx.destroy(m)
-        if (id !== undefined) ids.add(id)
-      }
-      return ids
-    }, { wait: s.o.wait })
+    drainResults(s)
+    for (;;) {
+      const m = w.inbox.tryReceive()
+      if (m === undefined) break
+      if (m.t === 'task') untaken.add(m.id)
+      dropMessage(s, m) // it goes again as a new message
+    }
   } catch (err) {
     if (!s.closing) void shutdown(s, err)
     return
@@ -136,18 +144,17 @@ export async function shutdown(s: PoolState, reason: unknown): Promise<void> {
     s.failPending(reason)
     const live = s.workers.filter((w) => w.handle !== undefined && w.state !== 'dead' && w.state !== 'failed')
     // Ask politely through the segment; fall back to the process channel.
-    let asked = false
-    if (!s.shm.closed) {
-      try {
-        await s.shm.accessAsync((tx) => {
-          for (const w of live) tx.putMessage({ t: 'stop' } satisfies ToWorker, { channel: inboxChannel(s.prefix, w.index) })
-        }, { wait: s.o.wait, timeoutMs: 1000 })
-        asked = true
-      } catch {
-        // fall through
+    for (const w of live) {
+      let asked = false
+      if (!s.shm.closed) {
+        try {
+          asked = w.inbox.trySend({ t: 'stop' } satisfies ToWorker) === true
+        } catch {
+          // fall through
+        }
       }
+      if (!asked) w.handle!.postMessage({ t: 'stop' })
     }
-    if (!asked) for (const w of live) w.handle!.postMessage({ t: 'stop' })
     const exits = live.map((w) => w.handle!.exited)
     let timer: ReturnType<typeof setTimeout> | undefined
     const allExited = Promise.all(exits).then(() => true)
@@ -161,20 +168,36 @@ export async function shutdown(s: PoolState, reason: unknown): Promise<void> {
     s.pumpStop.abort()
     await s.pumpDone
     if (s.shm.closed) return
+    const channels = [s.results, ...s.workers.map((w) => w.inbox)]
+    const closeChannels = (): void => {
+      for (const ch of channels) {
+        try {
+          ch.close()
+        } catch {
+          // Best effort: a damaged segment is reported where it is used.
+        }
+      }
+    }
     if (s.ownsSegment) {
+      closeChannels()
       s.shm.close()
       return
     }
-    // A segment we were lent: free what the pool put there (channel records stay; core cannot remove channels).
+    // A segment we were lent: free what the pool put there. Emptied, the channels go with
+    // their last handle (the workers closed theirs when they stopped).
     try {
-      await s.shm.accessAsync((tx) => {
-        for (const channel of [s.results, ...s.workers.map((w) => inboxChannel(s.prefix, w.index))]) {
-          while (tx.hasMessages({ channel })) tx.destroy(tx.takeMessage({ channel }))
-        }
-        tx.destroy(s.slotTable)
-      }, { wait: s.o.wait, timeoutMs: 5000 })
+      for (const ch of channels) {
+        for (let m = ch.tryReceive(); m !== undefined; m = ch.tryReceive()) dropMessage(s, m)
+      }
     } catch {
       // Best effort: the segment's owner may be tearing it down too.
+    }
+    await s.pendingReleases()
+    closeChannels()
+    try {
+      await s.shm.accessAsync((tx) => tx.destroy(s.slotTable), { wait: s.o.wait, timeoutMs: 5000 })
+    } catch {
+      // Best effort, as above.
     }
   })()
   return s.closed

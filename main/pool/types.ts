@@ -1,5 +1,7 @@
 // The pool's records: what callers see of it (run()'s options, stats, worker info) and
 // the task and worker records its parts share (main/pool/*.ts, main/worker_pool.ts).
+import type { Channel } from '../../core'
+import type { ToWorker } from '../../common/task_protocol'
 import type { TaskInput } from '../../utility/tasks'
 import type { WorkerHandle } from '../hosts'
 
@@ -68,6 +70,8 @@ export interface Worker {
   readonly index: number
   generation: number
   handle: WorkerHandle | undefined
+  /** The pool's handle on this worker's inbox (the same channel across restarts). */
+  readonly inbox: Channel<ToWorker>
   state: WorkerInfo['state']
   readonly tasks: Map<number, Task>
   readonly freeSlots: number[]

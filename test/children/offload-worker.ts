@@ -24,6 +24,26 @@ export const handlers = {
     return { out, mapped: src.buffer === ctx.shm.buffer && out.buffer === ctx.shm.buffer }
   },
 
+  /**
+   * Raw views of the segment's bytes (no records: subarrays of shm.bytes, views made by
+   * hand over shm.buffer) arrive as views of the same bytes: writes here are seen there.
+   */
+  fillRaw: (x: { bytes: Uint8Array; doubles: Float64Array; buf: Buffer; dv: DataView }, ctx: TaskContext) => {
+    const base = ctx.shm.bytes.byteOffset
+    const place = (v: ArrayBufferView) => (v.buffer === ctx.shm.buffer ? v.byteOffset - base : -1)
+    x.bytes.fill(7)
+    x.doubles.fill(1.5)
+    x.buf.write('hi', 0, 'latin1')
+    x.dv.setInt32(0, -5, true)
+    return {
+      offsets: [place(x.bytes), place(x.doubles), place(x.buf), place(x.dv)],
+      kinds: [x.bytes.constructor.name, x.doubles.constructor.name, Buffer.isBuffer(x.buf), x.dv.constructor.name],
+      // Sent back, they reach the caller as views of the same bytes too.
+      bytes: x.bytes,
+      dv: x.dv,
+    }
+  },
+
   /** A TypedArray that is not in the segment arrives as a copy; so does a new one returned. */
   histogram: (bytes: Uint8Array) => {
     const h = new Uint32Array(4)
@@ -82,6 +102,9 @@ export const handlers = {
   },
 
   pid: () => process.pid,
+
+  /** Puts a new array in the segment and returns it: the caller owns it then. */
+  putSquares: (n: number, ctx: TaskContext) => ctx.shm.access((tx) => tx.put(Float64Array.from({ length: n }, (_, i) => i * i))),
 
   crash: (code: number) => {
     process.exit(code)
