@@ -180,6 +180,13 @@ export class Channel<T = unknown> implements AsyncIterable<T> {
     return value === NOTHING ? undefined : (value as T)
   }
 
+  /** @internal tryReceive for tx.takeMessage, which must tell an undefined message from none: `none` when there is none. */
+  tryReceiveOr<N>(none: N): T | N {
+    this.checkOpen()
+    const value = this.take()
+    return value === NOTHING ? none : (value as T)
+  }
+
   /**
    * Waits for a message and takes it, in one step: each message goes to exactly one
    * receiver. The event loop keeps running; a sender wakes it directly.

@@ -34,6 +34,8 @@ export interface TurnChannels {
 }
 
 const channelSpec = { channel: 'string' } as const
+/** What takeMessage's channel gives when nothing is published (a message may be undefined). */
+const NO_MESSAGE: unique symbol = Symbol('no message')
 const takeSpec = { channel: 'string', copy: 'boolean' } as const
 
 /**
@@ -159,9 +161,9 @@ export class Turn {
     if (ch === undefined || ch.size === 0) {
       throw new ShmError('ERR_NO_MESSAGES', `${name === DEFAULT_CHANNEL ? 'the default channel' : `channel "${name}"`} has no messages: check tx.hasMessages() first, or await shm.channel(name).receive()`)
     }
-    const value = ch.tryReceive()
+    const value = ch.tryReceiveOr(NO_MESSAGE)
     // Counted in size but not published yet (a sender mid-write): as good as empty for a turn.
-    if (value === undefined && ch.size === 0) throw new ShmError('ERR_NO_MESSAGES', `${name === DEFAULT_CHANNEL ? 'the default channel' : `channel "${name}"`} has no messages`)
+    if (value === NO_MESSAGE) throw new ShmError('ERR_NO_MESSAGES', `${name === DEFAULT_CHANNEL ? 'the default channel' : `channel "${name}"`} has no messages`)
     return value as T
   }
 

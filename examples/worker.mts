@@ -20,11 +20,16 @@ async function openWhenCreated(timeoutMs: number): Promise<SharedMemory> {
 }
 
 using peer = await openWhenCreated(30_000)
-await peer.waitForMessage({ channel: 'worker', timeoutMs: 30_000 })
+using inbox = peer.channel<Map<string, number>>('worker')
+using replies = peer.channel<string>('owner')
+const scores = await inbox.receive({ timeoutMs: 30_000 }) // a live view of A's Map, no copy
 peer.access((tx) => {
-  const scores = tx.takeMessage<Map<string, number>>({ channel: 'worker' }) // a live view, no copy
   scores.set('bob', scores.get('bob')! + 1) // writes go straight to shared memory
   tx.destroy(scores) // drop this process's reference (the owner still holds the Map)
-  tx.putMessage('updated bob', { channel: 'owner' })
+  replies.send('updated bob') // a copy
+  // Done with both channels: closed in this turn, so by A's next turn this process holds
+  // nothing (`using` would close them too, a moment later).
+  inbox.close()
+  replies.close()
 })
 console.log('worker: updated the scores')

@@ -3,24 +3,50 @@ import { SharedMemory, ShmError } from 'interprocess-objects'
 import { runChild, uniqueName } from './helpers/processes'
 
 describe('channels and turns across processes', () => {
-  it('takeMessage({ copy: true }) returns a plain copy and frees the message at once', () => {
+  it('tx.takeMessage returns a plain copy, usable after the turn; the message is freed as it is taken', () => {
     const shm = SharedMemory.create({ name: uniqueName('tcopy'), size: 1 << 20 })
     try {
       shm.access((tx) => {
         tx.putMessage(0, { channel: 'c' })
         tx.takeMessage({ channel: 'c' })
       })
-      const baseline = shm.stats() // with the channel's queue, which stays
+      const baseline = shm.stats() // with the channel's ring, which this handle keeps until close
       const shared = { tag: 'x' }
       const value = { a: [1, 'two', shared, shared], m: new Map([['k', new Set([1n])]]), bytes: Uint8Array.of(1, 2, 3) }
-      const out = shm.access((tx) => {
+      // Larger than a ring slot's inline frame: it goes into a Frame record, freed by the take.
+      const big = { rows: Array.from({ length: 50 }, (_, i) => ({ id: i, name: `row ${i}` })) }
+      const [small, large, copied, nothing] = shm.access((tx) => {
         tx.putMessage(value, { channel: 'c' })
-        return tx.takeMessage<typeof value>({ channel: 'c', copy: true })
+        tx.putMessage(big, { channel: 'c' })
+        tx.putMessage(value, { channel: 'c' })
+        tx.putMessage(undefined, { channel: 'c' })
+        // Copied when put: later changes to the original do not reach the queued message.
+        shared.tag = 'changed after the put'
+        expect(tx.messageCount({ channel: 'c' })).toBe(4)
+        expect(tx.stats().used).toBeGreaterThan(baseline.used)
+        const taken = [
+          tx.takeMessage<typeof value>({ channel: 'c' }),
+          tx.takeMessage<typeof big>({ channel: 'c' }),
+          // { copy: true } is accepted and changes nothing: every message is a copy.
+          tx.takeMessage<typeof value>({ channel: 'c', copy: true }),
+          tx.takeMessage({ channel: 'c' }),
+        ] as const
+        expect(tx.hasMessages({ channel: 'c' })).toBe(false)
+        // A copy is not mapped: nothing to destroy, and tx.copy gives it back as it is.
+        expect(tx.copy(taken[0])).toBe(taken[0])
+        expect(() => tx.destroy(taken[0])).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT' }))
+        return taken
       })
       // Usable after the turn: nothing in it is a view of the segment.
-      expect(out).toEqual(value)
-      expect(out.bytes.buffer).not.toBe(shm.buffer)
-      expect(out.a[2]).toBe(out.a[3])
+      for (const out of [small, copied]) {
+        expect(out).toEqual({ ...value, a: [1, 'two', { tag: 'x' }, { tag: 'x' }] })
+        expect(out.bytes.buffer).not.toBe(shm.buffer)
+        expect(out.a[2]).toBe(out.a[3])
+        expect(Object.getPrototypeOf(out)).toBe(Object.prototype)
+      }
+      expect(small).not.toBe(copied)
+      expect(large).toEqual(big)
+      expect(nothing).toBeUndefined()
       expect(shm.stats()).toEqual(baseline)
       shm.access((tx) => {
         expect(() => tx.takeMessage({ channel: 'c', copy: true })).toThrow(expect.objectContaining({ code: 'ERR_NO_MESSAGES' }))
@@ -31,9 +57,16 @@ describe('channels and turns across processes', () => {
     }
   })
 
-  it('4 writers × 1 reader: every message exactly once, in per-writer order, nothing leaked', async () => {
+  it('4 writers × 1 reader, all in turns: every message exactly once, in per-writer order; a full ring refuses and changes nothing; nothing leaked', async () => {
     const shm = SharedMemory.create({ name: uniqueName('mpsc'), size: 32 << 20 })
     try {
+      // A small ring, made before the writers open it: each writer puts up to 20 messages
+      // a turn, so a turn that finds it empty still fills it (ERR_CHANNEL_FULL).
+      const inbox = shm.channel('inbox', { capacity: 16 })
+      shm.access((tx) => {
+        tx.putMessage(0, { channel: 'inbox' })
+        tx.takeMessage({ channel: 'inbox' })
+      })
       const baseline = shm.stats()
       const perWriter = 3000
       const writers = [0, 1, 2, 3].map((w) => runChild('channel-writer.ts', [shm.name, String(w), String(perWriter)]))
@@ -45,22 +78,28 @@ describe('channels and turns across processes', () => {
           while (tx.hasMessages({ channel: 'inbox' })) {
             const m = tx.takeMessage<{ writer: number; seq: number; pad: string }>({ channel: 'inbox' })
             expect(m.seq).toBe(next[m.writer])
-            expect(m.pad).toBe('x'.repeat(m.seq % 50))
+            expect(m.pad).toBe('x'.repeat((m.seq % 10) * 20))
             next[m.writer]! += 1
             received++
-            tx.destroy(m)
           }
         })
       }
-      for (const w of await Promise.all(writers)) expect(w.code).toBe(0)
+      const results = await Promise.all(writers)
+      for (const w of results) expect(w.code).toBe(0)
       expect(next).toEqual([perWriter, perWriter, perWriter, perWriter])
+      // Every writer found the ring full at least once (its first turn alone overfills it).
+      for (const w of results) expect((w.messages[0] as { fulls: number }).fulls).toBeGreaterThan(0)
       shm.access((tx) => {
         expect(tx.hasMessages({ channel: 'inbox' })).toBe(false)
         expect(() => tx.takeMessage({ channel: 'inbox' })).toThrow(ShmError)
       })
-      shm.heap.allocator.check()
-      // Only the "inbox" queue record, its name and the grown channel directory remain.
-      expect(shm.stats().used - baseline.used).toBeLessThan(512)
+      expect(inbox.stats()).toEqual({ size: 0, capacity: 16, dropped: 0 })
+      const report = shm.check()
+      expect(report.clean).toBe(true)
+      // The writers closed their handles; the frames (and the Frame records of the larger
+      // ones, and those of the refused puts) are all freed.
+      expect(report.allocator.used).toBe(baseline.used)
+      inbox.close()
     } finally {
       shm.close()
     }

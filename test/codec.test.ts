@@ -29,7 +29,7 @@ describe('codec round trips through a second process', () => {
 
   beforeAll(() => {
     shm = SharedMemory.create({ name, size: 16 * 1024 * 1024 })
-    echo = startChild('codec-echo.ts', [name])
+    echo = startChild('codec-echo.ts', [name, 'report'])
   })
 
   afterAll(async () => {
@@ -38,28 +38,54 @@ describe('codec round trips through a second process', () => {
     shm.close()
   })
 
-  function roundTrip(v: unknown): unknown {
-    shm.access((tx) => tx.putMessage(v, { channel: 'in' }))
-    shm.waitForMessageSync({ channel: 'out', timeoutMs: 10_000 })
-    return shm.access((tx) => {
-      const got = tx.takeMessage({ channel: 'out' })
-      const copy = tx.copy(got)
-      tx.destroy(got)
-      return copy
+  /**
+   * Sends `v` to the echo process and returns what comes back. 'copy': the message is
+   * a frame both ways (the value is copied in and read out as an ordinary value).
+   * 'reference': `v` is put in the segment first and its view sent, so the echo gets
+   * the live records (it owns them), copies them out (the record decoder, in another
+   * process), destroys its view and sends the copy back as a frame. The sender
+   * destroys its own view at once: the queued message's reference keeps the records.
+   */
+  function roundTrip(v: unknown, by: 'copy' | 'reference' = 'copy'): unknown {
+    const expectMapped = shm.access((tx) => {
+      if (by === 'copy') {
+        tx.putMessage(v, { channel: 'in' })
+        return false
+      }
+      const view = tx.put(v)
+      tx.putMessage(view, { channel: 'in' })
+      tx.destroy(view)
+      return !Object.is(view, v)
     })
+    shm.waitForMessageSync({ channel: 'out', timeoutMs: 10_000 })
+    const [mapped, got] = shm.access((tx) => [tx.takeMessage({ channel: 'kind' }), tx.takeMessage({ channel: 'out' })])
+    // Whether the echo got a live view: exactly when a mapped value was sent.
+    expect(mapped).toBe(expectMapped)
+    return got
   }
 
   it('carries generated values unchanged, and frees everything it took', () => {
-    roundTrip(0) // creates both channels' queues, which stay
+    // Opens the three channels (both processes hold a handle on each until close) and
+    // makes this process's list of held references.
+    roundTrip(0)
+    roundTrip({ warm: [1] }, 'reference')
     const baseline = shm.stats()
+    let mapped = 0
     fc.assert(
       fc.property(value, (v) => {
         deepStrictEqual(roundTrip(v), v)
+        deepStrictEqual(roundTrip(v, 'reference'), v)
+        if (typeof v === 'object' && v !== null && !(v instanceof Date)) mapped++
       }),
       { numRuns: 300 },
     )
-    // Both sides destroyed what they took.
+    expect(mapped).toBeGreaterThan(50)
+    // Copies take nothing once taken (large frames' records are freed by the take);
+    // the records sent by reference were destroyed by both sides.
     expect(shm.stats().used).toBe(baseline.used)
+    const report = shm.check()
+    expect(report.clean).toBe(true)
+    expect(report.allocator.used).toBe(baseline.used)
   })
 
   it('keeps edge cases exact', () => {
@@ -76,31 +102,33 @@ describe('codec round trips through a second process', () => {
       { nested: { deeper: { deepest: [1, 'two', { three: 3n }] } } },
       Object.fromEntries(Array.from({ length: 200 }, (_, i) => [`k${i}`, i])),
     ]
-    for (const c of cases) deepStrictEqual(roundTrip(c), c)
-    // deepStrictEqual calls two invalid Dates different (NaN !== NaN).
-    const invalid = roundTrip(new Date(NaN))
-    expect(invalid).toBeInstanceOf(Date)
-    expect(Number.isNaN((invalid as Date).getTime())).toBe(true)
+    for (const by of ['copy', 'reference'] as const) {
+      for (const c of cases) deepStrictEqual(roundTrip(c, by), c)
+      // deepStrictEqual calls two invalid Dates different (NaN !== NaN).
+      const invalid = roundTrip(new Date(NaN), by)
+      expect(invalid).toBeInstanceOf(Date)
+      expect(Number.isNaN((invalid as Date).getTime())).toBe(true)
+    }
   })
 
-  it('brings back one object for a value reachable twice, and cycles', () => {
+  it.each(['copy', 'reference'] as const)('brings back one object for a value reachable twice, and cycles (%s)', (by) => {
     const shared = { s: 1 }
-    const got = roundTrip({ a: shared, b: shared, list: [shared] }) as { a: object; b: object; list: object[] }
+    const got = roundTrip({ a: shared, b: shared, list: [shared] }, by) as { a: object; b: object; list: object[] }
     expect(got.a).toBe(got.b)
     expect(got.list[0]).toBe(got.a)
     const cyclic: { self?: unknown; arr: unknown[] } = { arr: [] }
     cyclic.self = cyclic
     cyclic.arr.push(cyclic.arr, cyclic)
-    const back = roundTrip(cyclic) as typeof cyclic
+    const back = roundTrip(cyclic, by) as typeof cyclic
     expect(back.self).toBe(back)
     expect(back.arr[0]).toBe(back.arr)
     expect(back.arr[1]).toBe(back)
   })
 
-  it('carries errors with name, message, stack and extra fields', () => {
+  it.each(['copy', 'reference'] as const)('carries errors with name, message, stack and extra fields (%s)', (by) => {
     const err = new TypeError('bad thing') as TypeError & { code?: string }
     err.code = 'E_BAD'
-    const back = roundTrip(err) as Error & { code?: string }
+    const back = roundTrip(err, by) as Error & { code?: string }
     expect(back).toBeInstanceOf(Error)
     expect(back.name).toBe('TypeError')
     expect(back.message).toBe('bad thing')
@@ -108,8 +136,8 @@ describe('codec round trips through a second process', () => {
     expect(back.code).toBe('E_BAD')
   })
 
-  it('restores registered classes in the other process', () => {
-    const back = roundTrip({ p: new Point(3, 4) }) as { p: Point }
+  it.each(['copy', 'reference'] as const)('restores registered classes in the other process (%s)', (by) => {
+    const back = roundTrip({ p: new Point(3, 4) }, by) as { p: Point }
     expect(back.p).toBeInstanceOf(Point)
     expect(back.p.norm()).toBe(5)
   })
@@ -120,8 +148,18 @@ describe('codec refusals', () => {
     const shm = SharedMemory.create({ name: uniqueName('unsup'), size: 1 << 20 })
     try {
       shm.access((tx) => {
+        // The first putMessage opens the default channel's ring, which this handle
+        // keeps until close: open it before the baseline.
+        tx.putMessage('open')
+        expect(tx.takeMessage()).toBe('open')
         const before = tx.stats()
         expectShmError(() => tx.putMessage({ a: [1, 2, 3, { b: () => 1 }] }), 'ERR_UNSUPPORTED_TYPE', /value\.a\[3\]\.b is a function/)
+        // A large frame (it would go into a Frame record) fails the same way, before any allocation.
+        expectShmError(() => tx.putMessage({ big: 'x'.repeat(1000), then: [Symbol('s')] }), 'ERR_UNSUPPORTED_TYPE', /value\.then\[0\] is a symbol/)
+        // A value sent by reference next to an unsupported one: its record is not retained for the message.
+        const view = tx.put([1, 2])
+        expectShmError(() => tx.putMessage({ view, f: () => 1 }), 'ERR_UNSUPPORTED_TYPE', /value\.f is a function/)
+        tx.destroy(view)
         expectShmError(() => tx.put([Symbol('s')]), 'ERR_UNSUPPORTED_TYPE', /value\[0\] is a symbol/)
         class Unregistered {
           x = 1

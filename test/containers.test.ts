@@ -173,7 +173,12 @@ describe('mapped containers', () => {
         const back = tx.takeMessage<{ o: { secret: number } }>()
         expect(back.o.secret).toBe(41) // its fields survive, its prototype does not
         expect(back.o).not.toBeInstanceOf(Opaque)
-        tx.destroy(back)
+        // A message is a copy: it holds nothing in the segment to destroy.
+        expect(codeOf(() => tx.destroy(back))).toBe('ERR_INVALID_ARGUMENT')
+        const stored = tx.put({ o: new Opaque() })
+        expect(stored.o.secret).toBe(41)
+        expect(stored.o).not.toBeInstanceOf(Opaque)
+        tx.destroy(stored)
       } finally {
         enableV8Fallback(false)
       }
@@ -182,26 +187,45 @@ describe('mapped containers', () => {
 
   it('another process sees and changes the same containers', withSegment(async (shm) => {
     const name = shm.name
-    const mine = shm.access((tx) =>
-      tx.putMessage(
-        { list: [1, 2, 3], tags: new Set(['a', 'b']), scores: new Map([['bob', 1]]), point: new Point(3, 4), bytes: new Float64Array([0, 1]), note: 'n' },
-        { channel: 'state' },
-      ),
-    )
+    // The in-turn forms keep a handle on each channel they used until close: open both
+    // before the baseline, so that it counts their rings.
+    const used = shm.access((tx) => {
+      for (const channel of ['state', 'back']) {
+        tx.putMessage(channel, { channel })
+        expect(tx.takeMessage({ channel })).toBe(channel)
+      }
+      return tx.stats().used
+    })
+    // A tx.put result travels by reference: the child gets the live view of the same records.
+    const mine = shm.access((tx) => {
+      const state = tx.put({ list: [1, 2, 3], tags: new Set(['a', 'b']), scores: new Map([['bob', 1]]), point: new Point(3, 4), bytes: new Float64Array([0, 1]), note: 'n' })
+      tx.putMessage(state, { channel: 'state' })
+      return state
+    })
     const { code, messages } = await runChild('containers-peer.ts', [name])
     expect(code).toBe(0)
     expect(messages[0]).toEqual({ list: [1, 2, 3], tags: ['a', 'b'], scores: [['bob', 1]], norm: 5, bytes: [0, 1], note: 'n' })
-    shm.access((tx) => {
-      // The view taken before the child ran now shows the child's writes.
+    const list = shm.access((tx) => {
+      // The view put before the child ran now shows the child's writes.
       expect([...mine.list]).toEqual([100, 2, 3, 4])
       expect([...mine.tags]).toEqual(['b', 'from-child'])
       expect(mine.scores.get('bob')).toBe(11)
       expect(mine.point.x).toBe(13)
       expect(mine.bytes[1]).toBe(42.5)
       expect(mine.note).toBe('changed by child')
+      // The child sent its view back (and destroyed its own): the same records again, owned here.
       const back = tx.takeMessage<typeof mine>({ channel: 'back' })
       expect(back.note).toBe('changed by child')
+      back.note = 'changed through the view sent back'
+      expect(mine.note).toBe('changed through the view sent back')
+      const list = mine.list // borrowed: valid while the record lives
       tx.destroy(back)
+      expect([...list]).toEqual([100, 2, 3, 4]) // `mine` still holds it
+      tx.destroy(mine)
+      return list
     })
+    // The last reference went: the records are freed (what they held at the end of that turn).
+    shm.access(() => expect(codeOf(() => list.length)).toBe('ERR_SHM_STALE'))
+    expect(shm.stats().used).toBe(used)
   }))
 })

@@ -4,7 +4,7 @@
 // set/add with one throws ERR_UNSUPPORTED_TYPE saying what a key may be.
 import { describe, expect, it } from 'vitest'
 import fc from 'fast-check'
-import { SharedMemory, ShmError, frozen, type MappedMap, type MappedSet } from 'interprocess-objects'
+import { SharedMemory, ShmError, frozen, MappedMap, MappedSet } from 'interprocess-objects'
 import { hashKey, lookupHash } from '../core/values/hash'
 import { mappedHandleOf } from '../core/values/mapped_handle'
 import { Entry, Hash, Slot, Tag } from '../core/records'
@@ -293,26 +293,38 @@ describe('another process', () => {
         [Object.freeze([-0]), 'zero'],
       ])
       const set = new Set<unknown>([Object.freeze([1, 'a']), new Date(86_400_000)])
-      tx.putMessage({ map, set }, { channel: 'keys' })
+      // Put in the segment and sent by reference: the child gets the live Map and Set.
+      const state = tx.put({ map, set })
+      tx.putMessage(state, { channel: 'keys' })
+      tx.destroy(state) // the queued message holds its own reference
     })
     const child = startChild('keys-peer.ts', [shm.name])
     const found = await child.next()
     expect(await child.exited).toBe(0)
     expect(found).toEqual({
+      live: true,
       date: 'date', tuple: 'tuple', helperTuple: 'tuple', mixed: 'mixed', nested: 'nested', negativeZero: 'zero',
       setTuple: true, setDate: true,
       keys: [{ date: Date.UTC(2024, 0, 2) }, { tuple: true }, { tuple: true }, { tuple: true }, { tuple: true }],
     })
     shm.access((tx) => {
+      // The child sent the live views back: this process owns a reference to each.
       const { map, set } = tx.takeMessage<{ map: MappedMap<unknown, string>; set: MappedSet<unknown> }>({ channel: 'back' })
+      expect(map).toBeInstanceOf(MappedMap)
+      expect(set).toBeInstanceOf(MappedSet)
       expect(map.get(new Date(1_000))).toBe('child date')
       expect(map.get(Object.freeze(['child', 1]))).toBe('child tuple')
       expect(map.get(Object.freeze(['key', 2]))).toBe('tuple')
       expect(set.has(Object.freeze(['child', new Date(5)]))).toBe(true)
       expect(set.size).toBe(3)
+      // Queued again by reference and left there: check() walks the records a queued frame refers to.
       tx.putMessage({ map, set }, { channel: 'kept' })
+      tx.destroy(map)
+      tx.destroy(set)
     })
-    expect(shm.check().clean).toBe(true)
+    const report = shm.check()
+    expect(report.clean).toBe(true)
+    expect(report.records).toBeGreaterThanOrEqual(2)
   })
 })
 

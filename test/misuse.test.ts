@@ -1,11 +1,13 @@
 // The misuse fuzz (issue "Mapped values … never read freed memory"): random sequences
 // of PUBLIC API calls in two processes — this one and test/children/misuse-peer.ts,
 // which runs the same op descriptors (test/helpers/misuse-exec.ts) over one segment —
-// including misuse: destroying nested, aliased, borrowed, foreign, plain or already
-// destroyed values; using views after their record was destroyed or replaced (here or
-// in the other process), outside a turn, after close, after their message was taken;
-// moving nested containers (reverse, sort, shift, splice, swap through a local);
-// deleting Map entries while iterating; TypedArray and struct views whose owner went.
+// including misuse: destroying nested, aliased, borrowed, foreign, plain, taken-copy or
+// already destroyed values; using views after their record was destroyed or replaced
+// (here or in the other process), outside a turn, after close; sending views by
+// reference (alone or inside a copied object) that are stale, doomed or nested, into
+// rings that may be full (ERR_CHANNEL_FULL: the small rings below fill often); moving
+// nested containers (reverse, sort, shift, splice, swap through a local); deleting Map
+// entries while iterating; TypedArray and struct views whose owner went.
 //
 // A model of the heap (records, their contents, who owns what, the queues) says for
 // every call what is allowed:
@@ -17,13 +19,19 @@
 //   every process); one freed in the current turn of its own process may still read
 //   its old contents (or throw ERR_SHM_STALE); moves through a local inside one turn
 //   must work;
-// - tx.destroy takes only a view that owns its reference (put / takeMessage), once:
-//   ERR_INVALID_ARGUMENT for borrowed views, ERR_SHM_STALE or ERR_INVALID_ARGUMENT for
-//   destroyed ones;
+// - messages are copies: a taken message equals the value when it was sent (what it
+//   held by reference reads as that record does now), owns nothing unless it carried
+//   views, and a live view taken owns one reference to its record; putMessage returns
+//   nothing, and a full ring refuses with ERR_CHANNEL_FULL and changes nothing;
+// - tx.destroy takes only a view that owns its reference (put / a view taken from a
+//   message), once: ERR_INVALID_ARGUMENT for borrowed views and copies, ERR_SHM_STALE or
+//   ERR_INVALID_ARGUMENT for destroyed ones;
 // - one view object per record per process (`v.a === v.a`);
 // - never ERR_SHM_CORRUPT, never a crash or a hang; after each sequence shm.check() is
-//   clean in both processes, and once everything owned is destroyed and the channels
-//   are drained tx.stats().used is back at its baseline.
+//   clean in both processes; once everything owned is destroyed and the channels are
+//   drained, the segment holds as many allocations as at the baseline (the lists of
+//   held references may have grown meanwhile); and once both processes closed, it is
+//   back at its baseline byte for byte (the channels freed with their last handles).
 // Raw TypedArray element reads of a freed record cannot check anything: they are only
 // counted (printed at the end), never asserted; raw writes are only made to live ones.
 //
@@ -36,7 +44,7 @@ import * as path from 'node:path'
 import fc from 'fast-check'
 import { SharedMemory } from 'interprocess-objects'
 import { childrenDir, uniqueName } from './helpers/processes'
-import { Executor, cmpPrim, kindFits, kindNeeded, sortKey, type Action, type Canon, type Node, type Result } from './helpers/misuse-exec'
+import { Executor, cmpPrim, keyFits, kindFits, kindNeeded, sortKey, type Action, type Canon, type Node, type Result } from './helpers/misuse-exec'
 import { prng } from './helpers/prng'
 
 const NIGHTLY = process.env.MISUSE_NIGHTLY === '1'
@@ -44,6 +52,8 @@ const RUNS = NIGHTLY ? 5000 : 300
 const MAX_TURNS = NIGHTLY ? 60 : 24
 const IGNORE = new Set((process.env.MISUSE_IGNORE ?? '').split(',').filter(Boolean))
 const CHANNELS = ['c0', 'c1']
+/** Ring sizes: small, so that a full ring (ERR_CHANNEL_FULL) is a common outcome. */
+const CAPACITY: Record<string, number> = { c0: 2, c1: 4 }
 const SIZE = 1 << 20
 const REPLY_TIMEOUT_MS = 15_000
 
@@ -158,12 +168,27 @@ interface MHandle {
 
 type Status = 'none' | 'live' | 'doomed' | 'stale'
 
+/**
+ * A queued message: a record sent by reference (the taker gets its live view), a copy
+ * (its canonical form when sent), or a copied object whose top-level fields `refs`
+ * name records sent by reference.
+ */
+type Msg = { r: number } | { copy: Canon } | { node: Node; refs: Map<string, number> }
+
+function msgRefs(msg: Msg): number[] {
+  return 'r' in msg ? [msg.r] : 'refs' in msg ? [...msg.refs.values()] : []
+}
+
 const PROC_NAMES = ['parent', 'child']
+
+/** Outcomes the sequences reached (all runs together): the test requires each message path to have been taken. */
+const coverage = new Map<string, number>()
+const cover = (what: string): void => void coverage.set(what, (coverage.get(what) ?? 0) + 1)
 
 class Model {
   recs = new Map<number, MRec>()
   handles = new Map<number, MHandle>()
-  queues = new Map<string, Item[]>(CHANNELS.map((c) => [c, []]))
+  queues = new Map<string, Msg[]>(CHANNELS.map((c) => [c, []]))
   /** Ranks of records the resolver planned (edges always go from a lower rank to a higher one: no cycles). */
   ranks = new Map<number, number>()
   /** Nodes the resolver planned, by sid (to pick keys of records not stored yet). */
@@ -179,7 +204,7 @@ class Model {
     const seen = new Set<number>()
     const stack: number[] = []
     for (const h of this.handles.values()) if (h.owning && !h.destroyed) stack.push(h.sid)
-    for (const q of this.queues.values()) for (const it of q) if ('r' in it) stack.push(it.r)
+    for (const q of this.queues.values()) for (const msg of q) stack.push(...msgRefs(msg))
     while (stack.length > 0) {
       const sid = stack.pop()!
       if (seen.has(sid)) continue
@@ -231,6 +256,43 @@ class Model {
       case 'st':
         return { st: [r.sid, r.hp!] }
     }
+  }
+
+  /**
+   * The canonical form of the value a Node builds, as a copy of it reads: views in it
+   * (sent by reference) read as `live(field)` says, by the top-level field they are in.
+   */
+  canonNode(n: Node, live: (field: string) => Canon = () => 'no view expected', memo = new Map<number, Node>(), field = ''): Canon {
+    if (typeof n !== 'object') return n
+    const sorted = (e: Array<[string, Canon]>): Array<[string, Canon]> => e.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
+    switch (n.k) {
+      case 'view':
+        return live(field)
+      case 'ref':
+        return this.canonNode(memo.get(n.sid)!, live, memo, field)
+      case 'obj':
+        memo.set(n.sid, n)
+        return { obj: sorted([['id', `S${n.sid}`], ...n.f.map(([k, x]) => [k, this.canonNode(x, live, memo, field === '' ? k : field)] as [string, Canon])]) }
+      case 'map':
+        memo.set(n.sid, n)
+        return { map: sorted([['id', `S${n.sid}`], ...n.e.map(([k, x]) => [k, this.canonNode(x, live, memo, field)] as [string, Canon])]) }
+      case 'arr':
+        memo.set(n.sid, n)
+        return { arr: [`S${n.sid}`, ...n.items.map((x) => this.canonNode(x, live, memo, field))] }
+      case 'set':
+        return { set: [...new Set<number | string>([`S${n.sid}`, ...n.items])].sort(cmpPrim) }
+      case 'ta':
+        return { ta: [...n.v] }
+      case 'st':
+        return { st: [n.sid, n.hp] }
+    }
+  }
+
+  /** What taking `msg` now must read (a copy's parts as sent, its references as their records are now). */
+  canonMsg(msg: Msg): Canon {
+    if ('r' in msg) return this.canonOf(msg.r)
+    if ('copy' in msg) return msg.copy
+    return this.canonNode(msg.node, (field) => this.canonOf(msg.refs.get(field)!))
   }
 
   /** Registers the records a stored Node creates (on success) and returns the item it became. */
@@ -313,7 +375,8 @@ const turnSeed: fc.Arbitrary<TurnSeed> = fc.record({
 })
 
 const ALL_OPS = [
-  'put', 'put', 'put', 'putAlias', 'putView', 'putWrap', 'putMsg', 'putMsg', 'putMsgView', 'take', 'take', 'takeCopy',
+  'put', 'put', 'put', 'putAlias', 'putView', 'putWrap', 'putMsg', 'putMsg', 'putMsg', 'putMsgView', 'putMsgView', 'putMsgWrap', 'putMsgWrap',
+  'take', 'take', 'take', 'take', 'takeCopy',
   'get', 'get', 'get', 'getDestroy', 'same', 'read', 'read', 'read', 'destroy', 'destroy', 'destroy', 'destroyPlain',
   'destroyForeign', 'readForeign', 'set', 'set', 'setView', 'del', 'push', 'pop', 'shift', 'reverse', 'sort', 'splice',
   'swap', 'rotate', 'iterDel', 'setAdd', 'setDel', 'taw', 'stw', 'leakedTx',
@@ -491,19 +554,26 @@ class Sequence {
           const v = this.wrap([any], c % 2 === 0, c % 3 === 0 ? this.fresh(rnd, 1) : undefined)
           return push({ a: 'put', v, out: out((v as { sid: number }).sid) })
         }
-        case 'putMsg': {
-          const v = this.fresh(rnd, 2)
-          return push({ a: 'putMsg', v, ch: CHANNELS[c % 2]!, out: out((v as { sid: number }).sid) })
-        }
+        case 'putMsg':
+          // A fresh value: a copy.
+          return push({ a: 'putMsg', v: this.fresh(rnd, 2), ch: CHANNELS[c % 2]! })
         case 'putMsgView':
-          return push(any === undefined ? undefined : { a: 'putMsg', v: { k: 'view', h: any }, ch: CHANNELS[c % 2]!, out: out(this.sidOfHandle(any)!) })
+          // A view alone: its record, by reference.
+          return push(any === undefined ? undefined : { a: 'putMsg', v: { k: 'view', h: any }, ch: CHANNELS[c % 2]! })
+        case 'putMsgWrap':
+          // A copied object holding a view (twice, with an alias): the view by reference.
+          return push(any === undefined ? undefined : { a: 'putMsg', v: this.wrap([any], c % 2 === 0, c % 3 === 0 ? this.fresh(rnd, 1) : undefined), ch: CHANNELS[c % 2]! })
         case 'take':
         case 'takeCopy': {
+          // (The head may differ when the turn runs: the handles named here are only ids.)
           const ch = CHANNELS[c % 2]!
-          const q = this.m.queues.get(ch)!
-          const head = q[0]
+          const head = this.m.queues.get(ch)![0]
           const hid = head !== undefined && 'r' in head ? out(head.r) : this.nextHid++
-          return push({ a: 'take', ch, copy: name === 'takeCopy', out: hid })
+          const fields = (['v0', 'alias'] as const).map((f): [string, number] => {
+            const sid = head !== undefined && 'refs' in head ? head.refs.get(f) : undefined
+            return [f, sid !== undefined ? out(sid) : this.nextHid++]
+          })
+          return push({ a: 'take', ch, copy: name === 'takeCopy', out: hid, fields })
         }
         case 'get':
         case 'getDestroy':
@@ -527,7 +597,7 @@ class Sequence {
           return push(h === undefined ? undefined : { a: 'destroy', h })
         }
         case 'destroyPlain':
-          return push({ a: 'destroyPlain', what: c % 4 })
+          return push({ a: 'destroyPlain', what: c % 5 })
         case 'destroyForeign':
           return push(proc === 0 ? { a: 'destroyForeign' } : undefined)
         case 'readForeign':
@@ -691,17 +761,30 @@ class Sequence {
         const views = m.viewsIn(x.v)
         const s = this.worst(...views.map(st))
         const kinds = views.filter((h) => st(h) !== 'none').map(kindOf)
-        const allowed = this.useOf(s)
+        let allowed = this.useOf(s)
         if (s === 'stale' && kinds.some((k) => k === 'ta' || k === 'st')) allowed.push('ERR_INVALID_ARGUMENT')
         if (s === 'stale' && r.ok) return this.staleOk(proc, x, r, -1, 'stale-undetected', `${x.a} of a value holding a view of a record freed in an earlier turn succeeded (it shares whatever holds that memory now)`)
+        // A full ring refuses what would have been sent (after the value was encoded: its own errors come first).
+        const full = x.a === 'putMsg' && m.queues.get(x.ch)!.length >= CAPACITY[x.ch]!
+        if (full) allowed = allowed.map((a) => (a === 'ok' ? 'ERR_CHANNEL_FULL' : a))
         this.allow(proc, x, r, allowed)
+        if (x.a === 'putMsg' && !r.ok) cover(`putMessage refused: ${this.err(r)}`)
         if (!r.ok) return
-        const item = m.store(x.v, proc) as { r: number }
-        if (x.a === 'put') m.handles.set(x.out, { hid: x.out, proc, sid: item.r, owning: true, destroyed: false })
-        else {
-          m.queues.get(x.ch)!.push(item)
-          m.handles.set(x.out, { hid: x.out, proc, sid: item.r, owning: false, destroyed: false })
+        if (x.a === 'putMsg') {
+          if (r.view || !same(r.v, { u: 1 })) this.fail('wrong-content', `putMessage returned something: ${this.describe(proc, x, r)}`)
+          const v = x.v
+          const msg: Msg =
+            typeof v === 'object' && v.k === 'view'
+              ? { r: hsid(v.h) }
+              : views.length > 0 && typeof v === 'object' && v.k === 'obj'
+                ? { node: v, refs: new Map(v.f.filter(([, f]) => typeof f === 'object' && f.k === 'view').map(([k, f]) => [k, hsid((f as { h: number }).h)])) }
+                : { copy: m.canonNode(v) }
+          m.queues.get(x.ch)!.push(msg)
+          cover(`putMessage sent ${'r' in msg ? 'a view by reference' : 'copy' in msg ? 'a copy' : 'a copy holding views'}`)
+          return
         }
+        const item = m.store(x.v, proc) as { r: number }
+        m.handles.set(x.out, { hid: x.out, proc, sid: item.r, owning: true, destroyed: false })
         if (!r.view) this.fail('wrong-content', `put returned no view: ${this.describe(proc, x, r)}`)
         return this.compare(proc, x, r, item.r, r.v, false)
       }
@@ -709,11 +792,32 @@ class Sequence {
         const q = m.queues.get(x.ch)!
         if (q.length === 0) return this.allow(proc, x, r, ['ERR_NO_MESSAGES'])
         this.allow(proc, x, r, ['ok'])
+        if (!r.ok) return
         const head = q.shift()!
-        if (!('r' in head)) return
-        this.compare(proc, x, r, head.r, (r as { v?: unknown }).v, false)
-        if (x.copy) return
-        m.handles.set(x.out, { hid: x.out, proc, sid: head.r, owning: true, destroyed: false })
+        cover(`takeMessage took ${'r' in head ? 'a view' : 'copy' in head ? 'a copy' : 'a copy holding views'}${proc === 0 ? '' : ' (child)'}`)
+        if ('r' in head) {
+          // Sent by reference: the live view of the record, owned by the taker.
+          if (!r.view) this.fail('wrong-content', `wanted a live view of S${head.r}; ${this.describe(proc, x, r)}`)
+          m.handles.set(x.out, { hid: x.out, proc, sid: head.r, owning: true, destroyed: false })
+          return this.compare(proc, x, r, head.r, r.v, false)
+        }
+        if (r.view) this.fail('wrong-content', `wanted a copy, got a live view; ${this.describe(proc, x, r)}`)
+        // A copy: exactly what was sent, with the records it carried by reference as they are now.
+        const want = m.canonMsg(head)
+        if (!same(r.v, want)) {
+          const foreign = [...Model.sentinels(r.v)].filter((sid) => !Model.sentinels(want).has(sid))
+          this.fail(foreign.length > 0 ? 'foreign-read' : 'wrong-content', `a taken message: wanted ${JSON.stringify(want)}; ${this.describe(proc, x, r)}`)
+        }
+        const refs = 'refs' in head ? [...head.refs.keys()].sort() : []
+        if (!same(r.refs ?? [], refs)) this.fail('wrong-content', `live views taken in fields ${JSON.stringify(r.refs)}, wanted ${JSON.stringify(refs)}; ${this.describe(proc, x, r)}`)
+        // One reference per record the message carried (the alias is the same view object).
+        const owned = new Set<number>()
+        for (const [field, hid] of x.fields) {
+          const sid = 'refs' in head ? head.refs.get(field) : undefined
+          if (sid === undefined) continue
+          m.handles.set(hid, { hid, proc, sid, owning: !owned.has(sid), destroyed: false })
+          owned.add(sid)
+        }
         return
       }
       case 'get':
@@ -766,7 +870,8 @@ class Sequence {
         return this.allow(proc, x, r, allowed, r.ok ? 'destroy-accepted' : 'wrong-outcome')
       }
       case 'destroyPlain':
-        return this.allow(proc, x, r, x.what === 0 || x.what === 3 ? ['ok', 'ERR_INVALID_ARGUMENT'] : ['ok'])
+        // A plain object or array (a copy taken from a channel included) is not mapped; a primitive owns nothing.
+        return this.allow(proc, x, r, x.what === 1 || x.what === 2 ? ['ok'] : ['ERR_INVALID_ARGUMENT'])
       case 'destroyForeign':
         return this.allow(proc, x, r, ['ERR_INVALID_ARGUMENT', 'ERR_SHM_NO_TURN'])
       case 'readForeign':
@@ -803,13 +908,15 @@ class Sequence {
     const m = this.m
     const h = (x as { h: number }).h
     // Planned on one kind of value, but an earlier action of the turn left another there.
-    if (!kindFits(m.recs.get(m.handles.get(h)?.sid ?? -1)?.kind, kindNeeded(x.a))) return this.allow(proc, x, r, ['NotContainer'])
+    const kind = m.recs.get(m.handles.get(h)?.sid ?? -1)?.kind
+    if (!kindFits(kind, kindNeeded(x.a)) || !keyFits(kind, x as { a: string; key?: string | number })) return this.allow(proc, x, r, ['NotContainer'])
     const s = m.status(h, proc)
     const views = 'v' in x && typeof x.v === 'object' ? m.viewsIn(x.v as Node) : 'vs' in x ? x.vs.flatMap((n) => m.viewsIn(n)) : []
     const worst = this.worst(s, ...views.map((v) => m.status(v, proc)))
     const move = x.a === 'reverse' || x.a === 'sort' || x.a === 'swap' || x.a === 'rotate' || x.a === 'iterDel' || x.a === 'pop' || x.a === 'shift'
-    // A stale target refuses at the method lookup (v.push), before the arguments are built.
-    const allowed = [...new Set([...this.useOf(worst), ...(s === 'stale' ? this.useOf(s) : [])])]
+    // A stale target refuses at the method lookup (v.push), before the arguments are built;
+    // so may one freed in this turn (doomed).
+    const allowed = [...new Set([...this.useOf(worst), ...(s === 'stale' || s === 'doomed' ? this.useOf(s) : [])])]
     if (worst === 'stale' && views.some((v) => m.recs.get(m.handles.get(v)?.sid ?? -1)?.kind === 'ta')) allowed.push('ERR_INVALID_ARGUMENT')
     if (worst === 'stale' && r.ok) return this.staleOk(proc, x, r, -1, 'stale-undetected', 'a mutation through (or of) a view of a record freed in an earlier turn succeeded')
     if (worst === 'live' && move) this.allow(proc, x, r, allowed, 'move-failed')
@@ -931,17 +1038,21 @@ describe('misuse fuzz: mapped values never read freed memory', () => {
     const seq = new Sequence(baseSid)
     baseSid += 100_000
     const shm = SharedMemory.create({ name: uniqueName('misuse'), size: SIZE })
+    let probe: SharedMemory | undefined
     try {
       here.attach(shm)
       await peer.ask({ type: 'open', name: shm.name })
-      // The channels' queue records live as long as the segment: create them before the baseline.
-      shm.access((tx) => {
-        for (const ch of CHANNELS) {
-          tx.putMessage(0, { channel: ch })
-          tx.takeMessage({ channel: ch })
-        }
-      })
-      const baseline = here.used()
+      // What the segment holds once every channel handle closed: its bookkeeping, and the
+      // channel directory's table (made by the first channel, kept).
+      shm.channel('warm').close()
+      const closedBaseline = here.used()
+      // The channels, made with small rings; each process's in-turn handles on them (held
+      // until close) are opened before the baseline.
+      const made = CHANNELS.map((ch) => shm.channel(ch, { capacity: CAPACITY[ch] }))
+      here.openChannels(CHANNELS)
+      await peer.ask({ type: 'channels', channels: CHANNELS })
+      for (const ch of made) ch.close()
+      const baseline = here.allocations()
 
       for (const t of seeds) {
         const proc = t.who % 12 < 5 ? 0 : t.who % 12 < 10 ? 1 : t.who % 12 === 10 ? 0 : 1
@@ -972,20 +1083,34 @@ describe('misuse fuzz: mapped values never read freed memory', () => {
         const check = proc === 0 ? here.check() : await peer.ask<Result>({ type: 'check' })
         if (!check.ok) seq.fail('corrupt', `shm.check() in ${PROC_NAMES[proc]} after the sequence: ${JSON.stringify(check)}`)
       }
-      const used = [here.used(), await peer.ask<number>({ type: 'used' })]
-      if (used[0] !== baseline || used[1] !== baseline) seq.fail('leak', `tx.stats().used is ${used.join(' / ')} (parent / child) after destroying everything, baseline ${baseline}`)
+      // Each process still holds its channel handles, in a list of held references that
+      // may have grown: the allocations are counted, not their bytes.
+      const allocations = [here.allocations(), await peer.ask<number>({ type: 'allocations' })]
+      if (allocations[0] !== baseline || allocations[1] !== baseline) seq.fail('leak', `tx.stats().allocations is ${allocations.join(' / ')} (parent / child) after destroying everything, baseline ${baseline}`)
 
       // After close every view refuses (raw TypedArrays excepted: they read zeros).
+      probe = SharedMemory.open({ name: shm.name })
+      const childAfterClose = await peer.ask<Array<[number, Result]>>({ type: 'close' })
       shm.close()
-      const afterClose: Array<[number, Result]> = [...here.afterClose().map(([h, r]) => [h, r] as [number, Result]), ...(await peer.ask<Array<[number, Result]>>({ type: 'close' }))]
+      const afterClose: Array<[number, Result]> = [...here.afterClose().map(([h, r]) => [h, r] as [number, Result]), ...childAfterClose]
       for (const [h, r] of afterClose) {
         const code = r.ok ? 'ok' : r.code ?? r.name
         if (!['ERR_SHM_CLOSED', 'ERR_SHM_NO_TURN', 'ERR_SHM_STALE'].includes(code)) seq.fail('after-close', `view ${h} after shm.close(): ${JSON.stringify(r)}`)
+      }
+      // Both processes closed: their channel handles and lists went, and the (drained)
+      // channels were freed with their last handles.
+      const used = probe.stats().used
+      if (used !== closedBaseline) seq.fail('leak', `tx.stats().used is ${used} once both processes closed the segment, baseline ${closedBaseline}`)
+      try {
+        probe.check()
+      } catch (err) {
+        seq.fail('corrupt', `shm.check() after both processes closed: ${String(err)}`)
       }
       if (!peer.alive) seq.fail('crash', `the child died: ${peer.exitedWith}`)
     } finally {
       for (const [k, n] of seq.m.observations) observations.set(k, (observations.get(k) ?? 0) + n)
       shm.close()
+      probe?.close()
       await peer.ask({ type: 'close' }).catch(() => undefined)
     }
   }
@@ -999,5 +1124,10 @@ describe('misuse fuzz: mapped values never read freed memory', () => {
       { numRuns: RUNS, seed, endOnFailure: false, interruptAfterTimeLimit: NIGHTLY ? 50 * 60_000 : 45_000, markInterruptAsFailure: false },
     )
     expect(peer.alive).toBe(true)
+    console.log(`misuse fuzz: message outcomes: ${JSON.stringify(Object.fromEntries([...coverage].sort()))}`)
+    // Every message path was taken (in either process), and a full ring refused.
+    for (const what of ['putMessage sent a view by reference', 'putMessage sent a copy', 'putMessage sent a copy holding views', 'putMessage refused: ERR_CHANNEL_FULL', 'takeMessage took a view', 'takeMessage took a copy', 'takeMessage took a copy holding views']) {
+      expect(coverage.get(what) ?? 0, what).toBeGreaterThan(0)
+    }
   }, NIGHTLY ? 60 * 60_000 : 120_000)
 })

@@ -254,10 +254,10 @@ async function runModel(start: RootInit, ops: Op[]): Promise<void> {
   const shm = SharedMemory.create({ name, size: 4 << 20 })
   let childOpen = false
   try {
-    // The channel's queue is created on first use and stays: create it before the baseline.
+    // The channel's ring is made on first use and this handle keeps it until close: make it before the baseline.
     shm.access((tx) => {
       tx.putMessage(0, { channel: 'model-root' })
-      tx.takeMessage({ channel: 'model-root', copy: true })
+      tx.takeMessage({ channel: 'model-root' })
     })
     const baseline = shm.stats().used
     const model = buildRoot(start)

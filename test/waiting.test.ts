@@ -119,6 +119,10 @@ describe('waiting without blocking the event loop', () => {
   it('serves many concurrent waiters in 4 processes', async () => {
     const shm = segment(16 << 20)
     try {
+      // The rounds are put in turns, and a turn cannot wait for room in a full ring
+      // (ERR_CHANNEL_FULL): each inbox is made large enough for all of them, before the
+      // readers' waits would make it with the default capacity.
+      const inboxes = [0, 1, 2, 3].map((i) => shm.channel<number | string>(`inbox-${i}`, { capacity: 256 }))
       const readers = [0, 1, 2, 3].map((i) => {
         const c = startChild('inbox-reader.ts', [shm.name, `inbox-${i}`])
         return { c, report: c.next<{ count: number; sum: number }>() }
@@ -135,6 +139,10 @@ describe('waiting without blocking the event loop', () => {
       for (const r of readers) {
         expect(await r.report).toEqual({ count: 250, sum: (249 * 250) / 2 })
         expect(await r.c.exited).toBe(0)
+      }
+      for (const inbox of inboxes) {
+        expect(inbox.stats()).toEqual({ size: 0, capacity: 256, dropped: 0 })
+        inbox.close()
       }
     } finally {
       shm.close()

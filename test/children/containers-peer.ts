@@ -1,5 +1,6 @@
-// Takes the shared state object from channel "state", mutates it through its
-// mapped view in its own turn, and reports what it saw over the fork channel.
+// Takes the shared state object from channel "state" (sent by reference: a live view
+// this process owns), mutates it through the view in its own turn, sends the view back
+// by reference, destroys its own, and reports what it saw over the fork channel.
 import { SharedMemory, registerClass, type MappedMap } from 'interprocess-objects'
 import { Point } from './shared-classes'
 
@@ -19,6 +20,7 @@ const seen = shm.access((tx) => {
   state.bytes[1] = 42.5
   state.note = 'changed by child'
   tx.putMessage(state, { channel: 'back' }) // the same records, shared back
+  tx.destroy(state) // the message holds its own reference
   return before
 })
 process.send!(seen)

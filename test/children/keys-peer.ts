@@ -1,13 +1,15 @@
-// Takes the Map and Set the parent queued on channel "keys", looks up Date and tuple
-// keys with values built here (other objects, same values), adds its own keys, reports
-// what it found over the fork channel and queues both back on channel "back".
-import { SharedMemory, frozen, type MappedMap, type MappedSet } from 'interprocess-objects'
+// Takes the Map and Set the parent sent by reference on channel "keys" (live views of
+// its records), looks up Date and tuple keys with values built here (other objects,
+// same values), adds its own keys, reports what it found over the fork channel and
+// sends both back by reference on channel "back".
+import { SharedMemory, frozen, MappedMap, MappedSet } from 'interprocess-objects'
 
 const shm = SharedMemory.open({ name: process.argv[2]! })
 shm.waitForMessageSync({ channel: 'keys', timeoutMs: 10_000 })
 const seen = shm.access((tx) => {
   const { map, set } = tx.takeMessage<{ map: MappedMap<unknown, string>; set: MappedSet<unknown> }>({ channel: 'keys' })
   const found = {
+    live: map instanceof MappedMap && set instanceof MappedSet,
     date: map.get(new Date(Date.UTC(2024, 0, 2))),
     tuple: map.get(Object.freeze(['key', 2])),
     helperTuple: map.get(frozen(['key', 2])),

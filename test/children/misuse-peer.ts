@@ -5,9 +5,11 @@ import { Executor, type Action } from '../helpers/misuse-exec'
 
 type Request =
   | { type: 'open'; name: string }
+  | { type: 'channels'; channels: string[] }
   | { type: 'turn'; actions: Action[]; outside: boolean }
   | { type: 'cleanup'; owned: number[]; channels: string[] }
   | { type: 'used' }
+  | { type: 'allocations' }
   | { type: 'check' }
   | { type: 'close' }
 
@@ -21,6 +23,10 @@ process.on('message', (m: Request) => {
         ex.attach(SharedMemory.open({ name: m.name }))
         reply = { ok: true }
         break
+      case 'channels':
+        ex.openChannels(m.channels)
+        reply = { ok: true }
+        break
       case 'turn':
         reply = ex.turn(m.actions, m.outside)
         break
@@ -29,6 +35,9 @@ process.on('message', (m: Request) => {
         break
       case 'used':
         reply = ex.used()
+        break
+      case 'allocations':
+        reply = ex.allocations()
         break
       case 'check':
         reply = ex.check()

@@ -26,8 +26,14 @@ export type Node =
 
 export type Action =
   | { a: 'put'; v: Node; out: number }
-  | { a: 'putMsg'; v: Node; ch: string; out: number }
-  | { a: 'take'; ch: string; copy: boolean; out: number }
+  /** tx.putMessage: a copy of the value, with the views in it sent by reference. Returns nothing. */
+  | { a: 'putMsg'; v: Node; ch: string }
+  /**
+   * tx.takeMessage ({ copy: true } is accepted and ignored). A live view taken (a value
+   * sent by reference) is kept as handle `out`; in a plain object taken, the live views
+   * in the named fields are kept as the handles given.
+   */
+  | { a: 'take'; ch: string; copy: boolean; out: number; fields: Array<[string, number]> }
   | { a: 'get'; h: number; key: string | number; out: number }
   | { a: 'same'; h: number; key: string | number }
   | { a: 'read'; h: number; how: 'copy' | 'walk' }
@@ -57,7 +63,7 @@ export type Action =
 export type Canon = null | number | string | { u: 1 } | { obj: Array<[string, Canon]> } | { arr: Canon[] } | { map: Array<[string, Canon]> } | { set: Array<number | string> } | { ta: number[] } | { st: [number, number] } | { big: string }
 
 export type Result =
-  | { ok: true; v?: Canon | boolean | number | Canon[]; view?: boolean }
+  | { ok: true; v?: Canon | boolean | number | Canon[]; view?: boolean; refs?: string[] }
   | { ok: false; name: string; code?: string; msg: string }
 
 class NoHandle extends Error {
@@ -97,6 +103,16 @@ export function kindNeeded(a: string): 'arr' | 'map' | 'set' | 'ta' | 'st' | 'co
 export function kindFits(kind: string | undefined, needed: ReturnType<typeof kindNeeded>): boolean {
   if (needed === undefined || kind === undefined) return true
   return needed === 'container' ? kind === 'obj' || kind === 'arr' || kind === 'map' : kind === needed
+}
+
+/**
+ * Whether a set/del key suits the container of `kind` it was planned for: an array takes
+ * indices, an object or Map string keys (an array planned on turned into an object, or the
+ * other way round, by an earlier action of the same turn, is NotContainer).
+ */
+export function keyFits(kind: string | undefined, x: { a: string; key?: string | number }): boolean {
+  if ((x.a !== 'set' && x.a !== 'del') || kind === undefined) return true
+  return (kind === 'arr') === (typeof x.key === 'number')
 }
 
 function kindOfValue(v: unknown): string | undefined {
@@ -170,18 +186,29 @@ export class Executor {
   /** A view of another segment (the test process only): for destroy/read of a foreign value. */
   foreign: unknown
   private leaked: Turn | undefined
+  /** The last plain object takeMessage returned (a copy: for destroyPlain 4). */
+  private lastTaken: object = {}
 
   attach(shm: SharedMemory): void {
     this.shm = shm
     this.views.clear()
     this.leaked = undefined
+    this.lastTaken = {}
   }
 
-  private view(h: number, action?: string): unknown {
+  /** Opens this handle's in-turn handles on `channels` (made already): held until close, like those tx.putMessage opens. */
+  openChannels(channels: string[]): void {
+    this.shm!.access((tx) => {
+      for (const channel of channels) tx.hasMessages({ channel })
+    })
+  }
+
+  private view(h: number, action?: string, key?: string | number): unknown {
     if (!this.views.has(h)) throw new NoHandle(`no handle ${h}`)
     const v = this.views.get(h)
     const needed = action === undefined ? undefined : kindNeeded(action)
     if (!kindFits(kindOfValue(v), needed)) throw new NotContainer(`handle ${h} does not hold a ${needed}`)
+    if (action !== undefined && !keyFits(kindOfValue(v), { a: action, key })) throw new NotContainer(`handle ${h} does not take key ${String(key)}`)
     return v
   }
 
@@ -257,10 +284,22 @@ export class Executor {
       case 'put':
         return this.keep(x.out, t.put(this.build(x.v)))
       case 'putMsg':
-        return this.keep(x.out, t.putMessage(this.build(x.v), { channel: x.ch }))
-      case 'take':
-        if (x.copy) return { ok: true, v: canon(t.takeMessage({ channel: x.ch, copy: true })) }
-        return this.keep(x.out, t.takeMessage({ channel: x.ch }))
+        return { ok: true, v: canon(t.putMessage(this.build(x.v), { channel: x.ch }) as unknown) }
+      case 'take': {
+        const v = t.takeMessage(x.copy ? { channel: x.ch, copy: true } : { channel: x.ch })
+        if (isMapped(t, v)) return this.keep(x.out, v)
+        const refs: string[] = []
+        if (v !== null && typeof v === 'object') {
+          this.lastTaken = v
+          for (const [field, hid] of x.fields) {
+            const f = (v as Record<string, unknown>)[field]
+            if (!isMapped(t, f)) continue
+            this.views.set(hid, f)
+            refs.push(field)
+          }
+        }
+        return { ok: true, v: canon(v), refs: refs.sort() }
+      }
       case 'get':
         return this.keep(x.out, getKey(this.view(x.h, x.a), x.key))
       case 'same': {
@@ -275,7 +314,7 @@ export class Executor {
         t.destroy(this.view(x.h, x.a))
         return { ok: true }
       case 'destroyPlain':
-        t.destroy(x.what === 0 ? { q: 1 } : x.what === 1 ? 5 : x.what === 2 ? 'str' : [1, 2])
+        t.destroy(x.what === 0 ? { q: 1 } : x.what === 1 ? 5 : x.what === 2 ? 'str' : x.what === 3 ? [1, 2] : this.lastTaken)
         return { ok: true }
       case 'destroyForeign':
         t.destroy(this.foreign)
@@ -283,14 +322,14 @@ export class Executor {
       case 'readForeign':
         return { ok: true, v: canon(this.foreign) }
       case 'set': {
-        const v = this.view(x.h, x.a)
+        const v = this.view(x.h, x.a, x.key)
         const val = this.build(x.v)
         if (v instanceof MappedMap) v.set(x.key, val)
         else (v as Record<string | number, unknown>)[x.key] = val
         return { ok: true }
       }
       case 'del': {
-        const v = this.view(x.h, x.a)
+        const v = this.view(x.h, x.a, x.key)
         if (v instanceof MappedMap) v.delete(x.key)
         else delete (v as Record<string, unknown>)[x.key]
         return { ok: true }
@@ -379,18 +418,32 @@ export class Executor {
     return { results }
   }
 
-  /** Frees everything `owned` names (handles the test says this process owns), then drains the channels. */
+  /**
+   * Frees everything `owned` names (handles the test says this process owns), then
+   * drains the channels, destroying the live views the drained messages hand over
+   * (values their senders passed by reference: the taker owns them).
+   */
   cleanup(owned: number[], channels: string[]): Result[] {
     const out: Result[] = []
     this.shm!.access((tx) => {
       for (const h of owned) out.push(this.act(tx, { a: 'destroy', h }))
       for (const ch of channels) {
         for (;;) {
+          let v: unknown
           try {
-            tx.takeMessage({ channel: ch, copy: true })
+            v = tx.takeMessage({ channel: ch })
           } catch (err) {
             if (!(err instanceof ShmError && err.code === 'ERR_NO_MESSAGES')) out.push(errResult(err))
             break
+          }
+          // The views a message carries: the value itself, or those in a plain object's fields (once each).
+          const views = isMapped(tx, v) ? [v] : v !== null && typeof v === 'object' ? [...new Set(Object.values(v).filter((f) => isMapped(tx, f)))] : []
+          for (const view of views) {
+            try {
+              tx.destroy(view)
+            } catch (err) {
+              out.push(errResult(err))
+            }
           }
         }
       }
@@ -400,6 +453,10 @@ export class Executor {
 
   used(): number {
     return this.shm!.access((tx) => tx.stats().used)
+  }
+
+  allocations(): number {
+    return this.shm!.access((tx) => tx.stats().allocations)
   }
 
   check(): Result {
@@ -430,6 +487,11 @@ export class Executor {
 
 function needsTx(x: Action): boolean {
   return x.a === 'put' || x.a === 'putMsg' || x.a === 'take' || x.a === 'destroy' || x.a === 'destroyPlain' || x.a === 'destroyForeign' || x.a === 'leakedTx' || (x.a === 'read' && x.how === 'copy')
+}
+
+/** Whether `v` is a live view of the segment (tx.copy gives back what is not mapped as it is). */
+function isMapped(tx: Turn, v: unknown): boolean {
+  return v !== null && typeof v === 'object' && tx.copy(v) !== v
 }
 
 function getKey(v: unknown, key: string | number): unknown {
