@@ -99,6 +99,8 @@ export class Channel<T = unknown> implements AsyncIterable<T> {
   /** The last sender (receiver) found gone while holding a position: the rest of its span is given up on at once. */
   private deadWriter = 0
   private deadReader = 0
+  /** Messages a wait without taking had to take (a stalled sender published after all): the next takes return them. */
+  private readonly stash: unknown[] = []
   /** While receivers wait behind a stalled position: when to look again (a stall wakes no one). */
   private stallTimer: ReturnType<typeof setTimeout> | undefined
 
@@ -110,15 +112,15 @@ export class Channel<T = unknown> implements AsyncIterable<T> {
     this.ring = new Ring(host.heap.i32, ref, process.pid)
   }
 
-  /** Messages sent and not yet received. */
+  /** Messages sent and not yet received (one still being written does not count yet). */
   get size(): number {
     this.checkOpen()
-    return this.ring.size()
+    return this.ring.size() + this.stash.length
   }
 
   stats(): ChannelStats {
     this.checkOpen()
-    return { size: this.ring.size(), capacity: this.ring.capacity, dropped: this.ring.dropped() }
+    return { size: this.ring.size() + this.stash.length, capacity: this.ring.capacity, dropped: this.ring.dropped() }
   }
 
   /**
@@ -218,7 +220,7 @@ export class Channel<T = unknown> implements AsyncIterable<T> {
       checkWait(o.wait, o.timeoutMs, call)
       if (this.receivers.length === 0) {
         if (peek) {
-          if (this.ring.size() > 0) return Promise.resolve()
+          if (this.ready()) return Promise.resolve()
         } else {
           const value = this.take()
           if (value !== NOTHING) return Promise.resolve(value)
@@ -240,7 +242,7 @@ export class Channel<T = unknown> implements AsyncIterable<T> {
     const deadline = performance.now() + (o.timeoutMs ?? Infinity)
     const { segment, heap } = this.host
     const i32 = heap.i32
-    const look = (): unknown => (peek ? (this.ring.size() > 0 ? undefined : NOTHING) : this.take())
+    const look = (): unknown => (peek ? (this.ready() ? undefined : NOTHING) : this.take())
     for (;;) {
       const value = look()
       if (value !== NOTHING) return value
@@ -378,6 +380,7 @@ export class Channel<T = unknown> implements AsyncIterable<T> {
 
   /** Takes the oldest message, or NOTHING. */
   private take(): unknown {
+    if (this.stash.length > 0) return this.stash.shift()
     const ring = this.ring
     for (;;) {
       let slot = ring.claimReceive()
@@ -386,23 +389,60 @@ export class Channel<T = unknown> implements AsyncIterable<T> {
         return NOTHING
       }
       if (slot === PENDING) {
-        const pos = ring.pos
-        const writer = ring.writerOf(pos)
-        // The rest of a span whose sender was found gone: no second wait, not counted again.
-        const first = writer === 0 || writer !== this.deadWriter
-        if (first) {
-          if (!this.stalledFor(pos)) return NOTHING
-          if (writer !== 0 && native.processAlive(writer)) return NOTHING
-          this.deadWriter = writer
-        }
-        slot = ring.skipPending(pos, first)
-        this.stuckSince = -1
+        slot = this.giveUpOnPending(ring.pos)
+        if (slot === PENDING) return NOTHING
         if (slot === EMPTY) continue
       }
-      const value = this.host.messages.read(ring, slot, ring.pos, ring.span)
-      wakeSenders(this.host.segment, this.ref)
+      const value = this.readClaimed(slot)
       if (value !== LOST) return value
     }
+  }
+
+  /** Whether a message can be taken now (waits that do not take: shm.waitForMessage). */
+  private ready(): boolean {
+    if (this.stash.length > 0) return true
+    const ring = this.ring
+    for (;;) {
+      const head = ring.peek()
+      if (head >= 0) return true
+      if (head === EMPTY) {
+        this.stuckSince = -1
+        return false
+      }
+      const slot = this.giveUpOnPending(ring.pos)
+      if (slot === PENDING) return false
+      if (slot === EMPTY) continue
+      // Published after all, and claimed by the skip: kept for the next take.
+      const value = this.readClaimed(slot)
+      if (value !== LOST) this.stash.push(value)
+    }
+  }
+
+  /**
+   * Position `pos` is claimed by a sender that has not published it: PENDING while that
+   * may still happen; once it stalled for STUCK_MS and its sender is gone, the position
+   * is skipped (EMPTY: look again), or the slot when it was published after all (claimed).
+   */
+  private giveUpOnPending(pos: number): number {
+    const ring = this.ring
+    const writer = ring.writerOf(pos)
+    // The rest of a span whose sender was found gone: no second wait, not counted again.
+    const first = writer === 0 || writer !== this.deadWriter
+    if (first) {
+      if (!this.stalledFor(pos)) return PENDING
+      if (writer !== 0 && native.processAlive(writer)) return PENDING
+      this.deadWriter = writer
+    }
+    const slot = ring.skipPending(pos, first)
+    this.stuckSince = -1
+    return slot
+  }
+
+  private readClaimed(slot: number): unknown {
+    const ring = this.ring
+    const value = this.host.messages.read(ring, slot, ring.pos, ring.span)
+    wakeSenders(this.host.segment, this.ref)
+    return value
   }
 
   // ---- async receiving
@@ -448,7 +488,7 @@ export class Channel<T = unknown> implements AsyncIterable<T> {
   private deliver(): void {
     while (this.receivers.length > 0 && !this.closed) {
       if (this.receivers[0]!.peek) {
-        if (this.ring.size() === 0) break
+        if (!this.ready()) break
         const r = this.receivers.shift()!
         r.cleanup()
         r.resolve(undefined)

@@ -98,19 +98,34 @@ export class Ring {
     return n > this.maxSpan ? 1 : n
   }
 
-  /** Messages published or being sent and not yet claimed by a receiver (a span counts once). */
+  /**
+   * Messages that can be taken now: published and not yet claimed, up to the first one
+   * still being written (which holds up those behind it; a span counts once).
+   */
   size(): number {
     const i32 = this.i32
     const enqueue = Atomics.load(i32, this.enqueueWord)
     let pos = Atomics.load(i32, this.dequeueWord)
     let n = 0
-    for (let seen = 0; ((enqueue - pos) | 0) > 0 && seen < this.capacity; n++) {
+    for (let seen = 0; ((enqueue - pos) | 0) > 0 && seen < this.capacity; ) {
       const slot = this.slotAt(pos)
-      const step = Atomics.load(i32, slot >>> 2) === ((pos + 1) | 0) ? this.spanAt(slot) : 1
+      if (Atomics.load(i32, slot >>> 2) !== ((pos + 1) | 0)) break
+      const step = this.spanAt(slot)
+      n++
       pos = (pos + step) | 0
       seen += step
     }
     return n
+  }
+
+  /** What claimReceive would find, without claiming: the head slot when published, else EMPTY / PENDING (pos set). */
+  peek(): number {
+    const i32 = this.i32
+    const pos = Atomics.load(i32, this.dequeueWord)
+    const slot = this.slotAt(pos)
+    this.pos = pos
+    if (Atomics.load(i32, slot >>> 2) === ((pos + 1) | 0)) return slot
+    return Atomics.load(i32, this.enqueueWord) === pos ? EMPTY : PENDING
   }
 
   /**

@@ -162,7 +162,7 @@ export class Turn {
       throw new ShmError('ERR_NO_MESSAGES', `${name === DEFAULT_CHANNEL ? 'the default channel' : `channel "${name}"`} has no messages: check tx.hasMessages() first, or await shm.channel(name).receive()`)
     }
     const value = ch.tryReceiveOr(NO_MESSAGE)
-    // Counted in size but not published yet (a sender mid-write): as good as empty for a turn.
+    // Another process took it first (a consumer outside turns).
     if (value === NO_MESSAGE) throw new ShmError('ERR_NO_MESSAGES', `${name === DEFAULT_CHANNEL ? 'the default channel' : `channel "${name}"`} has no messages`)
     return value as T
   }
@@ -179,7 +179,7 @@ export class Turn {
     if (!this.heap.takeOwned(ref, mapped as object)) {
       throw new ShmError(
         'ERR_INVALID_ARGUMENT',
-        'tx.destroy takes a value returned by tx.put or tx.takeMessage, once per call that returned it: each of those holds a reference to its record. This one holds none — it was read out of a container or a message (destroying it would free a record its parent still points to), putMessage returned it (the queued message owns it), or it was destroyed already. Remove it from its container, or destroy the value you put or took',
+        'tx.destroy takes a value returned by tx.put or tx.takeMessage, once per call that returned it: each of those holds a reference to its record. This one holds none — it was read out of a container or a message (destroying it would free a record its parent still points to), it is a copy (messages are copies unless sent by reference), or it was destroyed already. Remove it from its container, or destroy the value you put or took',
       )
     }
     this.holders.unhold(ref)

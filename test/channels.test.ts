@@ -13,8 +13,8 @@ describe('channels and turns across processes', () => {
       const baseline = shm.stats() // with the channel's ring, which this handle keeps until close
       const shared = { tag: 'x' }
       const value = { a: [1, 'two', shared, shared], m: new Map([['k', new Set([1n])]]), bytes: Uint8Array.of(1, 2, 3) }
-      // Larger than a ring slot's inline frame: it goes into a Frame record, freed by the take.
-      const big = { rows: Array.from({ length: 50 }, (_, i) => ({ id: i, name: `row ${i}` })) }
+      // Larger than half the ring (64 slots of 128 bytes): it goes into a Frame record, freed by the take.
+      const big = { rows: Array.from({ length: 400 }, (_, i) => ({ id: i, name: `row ${i}` })) }
       const [small, large, copied, nothing] = shm.access((tx) => {
         tx.putMessage(value, { channel: 'c' })
         tx.putMessage(big, { channel: 'c' })

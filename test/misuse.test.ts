@@ -765,8 +765,11 @@ class Sequence {
         if (s === 'stale' && kinds.some((k) => k === 'ta' || k === 'st')) allowed.push('ERR_INVALID_ARGUMENT')
         if (s === 'stale' && r.ok) return this.staleOk(proc, x, r, -1, 'stale-undetected', `${x.a} of a value holding a view of a record freed in an earlier turn succeeded (it shares whatever holds that memory now)`)
         // A full ring refuses what would have been sent (after the value was encoded: its own errors come first).
-        const full = x.a === 'putMsg' && m.queues.get(x.ch)!.length >= CAPACITY[x.ch]!
-        if (full) allowed = allowed.map((a) => (a === 'ok' ? 'ERR_CHANNEL_FULL' : a))
+        // A frame longer than a slot spans several (up to half the ring), so a ring holding
+        // fewer messages than its capacity may already lack the room: then either outcome.
+        const queued = x.a === 'putMsg' ? m.queues.get(x.ch)!.length : 0
+        if (x.a === 'putMsg' && queued >= CAPACITY[x.ch]!) allowed = allowed.map((a) => (a === 'ok' ? 'ERR_CHANNEL_FULL' : a))
+        else if (x.a === 'putMsg' && queued > 0 && allowed.includes('ok')) allowed = [...allowed, 'ERR_CHANNEL_FULL']
         this.allow(proc, x, r, allowed)
         if (x.a === 'putMsg' && !r.ok) cover(`putMessage refused: ${this.err(r)}`)
         if (!r.ok) return
