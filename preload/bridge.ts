@@ -273,13 +273,9 @@ export function createBridge(grants: Grants, options: BridgeOptions = {}): Bridg
 /** A message taken from a channel as a plain value that owns nothing in the segment. */
 function plainCopy(tx: Turn, taken: unknown): unknown {
   if (typeof taken !== 'object' || taken === null) return taken
-  let copy: unknown
-  try {
-    copy = tx.copy(taken)
-  } catch {
-    // Already a copy (Date, RegExp, a v8-serialized value…): it holds no shared memory.
-    return taken
-  }
-  tx.destroy(taken)
+  // Messages are copies; a value sent by reference comes as a view this process owns:
+  // the page gets a copy of it, and the reference is dropped.
+  const copy = tx.copy(taken)
+  if (copy !== taken) tx.destroy(taken)
   return copy
 }

@@ -54,11 +54,8 @@ export function startProducer(options: ProducerOptions): Producer {
   function takeInput(): void {
     const events: InputEvent[] = shm.access((tx) => {
       const out: InputEvent[] = []
-      while (tx.hasMessages({ channel: 'input' })) {
-        const m = tx.takeMessage<InputEvent>({ channel: 'input' })
-        out.push(typeof m === 'object' && m !== null ? tx.copy(m) : m)
-        if (typeof m === 'object' && m !== null) tx.destroy(m)
-      }
+      // Messages are copies: nothing to destroy.
+      while (tx.hasMessages({ channel: 'input' })) out.push(tx.takeMessage<InputEvent>({ channel: 'input' }))
       return out
     })
     for (const e of events) {
