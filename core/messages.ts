@@ -153,11 +153,15 @@ export class Messages {
       // Room to list the references this process takes over: ERR_SHM_FULL leaves the message queued.
       if (refs.length > 0) this.holders.reserve(refs.length)
       const value = readFrame(heap.u8, at, length, (ref) => readRecord(heap, heap.kindOf(ref) as Tag, ref, true))
+      // The slot is freed before this process lists the references as its own: killed in
+      // between, they leak. The other order would leave them both listed for this (dead)
+      // process, released when it is swept, and in the slot, released again when a sender
+      // frees the slot its dead receiver held.
+      ring.release(slot, pos)
       for (const ref of refs) {
         this.holders.hold(ref)
         heap.addOwned(ref)
       }
-      ring.release(slot, pos)
       if (record !== 0) heap.freeRecord(record)
       return value
     })
