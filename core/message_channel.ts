@@ -64,7 +64,8 @@ export interface ChannelHost {
   closeChannel(ref: number): void
 }
 
-const NOTHING: unique symbol = Symbol('nothing')
+/** What tryTake returns when no message could be taken. */
+export const NOTHING: unique symbol = Symbol('nothing')
 const sendSpec = { wait: 'string', timeoutMs: 'number' } as const
 const receiveSpec = { wait: 'string', timeoutMs: 'number', signal: 'object', keepAlive: 'boolean' } as const
 const receiveSyncSpec = { wait: 'string', timeoutMs: 'number' } as const
@@ -140,6 +141,12 @@ export class Channel<T = unknown> implements AsyncIterable<T> {
     this.checkOpen()
     const value = this.take()
     return value === NOTHING ? undefined : (value as T)
+  }
+
+  /** @internal tx.takeMessage: the oldest message, or NOTHING (tryReceive's undefined could be a message). */
+  tryTake(): unknown {
+    this.checkOpen()
+    return this.take()
   }
 
   /**

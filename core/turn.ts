@@ -2,7 +2,7 @@
 // is only valid inside that callback.
 import type { AllocatorStats } from './allocator'
 import { DEFAULT_CHANNEL } from './channel'
-import type { Channel } from './message_channel'
+import { NOTHING, type Channel } from './message_channel'
 import { EncodeContext, encodeValue } from './values/encode'
 import { readRecord } from './values/decode'
 import { dataLength, dataOffset, mappedHandleOf, sharedRecordOf } from './values/mapped_handle'
@@ -145,9 +145,9 @@ export class Turn {
     if (ch === undefined || ch.size === 0) {
       throw new ShmError('ERR_NO_MESSAGES', `${name === DEFAULT_CHANNEL ? 'the default channel' : `channel "${name}"`} has no messages: check tx.hasMessages() first, or await shm.channel(name).receive()`)
     }
-    const value = ch.tryReceive()
+    const value = ch.tryTake()
     // Counted in size but not published yet (a sender mid-write): as good as empty for a turn.
-    if (value === undefined && ch.size === 0) throw new ShmError('ERR_NO_MESSAGES', `${name === DEFAULT_CHANNEL ? 'the default channel' : `channel "${name}"`} has no messages`)
+    if (value === NOTHING) throw new ShmError('ERR_NO_MESSAGES', `${name === DEFAULT_CHANNEL ? 'the default channel' : `channel "${name}"`} has no message ready: a sender is still writing the oldest one`)
     return value as T
   }
 
