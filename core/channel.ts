@@ -166,7 +166,11 @@ function reserveSlot(heap: Heap): void {
 function place(heap: Heap, table: number, capacity: number, ref: number): void {
   const mask = capacity - 1
   let i = heap.u32[(ref + Chan.NameHash) >>> 2]! & mask
-  while (heap.u32[(table >>> 2) + i] !== 0) i = (i + 1) & mask
+  // Bounded: Used keeps the table at most half full, unless a stray write filled it.
+  for (let n = 0; heap.u32[(table >>> 2) + i] !== 0; n++) {
+    if (n === capacity) throw corrupt(`the channel directory has no empty entry in its ${capacity} (it says ${heap.u32[dirWord(ChannelDir.Used)]} are used)`)
+    i = (i + 1) & mask
+  }
   heap.u32[(table >>> 2) + i] = ref
 }
 
