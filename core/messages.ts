@@ -11,6 +11,7 @@
 import { corrupt, ShmError } from './errors'
 import type { Heap } from './heap'
 import type { Holders } from './holders'
+import { Header } from './layout'
 import { FIRST_REF_TAG, FrameRec, InternalKind, LAST_VALUE_TAG, OUT_OF_LINE, Rec, RingSlot, type Tag } from './records'
 import type { Ring } from './ring'
 import { FrameEncoder, frameRefs, readFrame } from './values/frame'
@@ -181,6 +182,7 @@ export class Messages {
     if ((word & OUT_OF_LINE) !== 0) {
       record = heap.u32[(slot + RingSlot.Ref) >>> 2]!
       // Freed already (by its receiver, before it stalled): nothing to do.
+      if (record < Header.HeapStart || record + FrameRec.Data > heap.size) return
       if (heap.kindOf(record) !== InternalKind.Frame || heap.generationOf(record) !== heap.u32[(slot + RingSlot.Generation) >>> 2]) return
       at = record + FrameRec.Data
     }
@@ -195,6 +197,7 @@ export class Messages {
 }
 
 function checkValueRecord(heap: Heap, ref: number): void {
+  heap.range(ref, Rec.Body) // before its kind is read
   const kind = heap.kindOf(heap.record(ref, heap.kindOf(ref)))
   if (kind < FIRST_REF_TAG || kind > LAST_VALUE_TAG || heap.u32[(ref + Rec.RefCount) >>> 2] === 0) {
     throw corrupt(`a queued message refers to record ${ref}, which is not a live value record`)
