@@ -154,7 +154,9 @@ function reserveSlot(heap: Heap): void {
   heap.u8.fill(0, fresh, fresh + next * 4)
   for (let i = 0; i < capacity; i++) {
     const ref = heap.u32[(table >>> 2) + i]!
-    if (ref !== 0 && ref !== TOMBSTONE) place(heap, fresh, next, ref)
+    if (ref === 0 || ref === TOMBSTONE) continue
+    checkChannel(heap, ref) // before its name hash is read
+    place(heap, fresh, next, ref)
   }
   // Commit: the new table is whole before the header names it.
   heap.u32[dirWord(ChannelDir.Table)] = fresh
