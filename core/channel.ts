@@ -154,7 +154,9 @@ function reserveSlot(heap: Heap): void {
   heap.u8.fill(0, fresh, fresh + next * 4)
   for (let i = 0; i < capacity; i++) {
     const ref = heap.u32[(table >>> 2) + i]!
-    if (ref !== 0 && ref !== TOMBSTONE) place(heap, fresh, next, ref)
+    if (ref === 0 || ref === TOMBSTONE) continue
+    checkChannel(heap, ref) // before its name hash is read
+    place(heap, fresh, next, ref)
   }
   // Commit: the new table is whole before the header names it.
   heap.u32[dirWord(ChannelDir.Table)] = fresh
@@ -166,7 +168,11 @@ function reserveSlot(heap: Heap): void {
 function place(heap: Heap, table: number, capacity: number, ref: number): void {
   const mask = capacity - 1
   let i = heap.u32[(ref + Chan.NameHash) >>> 2]! & mask
-  while (heap.u32[(table >>> 2) + i] !== 0) i = (i + 1) & mask
+  // Bounded: Used keeps the table at most half full, unless a stray write filled it.
+  for (let n = 0; heap.u32[(table >>> 2) + i] !== 0; n++) {
+    if (n === capacity) throw corrupt(`the channel directory has no empty entry in its ${capacity} (it says ${heap.u32[dirWord(ChannelDir.Used)]} are used)`)
+    i = (i + 1) & mask
+  }
   heap.u32[(table >>> 2) + i] = ref
 }
 

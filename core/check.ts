@@ -351,8 +351,9 @@ class ValueChecker {
     const added: number[] = []
     const keyed: number[] = []
     try {
+      if (ref < Header.HeapStart || ref >= this.heap.size) return `${ref} is not a value record`
       const tag = this.heap.u8[ref]!
-      if (ref < Header.HeapStart || ref >= this.heap.size || tag < FIRST_REF_TAG || tag > Tag.Serialized) return `${ref} is not a value record`
+      if (tag < FIRST_REF_TAG || tag > Tag.Serialized) return `${ref} is not a value record`
       this.ref(ref, tag, pending, added)
       while (pending.length > 0) {
         const tag = pending.pop()!

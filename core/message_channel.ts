@@ -64,6 +64,7 @@ export interface ChannelHost {
   closeChannel(ref: number): void
 }
 
+/** What take returns when no message could be taken. */
 const NOTHING: unique symbol = Symbol('nothing')
 const sendSpec = { wait: 'string', timeoutMs: 'number' } as const
 const receiveSpec = { wait: 'string', timeoutMs: 'number', signal: 'object', keepAlive: 'boolean' } as const

@@ -13,6 +13,7 @@
 // (a SegmentView): the receiver gets a view of the same bytes, and nobody owns it.
 import { corrupt, ShmError } from './errors'
 import type { Heap } from './heap'
+import { Header } from './layout'
 import type { Holders } from './holders'
 import { Bin, BinaryKind, Chan, FIRST_REF_TAG, FRAME_LENGTH, FrameRec, InternalKind, LAST_VALUE_TAG, OUT_OF_LINE, Rec, RingSlot, SPAN_DATA, Tag, WITH_REFS } from './records'
 import type { Ring } from './ring'
@@ -290,6 +291,11 @@ export class Messages {
       },
       heap.u8,
     )
+    // The slot is freed before this process lists the references as its own: killed in
+    // between, they leak. The other order would leave them both listed for this (dead)
+    // process, released when it is swept, and in the slot, released again when a sender
+    // frees the slot its dead receiver held.
+    ring.release(slot, pos, span)
     for (let i = 0; i < refs.length; i++) {
       const ref = refs[i]!
       this.holders.hold(ref)
@@ -298,7 +304,6 @@ export class Messages {
       const view = received[i]
       if (view !== undefined) this.collected.register(view, { ref, generation: heap.generationOf(ref) }, view)
     }
-    ring.release(slot, pos, span)
     if (record !== 0) heap.freeRecord(record)
     return value
   }
@@ -345,6 +350,7 @@ export class Messages {
     if ((word & OUT_OF_LINE) !== 0) {
       record = heap.u32[(slot + RingSlot.Ref) >>> 2]!
       // Freed already (by its receiver, before it stalled): nothing to do.
+      if (record < Header.HeapStart || record + FrameRec.Data > heap.size) return
       if (heap.kindOf(record) !== InternalKind.Frame || heap.generationOf(record) !== heap.u32[(slot + RingSlot.Generation) >>> 2]) return
       at = record + FrameRec.Data
     } else if (length > ring.maxFrame) return
@@ -363,6 +369,7 @@ export class Messages {
 }
 
 function checkValueRecord(heap: Heap, ref: number): void {
+  heap.range(ref, Rec.Body) // before its kind is read
   const kind = heap.kindOf(heap.record(ref, heap.kindOf(ref)))
   if (kind < FIRST_REF_TAG || kind > LAST_VALUE_TAG || heap.u32[(ref + Rec.RefCount) >>> 2] === 0) {
     throw corrupt(`a queued message refers to record ${ref}, which is not a live value record`)

@@ -19,6 +19,7 @@
 // Publishing and freeing are compare-and-swaps, not stores, so that even a wrong
 // verdict (a pid reused within the second) is detected by the one it was about: a
 // sender that was skipped sends again, a receiver that was overtaken drops what it read.
+import { corrupt } from './errors'
 import { Chan, FRAME_LENGTH, OUT_OF_LINE, RingSlot, SPAN_DATA } from './records'
 
 /** How long a half-done send or receive may hold up a channel before it is given up on. */
@@ -142,7 +143,8 @@ export class Ring {
         const at = (pos + i) | 0
         const dif = (Atomics.load(i32, this.slotAt(at) >>> 2) - at) | 0
         if (dif > 0) {
-          pos = Atomics.load(i32, this.enqueueWord)
+          // Another sender claimed it and moved Enqueue on; unmoved, a stray write put it out of step.
+          pos = this.moved(this.enqueueWord, pos, dif, 'send')
           continue retry
         }
         if (dif < 0) {
@@ -165,6 +167,18 @@ export class Ring {
       }
       return this.slotAt(pos)
     }
+  }
+
+  /**
+   * The position counter at `word` again, after the slot of `pos` was found a lap (or
+   * more) ahead of it: only a claim of `pos` by someone else moves a slot there, and
+   * that claim moved the counter first. Unmoved, the ring is damaged (ERR_SHM_CORRUPT):
+   * looking again would loop forever.
+   */
+  private moved(word: number, pos: number, dif: number, what: string): number {
+    const next = Atomics.load(this.i32, word)
+    if (next === pos) throw corrupt(`channel ring ${this.ch}: the slot of ${what} position ${pos >>> 0} is ${dif} ahead of it (its ${what === 'send' ? 'Enqueue' : 'Dequeue'} or the slot was overwritten)`)
+    return next
   }
 
   /** Publishes the slot claimed at `pos`. False: a receiver skipped it meanwhile (send it again). */
@@ -194,7 +208,8 @@ export class Ring {
         this.pos = pos
         return Atomics.load(i32, this.enqueueWord) === pos ? EMPTY : PENDING
       } else {
-        pos = Atomics.load(i32, this.dequeueWord)
+        // Another receiver claimed `pos` and moved Dequeue on; unmoved, a stray write put it out of step.
+        pos = this.moved(this.dequeueWord, pos, dif, 'receive')
       }
     }
   }

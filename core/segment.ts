@@ -306,9 +306,12 @@ export class Segment {
     }
   }
 
-  close(): void {
-    if (this.isClosed) return
-    // First withdraw what this handle registered, so no other process waits on it.
+  /**
+   * Runs the withdrawals registered so far (see onClose), while the segment is mapped.
+   * shm.close() calls it before it drops the references its handle holds: a withdrawal
+   * writes into records (a channel's waiter counts) that the drop may free.
+   */
+  withdrawAll(): void {
     for (const withdraw of [...this.withdrawals]) {
       try {
         withdraw()
@@ -316,6 +319,12 @@ export class Segment {
         // A withdrawal only writes words of this mapping; nothing to report.
       }
     }
+  }
+
+  close(): void {
+    if (this.isClosed) return
+    // First withdraw what this handle registered, so no other process waits on it.
+    this.withdrawAll()
     this.isClosed = true
     if (unlinkAtExit.has(this)) this.unlinkName()
     native.close(this.id)

@@ -413,6 +413,10 @@ export class SharedMemory {
     if (this.lock.holdsTurn) {
       throw new ShmError('ERR_SHM_REENTRANT', `shm.close() inside this handle's own turn on segment "${this.segment.name}": the turn must be released first; close after the access callback returns`)
     }
+    // What this handle registered in shared words (waiter counts, sleeper entries, an heir
+    // claim) is withdrawn first: those words live in records, channels among them, that
+    // dropping the references below may free (and another process reuse at once).
+    this.segment.withdrawAll()
     // The references this handle's views hold go with it (a view used after close throws).
     if (this.holders.registered) {
       try {

@@ -1,18 +1,23 @@
 // Every walk over shared structures is bounded by what it walks (docs/reliability.md,
 // "Faults tried"). A stray write or a hostile peer puts a huge count (0xFFFFFFF0) or
-// a count one past its block, or a cycle, into a real record of a real segment;
-// destroying, copying, taking with { copy: true }, reading the live view and
-// shm.check() then throw ERR_SHM_CORRUPT naming the record and the field, instead
-// of looping up to 2^32 times while every process waits for the turn. After each
-// failing call a child process (test/children/codec-echo.ts) takes the turn and
-// echoes a message: the throw released the turn. No timing is asserted.
+// a count one past its block, or a cycle, into a real record of a real segment:
+// records reached from queued messages (a value sent by reference, listed in its
+// frame's refs trailer), ring slots and Frame records, the channel directory. Taking
+// the message, reading what it refers to, destroying it, copying, and shm.check() then
+// throw ERR_SHM_CORRUPT naming the record and the field, instead of looping up to 2^32
+// times while every process waits for the turn (or spins in a lock-free send or
+// receive). After each failing call a child process (test/children/walk-peer.ts) takes
+// the turn: the throw released it. No timing is asserted.
 import { afterEach, describe, expect, it } from 'vitest'
-import { SharedMemory, ShmError, registerClass, type Turn } from 'interprocess-objects'
-import { Channels } from '../core/channel'
+import { SharedMemory, ShmError, registerClass, type Channel, type Turn } from 'interprocess-objects'
+import { findChannel } from '../core/channel'
+import { FRAME_LENGTH, WITH_REFS } from '../core/records'
 import { mappedHandleOf } from '../core/values/mapped_handle'
+import { frameRefs } from '../core/values/frame'
 import type { Heap } from '../core/heap'
 import { Header } from '../core/layout'
-import { Arr, Bin, ChannelDir, Entry, ENTRY_SIZE, Hash, Inst, QNode, Queue, Rec, Slot, SLOT_SIZE, Str } from '../core/records'
+import { Arr, Bin, Chan, ChannelDir, Entry, ENTRY_SIZE, FrameRec, Hash, Inst, OUT_OF_LINE, Rec, RingSlot, Slot, SLOT_SIZE, Str, TOMBSTONE } from '../core/records'
+import { Ring } from '../core/ring'
 import { Point } from './children/shared-classes'
 import { startChild, uniqueName, type Child } from './helpers/processes'
 import { shmError } from './helpers/segments'
@@ -29,11 +34,22 @@ function expectCorrupt(fn: () => unknown, ...words: Array<string | number>): Shm
   return err
 }
 
-/** The record referenced by the oldest message of `channel`. */
-function messageRecord(heap: Heap, channel: string): number {
-  const q = new Channels(heap).queue(channel, false)
-  const node = heap.u32[(q + Queue.Head) >>> 2]!
-  return heap.u32[(node + QNode.Value + Slot.Payload) >>> 2]!
+/** The oldest message of channel `name`: its ring slot, and where its frame is. */
+function headFrame(heap: Heap, name: string): { ring: Ring; slot: number; word: number; at: number; length: number } {
+  const ch = findChannel(heap, name)
+  expect(ch, `channel ${name}`).toBeGreaterThan(0)
+  const ring = new Ring(heap.i32, ch)
+  const slot = ring.slotAt(heap.i32[(ch + Chan.Dequeue) >>> 2]!)
+  const word = heap.u32[(slot + RingSlot.Length) >>> 2]!
+  const at = (word & OUT_OF_LINE) !== 0 ? heap.u32[(slot + RingSlot.Ref) >>> 2]! + FrameRec.Data : slot + RingSlot.Data
+  return { ring, slot, word, at, length: word & FRAME_LENGTH }
+}
+
+/** The records the oldest message of `channel` refers to: its frame's refs trailer. */
+function queuedRecords(heap: Heap, channel: string): number[] {
+  const { word, at, length } = headFrame(heap, channel)
+  expect(word & WITH_REFS).toBe(WITH_REFS)
+  return frameRefs(heap.u8, at, length)
 }
 
 /** Usable bytes of the block at `ref`. */
@@ -43,6 +59,8 @@ interface Segment {
   shm: SharedMemory
   heap: Heap
   peer: Child
+  toPeer: Channel<unknown>
+  fromPeer: Channel<unknown>
   echoes: number
 }
 
@@ -56,20 +74,23 @@ afterEach(async () => {
   }
 })
 
-/** A fresh segment, and a peer process that echoes messages from channel "in" to "out" in its own turns. */
-function segment(): Segment {
-  const shm = SharedMemory.create({ name: uniqueName('walk'), size: 256 * 1024 })
-  const s = { shm, heap: shm.heap, peer: startChild('codec-echo.ts', [shm.name]), echoes: 0 }
+/** A fresh segment, and a peer process that takes the turn for each message on channel "in". */
+async function segment(): Promise<Segment> {
+  const shm = SharedMemory.create({ name: uniqueName('walk'), size: 512 * 1024 })
+  const toPeer = shm.channel('in', { capacity: 2 })
+  const fromPeer = shm.channel('out', { capacity: 2 })
+  const s = { shm, heap: shm.heap, peer: startChild('walk-peer.ts', [shm.name]), toPeer, fromPeer, echoes: 0 }
   open.push(s)
+  expect(await s.peer.next()).toBe('ready')
   return s
 }
 
 /** Another process takes the turn (and this one again after it): nothing still holds it. */
 async function peerTakesTurn(s: Segment): Promise<void> {
   const n = ++s.echoes
-  s.shm.access((tx) => tx.putMessage({ echo: n }, { channel: 'in' }))
-  await s.shm.waitForMessage({ channel: 'out', timeoutMs: 30_000 })
-  expect(s.shm.access((tx) => tx.takeMessage({ channel: 'out', copy: true }))).toEqual({ echo: n })
+  s.toPeer.send({ echo: n })
+  expect(await s.fromPeer.receive({ timeoutMs: 30_000 })).toEqual({ echo: n })
+  expect(s.shm.access(() => n)).toBe(n)
 }
 
 /** A word to overwrite, and what it held. */
@@ -78,17 +99,22 @@ interface Damage {
   old: number
 }
 
+/** Overwrites the u32 at byte `at` (little-endian; a frame's words need not be aligned). */
 function overwrite(heap: Heap, at: number, value: number): Damage {
-  const old = heap.u32[at >>> 2]!
-  heap.u32[at >>> 2] = value
+  const old = readU32(heap, at)
+  for (let i = 0; i < 4; i++) heap.u8[at + i] = (value >>> (8 * i)) & 0xff
   return { at, old }
 }
 
-function undo(heap: Heap, damage: Damage[]): void {
-  for (const d of damage.reverse()) heap.u32[d.at >>> 2] = d.old
+function readU32(heap: Heap, at: number): number {
+  return (heap.u8[at]! | (heap.u8[at + 1]! << 8) | (heap.u8[at + 2]! << 16) | (heap.u8[at + 3]! << 24)) >>> 0
 }
 
-type Op = 'check' | 'copy' | 'read' | 'take-copy' | 'take' | 'destroy'
+function undo(heap: Heap, damage: Damage[]): void {
+  for (const d of damage.reverse()) overwrite(heap, d.at, d.old)
+}
+
+type Op = 'check' | 'copy' | 'read' | 'take' | 'release' | 'destroy'
 
 interface Case {
   kind: string
@@ -102,8 +128,6 @@ interface Case {
   pastBlock: (heap: Heap, target: number) => number
   /** Reads the live view the way an application would. */
   read: (view: unknown, tx: Turn) => unknown
-  /** Operations that do not walk the damaged count (a lazy view does not read what it holds). */
-  skip?: Op[]
 }
 
 const cases: Case[] = [
@@ -152,7 +176,6 @@ const cases: Case[] = [
     offset: Str.ByteLength,
     pastBlock: (heap, t) => usable(heap, t) - Str.Data + 1,
     read: (view) => (view as string[])[1],
-    skip: ['take'], // the array view is handed out without reading its items
   },
   {
     kind: 'binary',
@@ -176,51 +199,82 @@ const cases: Case[] = [
 ]
 
 /** The record a mapped value stands for. */
-function refOfView(heap: Heap, view: unknown): number {
+function refOfView(view: unknown): number {
   return mappedHandleOf(view as object)!.ref
 }
 
 describe('a damaged count is ERR_SHM_CORRUPT naming the record and the field, and the turn is released', () => {
   for (const c of cases) {
     it(`${c.kind}: ${c.field} = 0x${HUGE.toString(16)}, and one past its block`, async () => {
-      const s = segment()
+      const s = await segment()
       const { shm, heap } = s
       for (const [round, huge] of [[0, true], [1, false]] as const) {
         const channel = `m${round}`
-        // One copy queued (check, take), one kept for copy and reads, one for destroy.
-        const { copied, destroyed } = shm.access((tx) => {
-          tx.putMessage(c.make(), { channel })
-          return { copied: tx.put(c.make()), destroyed: tx.put(c.make()) }
+        const other = `m${round}-release`
+        // Two values queued by reference, each the only holder of its record (check and
+        // take; take and release), one kept for copy and reads, one for destroy.
+        const { put, copied, destroyed } = shm.access((tx) => {
+          const queued = tx.put(c.make())
+          tx.putMessage(queued, { channel })
+          const released = tx.put(c.make())
+          tx.putMessage({ released }, { channel: other })
+          const put = { queued: refOfView(queued), released: refOfView(released) }
+          tx.destroy(queued)
+          tx.destroy(released)
+          return { put, copied: tx.put(c.make()), destroyed: tx.put(c.make()) }
         })
-        const records = { queued: messageRecord(heap, channel), copied: refOfView(heap, copied), destroyed: refOfView(heap, destroyed) }
-        const targets = { queued: c.target(heap, records.queued), copied: c.target(heap, records.copied), destroyed: c.target(heap, records.destroyed) }
-        const counts = {
-          queued: huge ? HUGE : c.pastBlock(heap, targets.queued),
-          copied: huge ? HUGE : c.pastBlock(heap, targets.copied),
-          destroyed: huge ? HUGE : c.pastBlock(heap, targets.destroyed),
+        // The records reach the messages through their frames' refs trailers.
+        expect(shm.access(() => queuedRecords(heap, channel))).toEqual([put.queued])
+        expect(shm.access(() => queuedRecords(heap, other))).toEqual([put.released])
+        for (const ref of [put.queued, put.released]) expect(heap.u32[(ref + Rec.RefCount) >>> 2]).toBe(1)
+        const records = { ...put, copied: refOfView(copied), destroyed: refOfView(destroyed) }
+        const which = ['queued', 'released', 'copied', 'destroyed'] as const
+        type Which = (typeof which)[number]
+        const targets = Object.fromEntries(which.map((k) => [k, c.target(heap, records[k])])) as Record<Which, number>
+        const counts = Object.fromEntries(which.map((k) => [k, huge ? HUGE : c.pastBlock(heap, targets[k])])) as Record<Which, number>
+        const damage: Damage[] = []
+        const spoil = (k: Which): void => {
+          damage.push(overwrite(heap, targets[k] + c.offset, counts[k]))
         }
-        const damage = (['queued', 'copied', 'destroyed'] as const).map((k) => overwrite(heap, targets[k] + c.offset, counts[k]))
-        const ops: Array<[Op, () => unknown, 'queued' | 'copied' | 'destroyed']> = [
+        // The released record is damaged once check has run: check names the first damage it meets.
+        for (const k of ['queued', 'copied', 'destroyed'] as const) spoil(k)
+        let taken: unknown
+        const ops: Array<[Op, () => unknown, Which]> = [
           ['check', () => shm.check(), 'queued'],
           ['copy', () => shm.access((tx) => tx.copy(copied)), 'copied'],
           ['read', () => shm.access((tx) => c.read(copied, tx)), 'copied'],
-          ['take-copy', () => shm.access((tx) => tx.takeMessage({ channel, copy: true })), 'queued'],
-          ['take', () => shm.access((tx) => tx.takeMessage({ channel })), 'queued'],
+          // Taking hands out the live view (or refuses the record); reading it walks the count.
+          ['take', () => shm.access((tx) => {
+            taken = tx.takeMessage({ channel })
+            return c.read(taken, tx)
+          }), 'queued'],
+          // The receiver owns what came by reference: destroying it walks the count.
+          ['release', () => {
+            spoil('released')
+            return shm.access((tx) => tx.destroy(tx.takeMessage<{ released: unknown }>({ channel: other }).released))
+          }, 'released'],
           ['destroy', () => shm.access((tx) => tx.destroy(destroyed)), 'destroyed'],
         ]
-        for (const [op, fn, which] of ops) {
-          if (c.skip?.includes(op)) continue
-          const err = expectCorrupt(fn, targets[which])
+        const taking: Record<string, string> = {}
+        for (const [op, fn, k] of ops) {
+          const err = expectCorrupt(fn, targets[k])
           // check.ts words its findings its own way; the codec names the field it refused.
-          if (op !== 'check') expect(err.message, op).toContain(`${c.field} = ${counts[which]}`)
+          if (op !== 'check') expect(err.message, op).toContain(`${c.field} = ${counts[k]}`)
+          if (op === 'take') taking.take = taken === undefined ? 'refused at take' : 'refused when read'
           await peerTakesTurn(s)
         }
-        // The failed takes changed nothing: with the damage undone the message checks
-        // out and comes out whole.
+        // With the damage undone the heap checks out, and a view that was taken reads whole.
         undo(heap, damage)
         expect(shm.check().clean).toBe(true)
-        expect(shm.access((tx) => tx.takeMessage({ channel, copy: true }))).toEqual(c.make())
-        expect(shm.access((tx) => tx.messageCount({ channel }))).toBe(0)
+        if (taken !== undefined) {
+          expect(shm.access((tx) => tx.copy(taken))).toEqual(c.make())
+          shm.access((tx) => tx.destroy(taken))
+        }
+        expect(shm.access((tx) => tx.copy(copied))).toEqual(c.make())
+        shm.access((tx) => tx.destroy(copied))
+        expect(shm.access((tx) => [tx.messageCount({ channel }), tx.messageCount({ channel: other })])).toEqual([0, 0])
+        expect(shm.check().clean).toBe(true)
+        console.log(`${c.kind} (${huge ? 'huge' : 'one past'}): take ${taking.take}`)
       }
     })
   }
@@ -228,7 +282,7 @@ describe('a damaged count is ERR_SHM_CORRUPT naming the record and the field, an
 
 describe('a cycle in a damaged structure ends in ERR_SHM_CORRUPT, not a loop', () => {
   it('destroy: a self-referencing array, and an instance that holds itself, whose reference counts were lowered', async () => {
-    const s = segment()
+    const s = await segment()
     const { shm, heap } = s
     const array: unknown[] = [1, 'x']
     array.push(array)
@@ -236,7 +290,7 @@ describe('a cycle in a damaged structure ends in ERR_SHM_CORRUPT, not a loop', (
     point.self = point
     for (const value of [array, point]) {
       const view = shm.access((tx) => tx.put(value))
-      const ref = refOfView(heap, view)
+      const ref = refOfView(view)
       // The put's own reference and the one inside: 2. As if one of them were never counted.
       expect(heap.u32[(ref + Rec.RefCount) >>> 2]).toBe(2)
       heap.u32[(ref + Rec.RefCount) >>> 2] = 1
@@ -247,12 +301,17 @@ describe('a cycle in a damaged structure ends in ERR_SHM_CORRUPT, not a loop', (
     expect(shm.check().clean).toBe(true)
   })
 
-  it('a hash chain that loops: lookups, inserts and shm.check() refuse it; walks in insertion order are unaffected', async () => {
-    const s = segment()
+  it('a hash chain that loops, in a Map queued by reference: lookups, inserts and shm.check() refuse it; walks in insertion order are unaffected', async () => {
+    const s = await segment()
     const { shm, heap } = s
     const value = new Map<unknown, unknown>([['a', 1], ['b', 2], ['c', 3], [4, 'four']])
-    const view = shm.access((tx) => tx.putMessage(value)) as Map<unknown, unknown>
-    const table = refOfView(heap, view)
+    const view = shm.access((tx) => {
+      const v = tx.put(value)
+      tx.putMessage(v)
+      return v
+    })
+    const table = refOfView(view)
+    expect(shm.access(() => queuedRecords(heap, ''))).toEqual([table])
     const entries = heap.u32[(table + Hash.Entries) >>> 2]!
     const buckets = heap.u32[(table + Hash.Buckets) >>> 2]!
     const bucketCount = heap.u32[(table + Hash.BucketCount) >>> 2]!
@@ -275,73 +334,233 @@ describe('a cycle in a damaged structure ends in ERR_SHM_CORRUPT, not a loop', (
     expect(shm.access((tx) => tx.copy(view))).toEqual(value)
     undo(heap, damage)
     expect(shm.check().clean).toBe(true)
-    expect(shm.access((tx) => tx.takeMessage({ copy: true }))).toEqual(value)
-  })
-
-  it('a queue whose node chain loops and whose Count is 0x' + HUGE.toString(16) + ': draining stops at the first node seen twice', async () => {
-    const s = segment()
-    const { shm, heap } = s
-    const q = shm.access((tx) => {
-      for (let i = 0; i < 3; i++) tx.putMessage({ i }, { channel: 'loop' })
-      return new Channels(heap).queue('loop', false)
+    // The message brings the same record; each view holds a reference.
+    shm.access((tx) => {
+      const taken = tx.takeMessage<Map<unknown, unknown>>()
+      expect(refOfView(taken)).toBe(table)
+      expect(tx.copy(taken)).toEqual(value)
+      tx.destroy(taken)
+      tx.destroy(view)
     })
-    const head = heap.u32[(q + Queue.Head) >>> 2]!
-    const tail = heap.u32[(q + Queue.Tail) >>> 2]!
-    overwrite(heap, tail + QNode.Next, head)
-    overwrite(heap, q + Queue.Count, HUGE)
-    expectCorrupt(() => shm.check(), head, 'twice')
-    await peerTakesTurn(s)
-    // An application drains while there are messages: each take frees its node, so
-    // the loop back to the first node finds a freed block, however large Count is.
-    let taken = 0
-    expectCorrupt(
-      () =>
-        shm.access((tx) => {
-          while (tx.hasMessages({ channel: 'loop' })) {
-            tx.takeMessage({ channel: 'loop', copy: true })
-            taken++
-          }
-        }),
-      head,
-    )
-    expect(taken).toBe(2)
-    await peerTakesTurn(s)
+    expect(shm.check().clean).toBe(true)
   })
+})
 
-  it('a queue node that links to itself', async () => {
-    const s = segment()
-    const { shm, heap } = s
-    const q = shm.access((tx) => {
-      tx.putMessage('first', { channel: 'self' })
-      tx.putMessage('second', { channel: 'self' })
-      return new Channels(heap).queue('self', false)
+/** What take / receive / send may answer on a damaged channel: an error, never a hang or a crash. */
+const CLEAN = ['ERR_SHM_CORRUPT', 'ERR_NO_MESSAGES', 'ERR_TIMEOUT', 'ERR_CHANNEL_FULL']
+
+/** What a call returned, for the log (a view sent by reference cannot be read outside a turn). */
+function summary(value: unknown): unknown {
+  return { value: typeof value === 'object' && value !== null ? `(${Object.keys(value).join(',')})` : value }
+}
+
+/** The outcome of `fn`: what it returned, or the code of the ShmError it threw (anything else fails the test). */
+function outcome(fn: () => unknown): unknown {
+  try {
+    return summary(fn())
+  } catch (err) {
+    if (!(err instanceof ShmError)) throw err
+    expect(CLEAN, err.message).toContain(err.code)
+    return err.code
+  }
+}
+
+async function asyncOutcome(p: Promise<unknown>): Promise<unknown> {
+  try {
+    return summary(await p)
+  } catch (err) {
+    if (!(err instanceof ShmError)) throw err
+    expect(CLEAN, err.message).toContain(err.code)
+    return err.code
+  }
+}
+
+describe('a damaged ring or frame is ERR_SHM_CORRUPT in check(), and a clean error (no loop, no crash) in take, receive and send', () => {
+  const CAPACITY = 4
+
+  /**
+   * A fresh segment (each damage gets its own: the calls below move the ring on) with
+   * `values` queued on channel "c" (by reference where they are segment values).
+   */
+  async function queued(values: (tx: Turn) => unknown[]): Promise<{ s: Segment; ch: Channel<unknown> }> {
+    const s = await segment()
+    const ch = s.shm.channel('c', { capacity: CAPACITY })
+    s.shm.access((tx) => {
+      for (const v of values(tx)) ch.send(v)
     })
-    const head = heap.u32[(q + Queue.Head) >>> 2]!
-    overwrite(heap, head + QNode.Next, head)
-    expectCorrupt(() => shm.check(), head)
-    await peerTakesTurn(s)
-    let taken = 0
-    expectCorrupt(() =>
+    return { s, ch }
+  }
+
+  /** Every way a process reaches a damaged channel; each one ends, with a value or a clean error. */
+  async function everyWay(s: Segment, ch: Channel<unknown>): Promise<Record<string, unknown>> {
+    const { shm } = s
+    const seen: Record<string, unknown> = {}
+    seen.take = outcome(() =>
       shm.access((tx) => {
-        while (tx.hasMessages({ channel: 'self' })) {
-          tx.takeMessage({ channel: 'self' })
-          taken++
-        }
+        let taken = 0
+        // Bounded by the ring: a take that neither takes nor refuses would be a loop.
+        for (; taken <= CAPACITY && tx.hasMessages({ channel: ch.name }); taken++) tx.takeMessage({ channel: ch.name })
+        return taken
       }),
     )
-    expect(taken).toBe(1)
+    if (typeof seen.take !== 'string') expect((seen.take as { value: number }).value).toBeLessThanOrEqual(CAPACITY)
     await peerTakesTurn(s)
+    seen.tryReceive = outcome(() => ch.tryReceive())
+    seen.receive = await asyncOutcome(ch.receive({ timeoutMs: 50 }))
+    seen.receiveSync = outcome(() => ch.receiveSync({ timeoutMs: 50 }))
+    seen.trySend = outcome(() => ch.trySend('more'))
+    seen.send = outcome(() => ch.send('more', { timeoutMs: 50 }))
+    await peerTakesTurn(s)
+    return seen
+  }
+
+  it('Enqueue and Dequeue far apart (0x' + HUGE.toString(16) + ', past the capacity, a lap behind, the wrong way round)', async () => {
+    const variants: Array<[string, (e: number, d: number) => [number, number]]> = [
+      ['Enqueue 0xfffffff0 ahead', (_e, d) => [(d + HUGE) >>> 0, d]],
+      ['Enqueue past the capacity', (_e, d) => [d + CAPACITY + 3, d]],
+      ['Enqueue a lap behind', (e, d) => [(e - CAPACITY) >>> 0, d]],
+      ['Dequeue ahead of Enqueue', (e, d) => [e, d + 5]],
+      ['Dequeue a lap behind', (e, d) => [e, (d - CAPACITY) >>> 0]],
+      ['both near 2^32', () => [HUGE, HUGE - CAPACITY - 1]],
+    ]
+    for (const [what, place] of variants) {
+      const { s, ch } = await queued((tx) => ['first', { big: 'b'.repeat(300) }, { ref: tx.put([1, 2]) }])
+      const { shm, heap } = s
+      const e = heap.u32[(ch.ref + Chan.Enqueue) >>> 2]!
+      const d = heap.u32[(ch.ref + Chan.Dequeue) >>> 2]!
+      expect(e - d).toBe(3)
+      const [enqueue, dequeue] = place(e, d)
+      overwrite(heap, ch.ref + Chan.Enqueue, enqueue)
+      overwrite(heap, ch.ref + Chan.Dequeue, dequeue)
+      expectCorrupt(() => shm.check(), `channel "c": Enqueue ${enqueue} and Dequeue ${dequeue} are ${(enqueue - dequeue) | 0} apart`)
+      await peerTakesTurn(s)
+      console.log(`${what}: ${JSON.stringify(await everyWay(s, ch))}`)
+    }
   })
 
-  it('the channel directory with Count = 0x' + HUGE.toString(16) + ': looking a channel up refuses it', async () => {
-    const s = segment()
-    const { shm, heap } = s
-    await peerTakesTurn(s) // the peer resolves "in" and "out" once; later turns use its cache
-    const damage = [overwrite(heap, Header.ChannelRoot + ChannelDir.Count, HUGE)]
-    expectCorrupt(() => shm.access((tx) => tx.messageCount({ channel: 'never-used' })), Header.ChannelRoot, `Count = ${HUGE}`)
-    expectCorrupt(() => shm.check(), `${HUGE}`)
-    await peerTakesTurn(s)
-    undo(heap, damage)
-    expect(shm.check().clean).toBe(true)
+  it('a slot whose Length is larger than the slot (0x3fffffff, one byte past, with references, past its Frame record)', async () => {
+    const room = 128 - RingSlot.Data // SLOT_BYTES less the slot's bookkeeping
+    const variants: Array<[string, (tx: Turn) => unknown, (word: number) => number, string]> = [
+      ['inline 0x3fffffff', () => 'inline', () => FRAME_LENGTH, `an inline frame of ${FRAME_LENGTH} bytes overflows its slot`],
+      ['inline, one byte past', () => 'inline', () => room + 1, `an inline frame of ${room + 1} bytes overflows its slot`],
+      ['with references', (tx) => ({ ref: tx.put([1]) }), () => WITH_REFS | 0x3ffffff0, `an inline frame of ${0x3ffffff0} bytes overflows its slot`],
+      ['Frame record, past its block', () => ({ big: 'b'.repeat(300) }), (w) => (w & ~FRAME_LENGTH) | 100_000, 'is not a live Frame record of 100000 bytes'],
+    ]
+    for (const [what, value, length, finding] of variants) {
+      const { s, ch } = await queued((tx) => [value(tx), 'second'])
+      const { shm, heap } = s
+      const { slot, word } = shm.access(() => headFrame(heap, 'c'))
+      const damage = [overwrite(heap, slot + RingSlot.Length, length(word))]
+      expectCorrupt(() => shm.check(), finding)
+      await peerTakesTurn(s)
+      expectCorrupt(() => shm.access((tx) => tx.takeMessage({ channel: 'c' })))
+      await peerTakesTurn(s)
+      console.log(`${what}: ${JSON.stringify(await everyWay(s, ch))}`)
+      undo(heap, damage)
+      expect(shm.check().clean).toBe(true)
+    }
+  })
+
+  it('an out-of-line frame that points at a record that is not a Frame record, or at one of another generation', async () => {
+    const variants: Array<[string, (heap: Heap, slot: number, other: number, size: number) => Damage[], string]> = [
+      ['an array record', (heap, slot, other) => [overwrite(heap, slot + RingSlot.Ref, other)], 'is not a live Frame record'],
+      ['no block start', (heap, slot) => [overwrite(heap, slot + RingSlot.Ref, heap.u32[(slot + RingSlot.Ref) >>> 2]! + 8)], 'is not a live Frame record'],
+      ['the end of the segment', (heap, slot, _other, size) => [overwrite(heap, slot + RingSlot.Ref, size - 16)], 'is not a live Frame record'],
+      ['0x' + HUGE.toString(16), (heap, slot) => [overwrite(heap, slot + RingSlot.Ref, HUGE)], 'is not a live Frame record'],
+      ['another generation', (heap, slot) => [overwrite(heap, slot + RingSlot.Generation, heap.u32[(slot + RingSlot.Generation) >>> 2]! + 1)], 'was freed'],
+    ]
+    for (const [what, spoil, finding] of variants) {
+      let other: unknown
+      const { s, ch } = await queued((tx) => {
+        other = tx.put(['not', 'a', 'frame'])
+        return [{ big: 'f'.repeat(500), ref: tx.put({ k: 1 }) }, 'second']
+      })
+      const { shm, heap } = s
+      const { slot, word } = shm.access(() => headFrame(heap, 'c'))
+      expect((word & OUT_OF_LINE) !== 0).toBe(true)
+      const record = heap.u32[(slot + RingSlot.Ref) >>> 2]!
+      const damage = spoil(heap, slot, refOfView(other), shm.size)
+      expectCorrupt(() => shm.check(), 'frame record', finding)
+      await peerTakesTurn(s)
+      expectCorrupt(() => shm.access((tx) => tx.takeMessage({ channel: 'c' })))
+      await peerTakesTurn(s)
+      console.log(`${what}: ${JSON.stringify(await everyWay(s, ch))}`)
+      undo(heap, damage)
+      expect(heap.u8[record + Rec.Kind]).toBe(65) // InternalKind.Frame: the failed take freed nothing
+      expect(shm.check().clean).toBe(true)
+    }
+  })
+
+  it('a refs trailer that lists 0x' + HUGE.toString(16) + ' references, none, or a record that is not a live value', async () => {
+    const variants: Array<[string, (tx: Turn) => unknown, (heap: Heap, at: number, length: number, channel: number) => Damage[], (channel: number) => string]> = [
+      ['inline, count 0x' + HUGE.toString(16), (tx) => ({ ref: tx.put([1]) }), (heap, at, length) => [overwrite(heap, at + length - 4, HUGE)], () => `lists ${HUGE} refs`],
+      ['inline, count 0', (tx) => ({ ref: tx.put([1]) }), (heap, at, length) => [overwrite(heap, at + length - 4, 0)], () => 'lists 0 refs'],
+      ['Frame record, count 0x' + HUGE.toString(16), (tx) => ({ big: 'g'.repeat(400), ref: tx.put([1]) }), (heap, at, length) => [overwrite(heap, at + length - 4, HUGE)], () => `lists ${HUGE} refs`],
+      ['a channel record listed', (tx) => ({ ref: tx.put([1]) }), (heap, at, length, channel) => [overwrite(heap, at + length - 8, channel)], (channel) => `${channel}`],
+      ['an offset inside a record listed', (tx) => ({ ref: tx.put([1]) }), (heap, at, length) => [overwrite(heap, at + length - 8, readU32(heap, at + length - 8) + 16)], () => 'record'],
+    ]
+    for (const [what, value, spoil, finding] of variants) {
+      const { s, ch } = await queued((tx) => [value(tx), 'second'])
+      const { shm, heap } = s
+      const { at, length, word } = shm.access(() => headFrame(heap, 'c'))
+      expect(word & WITH_REFS).toBe(WITH_REFS)
+      const damage = spoil(heap, at, length, ch.ref)
+      expectCorrupt(() => shm.check(), finding(ch.ref))
+      await peerTakesTurn(s)
+      expectCorrupt(() => shm.access((tx) => tx.takeMessage({ channel: 'c' })))
+      await peerTakesTurn(s)
+      console.log(`${what}: ${JSON.stringify(await everyWay(s, ch))}`)
+      undo(heap, damage)
+      expect(shm.check().clean).toBe(true)
+    }
+  })
+})
+
+describe('a damaged channel directory is ERR_SHM_CORRUPT, not a loop', () => {
+  it('Capacity = 0x' + HUGE.toString(16) + ' or 2^31, Count or Used = 0x' + HUGE.toString(16) + ', or a table a stray write filled: lookups and new channels end', async () => {
+    const root = Header.ChannelRoot
+    const variants: Array<[string, (heap: Heap) => Damage[], string, boolean]> = [
+      ['Capacity = 0x' + HUGE.toString(16), (heap) => [overwrite(heap, root + ChannelDir.Capacity, HUGE)], `capacity ${HUGE}`, true],
+      ['Capacity = 2^31', (heap) => [overwrite(heap, root + ChannelDir.Capacity, 2 ** 31)], `is not a live block of ${2 ** 33} bytes`, true],
+      ['Count = 0x' + HUGE.toString(16), (heap) => [overwrite(heap, root + ChannelDir.Count, HUGE)], `says ${HUGE} channels`, false],
+      ['Used = 0x' + HUGE.toString(16), (heap) => [overwrite(heap, root + ChannelDir.Used, HUGE)], `${HUGE} used entries`, false],
+      [
+        'every entry taken',
+        (heap) => {
+          const table = heap.u32[(root + ChannelDir.Table) >>> 2]!
+          const damage: Damage[] = []
+          for (let i = 0; i < heap.u32[(root + ChannelDir.Capacity) >>> 2]!; i++) if (heap.u32[(table >>> 2) + i] === 0) damage.push(overwrite(heap, table + i * 4, TOMBSTONE))
+          return damage
+        },
+        'tombstones',
+        true,
+      ],
+    ]
+    for (const [what, spoil, finding, refused] of variants) {
+      const s = await segment()
+      const { shm, heap } = s
+      const damage = spoil(heap)
+      expectCorrupt(() => shm.check(), finding)
+      await peerTakesTurn(s)
+      // A lookup of a name that is not there walks the table; a new channel is placed in it.
+      const seen: unknown[] = []
+      for (const fn of [
+        () => shm.access((tx) => tx.messageCount({ channel: 'never-used' })),
+        () => shm.channel('never-used').close(),
+        () => shm.access((tx) => tx.putMessage('x', { channel: 'never-used-either' })),
+      ]) {
+        seen.push(outcome(fn))
+        await peerTakesTurn(s)
+      }
+      console.log(`directory ${what}: ${JSON.stringify(seen)}`)
+      // Capacity walks and placing in a full table are refused (the lookup of a name in
+      // a full table ends at Capacity, finding nothing); Count and Used are never walked.
+      if (refused) {
+        expect(seen.slice(1)).toEqual(['ERR_SHM_CORRUPT', 'ERR_SHM_CORRUPT'])
+        // The refused calls changed nothing.
+        undo(heap, damage)
+        expect(shm.check().clean).toBe(true)
+      }
+    }
   })
 })

@@ -11,11 +11,12 @@ import * as fs from 'node:fs'
 import * as path from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { SharedMemory, ShmError, type AllocatorStats, type Turn } from 'interprocess-objects'
-import { Channels } from '../core/channel'
+import { findChannel } from '../core/channel'
 import { mappedHandleOf } from '../core/values/mapped_handle'
 import { Header, HeaderFlag } from '../core/layout'
 import { native, OpenMode } from '../core/native'
-import { Hash } from '../core/records'
+import { localNotifier } from '../core/notifier'
+import { Chan, Hash, Rec } from '../core/records'
 import { startChild, uniqueName } from './helpers/processes'
 import { cli } from './helpers/cli'
 import { shmError, shmFile } from './helpers/segments'
@@ -25,10 +26,15 @@ const LONG = process.env.IPO_LONG === '1'
 const root = path.join(__dirname, '..')
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
 
-/** The queue record of `channel` (which must exist). */
-function queueOf(shm: SharedMemory, channel: string): number {
-  return shm.access(() => new Channels(shm.heap).queue(channel, false))
+/** The channel record of `channel` (which must exist). */
+function channelOf(shm: SharedMemory, channel: string): number {
+  const ref = shm.access(() => findChannel(shm.heap, channel))
+  expect(ref).toBeGreaterThan(0)
+  return ref
 }
+
+/** The record a mapped value stands for. */
+const refOf = (view: unknown): number => mappedHandleOf(view as object)!.ref
 
 /** Header offset of the heap's first block; its size word is 4 bytes further. */
 const FIRST_BLOCK = Header.HeapStart + 8
@@ -76,8 +82,8 @@ describe('segment security', () => {
     expect(fs.existsSync(shmFile(longest))).toBe(false)
   })
 
-  it('native entry points reject wrong types and ranges with TypeError / RangeError, and stay usable', () => {
-    const shm = SharedMemory.create({ name: uniqueName('native'), size: 16 * 1024 })
+  it('native entry points reject wrong types and ranges with TypeError / RangeError, and stay usable', async () => {
+    const shm = SharedMemory.create({ name: uniqueName('native'), size: 64 * 1024 })
     const osName = `/ipo-${shm.name}`
     const m = native.open(osName, 0, OpenMode.Open, false)
     const id = m.id
@@ -129,6 +135,27 @@ describe('segment security', () => {
       ['processAlive', [1.5], RangeError],
       ['processAlive', [NaN], RangeError],
       ['setErrorClass', [5], TypeError],
+      // The notifier (core/notifier.ts): a callback, a boolean, and an address of two integers 1..2^32-1.
+      ['notifierOpen', [], TypeError],
+      ['notifierOpen', ['onWake'], TypeError],
+      ['notifierOpen', [{}], TypeError],
+      ['notifierRef', [], TypeError],
+      ['notifierRef', [1], TypeError],
+      ['notifierRef', ['true'], TypeError],
+      ['notify', [], TypeError],
+      ['notify', ['1', 1], TypeError],
+      ['notify', [1, '1'], TypeError],
+      ['notify', [1], TypeError],
+      ['notify', [NaN, 1], RangeError],
+      ['notify', [1, NaN], RangeError],
+      ['notify', [0, 1], RangeError],
+      ['notify', [1, 0], RangeError],
+      ['notify', [-1, 1], RangeError],
+      ['notify', [1.5, 1], RangeError],
+      ['notify', [1, 2.5], RangeError],
+      ['notify', [2 ** 32, 1], RangeError],
+      ['notify', [1, 2 ** 32], RangeError],
+      ['notify', [Infinity, 1], RangeError],
     ]
     const wrong: string[] = []
     for (const [fn, args, expected] of cases) {
@@ -150,7 +177,23 @@ describe('segment security', () => {
     expect(native.wake(id, 0, 1)).toBe(0)
     expect(native.processAlive(process.pid)).toBe(true)
     native.close(id)
-    expect(shm.access((tx) => tx.putMessage('still fine'))).toBe('still fine')
+    shm.access((tx) => tx.putMessage('still fine'))
+    expect(shm.access((tx) => tx.takeMessage())).toBe('still fine')
+    // This thread's notifier: open (the refused calls above opened none, and this one
+    // cannot be opened twice), reachable at its address, and nobody at a neighbouring one.
+    const notifier = localNotifier()
+    expect(notifier).not.toBe(null)
+    expect(() => native.notifierOpen(() => {})).toThrow(/already open/)
+    expect(native.notify(process.pid, notifier!.nonce)).toBe(0)
+    expect(native.notify(process.pid, notifier!.nonce === 0xfffffffe ? 1 : notifier!.nonce + 1)).toBe(1)
+    // A receive that waits is woken through it by a send from another handle.
+    const other = SharedMemory.open({ name: shm.name })
+    const ch = shm.channel<string>('woken', { capacity: 2 })
+    const received = ch.receive()
+    expect(shm.check().channels.find((c) => c.name === 'woken')?.waiters).toBe(1)
+    other.channel<string>('woken').send('woken')
+    expect(await received).toBe('woken')
+    other.close()
     shm.close()
   })
 })
@@ -183,7 +226,7 @@ describe('ERR_SHM_FULL, fill and drain', () => {
         expect(tx.copy(live)).toEqual({ a: [1, 2, 3], s: 'kept', m: new Map([[1, 'one']]) })
       })
       expect(shm.check().clean).toBe(true)
-      expect(shm.access((tx) => tx.copy(tx.takeMessage()))).toEqual({ queued: true })
+      expect(shm.access((tx) => tx.takeMessage())).toEqual({ queued: true })
     } finally {
       shm.close()
     }
@@ -264,7 +307,7 @@ describe('dead processes', () => {
       expect(peer.creatorPid).toBe(pid)
       expect(peer.creatorAlive).toBe(false)
       expect(peer.created).toBe(false)
-      expect(peer.access((tx) => tx.copy(tx.takeMessage()))).toEqual({ from: 'creator', pid })
+      expect(peer.access((tx) => tx.takeMessage())).toEqual({ from: 'creator', pid })
       expect(peer.check().clean).toBe(true)
     } finally {
       peer.close()
@@ -276,59 +319,83 @@ describe('dead processes', () => {
     own.close()
   })
 
-  it('a shared Map whose count a killed insert or delete left one off is repaired from its entries', () => {
+  it('a shared Map, queued by reference, whose count a killed insert or delete left one off is repaired from its entries', () => {
     const shm = SharedMemory.create({ name: uniqueName('tcount'), size: 1 << 20 })
     try {
       const ref = shm.access((tx) => {
-        const m = tx.putMessage(new Map([['a', 1], ['b', 2], ['c', 3]]), { channel: 'm' })
+        const m = tx.put(new Map([['a', 1], ['b', 2], ['c', 3]]))
+        tx.putMessage(m, { channel: 'm' }) // by reference: check walks it from the queued frame
         m.delete('b')
-        return mappedHandleOf(m)!.ref
+        tx.destroy(m) // the message holds the record now
+        return refOf(m)
       })
       const words = new Uint32Array(shm.buffer, shm.bytes.byteOffset, shm.size >>> 2)
       for (const wrong of [3, 1]) {
         words[(ref + Hash.Count) >>> 2] = wrong // one high (delete) or one low (insert)
-        expect(shmError(() => shm.check()).code).toBe('ERR_SHM_CORRUPT')
+        const err = shmError(() => shm.check())
+        expect(err.code).toBe('ERR_SHM_CORRUPT')
+        expect(err.message).toContain(`table ${ref} says ${wrong} live entries, holds 2`)
         const report = shm.check({ repair: true })
-        expect(report.repairs.join('\n')).toContain(`Count ${wrong} → 2`)
+        expect(report.repairs.join('\n')).toContain(`table ${ref}: Count ${wrong} → 2`)
         expect(shm.check().clean).toBe(true)
       }
-      expect(shm.access((tx) => [...tx.copy(tx.takeMessage<Map<string, number>>({ channel: 'm' }))])).toEqual([['a', 1], ['c', 3]])
+      // The message brings the same record (the receiver owns the reference it held).
+      expect(
+        shm.access((tx) => {
+          const m = tx.takeMessage<Map<string, number>>({ channel: 'm' })
+          expect(refOf(m)).toBe(ref)
+          const entries = [...tx.copy(m)]
+          tx.destroy(m)
+          return entries
+        }),
+      ).toEqual([['a', 1], ['c', 3]])
+      expect(shm.check().clean).toBe(true)
     } finally {
       shm.close()
     }
   })
 
-  it('after a dead turn owner the full heap check runs first and repairs an interrupted queue update and allocator operation', async () => {
+  it('after a dead turn owner the full heap check runs first and repairs an interrupted allocator operation; queued messages are intact', async () => {
     const shm = SharedMemory.create({ name: uniqueName('recover'), size: 1 << 20 })
     try {
-      shm.access((tx) => {
-        for (let i = 0; i < 5; i++) tx.putMessage({ i, s: `message ${i}` }, { channel: 'q' })
+      const shared = shm.access((tx) => {
+        for (let i = 0; i < 5; i++) tx.putMessage({ i, s: `message ${i}`, pad: 'p'.repeat(i * 40) }, { channel: 'q' })
+        const v = tx.put({ shared: [1, 2, 3] })
+        tx.putMessage({ v }, { channel: 'q' })
+        return v
       })
       const baseline = shm.stats()
-      const q = queueOf(shm, 'q')
       const words = new Uint32Array(shm.buffer, shm.bytes.byteOffset, shm.size >>> 2)
-      // What a process killed in put() / alloc() leaves: Count one behind the linked
-      // nodes, and the allocator's "operation under way" word set.
+      // What a process killed in alloc() leaves: the allocator's "operation under way" word set.
       const holder = startChild('turn-holder.ts', [shm.name, '100', 'die'])
       expect(await holder.next()).toBe('holding')
-      words[Channels.countOffset(q) >>> 2] = 4
       words[ROOT_OP >>> 2] = 1
       words[ROOT_OP_BLOCK >>> 2] = FIRST_BLOCK
       expect(await holder.exited).toBe('SIGKILL')
       const started = performance.now()
       const count = shm.access((tx) => tx.messageCount({ channel: 'q' }))
-      expect(performance.now() - started).toBeLessThan(1000)
-      expect(count).toBe(5)
+      console.log(`recovery with an allocator repair: ${(performance.now() - started).toFixed(0)} ms`)
+      expect(count).toBe(6)
       const recovery = shm.lastRecovery!
       expect(recovery.deadOwnerPid).toBe(holder.proc.pid)
       expect(recovery.report.clean).toBe(false)
       expect(recovery.report.allocatorRepair?.interrupted).toEqual({ op: 'alloc', block: FIRST_BLOCK })
-      expect(recovery.report.repairs.join('\n')).toMatch(/allocator: an interrupted alloc/)
-      expect(recovery.report.repairs.join('\n')).toMatch(/channel "q": Count 4 → 5/)
+      expect(recovery.report.repairs).toHaveLength(1)
+      expect(recovery.report.repairs[0]).toMatch(/allocator: an interrupted alloc/)
+      expect(recovery.report.channels).toEqual([{ name: 'q', messages: 6, waiters: 0 }])
+      expect(recovery.report.records).toBeGreaterThanOrEqual(2) // the shared object and its array, reached from the queued frame
       expect(shm.check()).toMatchObject({ clean: true, repairs: [], allocator: baseline })
-      expect(shm.access((tx) => Array.from({ length: 5 }, () => tx.copy(tx.takeMessage({ channel: 'q' }))))).toEqual(
-        Array.from({ length: 5 }, (_, i) => ({ i, s: `message ${i}` })),
+      expect(shm.access((tx) => Array.from({ length: 5 }, () => tx.takeMessage({ channel: 'q' })))).toEqual(
+        Array.from({ length: 5 }, (_, i) => ({ i, s: `message ${i}`, pad: 'p'.repeat(i * 40) })),
       )
+      shm.access((tx) => {
+        const { v } = tx.takeMessage<{ v: { shared: number[] } }>({ channel: 'q' })
+        expect(refOf(v)).toBe(refOf(shared))
+        expect(tx.copy(v)).toEqual({ shared: [1, 2, 3] })
+        tx.destroy(v)
+        tx.destroy(shared)
+      })
+      expect(shm.check().clean).toBe(true)
     } finally {
       shm.close()
     }
@@ -378,12 +445,15 @@ describe('dead processes', () => {
   })
 
   const KILLS = LONG ? 25 : 3
-  it(`SIGKILL of a child mid-turn while it mutates the heap (${KILLS}×): the turn is recovered within 1 s and the heap checks out`, async () => {
+  it(`SIGKILL of a child mid-turn while it mutates the heap and sends messages (${KILLS}×): the turn is recovered and the heap checks out`, async () => {
     const shm = SharedMemory.create({ name: uniqueName('midturn'), size: 4 << 20 })
     const words = new Int32Array(shm.buffer, shm.bytes.byteOffset, shm.size >>> 2)
     const rnd = prng(Number(process.env.IPO_SEED ?? 7))
+    // Queued by reference: the message holds the record, so check() walks it from there.
     const newState = (tx: Turn): void => {
-      tx.putMessage({ list: [] as Array<number | string>, map: new Map<number, string>(), text: '', rounds: 0 }, { channel: 'state' })
+      const state = tx.put({ list: [] as Array<number | string>, map: new Map<number, string>(), text: '', rounds: 0 })
+      tx.putMessage(state, { channel: 'state' })
+      tx.destroy(state)
     }
     shm.access(newState)
     const repairs: string[] = []
@@ -391,6 +461,7 @@ describe('dead processes', () => {
     let attempts = 0
     let slowest = 0
     let dropped = 0
+    let pendingLeft = 0
     try {
       while (kills < KILLS && attempts < KILLS * 3) {
         attempts++
@@ -404,14 +475,26 @@ describe('dead processes', () => {
         const midTurn = Math.abs(owner) === pid
         const previous = shm.lastRecovery
         const started = performance.now()
-        // Use the heap right away: take every message, read it whole, free it.
+        // Use the heap right away: take every message, read what it refers to whole, free that.
         const taken = shm.access((tx) => {
           let n = 0
           for (const channel of ['m0', 'm1', 'm2']) {
             while (tx.hasMessages({ channel })) {
-              const m = tx.takeMessage({ channel })
-              tx.copy(m)
-              tx.destroy(m)
+              let m: { i: number; kept?: object }
+              try {
+                m = tx.takeMessage({ channel })
+              } catch (err) {
+                // The child was killed between claiming a position and writing it: the
+                // channel gives up on it once it stalled for ring.STUCK_MS (see below).
+                if (!(err instanceof ShmError) || err.code !== 'ERR_NO_MESSAGES') throw err
+                pendingLeft++
+                break
+              }
+              expect(typeof m.i).toBe('number')
+              if (m.kept !== undefined) {
+                tx.copy(m.kept)
+                tx.destroy(m.kept)
+              }
               n++
             }
           }
@@ -419,10 +502,12 @@ describe('dead processes', () => {
             const s = tx.takeMessage<{ list: unknown[]; map: Map<number, string> }>({ channel: 'state' })
             const copy = tx.copy(s)
             expect(Array.isArray(copy.list)).toBe(true)
+            expect(copy.map).toBeInstanceOf(Map)
             s.list.push('after recovery')
             tx.putMessage(s, { channel: 'state' })
+            tx.destroy(s) // the message holds its own reference again
           } else {
-            dropped++ // the check dropped the damaged state message: start a new one
+            dropped++ // killed between its take and its send of the state: start a new one
             newState(tx)
           }
           return n
@@ -431,7 +516,6 @@ describe('dead processes', () => {
         if (midTurn) {
           kills++
           slowest = Math.max(slowest, ms)
-          expect(ms).toBeLessThan(1000)
           const recovery = shm.lastRecovery
           expect(recovery).not.toBe(previous)
           expect(recovery!.deadOwnerPid).toBe(pid)
@@ -444,14 +528,124 @@ describe('dead processes', () => {
         expect(taken).toBeGreaterThanOrEqual(0)
       }
       expect(kills).toBe(KILLS)
+      // The channels work on. What the last child left comes out ahead of a marker (a
+      // receive skips a position a killed sender claimed once it stalled for
+      // ring.STUCK_MS), then twice around each ring (a send frees a slot a killed
+      // receiver held once it stalled as long).
+      for (const name of ['m0', 'm1', 'm2']) {
+        const ch = shm.channel<{ i: number; kept?: object; pad?: string }>(name)
+        ch.send({ i: -1 }, { timeoutMs: 20_000 })
+        for (let m = ch.receiveSync({ timeoutMs: 20_000 }); m.i !== -1; m = ch.receiveSync({ timeoutMs: 20_000 })) {
+          const kept = m.kept
+          if (kept !== undefined) shm.access((tx) => tx.destroy(kept))
+        }
+        for (let i = 0; i < 128; i++) {
+          const pad = i % 2 === 0 ? 'q'.repeat(200) : undefined
+          ch.send({ i, pad }, { timeoutMs: 20_000 })
+          expect(ch.receiveSync({ timeoutMs: 20_000 })).toEqual({ i, pad })
+        }
+        expect(ch.size).toBe(0)
+        ch.close()
+      }
+      const final = shm.check()
+      expect(final.clean).toBe(true)
       console.log(
         `mid-turn kills: ${kills} of ${attempts} kills landed inside a turn; slowest recovery ${slowest.toFixed(0)} ms; ` +
-          `${repairs.length} repair(s)${repairs.length > 0 ? `: ${repairs.join(' | ')}` : ''}; state message dropped ${dropped}×`,
+          `${repairs.length} repair(s)${repairs.length > 0 ? `: ${repairs.join(' | ')}` : ''}; state message dropped ${dropped}×; ` +
+          `a killed sender's position left pending ${pendingLeft}×`,
       )
     } finally {
       shm.close()
     }
   }, LONG ? 600_000 : 60_000)
+})
+
+// Messages with references or a Frame record are written and taken in turns
+// (core/messages.ts): a send retains the references and writes the Frame record, a
+// receive frees the ring slot, takes the references over and frees the Frame record, a
+// trySend that finds the ring full gives all of that back. A process killed at any step
+// of those turns may leak what it was handling, but must leave a heap that check()
+// accepts with nothing to repair, references that are never dropped twice (the values
+// this process sent by reference stay alive and whole), and a channel that still works.
+describe('a turn owner killed while it sends or receives a message with references and a Frame record', () => {
+  /** phase:method:nth for test/children/message-killer.ts; `leaksNothing`: the allocator is back to its baseline at the end. */
+  const points: Array<{ point: string; leaksNothing?: boolean }> = [
+    { point: 'prepare:retain:1', leaksNothing: true },
+    { point: 'prepare:retain:2' },
+    { point: 'prepare:allocRecord:1' },
+    { point: 'prepare:writeTo:1' },
+    { point: 'read:release:1', leaksNothing: true },
+    { point: 'read:hold:1' },
+    { point: 'read:hold:2' },
+    { point: 'read:freeRecord:1' },
+    { point: 'abandon:unretain:1' },
+    { point: 'abandon:unretain:2' },
+    { point: 'abandon:freeRecord:1' },
+  ]
+  const CAPACITY = 4
+  for (const { point, leaksNothing } of points) {
+    it(`killed at ${point}`, async () => {
+      const shm = SharedMemory.create({ name: uniqueName('mkill'), size: 1 << 20 })
+      const words = new Int32Array(shm.buffer, shm.bytes.byteOffset, shm.size >>> 2)
+      try {
+        const ch = shm.channel<unknown>('k', { capacity: CAPACITY })
+        const baseline = shm.stats()
+        const mine = shm.access((tx) => ({ list: tx.put([1, 'two', [3]]), map: tx.put(new Map([['k', 'v']])) }))
+        const phase = point.split(':')[0]
+        if (phase === 'read') ch.send({ big: 'p'.repeat(300), list: mine.list, map: mine.map })
+        if (phase === 'abandon') for (let i = 0; i < CAPACITY; i++) ch.send(i)
+        const child = startChild('message-killer.ts', [shm.name, point])
+        const survived = child.next()
+        expect(await child.exited).toBe('SIGKILL')
+        expect(await survived).toEqual({ exited: 'SIGKILL' }) // it sent nothing: the point was reached
+        // It died inside its turn: the turn word still names it.
+        expect(Math.abs(Atomics.load(words, Header.LockOwner >> 2))).toBe(child.proc.pid)
+
+        const report = shm.check()
+        expect(shm.lastRecovery?.deadOwnerPid).toBe(child.proc.pid)
+        expect(shm.lastRecovery!.report.repairs).toEqual([])
+        expect(report.clean).toBe(true)
+        // What this process sent by reference is alive and whole.
+        const whole = (): unknown => shm.access((tx) => [tx.copy(mine.list), tx.copy(mine.map)])
+        expect(whole()).toEqual([[1, 'two', [3]], new Map([['k', 'v']])])
+
+        // The channel works: what is queued comes out, then twice around the ring with
+        // plain, Frame-record and by-reference messages. A slot the dead receiver claimed
+        // and never freed is freed by a sender once that is seen to stall (ring.STUCK_MS).
+        if (phase === 'abandon') expect(Array.from({ length: CAPACITY }, () => ch.tryReceive())).toEqual([0, 1, 2, 3])
+        expect(ch.tryReceive()).toBe(undefined)
+        for (let i = 0; i < CAPACITY * 2; i++) {
+          const sent = shm.access((tx) => {
+            const ref = i % 3 === 2 ? tx.put({ i }) : undefined
+            const message = { i, pad: i % 3 === 1 ? 'f'.repeat(200) : '', ref }
+            ch.send(message, { timeoutMs: 20_000 })
+            if (ref !== undefined) tx.destroy(ref)
+            return message
+          })
+          const got = ch.tryReceive() as { i: number; pad: string; ref?: object }
+          expect(got.i).toBe(i)
+          expect(got.pad).toBe(sent.pad)
+          if (got.ref !== undefined) {
+            shm.access((tx) => {
+              expect(tx.copy(got.ref)).toEqual({ i })
+              tx.destroy(got.ref)
+            })
+          } else expect(i % 3).not.toBe(2)
+        }
+        expect(ch.stats()).toEqual({ size: 0, capacity: CAPACITY, dropped: point === 'read:release:1' ? 1 : 0 })
+        expect(whole()).toEqual([[1, 'two', [3]], new Map([['k', 'v']])])
+        shm.access((tx) => {
+          tx.destroy(mine.list)
+          tx.destroy(mine.map)
+        })
+        expect(shm.check().clean).toBe(true)
+        if (leaksNothing) expect(shm.stats()).toEqual(baseline)
+        ch.close()
+      } finally {
+        shm.close()
+      }
+    })
+  }
 })
 
 describe('load', () => {
@@ -461,31 +655,32 @@ describe('load', () => {
   it(`${PEERS} processes × ${N} messages over ${CHANNELS} channels: each delivered exactly once, allocator back to the baseline`, async () => {
     const shm = SharedMemory.create({ name: uniqueName('load'), size: 32 << 20 })
     try {
-      // Channels are created on first use and stay: create them before the baseline.
-      shm.access((tx) => {
-        for (const channel of ['ctl', ...Array.from({ length: CHANNELS }, (_, c) => `load-${c}`)]) {
-          tx.putMessage(0, { channel })
-          tx.takeMessage({ channel })
-        }
-      })
+      // Channels live while a handle is open: these keep them from before the baseline to the end.
+      const kept = ['ctl', ...Array.from({ length: CHANNELS }, (_, c) => `load-${c}`)].map((name) => shm.channel(name))
       const baseline = shm.stats()
-      shm.access((tx) => {
+      // The shared counter goes to every peer by reference: each owns a reference to the same record.
+      const ctlRef = shm.access((tx) => {
         const ctl = tx.put({ taken: 0 })
-        for (let p = 0; p < PEERS; p++) tx.putMessage(ctl, { channel: 'ctl' })
+        for (let p = 0; p < PEERS; p++) kept[0]!.send(ctl)
         tx.destroy(ctl) // the peers hold the references now
+        return refOf(ctl)
       })
+      expect(shm.heap.u32[(ctlRef + Rec.RefCount) >>> 2]).toBe(PEERS)
       const started = performance.now()
       const peers = Array.from({ length: PEERS }, (_, p) => {
         const c = startChild('reliability-load.ts', [shm.name, String(p), String(N), String(PEERS), String(CHANNELS)])
-        return { c, report: c.next<{ index: number; sent: number; taken: number; full: number; received: string }>() }
+        return { c, report: c.next<{ index: number; sent: number; taken: number; full: number; bad: number; received: string }>() }
       })
       const counts = new Uint16Array(PEERS * N)
       let takenTotal = 0
+      let fullTotal = 0
       const perPeer: number[] = []
       for (const { c, report } of peers) {
         const r = await report
         expect(r.sent).toBe(N)
+        expect(r.bad).toBe(0)
         takenTotal += r.taken
+        fullTotal += r.full
         perPeer.push(r.taken)
         const received = Buffer.from(r.received, 'base64')
         expect(received.length).toBe(PEERS * N)
@@ -499,11 +694,20 @@ describe('load', () => {
         if (counts[i] !== 1) wrong.push(`peer ${Math.floor(i / N)} message ${i % N} delivered ${counts[i]}×`)
       }
       expect(wrong).toEqual([])
+      // Every Frame record, by-reference value and the counter were freed; nothing was lost.
       expect(shm.stats()).toEqual(baseline)
+      for (const ch of kept) expect(ch.stats()).toMatchObject({ size: 0, dropped: 0 })
       const report = shm.check()
       expect(report.clean).toBe(true)
-      expect(report.channels.every((c) => c.messages === 0)).toBe(true)
-      console.log(`load: ${PEERS * N} messages through ${PEERS} processes in ${seconds.toFixed(1)} s (${Math.round((PEERS * N) / seconds)}/s); taken per peer ${perPeer.join(', ')}`)
+      expect(report.channels.map((c) => c.name).sort()).toEqual(['ctl', ...Array.from({ length: CHANNELS }, (_, c) => `load-${c}`)])
+      expect(report.channels.every((c) => c.messages === 0 && c.waiters === 0)).toBe(true)
+      for (const ch of kept) ch.close()
+      // Their last handles closed while empty: the channels are gone.
+      expect(shm.check().channels).toEqual([])
+      console.log(
+        `load: ${PEERS * N} messages through ${PEERS} processes in ${seconds.toFixed(1)} s (${Math.round((PEERS * N) / seconds)}/s); ` +
+          `taken per peer ${perPeer.join(', ')}; trySend found a ring full ${fullTotal}×`,
+      )
     } finally {
       shm.close()
     }
@@ -586,21 +790,38 @@ describe('CLI: interprocess-objects ls | rm | check', () => {
       expect(fs.existsSync(shmFile(junk))).toBe(true)
 
       // check finds damage, --repair repairs what a crash leaves, the rest stays an error.
-      own.access((tx) => {
+      const mapRef = own.access((tx) => {
         for (let i = 0; i < 3; i++) tx.putMessage(`m${i}`, { channel: 'work' })
+        const m = tx.put(new Map([['a', 1], ['b', 2], ['c', 3]]))
+        tx.putMessage({ m }, { channel: 'work' })
+        tx.destroy(m)
+        return refOf(m)
       })
-      const q = queueOf(own, 'work')
       const words = new Uint32Array(own.buffer, own.bytes.byteOffset, own.size >>> 2)
-      words[Channels.countOffset(q) >>> 2] = 2
+      // What an insert killed before it raised the count leaves, in a value a queued message refers to.
+      words[(mapRef + Hash.Count) >>> 2] = 2
       r = await cli('check', live)
       expect(r.code).toBe(1)
       expect(r.stdout).toContain('CORRUPT')
-      expect(r.stdout).toContain('Count 2')
+      expect(r.stdout).toContain(`table ${mapRef} says 2 live entries, holds 3`)
       r = await cli('check', live, '--repair')
       expect(r.code).toBe(0)
-      expect(r.stdout).toMatch(/repaired: channel "work": Count 2 → 3/)
-      expect(r.stdout).toContain('work: 3 message(s)')
-      expect(words[Channels.countOffset(q) >>> 2]).toBe(3)
+      expect(r.stdout).toContain(`repaired: table ${mapRef}: Count 2 → 3`)
+      expect(r.stdout).toContain('work: 4 message(s)')
+      expect(words[(mapRef + Hash.Count) >>> 2]).toBe(3)
+      // A ring no crash can leave (rings are not written in turns): Dequeue ahead of Enqueue.
+      const work = channelOf(own, 'work')
+      const dequeue = words[(work + Chan.Dequeue) >>> 2]!
+      const enqueue = words[(work + Chan.Enqueue) >>> 2]!
+      expect(enqueue - dequeue).toBe(4)
+      words[(work + Chan.Dequeue) >>> 2] = enqueue + 8
+      for (const args of [[], ['--repair']]) {
+        r = await cli('check', live, ...args)
+        expect(r.code).toBe(1)
+        expect(r.stdout).toContain('CORRUPT')
+        expect(r.stdout).toContain(`channel "work": Enqueue ${enqueue} and Dequeue ${enqueue + 8} are -8 apart`)
+      }
+      words[(work + Chan.Dequeue) >>> 2] = dequeue
       const view = new DataView(own.buffer, own.bytes.byteOffset, own.size)
       const original = view.getUint32(FIRST_BLOCK + 4, true)
       view.setUint32(FIRST_BLOCK + 4, 0x00fffff0, true)

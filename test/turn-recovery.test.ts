@@ -8,6 +8,7 @@ import { Worker } from 'node:worker_threads'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { SharedMemory, ShmError } from 'interprocess-objects'
 import { Header } from '../core/layout'
+import { Chan } from '../core/records'
 import { ownerIdentity, startStamp } from '../core/lock'
 import { native } from '../core/native'
 import { childrenDir, startChild, uniqueName, type Child } from './helpers/processes'
@@ -210,15 +211,59 @@ describe('close() withdraws what the handle registered', () => {
     expect([h.owner, h.heir, h.waiters]).toEqual([0, 0, 0])
   })
 
-  it('while waitForMessage() sleeps on a channel: the channel waiter count goes back', async () => {
+  // A channel's waiter count (check's ChannelReport.waiters) is Chan.Sleepers (event
+  // loops listed in its sleeper table) + Chan.FutexWaiters (threads on its futex word).
+  // Another handle keeps the channel open, so the count can be read after the close.
+  const waiterCases: Array<[string, (waiter: SharedMemory) => Promise<unknown>, 'Sleepers' | 'FutexWaiters']> = [
+    ['waitForMessage() sleeps on the futex word', (w) => w.waitForMessage({ channel: 'c' }), 'FutexWaiters'],
+    ['channel.receive() sleeps in the sleeper table (this event loop’s notifier)', (w) => w.channel('c').receive(), 'Sleepers'],
+    ['channel.receive({ wait: low-latency }) spins on the futex word', (w) => w.channel('c').receive({ wait: 'low-latency' }), 'FutexWaiters'],
+  ]
+  for (const [what, wait, word] of waiterCases) {
+    it(`while ${what}: the channel waiter count goes back`, async () => {
+      const shm = create()
+      const keep = shm.channel('c')
+      const ref = keep.ref
+      const waiter = SharedMemory.open({ name: shm.name })
+      const pending = codeOf(wait(waiter))
+      const waitersOn = (name: string) => shm.check().channels.find((c) => c.name === name)?.waiters
+      const words = () => ({ Sleepers: Atomics.load(shm.heap.i32, (ref + Chan.Sleepers) >>> 2), FutexWaiters: Atomics.load(shm.heap.i32, (ref + Chan.FutexWaiters) >>> 2) })
+      await vi.waitFor(() => expect(waitersOn('c')).toBe(1), { timeout: 5000, interval: 5 })
+      expect(words()).toEqual({ Sleepers: 0, FutexWaiters: 0, [word]: 1 })
+      waiter.close()
+      expect(await pending).toBe('ERR_SHM_CLOSED')
+      expect(waitersOn('c')).toBe(0)
+      expect(words()).toEqual({ Sleepers: 0, FutexWaiters: 0 })
+      // The channel works on: a message sent now is there for the handle that stayed.
+      keep.send('after')
+      expect(keep.tryReceive()).toBe('after')
+      keep.close()
+      // Its last handle closed while empty: the channel is gone.
+      expect(waitersOn('c')).toBe(undefined)
+      expect(shm.check().clean).toBe(true)
+    })
+  }
+
+  it('the last handle of a channel closes while waiting on it: the waiter count is withdrawn before the channel is freed', async () => {
     const shm = create()
     const waiter = SharedMemory.open({ name: shm.name })
-    const pending = codeOf(waiter.waitForMessage({ channel: 'c' }))
+    // Stands for another process that allocates the moment close() has dropped the
+    // handle's references: registered first, this withdrawal runs before the others.
+    // Were the channel freed by then, this record would take its place, and the waiter
+    // count withdrawn after it would be subtracted from its bytes.
+    let victim: Float64Array | undefined
+    ;(waiter as unknown as { segment: { onClose(fn: () => void): void } }).segment.onClose(() => {
+      victim = shm.access((tx) => tx.put(new Float64Array(100).fill(1)))
+    })
+    const pending = codeOf(waiter.waitForMessage({ channel: 'last' }))
     const waitersOn = (name: string) => shm.check().channels.find((c) => c.name === name)?.waiters
-    await vi.waitFor(() => expect(waitersOn('c')).toBe(1), { timeout: 5000, interval: 5 })
+    await vi.waitFor(() => expect(waitersOn('last')).toBe(1), { timeout: 5000, interval: 5 })
     waiter.close()
     expect(await pending).toBe('ERR_SHM_CLOSED')
-    expect(waitersOn('c')).toBe(0)
+    expect(waitersOn('last')).toBe(undefined) // freed with its last handle
+    expect(victim).toBeDefined()
+    expect(shm.access(() => [...victim!])).toEqual(new Array(100).fill(1))
+    expect(shm.check().clean).toBe(true)
   })
 
   it('is refused inside the handle’s own turn, and the turn is released as usual', () => {

@@ -340,6 +340,7 @@ const arrayHandler: ProxyHandler<unknown[]> = {
   get(target, prop, receiver) {
     const h = handleOf(target)
     if (prop === MAPPED || prop === TARGET) return receiver === h.proxy ? h : undefined
+    if (prop === 'then' && !h.heap.inTurn) return undefined // never a thenable: see notThenable
     h.heap.checkView(h.ref, h.generation)
     const i = indexOf(prop)
     if (i >= 0) return arrayGet(h.heap, h.ref, i, true)
@@ -475,6 +476,17 @@ function accessorOf(proto: object | null, prop: string): PropertyDescriptor | un
   return undefined
 }
 
+/**
+ * "then" asked outside a turn: every promise resolution asks for it (await, a resolve
+ * function, yield in an async generator), so a mapped value handed out by a promise,
+ * say a message received by reference, is asked while no turn is held. A segment holds
+ * no functions, so a mapped object or array is never a thenable: no record is read and
+ * nothing is thrown (a registered class's own prototype still answers for an Instance).
+ */
+function notThenable(proto: object | null, receiver: unknown): unknown {
+  return proto === null ? undefined : Reflect.get(proto, 'then', receiver)
+}
+
 const objectHandler: ProxyHandler<object> = {
   get(target, prop, receiver) {
     const h = handleOf(target)
@@ -484,6 +496,7 @@ const objectHandler: ProxyHandler<object> = {
       return prop === TARGET || h.shareRef === h.ref ? h : { heap: h.heap, ref: h.shareRef, generation: h.shareGeneration }
     }
     if (typeof prop === 'string') {
+      if (prop === 'then' && !h.heap.inTurn) return notThenable(h.proto, receiver)
       h.heap.checkView(h.ref, h.generation)
       const e = tableEntry(h.heap, h.ref, prop)
       if (e !== 0) return entryValue(h.heap, e, true)

@@ -1,64 +1,112 @@
-// One of 8 load peers: puts `n` messages {p, s} spread over the load channels and,
-// in the same turns, takes whatever is queued on any of them (competing with the
-// other peers), until the shared counter says every message of every peer was
-// taken. Reports what it received as one byte per (peer, sequence number).
-import { SharedMemory, ShmError } from 'interprocess-objects'
+// One of the load peers. Sends `n` messages {p, s} spread over the load channels with
+// channel.trySend (every 8th padded so that its frame is a Frame record, every 64th
+// carrying a value of the segment by reference), and receives from every load channel
+// with `await channel.receive()`, competing with the other peers. A shared counter
+// (a live record every peer got by reference on channel "ctl") counts the messages
+// taken; the peer that takes the last one sends each peer's receive loops a 'stop'.
+// Reports what it received as one byte per (peer, sequence number).
+import { SharedMemory } from 'interprocess-objects'
+
+interface Load {
+  p: number
+  s: number
+  pad?: string
+  ref?: Int32Array
+}
 
 const [name, indexArg, nArg, peersArg, channelsArg] = process.argv.slice(2)
 const index = Number(indexArg)
 const n = Number(nArg)
 const peers = Number(peersArg)
-const channels = Array.from({ length: Number(channelsArg) }, (_, c) => `load-${c}`)
 const total = n * peers
 const BATCH = 16
 
 const shm = SharedMemory.open({ name: name! })
-shm.waitForMessageSync({ channel: 'ctl', timeoutMs: 30_000 })
-const ctl = shm.access((tx) => tx.takeMessage<{ taken: number }>({ channel: 'ctl' }))
+const chans = Array.from({ length: Number(channelsArg) }, (_, c) => shm.channel<Load | 'stop'>(`load-${c}`))
 const received = new Uint8Array(total)
-const sleeper = new Int32Array(new SharedArrayBuffer(4))
 let sent = 0
 let taken = 0
 let full = 0
-let done = false
-let rotate = index
+let bad = 0
+let pending = 0
+let flushScheduled = false
 
-while (!done) {
-  let progress = false
-  shm.access((tx) => {
-    for (let b = 0; b < BATCH && sent < n; b++) {
-      try {
-        tx.putMessage({ p: index, s: sent }, { channel: channels[(index + sent) % channels.length] })
-      } catch (err) {
-        if (!(err instanceof ShmError) || err.code !== 'ERR_SHM_FULL') throw err
-        full++
-        break // nothing was written: try again in a later turn
+const yieldLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve))
+
+async function main(): Promise<void> {
+  const ctlChannel = shm.channel<{ taken: number }>('ctl')
+  const ctl = await ctlChannel.receive({ timeoutMs: 30_000 })
+  ctlChannel.close()
+
+  /** Adds what was taken since the last flush to the shared counter; the last taker stops everyone. */
+  const flush = (): void => {
+    flushScheduled = false
+    if (pending === 0) return
+    const add = pending
+    pending = 0
+    const last = shm.access(() => {
+      ctl.taken += add
+      return ctl.taken === total
+    })
+    if (last) for (const ch of chans) for (let p = 0; p < peers; p++) ch.send('stop')
+  }
+
+  const receiveLoop = async (ch: (typeof chans)[number]): Promise<void> => {
+    for (;;) {
+      const m = await ch.receive()
+      if (m === 'stop') return
+      if (m.ref !== undefined) {
+        const ref = m.ref
+        shm.access((tx) => {
+          if (ref[0] !== m.p || ref[1] !== m.s) bad++
+          tx.destroy(ref)
+        })
       }
-      sent++
-      progress = true
-    }
-    for (let b = 0, tries = 0; b < BATCH && tries < channels.length; ) {
-      const channel = channels[rotate++ % channels.length]!
-      if (!tx.hasMessages({ channel })) {
-        tries++
-        continue
-      }
-      const m = tx.takeMessage<{ p: number; s: number }>({ channel })
+      if ((m.s % 8 === 0) !== (m.pad?.length === 120)) bad++
       const at = m.p * n + m.s
       if (received[at]! < 255) received[at]! += 1
-      tx.destroy(m)
-      ctl.taken += 1
       taken++
-      b++
-      tries = 0
-      progress = true
+      pending++
+      if (!flushScheduled) {
+        flushScheduled = true
+        setImmediate(flush)
+      }
     }
-    if (ctl.taken >= total) {
-      done = true
-      tx.destroy(ctl)
+  }
+  const receiving = Promise.all(chans.map(receiveLoop))
+
+  while (sent < n) {
+    for (let b = 0; b < BATCH && sent < n; b++) {
+      const ch = chans[(index + sent) % chans.length]!
+      const s = sent
+      let outcome: true | 'ERR_CHANNEL_FULL'
+      if (s % 64 === 63) {
+        outcome = shm.access((tx) => {
+          const ref = tx.put(new Int32Array([index, s]))
+          const r = ch.trySend({ p: index, s, ref })
+          tx.destroy(ref) // the message holds its own reference
+          return r
+        })
+      } else {
+        outcome = ch.trySend(s % 8 === 0 ? { p: index, s, pad: 'x'.repeat(120) } : { p: index, s })
+      }
+      if (outcome !== true) {
+        full++
+        break // nothing was sent: the receivers of this event loop run first
+      }
+      sent++
     }
-  })
-  if (!progress && !done) Atomics.wait(sleeper, 0, 0, 1)
+    await yieldLoop()
+  }
+  await receiving
+  flush()
+  shm.access((tx) => tx.destroy(ctl))
+  for (const ch of chans) ch.close()
+  shm.close()
+  process.send!({ index, sent, taken, full, bad, received: Buffer.from(received).toString('base64') }, () => process.disconnect())
 }
-shm.close()
-process.send!({ index, sent, taken, full, received: Buffer.from(received).toString('base64') }, () => process.disconnect())
+
+main().catch((err: unknown) => {
+  console.error(err)
+  process.exit(1)
+})
