@@ -3,98 +3,33 @@
 //   shm futex   Atomics.store + wake, sleep in a cross-process futex wait
 //   IPC json    child_process fork IPC, process.send ping-pong ('json')
 //   IPC adv.    the same with serialization: 'advanced' (structured clone)
+// The segment ping-pong lives in bench/lib/word-pingpong.ts (bench/messages.ts uses it too).
 // Every peer is measured in this run, on this machine; each case warms up first.
-import { randomBytes } from 'node:crypto'
 import { availableParallelism } from 'node:os'
 import type { SerializationType } from 'node:child_process'
-import { SharedMemory } from 'interprocess-objects'
 import { startPeer } from './lib/processes'
-import { rawSegment } from './lib/raw_segment'
 import type { BenchRow, RunOptions } from './lib/scenario'
 import { count, LatencyLoop, ratio, summarize, us, type Summary } from './lib/stats'
+import { wordPingPong, type PingPongPlan } from './lib/word-pingpong'
 
 export const title = 'roundtrip: one 32-bit word, ping-pong between two processes'
-export const about = `The floor under every message figure: no API at all, just one 32-bit word in a shared segment that two processes flip back and forth. **shm spin** stores the ping and spins on \`Atomics.load\` for the pong (both processes keep a core busy); **shm futex** stores the ping, wakes the other side with the addon's futex wake, and sleeps in a futex wait until the pong (what cpu-friendly waiting does underneath). child_process IPC sends a number back and forth for comparison. The messages table adds the API (turns, allocation, encoding) on top of these.`
+export const about = `The floor under every message figure: no API at all, just one 32-bit word in a shared segment that two processes flip back and forth. **shm spin** stores the ping and spins on \`Atomics.load\` for the pong (both processes keep a core busy); **shm futex** stores the ping, wakes the other side with the addon's futex wake, and sleeps in a futex wait until the pong (what cpu-friendly waiting does underneath). child_process IPC sends a number back and forth for comparison. The messages table puts the channel API on top of these (a frame encoded into a ring slot, the wake-up, the decode) and measures the spin and futex floors again in its own run, for its targets.`
 export const notes = [
   'vs IPC = child_process IPC (json) time ÷ this time, at the same percentile; higher is faster.',
   'shm spin keeps both processes busy (one core each); shm futex sleeps and pays a wake syscall per hop.',
   'rounds = round trips measured after the warm-up; each case stops at its round count or its time budget (15 s; 2 s in quick mode), whichever comes first.',
 ]
 
-const PEER = 'roundtrip-peer.ts'
-const SEGMENT_SIZE = 1 << 20
-/** The ping word: a cache line in the middle of the heap, away from header and allocator roots. */
-const WORD_OFFSET = SEGMENT_SIZE / 2
-const STALL_MS = 30_000
+const PEER = 'roundtrip-peer'
 
-interface Plan {
-  warmup: number
-  rounds: number
-  /** Time budget of one case (see LatencyLoop). */
-  budgetMs: number
-}
-
-function plans(quick: boolean): Record<'spin' | 'futex' | 'ipc', Plan> {
+function plans(quick: boolean): Record<'spin' | 'futex' | 'ipc', PingPongPlan> {
   return quick
     ? { spin: { warmup: 2_000, rounds: 20_000, budgetMs: 2_000 }, futex: { warmup: 500, rounds: 5_000, budgetMs: 2_000 }, ipc: { warmup: 300, rounds: 2_000, budgetMs: 2_000 } }
     : { spin: { warmup: 50_000, rounds: 500_000, budgetMs: 15_000 }, futex: { warmup: 5_000, rounds: 50_000, budgetMs: 15_000 }, ipc: { warmup: 2_000, rounds: 20_000, budgetMs: 15_000 } }
 }
 
-/** Written to the word to end the peer's loop early (pings and pongs are positive). */
-const STOP = -1
-
-/** Ping-pong over the segment word; returns the measured round trips in µs. */
-async function overSegment(mode: 'spin' | 'futex', plan: Plan): Promise<Float64Array> {
-  const name = `bench-rt-${process.pid}-${randomBytes(3).toString('hex')}`
-  const shm = SharedMemory.create({ name, size: SEGMENT_SIZE })
-  const peer = startPeer(PEER, [mode, name, String(WORD_OFFSET)])
-  try {
-    if ((await peer.next()) !== 'ready') throw new Error('roundtrip peer did not start')
-    const segment = rawSegment(shm)
-    const words = segment.words
-    const index = WORD_OFFSET >> 2
-    const loop = new LatencyLoop(plan.warmup, plan.rounds, plan.budgetMs)
-    const stalled = () => new Error(`roundtrip ${mode}: the peer stopped answering`)
-    for (let r = 1; ; r++) {
-      const pong = 2 * r
-      const t0 = performance.now()
-      if (mode === 'spin') {
-        Atomics.store(words, index, pong - 1)
-        let spins = 0
-        while (Atomics.load(words, index) !== pong) {
-          if (++spins === 1 << 24) {
-            spins = 0
-            if (performance.now() - t0 > STALL_MS) throw stalled()
-          }
-        }
-      } else {
-        Atomics.store(words, index, pong - 1)
-        segment.wake(WORD_OFFSET, 1)
-        for (;;) {
-          const seen = Atomics.load(words, index)
-          if (seen === pong) break
-          segment.wait(WORD_OFFSET, seen, 1000)
-          if (performance.now() - t0 > STALL_MS) throw stalled()
-        }
-      }
-      const t1 = performance.now()
-      if (!loop.add((t1 - t0) * 1e3)) break
-    }
-    Atomics.store(words, index, STOP)
-    segment.wake(WORD_OFFSET, 1)
-    if ((await peer.next()) !== 'done') throw new Error('roundtrip peer did not finish')
-    return loop.result()
-  } finally {
-    let timer: NodeJS.Timeout | undefined
-    const code = await Promise.race([peer.exited, new Promise((resolve) => (timer = setTimeout(resolve, 5000, 'timeout')))])
-    clearTimeout(timer)
-    if (code !== 0) peer.proc.kill()
-    shm.close()
-  }
-}
-
 /** Ping-pong over the fork IPC channel; returns the measured round trips in µs. */
-async function overIpc(serialization: SerializationType, plan: Plan): Promise<Float64Array> {
+async function overIpc(serialization: SerializationType, plan: PingPongPlan): Promise<Float64Array> {
   const peer = startPeer(PEER, ['ipc'], serialization)
   try {
     if ((await peer.next()) !== 'ready') throw new Error('roundtrip peer did not start')
@@ -129,11 +64,11 @@ export async function run(opts: RunOptions): Promise<BenchRow[]> {
   // IPC first: the baseline everything is compared with.
   cases.push(['child_process IPC (json)', summarize(await overIpc('json', plan.ipc))])
   cases.push(['child_process IPC (advanced)', summarize(await overIpc('advanced', plan.ipc))])
-  cases.push(['shm futex (store+wake / wait)', summarize(await overSegment('futex', plan.futex))])
+  cases.push(['shm futex (store+wake / wait)', summarize(await wordPingPong('futex', plan.futex))])
   const rows: BenchRow[] = []
   // Two spinning processes on one core only make progress when the scheduler
   // switches between them: milliseconds per hop, and minutes for the run.
-  if (availableParallelism() >= 2) cases.push(['shm spin (Atomics load/store)', summarize(await overSegment('spin', plan.spin))])
+  if (availableParallelism() >= 2) cases.push(['shm spin (Atomics load/store)', summarize(await wordPingPong('spin', plan.spin))])
   else rows.push({ case: 'shm spin (Atomics load/store)', figures: {}, note: 'skipped: needs 2 or more cores' })
   const base = cases[0]![1]
   return cases.map(([name, s]): BenchRow => ({

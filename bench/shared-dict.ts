@@ -4,7 +4,7 @@
 // (defineStruct), a mapped plain object and a MappedMap; the same exchange
 // through child_process IPC carries the record in the messages.
 import type { SerializationType } from 'node:child_process'
-import { SharedMemory, type MappedMap, type Turn } from 'interprocess-objects'
+import { SharedMemory, type MappedMap } from 'interprocess-objects'
 import { FIELDS, incrementLocal, initialPlayer, Player, type PlayerObject, type PlayerView, type RecordKind } from './lib/dict-common'
 import { startPeer, uniqueName } from './lib/processes'
 import { valueOf, type BenchRow, type Check, type RunOptions } from './lib/scenario'
@@ -17,9 +17,9 @@ export const notes = [
   `per request: ask → the other process increments each field once in one turn → read the 9 fields back (9 increments per round trip).`,
   `batched: the same, with ${BATCH} passes over the 9 fields per turn (${(9 * BATCH).toLocaleString('en-US')} increments per round trip): the cost of the field access itself.`,
   'per request vs IPC = this ÷ child_process IPC (advanced), per request. batched vs plain object = this ÷ the same loop on an ordinary object in one process (the ceiling).',
-  'Requests and answers are SDK messages (cpu-friendly waits). The IPC rows increment the child\'s private copy, which then travels back: nothing is shared while it runs.',
+  'Requests and answers are channel messages (send, receiveSync, cpu-friendly); the record itself was put in the segment once and sent by reference. The IPC rows increment the child\'s private copy, which then travels back: nothing is shared while it runs.',
 ]
-export const about = `The seed's dict benchmark counts increments of values in a shared dictionary. Here a player record with 9 numeric fields (5 int32, 4 float64) is shared; this process sends a request, the other process increments each field in one turn and answers, and this process reads the 9 fields back (and checks them). **per request** does one increment per field per request, so it mostly measures the request/answer round trip; **batched** does ${BATCH} passes per request, so it measures what one increment of shared data costs. The record is shared three ways: a struct view (\`defineStruct\`, fields at fixed offsets), a mapped plain object (a Proxy over a shared hash table) and a \`MappedMap\`. Requests and answers are SDK messages waited for with \`waitForMessageSync\` (cpu-friendly). child_process IPC cannot share the record: it travels in the request and the answer, and the other process increments its own copy (so its batched figure measures a private object, not sharing; its per-request figure is the comparison that means something). The seed's dict table reports increments per second of shared values; the closest column here is **batched**, which counts increments of the shared record with the cost of the request spread over 9,000 of them. "plain object, one process" is the same loop with nothing shared: the ceiling for the batched column.`
+export const about = `The seed's dict benchmark counts increments of values in a shared dictionary. Here a player record with 9 numeric fields (5 int32, 4 float64) is shared; this process sends a request, the other process increments each field in one turn and answers, and this process reads the 9 fields back (and checks them). **per request** does one increment per field per request, so it mostly measures the request/answer round trip; **batched** does ${BATCH} passes per request, so it measures what one increment of shared data costs. The record is shared three ways: a struct view (\`defineStruct\`, fields at fixed offsets), a mapped plain object (a Proxy over a shared hash table) and a \`MappedMap\`. The record is put in the segment once (\`tx.put\`) and sent to the other process by reference on a channel (it receives the live view); requests and answers are small copied channel messages (\`req.send(passes)\`, \`res.receiveSync()\`, cpu-friendly), and this process reads the fields back in a turn. child_process IPC cannot share the record: it travels in the request and the answer, and the other process increments its own copy (so its batched figure measures a private object, not sharing; its per-request figure is the comparison that means something). The seed's dict table reports increments per second of shared values; the closest column here is **batched**, which counts increments of the shared record with the cost of the request spread over 9,000 of them. "plain object, one process" is the same loop with nothing shared: the ceiling for the batched column.`
 
 interface Measured {
   perRequest: number // increments/s
@@ -59,32 +59,30 @@ async function overSdk(kind: RecordKind, quick: boolean): Promise<Measured> {
   const { ms, warmRequests } = budgets(quick)
   const name = uniqueName('bench-dict')
   const shm = SharedMemory.create({ name, size: 1 << 20 })
+  const recordChannel = shm.channel<unknown>('record')
+  const req = shm.channel<number>('req')
+  const res = shm.channel<number>('res')
   const peer = startPeer('dict-peer', [kind, name])
   try {
+    // The record is put in the segment and sent by reference: the peer receives the live view (and owns it).
     const record = shm.access((tx) => {
+      let view: unknown
       if (kind === 'struct') {
         const local = new Uint8Array(Player.byteLength)
         Player.write(local, 0, initialPlayer())
-        return tx.putMessage(Player.view(local), { channel: 'record' }) as unknown
-      }
-      return tx.putMessage(kind === 'map' ? new Map(Object.entries(initialPlayer())) : initialPlayer(), { channel: 'record' }) as unknown
+        view = tx.put(Player.view(local))
+      } else view = tx.put(kind === 'map' ? new Map(Object.entries(initialPlayer())) : initialPlayer())
+      recordChannel.send(view)
+      return view
     })
     if ((await peer.next()) !== 'ready') throw new Error('dict peer did not start')
     const sum =
       kind === 'struct' ? () => sumStruct(record as PlayerView) : kind === 'object' ? () => sumObject(record as PlayerObject) : () => sumMap(record as MappedMap<string, number>)
-    let passesNow = 0
-    const ask = (tx: Turn) => {
-      tx.putMessage(passesNow, { channel: 'req' })
-    }
-    const readBack = (tx: Turn) => {
-      tx.takeMessage({ channel: 'res' })
-      return sum()
-    }
+    const waitOptions = { timeoutMs: 30_000 }
     const request = (passes: number) => {
-      passesNow = passes
-      shm.access(ask)
-      shm.waitForMessageSync({ channel: 'res', timeoutMs: 30_000 })
-      return shm.access(readBack)
+      req.send(passes)
+      if (res.receiveSync(waitOptions) !== passes) throw new Error('shared-dict: wrong answer')
+      return shm.access(sum)
     }
     const state = { total: 0 }
     loop(0, 1, request, state)
@@ -92,13 +90,15 @@ async function overSdk(kind: RecordKind, quick: boolean): Promise<Measured> {
     for (let i = 0; i < 20; i++) loop(0, BATCH, request, state)
     const perRequest = loop(ms, 1, request, state)
     const batched = loop(ms, BATCH, request, state)
-    shm.access((tx) => {
-      tx.putMessage(-1, { channel: 'req' })
-    })
+    req.send(-1)
     if ((await peer.next()) !== 'done') throw new Error('dict peer did not finish')
+    shm.access((tx) => tx.destroy(record))
     return { perRequest, batched }
   } finally {
     await peer.stop()
+    recordChannel.close()
+    req.close()
+    res.close()
     shm.close()
   }
 }

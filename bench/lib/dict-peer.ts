@@ -1,7 +1,7 @@
 // The far side of bench/shared-dict.ts: on each request, increments each of the
 // player's 9 fields `passes` times in one turn (or, for "ipc", on the copy that
 // came in the message) and answers.
-//   dict-peer.ts struct|object|map <segment>     the record is shared; requests are messages
+//   dict-peer.ts struct|object|map <segment>     the record is shared (received by reference); requests are channel messages
 //   dict-peer.ts ipc                             the record travels in fork IPC messages
 import { SharedMemory, type MappedMap } from 'interprocess-objects'
 import { incrementLocal, incrementMap, incrementObject, incrementStruct, type PlayerObject, type PlayerView, type RecordKind } from './dict-common'
@@ -18,8 +18,10 @@ if (kind === 'ipc') {
   process.send!('ready')
 } else {
   const shm = SharedMemory.open({ name: name! })
-  shm.waitForMessageSync({ channel: 'record', timeoutMs: STALL_MS })
-  const record = shm.access((tx) => tx.takeMessage<unknown>({ channel: 'record' }))
+  const req = shm.channel<number>('req')
+  const res = shm.channel<number>('res')
+  // The record came by reference: the live view, owned by this process from now on.
+  const record = shm.channel<unknown>('record').receiveSync({ timeoutMs: STALL_MS })
   const increment =
     kind === 'struct'
       ? (passes: number) => incrementStruct(record as PlayerView, passes)
@@ -27,17 +29,14 @@ if (kind === 'ipc') {
         ? (passes: number) => incrementObject(record as PlayerObject, passes)
         : (passes: number) => incrementMap(record as MappedMap<string, number>, passes)
   process.send!('ready')
-  for (let stop = false; !stop; ) {
-    shm.waitForMessageSync({ channel: 'req', timeoutMs: STALL_MS })
-    shm.access((tx) => {
-      const passes = tx.takeMessage<number>({ channel: 'req' })
-      if (passes < 0) stop = true
-      else {
-        increment(passes)
-        tx.putMessage(passes, { channel: 'res' })
-      }
-    })
+  const waitOptions = { timeoutMs: STALL_MS }
+  for (;;) {
+    const passes = req.receiveSync(waitOptions)
+    if (passes < 0) break
+    shm.access(() => increment(passes))
+    res.send(passes)
   }
+  shm.access((tx) => tx.destroy(record))
   shm.close()
   process.send!('done', () => process.disconnect())
 }

@@ -2,7 +2,7 @@
 // for "baseline", for the parent's IPC message) and reports the CPU time this
 // whole process used while it waited, from process.cpuUsage() (every thread:
 // the addon's waiter threads count too).
-//   idle-peer.ts wait|wait-sync|wait-low-latency|poll <segment> <channel>
+//   idle-peer.ts receive|receive-sync|wait|wait-sync|wait-low-latency|poll <segment> <channel>
 //   idle-peer.ts baseline
 import { SharedMemory } from 'interprocess-objects'
 
@@ -31,11 +31,18 @@ async function main(): Promise<void> {
     return
   }
   const shm = SharedMemory.open({ name: name! })
-  // Resolve the channel once before measuring, as a long-lived waiter would have.
+  // Open the channel once before measuring, as a long-lived waiter would have.
+  const ch = shm.channel(channel!)
   shm.access((tx) => tx.hasMessages({ channel }))
   process.send!('ready')
   start()
   switch (mode) {
+    case 'receive':
+      await ch.receive()
+      break
+    case 'receive-sync':
+      ch.receiveSync()
+      break
     case 'wait':
       await shm.waitForMessage({ channel })
       break

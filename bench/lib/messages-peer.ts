@@ -1,5 +1,5 @@
 // The far side of bench/messages.ts: answers every 64-byte message on channel
-// "ping" with a 64-byte message on channel "pong", through the real API, until a
+// "ping" with a 64-byte message on channel "pong", through the channel API, until a
 // 1-byte message on "ping" says stop.
 // Usage: messages-peer.ts <segment> low-latency|cpu-friendly sync|async
 import { SharedMemory, type WaitMode } from 'interprocess-objects'
@@ -9,34 +9,32 @@ const wait = waitArg as WaitMode
 const STALL_MS = 30_000
 
 const shm = SharedMemory.open({ name: name! })
+const ping = shm.channel<Uint8Array>('ping')
+const pong = shm.channel<Uint8Array>('pong')
 const reply = new Uint8Array(64)
-const access = { wait }
+const syncOptions = { wait, timeoutMs: STALL_MS }
+// As in the parent: cpu-friendly receive() without options; the parent going away ends this process.
+const asyncOptions = wait === 'low-latency' ? { wait } : undefined
+process.on('disconnect', () => process.exit(0))
 
-/** Answers one ping; false when it was the stop message. */
-function answer(): boolean {
-  return shm.access((tx) => {
-    const m = tx.takeMessage<Uint8Array>({ channel: 'ping' })
-    if (m.length !== 64) {
-      tx.destroy(m)
-      return false
-    }
-    reply.set(m)
-    reply[0] = (reply[0]! + 1) & 0xff
-    tx.destroy(m)
-    tx.putMessage(reply, { channel: 'pong' })
-    return true
-  }, access)
+/** Answers one ping (a copy: nothing to destroy); false when it was the stop message. */
+function answer(m: Uint8Array): boolean {
+  if (m.length !== 64) return false
+  reply.set(m)
+  reply[0] = (reply[0]! + 1) & 0xff
+  pong.send(reply)
+  return true
 }
 
 async function main(): Promise<void> {
   process.send!('ready')
   if (style === 'sync') {
-    do shm.waitForMessageSync({ channel: 'ping', wait, timeoutMs: STALL_MS })
-    while (answer())
+    while (answer(ping.receiveSync(syncOptions)));
   } else {
-    do await shm.waitForMessage({ channel: 'ping', wait, timeoutMs: STALL_MS })
-    while (answer())
+    while (answer(await ping.receive(asyncOptions)));
   }
+  ping.close()
+  pong.close()
   shm.close()
   process.send!('done', () => process.disconnect())
 }

@@ -64,7 +64,7 @@ const times = (x: number) => (Number.isFinite(x) ? `${x >= 10 ? x.toFixed(1) : x
 /** The seed's published figures (its README), beside the nearest figures of this run. */
 function seedSection(results: ScenarioResult[]): string[] {
   const tp = (row: string) => lookup(results, 'throughput', row, 'warm')
-  const sdk = tp('SDK putMessage/takeMessage, view')
+  const sdk = tp('SDK tx.put + send(view), read in place')
   const memcpy = tp('memcpy in one process (ceiling)')
   const ipc = tp('child_process IPC (advanced)')
   const uds = tp('Unix domain socket')
@@ -78,7 +78,7 @@ function seedSection(results: ScenarioResult[]): string[] {
     '',
     '| | the seed (its machine, Python) | this SDK (this run, Node) |',
     '|---|---|---|',
-    `| shared-memory messages | InterProcessPyObjects (sync) 3.770 GiB/s | putMessage/takeMessage, view: ${gib(sdk)} |`,
+    `| shared-memory messages | InterProcessPyObjects (sync) 3.770 GiB/s | tx.put + send(view), read in place: ${gib(sdk)} |`,
     `| memory reference | sysbench memory write ${seedSysbench.toFixed(2)} GiB/s | memcpy in one process ${gib(memcpy)} |`,
     `| ratio to the reference | ${times(3.77 / seedSysbench)} | ${times(sdk / memcpy)} |`,
     `| the platform's pipe IPC | multiprocessing.Pipe 0.469 GiB/s, multiprocessing.Queue 0.669 GiB/s | child_process IPC (advanced) ${gib(ipc)} |`,

@@ -1,8 +1,9 @@
 // The consumer side of bench/throughput.ts: takes the messages the parent puts,
 // checks each one's stamp (so a stale or torn message fails the run), and tells
 // the parent how far it got. One process per peer kind:
-//   throughput-peer.ts sdk <segment> view|copy [wait]   putMessage/takeMessage + tx.bufferOf
-//   throughput-peer.ts sdk-raw <segment> view|copy [wait]  ring slots in the segment + small messages
+//   throughput-peer.ts sdk <segment> view|copy [wait]   receives views sent by reference, reads (or copies) them, destroys them
+//   throughput-peer.ts sdk-copied <segment>              receives copies (send(bytes) → receive)
+//   throughput-peer.ts sdk-raw <segment> view|copy [wait]  ring slots in the segment + slot numbers as messages
 //   throughput-peer.ts ipc                               fork IPC (serialization set by the parent)
 //   throughput-peer.ts socket <path>                     Unix domain socket, parent listens
 //   throughput-peer.ts shm-typed-array <dataKey> <ctrlKey>
@@ -10,7 +11,7 @@
 //   throughput-peer.ts spinner                           only keeps its core busy (the memcpy row beside a spinner)
 // The parent starts every run with { cmd: 'run', first, n } and waits for { done }.
 import * as net from 'node:net'
-import { SharedMemory, type WaitMode } from 'interprocess-objects'
+import { SharedMemory, type Turn, type WaitMode } from 'interprocess-objects'
 import { checkStamp, MESSAGE_BYTES, STALL_MS, WINDOW } from './throughput-common'
 import { requirePeer } from './peer_packages'
 
@@ -46,23 +47,45 @@ process.on('message', (m: { cmd?: string }) => {
 
 function sdk(name: string, copyOut: boolean): void {
   const shm = SharedMemory.open({ name })
+  const data = shm.channel<Uint8Array>('data')
+  const ack = shm.channel<number>('ack')
+  const views: Uint8Array[] = []
+  const destroyAll = (tx: Turn) => {
+    for (const view of views) tx.destroy(view)
+  }
   onRun(({ first, n }) => {
     let taken = 0
     while (taken < n) {
-      shm.waitForMessageSync(waitOptions)
-      shm.access((tx) => {
-        while (tx.hasMessages()) {
-          const msg = tx.takeMessage<Uint8Array>()
-          const bytes = tx.bufferOf(msg)
-          if (copyOut) {
-            shm.copyBytes(local, bytes)
-            checkStamp(local, first + taken)
-          } else checkStamp(bytes, first + taken)
-          tx.destroy(msg)
-          taken++
-        }
-        tx.putMessage(taken, { channel: 'ack' })
-      }, accessOptions)
+      // Each message is the producer's view, sent by reference: this process owns it now.
+      views.push(data.receiveSync(waitOptions))
+      for (let m = data.tryReceive(); m !== undefined; m = data.tryReceive()) views.push(m)
+      for (const view of views) {
+        if (copyOut) {
+          shm.copyBytes(local, view)
+          checkStamp(local, first + taken)
+        } else checkStamp(view, first + taken)
+        taken++
+      }
+      shm.access(destroyAll, accessOptions)
+      views.length = 0
+      ack.send(taken)
+    }
+    process.send!({ done: taken })
+  })
+  process.send!('ready')
+}
+
+function sdkCopied(name: string): void {
+  const shm = SharedMemory.open({ name })
+  const data = shm.channel<Uint8Array>('data')
+  const ack = shm.channel<number>('ack')
+  onRun(({ first, n }) => {
+    let taken = 0
+    while (taken < n) {
+      // A copy: an ordinary Uint8Array, nothing to destroy.
+      checkStamp(data.receiveSync(waitOptions), first + taken++)
+      for (let m = data.tryReceive(); m !== undefined; m = data.tryReceive()) checkStamp(m, first + taken++)
+      ack.send(taken)
     }
     process.send!({ done: taken })
   })
@@ -71,6 +94,8 @@ function sdk(name: string, copyOut: boolean): void {
 
 function sdkRaw(name: string, copyOut: boolean): void {
   const shm = SharedMemory.open({ name })
+  const data = shm.channel<number>('data')
+  const ack = shm.channel<number>('ack')
   let slots: Uint8Array[] = []
   process.on('message', (m: { slots?: number[] }) => {
     if (m.slots) {
@@ -78,23 +103,20 @@ function sdkRaw(name: string, copyOut: boolean): void {
       process.send!('ready')
     }
   })
+  const check = (seq: number, expected: number) => {
+    if (seq !== expected) throw new Error(`sdk-raw: expected message ${expected}, got ${seq}`)
+    const bytes = slots[seq % slots.length]!
+    if (copyOut) {
+      shm.copyBytes(local, bytes)
+      checkStamp(local, seq)
+    } else checkStamp(bytes, seq)
+  }
   onRun(({ first, n }) => {
     let taken = 0
     while (taken < n) {
-      shm.waitForMessageSync(waitOptions)
-      shm.access((tx) => {
-        while (tx.hasMessages()) {
-          const seq = tx.takeMessage<number>()
-          if (seq !== first + taken) throw new Error(`sdk-raw: expected message ${first + taken}, got ${seq}`)
-          const bytes = slots[seq % slots.length]!
-          if (copyOut) {
-            shm.copyBytes(local, bytes)
-            checkStamp(local, seq)
-          } else checkStamp(bytes, seq)
-          taken++
-        }
-        tx.putMessage(taken, { channel: 'ack' })
-      }, accessOptions)
+      check(data.receiveSync(waitOptions), first + taken++)
+      for (let m = data.tryReceive(); m !== undefined; m = data.tryReceive()) check(m, first + taken++)
+      ack.send(taken)
     }
     process.send!({ done: taken })
   })
@@ -211,6 +233,9 @@ switch (kind) {
     break
   case 'sdk':
     sdk(arg1!, arg2 === 'copy')
+    break
+  case 'sdk-copied':
+    sdkCopied(arg1!)
     break
   case 'sdk-raw':
     sdkRaw(arg1!, arg2 === 'copy')
