@@ -579,6 +579,9 @@ export class Channel<T = unknown> implements AsyncIterable<T> {
       if (this.listing !== listing) return
       this.listing = null
       unlisten()
+      // Withdrawals run before the segment is unmapped (and before this handle's channel
+      // references go): the entry is taken out of the table.
+      removeSleeper(i32, this.ref, entry, notifier.nonce)
       this.rejectAll(closedError(this.host.segment))
     })
     this.listing = listing

@@ -441,9 +441,10 @@ describe('a damaged ring or frame is ERR_SHM_CORRUPT in check(), and a clean err
   it('a slot whose Length is larger than the slot (0x3fffffff, one byte past, with references, past its Frame record)', async () => {
     const room = 128 - RingSlot.Data // SLOT_BYTES less the slot's bookkeeping
     const variants: Array<[string, (tx: Turn) => unknown, (word: number) => number, string]> = [
-      ['inline 0x3fffffff', () => 'inline', () => FRAME_LENGTH, `an inline frame of ${FRAME_LENGTH} bytes overflows its slot`],
-      ['inline, one byte past', () => 'inline', () => room + 1, `an inline frame of ${room + 1} bytes overflows its slot`],
-      ['with references', (tx) => ({ ref: tx.put([1]) }), () => WITH_REFS | 0x3ffffff0, `an inline frame of ${0x3ffffff0} bytes overflows its slot`],
+      ['inline 0x3fffffff', () => 'inline', () => FRAME_LENGTH, `a frame of ${FRAME_LENGTH} bytes does not fit`],
+      // One byte past the head slot: it claims to span the next slot, which holds a message of its own.
+      ['inline, one byte past', () => 'inline', () => room + 1, 'slot 1 of the message at position'],
+      ['with references', (tx) => ({ ref: tx.put([1]) }), () => WITH_REFS | 0x3ffffff0, `a frame of ${0x3ffffff0} bytes does not fit`],
       ['Frame record, past its block', () => ({ big: 'b'.repeat(300) }), (w) => (w & ~FRAME_LENGTH) | 100_000, 'is not a live Frame record of 100000 bytes'],
     ]
     for (const [what, value, length, finding] of variants) {

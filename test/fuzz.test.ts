@@ -17,11 +17,11 @@
 // so 100k cases run in seconds. IPO_LONG=1 runs 2M with a random seed; IPO_FUZZ_SEED=n
 // repeats a run, IPO_FUZZ_SEED=random picks a new seed.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { SharedMemory, ShmError, defineStruct, enableV8Fallback, registerClass, Turn } from 'interprocess-objects'
+import { SharedMemory, ShmError, defineStruct, enableV8Fallback, registerClass, Turn, Channel } from 'interprocess-objects'
 import { findChannel, openChannel } from '../core/channel'
 import { Holders } from '../core/holders'
 import { checkHeap } from '../core/check'
-import { Channel, type ChannelHost } from '../core/message_channel'
+import { type ChannelHost } from '../core/message_channel'
 import { Messages } from '../core/messages'
 import { FRAME_LENGTH, WITH_REFS } from '../core/records'
 import { Ring } from '../core/ring'

@@ -215,7 +215,7 @@ describe('close() withdraws what the handle registered', () => {
   // loops listed in its sleeper table) + Chan.FutexWaiters (threads on its futex word).
   // Another handle keeps the channel open, so the count can be read after the close.
   const waiterCases: Array<[string, (waiter: SharedMemory) => Promise<unknown>, 'Sleepers' | 'FutexWaiters']> = [
-    ['waitForMessage() sleeps on the futex word', (w) => w.waitForMessage({ channel: 'c' }), 'FutexWaiters'],
+    ['waitForMessage() sleeps in the sleeper table (it waits through its channel handle)', (w) => w.waitForMessage({ channel: 'c' }), 'Sleepers'],
     ['channel.receive() sleeps in the sleeper table (this event loop’s notifier)', (w) => w.channel('c').receive(), 'Sleepers'],
     ['channel.receive({ wait: low-latency }) spins on the futex word', (w) => w.channel('c').receive({ wait: 'low-latency' }), 'FutexWaiters'],
   ]
