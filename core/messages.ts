@@ -302,7 +302,7 @@ export class Messages {
       heap.addOwned(ref)
       // Released when collected, if the receiver does not release (or destroy) it first.
       const view = received[i]
-      if (view !== undefined) this.collected.register(view, { ref, generation: heap.generationOf(ref) }, view)
+      if (typeof view === 'object' && view !== null) this.collected.register(view, { ref, generation: heap.generationOf(ref) }, view)
     }
     if (record !== 0) heap.freeRecord(record)
     return value

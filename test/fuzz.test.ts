@@ -89,13 +89,13 @@ function populate(shm: SharedMemory): void {
     tx.putMessage([shared, shared], { channel: 'a' })
     tx.putMessage(cyclic, { channel: 'b' })
     tx.putMessage(new Map([['m', new Set(['x'])]]), { channel: 'c' })
-    // Larger than a ring slot: Frame records.
-    tx.putMessage({ long: 'L'.repeat(300), list: [1, 2, 3] }, { channel: 'd' })
-    tx.putMessage(new Uint8Array(200).fill(7), { channel: 'e' })
+    // Larger than half a ring (frames up to that span slots): Frame records.
+    tx.putMessage({ long: 'L'.repeat(600), list: [1, 2, 3] }, { channel: 'd' })
+    tx.putMessage(new Uint8Array(600).fill(7), { channel: 'e' })
     // By reference: the message holds the record; what tx.put returned is destroyed.
     const byReference = (value: unknown, channel: string, wrap: boolean): void => {
       const view = tx.put(value)
-      tx.putMessage(wrap ? { view, pad: 'p'.repeat(120) } : view, { channel })
+      tx.putMessage(wrap ? { view, pad: 'p'.repeat(600) } : view, { channel })
       tx.destroy(view)
     }
     byReference(def, 'f', false) // an array record holding a record of every kind
