@@ -14,7 +14,7 @@ import { Chan, RingSlot } from './records'
 import { EMPTY, FULL, HELD, PENDING, Ring, STUCK_MS } from './ring'
 import type { Segment } from './segment'
 import { channelLabel } from './channel'
-import { waitWord, type WaitMode } from './waiting'
+import { aborted, waitWord, type WaitMode } from './waiting'
 import { addSleeper, arm, removeSleeper, stillListed, wakeReceivers, wakeSenders } from './wakeups'
 
 export interface ChannelOpenOptions {
@@ -677,11 +677,6 @@ function checkWait(wait: unknown, timeoutMs: number | undefined, call: string): 
 
 function timedOut(name: string, ms: number): ShmError {
   return new ShmError('ERR_TIMEOUT', `no message on ${channelLabel(name)} within ${ms} ms`)
-}
-
-function aborted(signal: AbortSignal | undefined): ShmError {
-  const reason = signal?.reason as unknown
-  return new ShmError('ERR_ABORTED', `the wait was aborted${reason instanceof Error ? `: ${reason.message}` : ''}`)
 }
 
 function closedError(segment: Segment): ShmError {

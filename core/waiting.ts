@@ -45,7 +45,8 @@ export function waitWord(segment: Segment, offset: number, expected: number, o: 
   })
 }
 
-function aborted(signal: AbortSignal | undefined): ShmError {
+/** ERR_ABORTED for a wait that `signal` ended, with its reason's message. */
+export function aborted(signal: AbortSignal | undefined): ShmError {
   const reason = signal?.reason as unknown
   return new ShmError('ERR_ABORTED', `the wait was aborted${reason instanceof Error ? `: ${reason.message}` : ''}`)
 }
