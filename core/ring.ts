@@ -198,9 +198,12 @@ export class Ring {
         const span = this.spanAt(slot)
         // The rest of a span stays claimed (never published) until it is received: anything
         // else there is a stray write (a Length that claims more slots than were sent).
-        for (let i = 1; i < span; i++) {
-          const at = (pos + i) | 0
-          if (Atomics.load(i32, this.slotAt(at) >>> 2) !== at) throw corrupt(`channel ring ${this.ch}: slot ${i} of the message at position ${pos >>> 0} has sequence ${Atomics.load(i32, this.slotAt(at) >>> 2) >>> 0}, not ${at >>> 0} (its Length was overwritten)`)
+        // (Another receiver may have taken it meanwhile and freed its slots: then Dequeue moved.)
+        let intact = true
+        for (let i = 1; i < span && intact; i++) intact = Atomics.load(i32, this.slotAt((pos + i) | 0) >>> 2) === ((pos + i) | 0)
+        if (!intact) {
+          pos = this.moved(this.dequeueWord, pos, 1, 'receive')
+          continue
         }
         const seen = Atomics.compareExchange(i32, this.dequeueWord, pos, (pos + span) | 0)
         if (seen === pos) {
