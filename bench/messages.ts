@@ -20,12 +20,21 @@ export const notes = (opts: RunOptions): string[] => [
   'One round = ping.send(64-byte Uint8Array), the peer receives it (a copy) and sends a 64-byte answer on "pong", receive that. Both sides use the same wait mode.',
   'vs IPC = child_process IPC (advanced) time ÷ this time at the same percentile; higher is faster. ÷ floor p50 = this time ÷ the bare floor of the same wait mode (spin for low-latency, futex for cpu-friendly) measured in this run; lower is better.',
   'rounds = round trips measured after the warm-up; each case stops at its round count or its time budget (20 s; 2.5 s in quick mode), whichever comes first, so fewer rounds than usual mean a slow, busy machine.',
-  `The last row: ${manyCount(opts.quick).toLocaleString('en-US')} messages through one channel in one process (bursts of ${BURST} sends, then ${BURST} receives; 7 of 8 are 64-byte Uint8Arrays inline in the ring slot, 1 of 8 the ~3 KB codec document in a Frame record); mean = send + receive per message; the note has shm.stats().used and the RSS before and after.`,
+  `The last row: ${manyCount(opts.quick).toLocaleString('en-US')} messages through one channel in one process (bursts of ${BURST} sends, then ${BURST} receives; 7 of 8 are 64-byte Uint8Arrays inline in one ring slot, 1 of 8 the ~3 KB codec document spanning ${DOC_SLOTS} slots, in a channel of ${MANY_CAPACITY} slots); mean = send + receive per message; the note has shm.stats().used and the RSS before and after.`,
 ]
 export const about = `One round trip is what an application does to ask another process something small: \`ping.send(bytes)\` of a 64-byte \`Uint8Array\` on one channel, wait for the answer on another, take it. Messages are copied: a frame this small goes inline in the ring slot, so neither side takes a turn or allocates in the segment, and the receiver gets an ordinary \`Uint8Array\` with nothing to destroy. The peer receives on "ping" and sends a 64-byte answer on "pong". Both sides use the same wait mode, either blocking (\`receiveSync\`, for utility processes) or promise-based (\`await receive()\`, which keeps the event loop running). \`low-latency\` spins and keeps a core busy on each side; \`cpu-friendly\` (the default) sleeps and costs a wake-up per hop. Peers: child_process IPC (the same 64 bytes, as a Buffer under 'advanced' and as a 64-character string under 'json'), a worker thread's MessagePort (a thread, not a process), and the bare spin and futex ping-pong of one word with no API at all (the floor under these figures; the roundtrip table has them too, against IPC). The last row sends a million messages through one channel in one process and reports \`shm.stats().used\` and the process's RSS before and after: copied messages free their slot (and Frame record) as they are received, so both should end where they started.`
 
 const STALL_MS = 30_000
 const BURST = 32
+/**
+ * Slots of the long run's channel. Capacity counts slots, not messages: a burst is 28
+ * one-slot messages and 4 documents of 22 slots each (~2.3 KB frames), so the default 64 would be
+ * full before the burst is sent — and a send waiting for room in the only thread that
+ * receives waits for ever.
+ */
+const MANY_CAPACITY = 256
+/** How many ring slots the ~3 KB document spans (its frame is ~2.3 KB; (104 bytes in the first slot, 112 in each other). */
+const DOC_SLOTS = 22
 
 interface Plan {
   warmup: number
@@ -145,7 +154,7 @@ interface ManyMessages {
 function manyMessages(total: number): ManyMessages {
   const shm = SharedMemory.create({ name: uniqueName('bench-msgn'), size: 4 << 20 })
   try {
-    const ch = shm.channel<unknown>('many')
+    const ch = shm.channel<unknown>('many', { capacity: MANY_CAPACITY })
     const small = new Uint8Array(64).fill(7)
     const doc = makeDocument()
     const pass = (n: number) => {

@@ -18,7 +18,11 @@ import { aborted, waitWord, type WaitMode } from './waiting'
 import { addSleeper, arm, removeSleeper, stillListed, wakeReceivers, wakeSenders } from './wakeups'
 
 export interface ChannelOpenOptions {
-  /** Messages the ring holds before send waits (a power of two, 2–65536; default 64). Used when this call makes the channel. */
+  /**
+   * Ring slots (a power of two, 2–65536; default 64). Used when this call makes the channel.
+   * A message takes one slot when its frame is at most 104 bytes and one more per 112 bytes
+   * after that (up to half the ring; longer frames take one slot and a Frame record).
+   */
   capacity?: number
 }
 
