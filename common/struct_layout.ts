@@ -3,8 +3,8 @@
 // every process — and the page, through the bridge — reads the same bytes.
 //
 // This file is the one definition of that layout. Two backends read and write through
-// it: core/struct.ts (accessors over the segment's memory: cells, prototypes,
-// StructArray) and renderer/views.ts (accessors that call the preload's bridge
+// it: common/struct_views.ts (accessors over memory — the segment's, or the page's
+// SharedArrayBuffer in direct mode: cells, prototypes, StructArray) and renderer/views.ts (accessors that call the preload's bridge
 // functions). If they each had their own offsets, column placement or UTF-8 rules, bridge
 // mode could silently read other bytes than the processes wrote; test/struct-layout.test.ts
 // runs random schemas and values through both and compares every field.

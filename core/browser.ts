@@ -12,8 +12,8 @@ import { ShmError } from './errors'
 
 export { ShmError }
 export type { ShmErrorCode } from './errors'
-export { defineStruct, StructArray, utf8, array } from './struct'
-export type { StructType, StructInstance, StructPlain, StructInit, Schema, TurnGuard } from './struct'
+export { defineStruct, StructArray, utf8, array } from '../common/struct_views'
+export type { StructType, StructInstance, StructPlain, StructInit, Schema, TurnGuard } from '../common/struct_views'
 
 function nodeOnly(name: string): unknown {
   const fail = (): never => {

@@ -11,7 +11,7 @@
 // Bridge mode (contextIsolation on): every field access is one contextBridge call and
 // every value a copy. Direct mode (contextIsolation off): views are core's, over the
 // real shared memory, zero-copy.
-import { StructArray, type NumericType, type Schema, type StructType } from '../core/struct'
+import { StructArray, type NumericType, type Schema, type StructType } from '../common/struct_views'
 import { ShmError } from '../common/errors'
 import { segmentView } from '../common/segment_view'
 import { TYPED_ARRAY_CTORS } from '../common/struct_layout'
@@ -37,8 +37,8 @@ export type { RendererArray, RendererStruct, RendererStructArray, RendererFieldV
 export type { BridgeApi, BridgeInfo, DirectBridgeApi, RegionAccess, ChannelAccess, BridgeScalar } from '../common/bridge_protocol'
 export { BRIDGE_VERSION, DEFAULT_BRIDGE_KEY, parseBridgeError } from '../common/bridge_protocol'
 // The schema language, so renderer code can import everything from one place.
-export { defineStruct, StructArray, array, utf8 } from '../core/struct'
-export type { Schema, StructType, StructPlain, StructInit, StructInstance } from '../core/struct'
+export { defineStruct, StructArray, array, utf8 } from '../common/struct_views'
+export type { Schema, StructType, StructPlain, StructInit, StructInstance } from '../common/struct_views'
 
 export interface ConnectOptions {
   /** `window` key the preload used (default 'sharedObjects'). */

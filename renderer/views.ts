@@ -27,7 +27,7 @@ import {
   type TypedArrayFor,
   type Utf8Spec,
 } from '../common/struct_layout'
-import type { StructPlain, StructType } from '../core/struct'
+import type { StructPlain, StructType } from '../common/struct_views'
 
 // ---------------------------------------------------------------------------
 // Types: what a view's properties are in the renderer

@@ -1,7 +1,7 @@
 import { describe, expect, expectTypeOf, it } from 'vitest'
 import { ShmError, StructArray, array, defineStruct, utf8, type TurnGuard } from 'interprocess-objects'
 // White-box: how struct types travel between processes is internal.
-import { STRUCT_SOURCE, structTypeByFingerprint, type StructSource } from '../core/struct'
+import { STRUCT_SOURCE, structTypeByFingerprint, type StructSource } from '../common/struct_views'
 import { startChild, uniqueName } from './helpers/processes'
 import { Player, Vec2 } from './children/struct-schema'
 

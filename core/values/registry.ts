@@ -1,7 +1,7 @@
 // What the codec may recognize beyond plain data: registered classes, struct
 // types, values marked frozen, and the optional v8.serialize fallback.
 import { ShmError } from '../errors'
-import { STRUCT_SOURCE, structTypeByFingerprint, type StructSource } from '../struct'
+import { STRUCT_SOURCE, structTypeByFingerprint, type StructSource } from '../../common/struct_views'
 
 type Constructor = abstract new (...args: never[]) => object
 

@@ -1,4 +1,7 @@
-// Struct views over the segment: core's backend of the struct layout. The layout itself
+// Struct views over memory: the memory backend of the struct layout, used by core over
+// the segment and by direct-mode renderers over the page's SharedArrayBuffer — which is
+// why it lives in common/ (no Node, no DOM: the renderer imports common/, never core/).
+// The layout itself
 // (schema compilation, offsets, column placement, UTF-8 rules, plain DataView copies, the
 // fingerprint registry) is common/struct_layout.ts, shared with the renderer's
 // bridge-backed views (renderer/views.ts); this file only builds fast accessors over
@@ -18,7 +21,7 @@
 //   measured with nine). Minting fresh literals would need eval; for bulk work use
 //   StructArray columns, which are plain TypedArrays.
 // - No `new Function`/eval: renderer CSP forbids it.
-import { ShmError } from '../common/errors'
+import { ShmError } from './errors'
 import {
   MAX_COUNT,
   SCALARS,
@@ -48,14 +51,14 @@ import {
   type StructShape,
   type TypedArrayFor,
   type Utf8Spec,
-} from '../common/struct_layout'
+} from './struct_layout'
 
 // The schema language is common's; core re-exports it so its users import one place.
-export { array, columnLayout, utf8 } from '../common/struct_layout'
+export { array, columnLayout, utf8 } from './struct_layout'
 export type {
   ArrayElement, ArrayField, ArraySpec, BigIntType, FieldSpec, FloatType, IntegerType, NestedField, NumericType, ScalarField, ScalarType, ScalarValue, Schema,
   StructField, TypedArrayFor, Utf8Field, Utf8Spec,
-} from '../common/struct_layout'
+} from './struct_layout'
 
 // ---------------------------------------------------------------------------
 // Public types
