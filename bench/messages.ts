@@ -12,13 +12,14 @@ import { SharedMemory, type WaitMode } from 'interprocess-objects'
 import { makeDocument } from './lib/document'
 import { nextFromWorker, startPeer, startWorker, uniqueName } from './lib/processes'
 import { type BenchRow, type Check, type RunOptions } from './lib/scenario'
-import { count, formatBytes, LatencyLoop, ratio, summarize, textFigure, us, type Summary } from './lib/stats'
+import { count, cpuMicrosSince, formatBytes, LatencyLoop, ratio, summarize, textFigure, us, type Summary } from './lib/stats'
 import { wordPingPong, type PingPongPlan } from './lib/word-pingpong'
 
 export const title = 'messages: 64-byte round trip through channel send / receive / receiveSync'
 export const notes = (opts: RunOptions): string[] => [
   'One round = ping.send(64-byte Uint8Array), the peer receives it (a copy) and sends a 64-byte answer on "pong", receive that. Both sides use the same wait mode.',
   'vs IPC = child_process IPC (advanced) time ÷ this time at the same percentile; higher is faster. ÷ floor p50 = this time ÷ the bare floor of the same wait mode (spin for low-latency, futex for cpu-friendly) measured in this run; lower is better.',
+  'CPU / round = user + system time of both sides (every thread) over the case, per round trip, warm-up included: what a round trip costs in CPU, spinning included. A receive that finds nothing spins for up to 50 µs before it sleeps when its waits have been short lately (SpinBeforeSleep, core/waiting.ts), so in a tight ping-pong both sides catch the answer spinning.',
   'rounds = round trips measured after the warm-up; each case stops at its round count or its time budget (20 s; 2.5 s in quick mode), whichever comes first, so fewer rounds than usual mean a slow, busy machine.',
   `The last row: ${manyCount(opts.quick).toLocaleString('en-US')} messages through one channel in one process (bursts of ${BURST} sends, then ${BURST} receives; 7 of 8 are 64-byte Uint8Arrays inline in one ring slot, 1 of 8 the ~3 KB codec document spanning ${DOC_SLOTS} slots, in a channel of ${MANY_CAPACITY} slots); mean = send + receive per message; the note has shm.stats().used and the RSS before and after.`,
 ]
@@ -67,10 +68,26 @@ function manyCount(quick: boolean): number {
   return quick ? 100_000 : 1_000_000
 }
 
+/** A case's round trips (µs each) and the CPU both sides spent per round trip (µs; NaN where unknown). */
+interface Measured {
+  samples: Float64Array
+  cpuPerRound: number
+}
+
+/** What a peer reports when it stops: its CPU over the run and how many messages it answered. */
+interface CpuReport {
+  cpuMicros: number
+  answers: number
+}
+
+function isCpuReport(m: unknown): m is CpuReport {
+  return typeof m === 'object' && m !== null && typeof (m as CpuReport).cpuMicros === 'number' && typeof (m as CpuReport).answers === 'number'
+}
+
 /** What the parent sends on "ping" to end the peer's loop (a ping is 64 bytes, this is 1). */
 const STOP = new Uint8Array(1)
 
-async function overSdk(wait: WaitMode, style: 'sync' | 'async', plan: Plan): Promise<Float64Array> {
+async function overSdk(wait: WaitMode, style: 'sync' | 'async', plan: Plan): Promise<Measured> {
   const name = uniqueName('bench-msg')
   const shm = SharedMemory.create({ name, size: 1 << 20 })
   const ping = shm.channel<Uint8Array>('ping')
@@ -94,6 +111,7 @@ async function overSdk(wait: WaitMode, style: 'sync' | 'async', plan: Plan): Pro
       }, STALL_MS)
       watchdog.unref()
     }
+    const cpu0 = process.cpuUsage()
     for (;;) {
       const t0 = performance.now()
       ping.send(payload)
@@ -103,9 +121,11 @@ async function overSdk(wait: WaitMode, style: 'sync' | 'async', plan: Plan): Pro
       progress++
       if (!loop.add((t1 - t0) * 1e3)) break
     }
+    const cpu = cpuMicrosSince(cpu0)
     ping.send(STOP)
-    if ((await peer.next()) !== 'done') throw new Error('messages peer did not finish')
-    return loop.result()
+    const report = await peer.next()
+    if (!isCpuReport(report)) throw new Error('messages peer did not finish')
+    return { samples: loop.result(), cpuPerRound: cpu / progress + report.cpuMicros / report.answers }
   } catch (err) {
     throw progress === seen ? new Error(`messages: the peer stopped answering for ${STALL_MS} ms`, { cause: err }) : err
   } finally {
@@ -194,43 +214,58 @@ function manyMessages(total: number): ManyMessages {
   }
 }
 
-async function overIpc(serialization: SerializationType, plan: Plan): Promise<Float64Array> {
+async function overIpc(serialization: SerializationType, plan: Plan): Promise<Measured> {
   const peer = startPeer('roundtrip-peer', ['ipc'], serialization)
   try {
     if ((await peer.next()) !== 'ready') throw new Error('IPC peer did not start')
     peer.detach()
     const payload = serialization === 'json' ? 'x'.repeat(64) : Buffer.alloc(64, 7)
     const loop = new LatencyLoop(plan.warmup, plan.rounds, plan.budgetMs)
-    await new Promise<void>((resolve, reject) => {
+    const cpu0 = process.cpuUsage()
+    let rounds = 0
+    let cpu = 0
+    const report = await new Promise<unknown>((resolve, reject) => {
       let t0 = 0
+      let done = false
       peer.exited.then((code) => reject(new Error(`IPC peer exited (${code}) during the run`)))
-      peer.proc.on('message', () => {
+      peer.proc.on('message', (m) => {
+        if (done) return resolve(m)
         const t1 = performance.now()
-        if (!loop.add((t1 - t0) * 1e3)) return resolve()
+        rounds++
+        if (!loop.add((t1 - t0) * 1e3)) {
+          done = true
+          cpu = cpuMicrosSince(cpu0)
+          peer.send('stop')
+          return
+        }
         t0 = performance.now()
         peer.send(payload)
       })
       t0 = performance.now()
       peer.send(payload)
     })
-    peer.send('stop')
-    return loop.result()
+    if (!isCpuReport(report)) throw new Error('IPC peer did not report its CPU')
+    return { samples: loop.result(), cpuPerRound: cpu / rounds + report.cpuMicros / report.answers }
   } finally {
     await peer.stop()
   }
 }
 
-async function overWorker(plan: Plan): Promise<Float64Array> {
+async function overWorker(plan: Plan): Promise<Measured> {
   const worker = startWorker('echo-worker')
   try {
     if ((await nextFromWorker(worker)) !== 'ready') throw new Error('echo worker did not start')
     const payload = new Uint8Array(64).fill(7)
     const loop = new LatencyLoop(plan.warmup, plan.rounds, plan.budgetMs)
+    // The worker is a thread of this process: process.cpuUsage() counts both sides.
+    const cpu0 = process.cpuUsage()
+    let rounds = 0
     await new Promise<void>((resolve, reject) => {
       let t0 = 0
       worker.on('error', reject)
       worker.on('message', () => {
         const t1 = performance.now()
+        rounds++
         if (!loop.add((t1 - t0) * 1e3)) return resolve()
         t0 = performance.now()
         worker.postMessage(payload)
@@ -238,7 +273,7 @@ async function overWorker(plan: Plan): Promise<Float64Array> {
       t0 = performance.now()
       worker.postMessage(payload)
     })
-    return loop.result()
+    return { samples: loop.result(), cpuPerRound: cpuMicrosSince(cpu0) / rounds }
   } finally {
     await worker.terminate()
   }
@@ -276,17 +311,21 @@ export async function run(opts: RunOptions): Promise<BenchRow[]> {
   const plan = plans(opts.quick)
   const spinOk = availableParallelism() >= 2
   const skipped = 'skipped: needs 2 or more cores'
-  const cases: Array<[string, Summary | string]> = []
-  cases.push([IPC_BASE, summarize(await overIpc('advanced', plan.ipc))])
-  cases.push(['child_process IPC (json)', summarize(await overIpc('json', plan.ipc))])
-  cases.push([WORKER, summarize(await overWorker(plan.worker))])
+  /** A case's latencies, and the CPU both sides spent per round trip (NaN: not measured, as for the floors). */
+  type Case = { s: Summary; cpu: number }
+  const cases: Array<[string, Case | string]> = []
+  const measured = (m: Measured): Case => ({ s: summarize(m.samples), cpu: m.cpuPerRound })
+  const floor = (samples: Float64Array): Case => ({ s: summarize(samples), cpu: NaN })
+  cases.push([IPC_BASE, measured(await overIpc('advanced', plan.ipc))])
+  cases.push(['child_process IPC (json)', measured(await overIpc('json', plan.ipc))])
+  cases.push([WORKER, measured(await overWorker(plan.worker))])
   // Two spinning processes on one core only progress when the scheduler switches.
-  cases.push([SPIN_FLOOR, spinOk ? summarize(await wordPingPong('spin', plan.spin)) : skipped])
-  cases.push([FUTEX_FLOOR, summarize(await wordPingPong('futex', plan.futex))])
+  cases.push([SPIN_FLOOR, spinOk ? floor(await wordPingPong('spin', plan.spin)) : skipped])
+  cases.push([FUTEX_FLOOR, floor(await wordPingPong('futex', plan.futex))])
   // A case whose peer stops answering is reported in its row; the other rows still run.
-  const attempt = async (measure: () => Promise<Float64Array>): Promise<Summary | string> => {
+  const attempt = async (measure: () => Promise<Measured>): Promise<Case | string> => {
     try {
-      return summarize(await measure())
+      return measured(await measure())
     } catch (err) {
       return `FAILED: ${err instanceof Error ? err.message : String(err)}`
     }
@@ -295,15 +334,16 @@ export async function run(opts: RunOptions): Promise<BenchRow[]> {
   cases.push([CPU_SYNC, await attempt(() => overSdk('cpu-friendly', 'sync', plan.sync))])
   cases.push([LOW_ASYNC, spinOk ? await attempt(() => overSdk('low-latency', 'async', plan.async)) : skipped])
   cases.push([CPU_ASYNC, await attempt(() => overSdk('cpu-friendly', 'async', plan.async))])
-  cases.push([ALONE, summarize(apiAlone(plan.sync))])
-  const base = cases[0]![1] as Summary
+  cases.push([ALONE, floor(apiAlone(plan.sync))])
+  const base = (cases[0]![1] as Case).s
   const floorOf = (name: string): number => {
     const floor = name.includes('low-latency') ? SPIN_FLOOR : name.includes('cpu-friendly') ? FUTEX_FLOOR : undefined
-    const s = cases.find(([n]) => n === floor)?.[1]
-    return typeof s === 'object' ? s.p50 : NaN
+    const c = cases.find(([n]) => n === floor)?.[1]
+    return typeof c === 'object' ? c.s.p50 : NaN
   }
-  const rows = cases.map(([name, s]): BenchRow => {
-    if (typeof s === 'string') return { case: name, figures: { p50: textFigure('n/a') }, note: s }
+  const rows = cases.map(([name, c]): BenchRow => {
+    if (typeof c === 'string') return { case: name, figures: { p50: textFigure('n/a') }, note: c }
+    const s = c.s
     const note =
       name === ALONE
         ? 'send + receiveSync (message already there) of a 64-byte Uint8Array: the CPU one side spends per hop; a round trip is two hops'
@@ -322,6 +362,7 @@ export async function run(opts: RunOptions): Promise<BenchRow[]> {
         'vs IPC p50': ratio(base.p50 / s.p50),
         'vs IPC p99': ratio(base.p99 / s.p99),
         '÷ floor p50': Number.isFinite(floor) ? ratio(s.p50 / floor) : textFigure(''),
+        'CPU / round': Number.isFinite(c.cpu) ? us(c.cpu) : textFigure(''),
       },
     }
   })

@@ -13,6 +13,9 @@ export class Heap {
   readonly allocator: Allocator
   readonly size: number
   readonly u8: Uint8Array
+  /** The SharedArrayBuffer the segment is mapped into, and where in it the segment starts (a view's `buffer` is compared with it). */
+  readonly buffer: ArrayBufferLike
+  readonly byteOffset: number
   readonly i32: Int32Array
   readonly u32: Uint32Array
   readonly f64: Float64Array
@@ -33,6 +36,8 @@ export class Heap {
     this.allocator = new Allocator(segment)
     this.size = segment.size
     this.u8 = segment.bytes
+    this.buffer = segment.bytes.buffer
+    this.byteOffset = segment.bytes.byteOffset
     this.i32 = segment.words
     this.u32 = new Uint32Array(segment.bytes.buffer, segment.bytes.byteOffset, segment.size >>> 2)
     this.f64 = new Float64Array(segment.bytes.buffer, segment.bytes.byteOffset, segment.size >>> 3)

@@ -14,7 +14,7 @@ import { Chan, RingSlot } from './records'
 import { EMPTY, FULL, HELD, PENDING, Ring, STUCK_MS } from './ring'
 import type { Segment } from './segment'
 import { channelLabel } from './channel'
-import { aborted, waitWord, type WaitMode } from './waiting'
+import { aborted, SpinBeforeSleep, waitWord, type WaitMode } from './waiting'
 import { addSleeper, arm, removeSleeper, stillListed, wakeReceivers, wakeSenders } from './wakeups'
 
 export interface ChannelOpenOptions {
@@ -73,6 +73,8 @@ const NOTHING: unique symbol = Symbol('nothing')
 const sendSpec = { wait: 'string', timeoutMs: 'number' } as const
 const receiveSpec = { wait: 'string', timeoutMs: 'number', signal: 'object', keepAlive: 'boolean' } as const
 const receiveSyncSpec = { wait: 'string', timeoutMs: 'number' } as const
+/** The options of a call without any (shared: never written to). */
+const NO_OPTIONS: ReceiveOptions = Object.freeze({})
 
 interface Receiver {
   resolve(value: unknown): void
@@ -106,6 +108,13 @@ export class Channel<T = unknown> implements AsyncIterable<T> {
   private deadReader = 0
   /** Messages a wait without taking had to take (a stalled sender published after all): the next takes return them. */
   private readonly stash: unknown[] = []
+  /** Whether a receive that finds nothing spins before it sleeps (waiting.ts). */
+  private readonly spinning = new SpinBeforeSleep()
+  /** When the receiver at the head of the queue started to wait (-1: none waits); how long it waited teaches `spinning`. */
+  private sleptSince = -1
+  /** What a wait looks at: a message to take, or (waitForMessage) whether there is one. */
+  private readonly lookTake = (): unknown => this.take()
+  private readonly lookReady = (): unknown => (this.ready() ? undefined : NOTHING)
   /** While receivers wait behind a stalled position: when to look again (a stall wakes no one). */
   private stallTimer: ReturnType<typeof setTimeout> | undefined
 
@@ -221,15 +230,18 @@ export class Channel<T = unknown> implements AsyncIterable<T> {
   private awaitMessage(options: ReceiveOptions | undefined, peek: boolean, call: string): Promise<unknown> {
     try {
       this.checkOpen()
-      const o = options === undefined ? {} : checkOptions<ReceiveOptions>(options, receiveSpec as never, call)
+      const o = options === undefined ? NO_OPTIONS : checkOptions<ReceiveOptions>(options, receiveSpec as never, call)
       checkWait(o.wait, o.timeoutMs, call)
       if (this.receivers.length === 0) {
-        if (peek) {
-          if (this.ready()) return Promise.resolve()
-        } else {
-          const value = this.take()
-          if (value !== NOTHING) return Promise.resolve(value)
-        }
+        const look = peek ? this.lookReady : this.lookTake
+        const value = look()
+        if (value !== NOTHING) return Promise.resolve(value)
+        if (o.signal?.aborted) return Promise.reject(aborted(o.signal))
+        if (o.timeoutMs === 0) return Promise.reject(timedOut(this.name, 0))
+        const start = performance.now()
+        const spun = this.spinning.spin(Math.min(this.spinning.budgetUs(o.wait), (o.timeoutMs ?? Infinity) * 1000), look, NOTHING)
+        if (spun !== NOTHING) return Promise.resolve(spun)
+        this.sleptSince = start
       }
       if (o.signal?.aborted) return Promise.reject(aborted(o.signal))
       if (o.timeoutMs === 0) return Promise.reject(timedOut(this.name, 0))
@@ -242,15 +254,25 @@ export class Channel<T = unknown> implements AsyncIterable<T> {
   /** The one sync wait: futex (or spin, 'low-latency') until a message comes; takes it unless `peek`. */
   private blockForMessage(options: ReceiveSyncOptions | undefined, peek: boolean, call: string): unknown {
     this.checkOpen()
-    const o = options === undefined ? {} : checkOptions<ReceiveSyncOptions>(options, receiveSyncSpec as never, call)
+    const o = options === undefined ? NO_OPTIONS : checkOptions<ReceiveSyncOptions>(options, receiveSyncSpec as never, call)
     checkWait(o.wait, o.timeoutMs, call)
-    const deadline = performance.now() + (o.timeoutMs ?? Infinity)
+    const look = peek ? this.lookReady : this.lookTake
+    const first = look()
+    if (first !== NOTHING) return first
+    const start = performance.now()
+    const deadline = start + (o.timeoutMs ?? Infinity)
+    if (o.wait !== 'low-latency') {
+      const spun = this.spinning.spin(Math.min(this.spinning.budgetUs(o.wait), (o.timeoutMs ?? Infinity) * 1000), look, NOTHING)
+      if (spun !== NOTHING) return spun
+    }
     const { segment, heap } = this.host
     const i32 = heap.i32
-    const look = (): unknown => (peek ? (this.ready() ? undefined : NOTHING) : this.take())
     for (;;) {
       const value = look()
-      if (value !== NOTHING) return value
+      if (value !== NOTHING) {
+        this.spinning.waited((performance.now() - start) * 1000)
+        return value
+      }
       const left = deadline - performance.now()
       if (left <= 0) throw timedOut(this.name, o.timeoutMs ?? 0)
       if (o.wait === 'low-latency') continue
@@ -258,7 +280,10 @@ export class Channel<T = unknown> implements AsyncIterable<T> {
       try {
         const seen = Atomics.load(i32, (this.ref + Chan.Signal) >>> 2)
         const again = look()
-        if (again !== NOTHING) return again
+        if (again !== NOTHING) {
+          this.spinning.waited((performance.now() - start) * 1000)
+          return again
+        }
         segment.wait(this.ref + Chan.Signal, seen, this.stuckSince >= 0 ? Math.min(left, STUCK_MS) : left)
       } finally {
         Atomics.sub(i32, (this.ref + Chan.FutexWaiters) >>> 2, 1)
@@ -477,13 +502,25 @@ export class Channel<T = unknown> implements AsyncIterable<T> {
     }
     o.signal?.addEventListener('abort', onAbort, { once: true })
     this.receivers.push(receiver)
-    this.sleep(o.wait ?? 'cpu-friendly')
+    this.sleep()
+  }
+
+  /** The head receiver got its message: how long it waited decides whether the next one spins. */
+  private woke(): void {
+    if (this.sleptSince < 0) return
+    this.spinning.waited((performance.now() - this.sleptSince) * 1000)
+    this.sleptSince = -1
   }
 
   /** A receiver that gave up (timeout, abort) leaves the queue. */
   private drop(receiver: Receiver): void {
     const i = this.receivers.indexOf(receiver)
     if (i < 0) return
+    if (i === 0 && this.sleptSince >= 0) {
+      // It waited in vain: a long wait, as far as spinning is concerned.
+      this.spinning.waited(Infinity)
+      this.sleptSince = -1
+    }
     this.receivers.splice(i, 1)
     receiver.cleanup()
     if (this.receivers.length === 0) this.idle()
@@ -496,6 +533,7 @@ export class Channel<T = unknown> implements AsyncIterable<T> {
         if (!this.ready()) break
         const r = this.receivers.shift()!
         r.cleanup()
+        this.woke()
         r.resolve(undefined)
         continue
       }
@@ -511,6 +549,7 @@ export class Channel<T = unknown> implements AsyncIterable<T> {
       if (value === NOTHING) break
       const r = this.receivers.shift()!
       r.cleanup()
+      this.woke()
       r.resolve(value)
     }
     if (this.receivers.length === 0) this.idle()
@@ -527,19 +566,20 @@ export class Channel<T = unknown> implements AsyncIterable<T> {
   }
 
   /**
-   * Receivers wait: make sure a send wakes this loop, then look at the ring once more
-   * (what was sent before is seen now, what comes after wakes us). One hop through this
-   * thread's notifier where it can; else (no notifier, a full sleeper table, or
-   * 'low-latency', which spins) a waiter thread on the channel's futex word.
+   * Receivers wait (after their spin, if any: SpinBeforeSleep): make sure a send wakes
+   * this loop, then look at the ring once more (what was sent before is seen now, what
+   * comes after wakes us). One hop through this thread's notifier where it can; else
+   * (no notifier, a full sleeper table) a waiter thread on the channel's futex word.
+   * 'low-latency' has spun already: an event loop sleeps like any other afterwards.
    */
-  private sleep(mode: WaitMode): void {
-    if (mode === 'cpu-friendly' && this.listed()) {
+  private sleep(): void {
+    if (this.listed()) {
       const keepAlive = this.receivers.some((r) => r.keepAlive)
       if (keepAlive && this.held === null) this.held = this.listing!.notifier.keepAlive()
       else if (!keepAlive && this.held !== null) this.releaseHold()
       arm(this.host.heap.i32, this.ref, this.listing!.entry)
     } else if (this.futex === null) {
-      this.futex = this.waitOnFutex(mode, this.receivers.some((r) => r.keepAlive))
+      this.futex = this.waitOnFutex(this.receivers.some((r) => r.keepAlive))
     }
     this.deliver()
   }
@@ -605,7 +645,7 @@ export class Channel<T = unknown> implements AsyncIterable<T> {
     if (this.receivers.length === 0 || this.futex !== null) return
     const l = this.listing
     if (l === null || !stillListed(this.host.heap.i32, this.ref, l.entry, l.notifier.nonce)) {
-      this.sleep('cpu-friendly')
+      this.sleep()
       return
     }
     this.deliver()
@@ -617,7 +657,7 @@ export class Channel<T = unknown> implements AsyncIterable<T> {
   }
 
   /** A waiter thread on the channel's futex word. */
-  private waitOnFutex(mode: WaitMode, keepAlive: boolean): Waiting {
+  private waitOnFutex(keepAlive: boolean): Waiting {
     const { segment, heap } = this.host
     const i32 = heap.i32
     const abort = new AbortController()
@@ -630,7 +670,7 @@ export class Channel<T = unknown> implements AsyncIterable<T> {
           const seen = Atomics.load(i32, (this.ref + Chan.Signal) >>> 2)
           this.deliver()
           if (stopped || this.receivers.length === 0) return
-          await waitWord(segment, this.ref + Chan.Signal, seen, { timeoutMs: this.stuckSince >= 0 ? STUCK_MS : Infinity, mode, signal: abort.signal, keepAlive })
+          await waitWord(segment, this.ref + Chan.Signal, seen, { timeoutMs: this.stuckSince >= 0 ? STUCK_MS : Infinity, mode: 'cpu-friendly', signal: abort.signal, keepAlive })
         } finally {
           // Takes the count back (once: close() may have done it already).
           withdraw()

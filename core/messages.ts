@@ -23,7 +23,9 @@ import { sharedRecordOf } from './values/mapped_handle'
 import { releaseRecord } from './values/release'
 
 
+/** Shared empty lists for the common message without references (never written to). */
 const NO_VALUES: object[] = []
+const NO_REFS: readonly number[] = []
 
 /** Runs `fn` in a turn of the segment (at once when the caller is in one already). */
 export type InTurn = <T>(fn: () => T) => T
@@ -60,11 +62,11 @@ export class Messages {
     const ref = sharedRecordOf(this.heap, value)
     if (ref < 0) {
       // A raw view of the segment (not a record) travels as its place: the same bytes.
-      const u8 = this.heap.u8
-      if (!ArrayBuffer.isView(value) || value.buffer !== u8.buffer) return undefined
-      const offset = value.byteOffset - u8.byteOffset
+      const heap = this.heap
+      if (!ArrayBuffer.isView(value) || value.buffer !== heap.buffer) return undefined
+      const offset = value.byteOffset - heap.byteOffset
       // A view reaching outside the segment (into the memory around it) is copied.
-      return offset >= 0 && offset + value.byteLength <= u8.length ? { segmentView: offset } : undefined
+      return offset >= 0 && offset + value.byteLength <= heap.size ? { segmentView: offset } : undefined
     }
     this.refGenerations.push(this.heap.generationOf(ref))
     this.refValues.push(value)
@@ -94,20 +96,22 @@ export class Messages {
    */
   prepare(value: unknown, ring: Ring): Outgoing {
     const enc = this.encoder
-    this.refGenerations.length = 0
-    this.refValues.length = 0
+    if (this.refGenerations.length !== 0) this.refGenerations.length = 0
     let length: number
     let values: object[]
     try {
       length = enc.encode(value, this.refHook)
     } finally {
       // Nothing of the value stays reachable from here (received views must stay collectable).
-      values = this.refValues.length === 0 ? NO_VALUES : this.refValues.slice()
-      this.refValues.length = 0
+      values = NO_VALUES
+      if (this.refValues.length !== 0) {
+        values = this.refValues.slice()
+        this.refValues.length = 0
+      }
     }
-    const refs = enc.refs().slice()
+    const refs = enc.refs().length === 0 ? NO_REFS : enc.refs().slice()
     const inRing = length <= ring.maxFrame
-    if (refs.length === 0 && inRing) return { length, bytes: null, record: 0, generation: 0, refs, moved: [], span: ring.slotsFor(length) }
+    if (refs.length === 0 && inRing) return { length, bytes: null, record: 0, generation: 0, refs, moved: NO_VALUES, span: ring.slotsFor(length) }
     if (length > FRAME_LENGTH) throw new ShmError('ERR_SHM_FULL', `a message frame of ${length} bytes is larger than a channel carries (1 GiB); send the data by reference: put it with tx.put and send the view`)
     const generations = this.refGenerations.slice()
     return this.inTurn(() => {

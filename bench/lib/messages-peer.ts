@@ -28,15 +28,19 @@ function answer(m: Uint8Array): boolean {
 
 async function main(): Promise<void> {
   process.send!('ready')
+  // This side's CPU over the run, per answer: the parent reports both sides' per round trip.
+  const cpu0 = process.cpuUsage()
+  let answers = 0
   if (style === 'sync') {
-    while (answer(ping.receiveSync(syncOptions)));
+    while (answer(ping.receiveSync(syncOptions))) answers++
   } else {
-    while (answer(await ping.receive(asyncOptions)));
+    while (answer(await ping.receive(asyncOptions))) answers++
   }
+  const cpu = process.cpuUsage(cpu0)
   ping.close()
   pong.close()
   shm.close()
-  process.send!('done', () => process.disconnect())
+  process.send!({ done: true, cpuMicros: cpu.user + cpu.system, answers }, () => process.disconnect())
 }
 
 main().catch((err: unknown) => {

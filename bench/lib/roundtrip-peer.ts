@@ -15,9 +15,18 @@ function stalled(): never {
 }
 
 if (mode === 'ipc') {
+  let cpu0: NodeJS.CpuUsage | undefined
+  let answers = 0
   process.on('message', (m) => {
-    if (m === 'stop') process.disconnect()
-    else process.send!(m)
+    if (m === 'stop') {
+      // This side's CPU per answer (bench/messages.ts reports both sides' per round trip).
+      const cpu = process.cpuUsage(cpu0)
+      process.send!({ cpuMicros: cpu.user + cpu.system, answers }, () => process.disconnect())
+      return
+    }
+    cpu0 ??= process.cpuUsage()
+    answers++
+    process.send!(m)
   })
   process.send!('ready')
 } else if (mode === 'spin' || mode === 'futex') {

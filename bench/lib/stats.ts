@@ -156,6 +156,12 @@ export class LatencyLoop {
   }
 }
 
+/** CPU time (user + system, every thread of this process) since `start`, in µs. */
+export function cpuMicrosSince(start: NodeJS.CpuUsage): number {
+  const d = process.cpuUsage(start)
+  return d.user + d.system
+}
+
 /**
  * Operations per second of `op`, run in batches of 20 until `ms` have passed, after a
  * warm-up of a quarter of that (200 ms at most) so the JIT has settled.

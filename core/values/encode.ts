@@ -349,6 +349,8 @@ const binaryKinds = new Map<unknown, BinaryKind>([
 ])
 
 export function binaryKindOf(value: ArrayBufferView | ArrayBuffer): BinaryKind | undefined {
+  // The common case first, without the Buffer test and the map (a Buffer's constructor is Buffer).
+  if (value.constructor === Uint8Array) return BinaryKind.Uint8
   if (value instanceof ArrayBuffer) return BinaryKind.ArrayBuffer
   const NodeBuffer = (globalThis as { Buffer?: { isBuffer(v: unknown): boolean } }).Buffer
   if (NodeBuffer?.isBuffer(value)) return BinaryKind.Buffer

@@ -71,9 +71,9 @@ export function dataLength(heap: Heap, ref: number): number {
  * block is ERR_SHM_CORRUPT.
  */
 export function recordOfBytes(heap: Heap, bytes: ArrayBufferView, kind: Tag.Binary | Tag.Struct): number {
-  if (bytes.buffer !== heap.u8.buffer) return -1
+  if (bytes.buffer !== heap.buffer) return -1
   const data = kind === Tag.Struct ? StructRec.Data : Bin.Data
-  const ref = bytes.byteOffset - heap.u8.byteOffset - data
+  const ref = bytes.byteOffset - heap.byteOffset - data
   if (ref < 0 || ref + data > heap.size || (ref & 15) !== 0) return -1
   if (heap.kindOf(ref) !== kind) return -1
   // Not a record at all (a view that only looks like one): not ours to report.
