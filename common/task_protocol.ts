@@ -128,6 +128,8 @@ export interface DoneMessage {
   outcome: 'ok' | 'error' | 'thrown' | 'skipped'
   value?: unknown
   error?: Error
+  /** How long the handler ran, in µs (the pool sends short tasks ahead: prefetch 'auto'). */
+  runUs?: number
 }
 export type ToPool = ReadyMessage | DoneMessage
 

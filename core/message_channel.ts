@@ -82,6 +82,7 @@ interface Receiver {
   peek: boolean
   reject(err: unknown): void
   keepAlive: boolean
+  wait: WaitMode | undefined
   cleanup(): void
 }
 
@@ -113,6 +114,8 @@ export class Channel<T = unknown> implements AsyncIterable<T> {
   /** When the receiver at the head of the queue started to wait (-1: none waits); how long it waited teaches `spinning`. */
   private sleptSince = -1
   /** What a wait looks at: a message to take, or (waitForMessage) whether there is one. */
+  /** The spin of the waiting receivers, scheduled after the current work of the event loop. */
+  private spinTimer: ReturnType<typeof setImmediate> | undefined
   private readonly lookTake = (): unknown => this.take()
   private readonly lookReady = (): unknown => (this.ready() ? undefined : NOTHING)
   /** While receivers wait behind a stalled position: when to look again (a stall wakes no one). */
@@ -236,12 +239,10 @@ export class Channel<T = unknown> implements AsyncIterable<T> {
         const look = peek ? this.lookReady : this.lookTake
         const value = look()
         if (value !== NOTHING) return Promise.resolve(value)
-        if (o.signal?.aborted) return Promise.reject(aborted(o.signal))
-        if (o.timeoutMs === 0) return Promise.reject(timedOut(this.name, 0))
-        const start = performance.now()
-        const spun = this.spinning.spin(Math.min(this.spinning.budgetUs(o.wait), (o.timeoutMs ?? Infinity) * 1000), look, NOTHING)
-        if (spun !== NOTHING) return Promise.resolve(spun)
-        this.sleptSince = start
+        // No spin here: this call's caller (and the microtasks after it) may be what
+        // produces the message — a request sent right after this receive, a worker's
+        // task dispatched in a microtask. The spin runs once they have (sleep()).
+        this.sleptSince = performance.now()
       }
       if (o.signal?.aborted) return Promise.reject(aborted(o.signal))
       if (o.timeoutMs === 0) return Promise.reject(timedOut(this.name, 0))
@@ -488,6 +489,7 @@ export class Channel<T = unknown> implements AsyncIterable<T> {
       reject,
       peek,
       keepAlive: o.keepAlive ?? true,
+      wait: o.wait,
       cleanup: () => {
         if (timer !== undefined) clearTimeout(timer)
         o.signal?.removeEventListener('abort', onAbort)
@@ -573,6 +575,36 @@ export class Channel<T = unknown> implements AsyncIterable<T> {
    * 'low-latency' has spun already: an event loop sleeps like any other afterwards.
    */
   private sleep(): void {
+    if (this.spinTimer !== undefined) return
+    const head = this.receivers[0]
+    const budget = head === undefined ? 0 : this.spinning.budgetUs(head.wait)
+    if (budget > 0) {
+      // After this turn of the event loop's work (setImmediate runs once the loop has
+      // looked at I/O without blocking): spin, then arm and sleep if nothing came.
+      // Nothing is armed while it spins, so a sender sends no datagram meanwhile.
+      this.spinTimer = setImmediate(() => {
+        this.spinTimer = undefined
+        this.spinThenSleep(budget)
+      })
+      if (!this.receivers.some((r) => r.keepAlive)) this.spinTimer.unref()
+      return
+    }
+    this.armAndLook()
+  }
+
+  /** Looks at the ring for up to `us` microseconds (delivering what comes), then sleeps for real. */
+  private spinThenSleep(us: number): void {
+    const until = performance.now() + us / 1000
+    do {
+      if (this.closed || this.receivers.length === 0) return
+      this.deliver()
+      if (this.receivers.length === 0) return
+    } while (performance.now() < until)
+    this.armAndLook()
+  }
+
+  private armAndLook(): void {
+    if (this.closed) return
     if (this.listed()) {
       const keepAlive = this.receivers.some((r) => r.keepAlive)
       if (keepAlive && this.held === null) this.held = this.listing!.notifier.keepAlive()
@@ -586,6 +618,8 @@ export class Channel<T = unknown> implements AsyncIterable<T> {
 
   /** No receiver waits any more: nothing holds the loop open. The sleeper entry stays (unarmed, it costs senders nothing). */
   private idle(): void {
+    if (this.spinTimer !== undefined) clearImmediate(this.spinTimer)
+    this.spinTimer = undefined
     this.releaseHold()
     const futex = this.futex
     this.futex = null

@@ -54,23 +54,23 @@ export function aborted(signal: AbortSignal | undefined): ShmError {
 
 /**
  * Spinning in the receiving thread before it sleeps, when that pays: a wake-up of a
- * sleeping thread costs 5–20 µs (a futex or a datagram, and on a VM the hypervisor),
- * while a peer that answers quickly answers within a few. So a receive that finds
- * nothing polls the ring for a while before it sleeps — but only when the waits of
- * this handle have been short lately (the peer is busy with us), and never on a single
- * core. A channel whose messages come rarely never spins; a spin that catches nothing
- * costs one window, after which spinning stops until a wait is short again.
- * 'low-latency' always spins, for longer, and then sleeps as well (an event loop
- * cannot spin for ever).
+ * sleeping thread costs 5–20 µs (a futex or a datagram, and on a VM the hypervisor) on
+ * each side, while a peer that answers quickly answers within a few. So a receive that
+ * finds nothing polls the ring for up to WINDOW_US before it sleeps, but only when its
+ * last wait was short (≤ SHORT_WAIT_US) and never on a single core. A ping-pong whose
+ * two sides both sleep waits longer than the window, yet collapses to a few µs once
+ * both spin; a wait that ran long (a miss) makes the next receive sleep at once, and
+ * messages that come rarely never spin. The price: a stream of messages between
+ * WINDOW_US and SHORT_WAIT_US apart spins a window per message. (Backing off further
+ * after misses was tried: in a ping-pong one side's hiccup made the other miss too, and
+ * both ended up sleeping for good.) 'low-latency' always spins, for longer, and then
+ * sleeps as well (an event loop cannot spin for ever).
  */
 export class SpinBeforeSleep {
-  /**
-   * How long a cpu-friendly receive spins, and the longest wait that makes the next
-   * receive spin: only a wait the window would have caught. A stream of messages 100 µs
-   * apart never spins (each spin would fail and burn its window); a ping-pong whose
-   * answers come within the window keeps spinning and never pays a wake-up.
-   */
+  /** How long a cpu-friendly receive spins. */
   static readonly WINDOW_US = 50
+  /** The longest last wait after which the next receive spins. */
+  static readonly SHORT_WAIT_US = 100
   /** How long a low-latency async receive spins before it sleeps. */
   static readonly LOW_LATENCY_US = 1000
   private static readonly cores = availableParallelism()
@@ -80,17 +80,18 @@ export class SpinBeforeSleep {
   budgetUs(mode: WaitMode | undefined): number {
     if (SpinBeforeSleep.cores < 2) return 0
     if (mode === 'low-latency') return SpinBeforeSleep.LOW_LATENCY_US
-    return this.lastWaitUs <= SpinBeforeSleep.WINDOW_US ? SpinBeforeSleep.WINDOW_US : 0
+    return this.lastWaitUs <= SpinBeforeSleep.SHORT_WAIT_US ? SpinBeforeSleep.WINDOW_US : 0
   }
 
-  /** How long the last wait of this handle took, spinning and sleeping together. */
+  /** How long the last wait took, from the receive to its message (spinning, sleeping, or both). */
   waited(us: number): void {
     this.lastWaitUs = us
   }
 
   /**
    * Calls `look` until it returns something other than `nothing` or `us` microseconds
-   * passed; records the wait when it caught something.
+   * passed (the blocking receives' spin). A catch is a short wait; a miss is learnt
+   * when the message comes (waited).
    */
   spin<N>(us: number, look: () => unknown, nothing: N): unknown {
     if (us <= 0) return nothing

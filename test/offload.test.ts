@@ -216,6 +216,37 @@ describe('WorkerPool: crashes', () => {
     }
   })
 
+  it("prefetch 'auto' (the default) sends one task ahead until tasks are known to be short, then up to 32, and one again after a long one", async () => {
+    const pool = await startPool({ workers: 1 })
+    try {
+      const cells = pool.shm.access((tx) => tx.put(new Int32Array(64)))
+      const placed = async (running: number, queued: number) =>
+        vi.waitFor(() => expect({ running: pool.stats().running, queued: pool.stats().queued }).toEqual({ running, queued }), { timeout: 10_000 })
+      // Nothing known yet: the sleeping task runs, one is sent ahead, the rest wait in the pool.
+      let busy = pool.run('sleep', 300)
+      let marks = [0, 1, 2].map((i) => pool.run('mark', { cells, i }))
+      await placed(2, 2)
+      await busy
+      await Promise.all(marks)
+      // The sleep taught it long tasks; short ones teach it back.
+      for (let i = 0; i < 60; i++) await pool.run('mark', { cells, i: 3 })
+      busy = pool.run('sleep', 300)
+      marks = Array.from({ length: 10 }, (_, i) => pool.run('mark', { cells, i: 4 + i }))
+      await placed(11, 0)
+      await busy
+      await Promise.all(marks)
+      // A 300 ms task weighs enough in the running mean: one ahead again.
+      busy = pool.run('sleep', 300)
+      marks = [0, 1, 2].map((i) => pool.run('mark', { cells, i: 20 + i }))
+      await placed(2, 2)
+      await busy
+      await Promise.all(marks)
+      expect(cells[3]).toBe(60)
+    } finally {
+      await pool.close()
+    }
+  })
+
   it('start() fails clearly when the script cannot start', async () => {
     const name = uniqueName('wpbad')
     // Without tsx, Node cannot load the .ts worker: it exits with code 1 (its stderr is muted here).

@@ -78,6 +78,9 @@ class Context implements TaskContext {
     readonly slot: number,
   ) {}
 
+  /** When the handler started (performance.now()): the result reports how long it ran. */
+  readonly started = performance.now()
+
   get signal(): AbortSignal {
     return this.controller.signal
   }
@@ -297,9 +300,10 @@ class TaskServer {
   private finish(ctx: Context, input: unknown, ok: boolean, value: unknown): void {
     this.running.delete(ctx.taskId)
     if (this.stopping) return
-    if (ok) this.send({ t: 'done', id: ctx.taskId, outcome: 'ok', value }, input)
-    else if (value instanceof Error) this.send({ t: 'done', id: ctx.taskId, outcome: 'error', error: value }, input)
-    else this.send({ t: 'done', id: ctx.taskId, outcome: 'thrown', value }, input)
+    const runUs = Math.round((performance.now() - ctx.started) * 1000)
+    if (ok) this.send({ t: 'done', id: ctx.taskId, outcome: 'ok', value, runUs }, input)
+    else if (value instanceof Error) this.send({ t: 'done', id: ctx.taskId, outcome: 'error', error: value, runUs }, input)
+    else this.send({ t: 'done', id: ctx.taskId, outcome: 'thrown', value, runUs }, input)
     this.startWaiting()
   }
 

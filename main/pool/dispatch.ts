@@ -8,6 +8,7 @@ import { ShmError } from '../../core'
 import { Backoff } from '../../common/backoff'
 import { SLOT_WORDS, SlotFlag, SlotWord, type ToWorker } from '../../common/task_protocol'
 import { abortedError } from './errors'
+import { AUTO_PREFETCH, SHORT_TASK_US } from './options'
 import type { PoolState } from './state'
 import { shutdown } from './supervision'
 import type { Scheduler, Task, Worker } from './types'
@@ -66,7 +67,7 @@ export class Dispatcher implements Scheduler {
     const n = workers.length
     for (let k = 0; k < n; k++) {
       const w = workers[(this.rotate + k) % n]!
-      if ((w.state !== 'ready' && w.state !== 'starting') || w.freeSlots.length === 0) continue
+      if (!this.hasRoom(w)) continue
       if (best === undefined || w.tasks.size < best.tasks.size) best = w
     }
     if (best !== undefined) this.rotate = (best.index + 1) % n
@@ -74,7 +75,15 @@ export class Dispatcher implements Scheduler {
   }
 
   private hasCapacity(): boolean {
-    return this.s.workers.some((w) => (w.state === 'ready' || w.state === 'starting') && w.freeSlots.length > 0)
+    return this.s.workers.some((w) => this.hasRoom(w))
+  }
+
+  /** Whether `w` may be sent one more task: a free slot, and under prefetch 'auto' fewer ahead than its task length allows. */
+  private hasRoom(w: Worker): boolean {
+    if ((w.state !== 'ready' && w.state !== 'starting') || w.freeSlots.length === 0) return false
+    const o = this.s.o
+    if (o.prefetch !== 'auto') return true
+    return w.tasks.size < o.concurrency + (w.runUs < SHORT_TASK_US ? AUTO_PREFETCH : 1)
   }
 
   /**

@@ -28,9 +28,12 @@ export interface WorkerPoolOptions {
   concurrency?: number
   /**
    * Tasks sent to a worker ahead of need, so it goes on without a round trip through
-   * the pool (default 1). Also what a cancelled-but-unaware handler may hold up.
+   * the pool. Also what a cancelled-but-unaware handler may hold up. Default 'auto':
+   * 1 while a worker's tasks take long (or nothing is known yet), up to
+   * AUTO_PREFETCH while they run for less than SHORT_TASK_US each — then the round
+   * trip, not the work, would bound the rate.
    */
-  prefetch?: number
+  prefetch?: number | 'auto'
   /** Arguments for the worker script (process.argv.slice(2) there). */
   args?: string[]
   /** Extra environment for the workers. */
@@ -55,7 +58,14 @@ export interface WorkerPoolOptions {
 }
 
 /** The options after their checks, with defaults filled in. */
+/** Tasks a worker may be sent ahead under prefetch 'auto', while its tasks are short. */
+export const AUTO_PREFETCH = 32
+/** A task that runs for less than this (µs, the worker's running mean) is short. */
+export const SHORT_TASK_US = 1000
+
 export interface PoolConfig {
+  /** Tasks sent ahead per worker; 'auto' adapts between 1 and AUTO_PREFETCH. */
+  prefetch: number | 'auto'
   maxQueued: number; concurrency: number; args: string[]; env: Record<string, string>; execArgv: string[] | undefined
   wait: WaitMode; startTimeoutMs: number; stopTimeoutMs: number; fullTimeoutMs: number; restart: boolean
 }
@@ -95,11 +105,12 @@ function resolveHost(host: WorkerPoolOptions['host']): WorkerHost {
 /** Checks WorkerPool.start's options (throwing ERR_INVALID_ARGUMENT) and fills in the defaults. */
 export function parseOptions(options: WorkerPoolOptions): { script: string; workers: number; perWorker: number; host: WorkerHost; config: PoolConfig } {
   if (options === null || typeof options !== 'object') throw invalid(`WorkerPool.start expects an options object such as { script: require.resolve('./worker'), workers: 2 }, got ${options === null ? 'null' : typeof options}`)
-  checkOptions<Record<string, unknown>>({ ...options, host: undefined, script: undefined, shm: undefined }, optionSpec as never, 'WorkerPool.start')
+  const auto = options.prefetch === undefined || options.prefetch === 'auto'
+  checkOptions<Record<string, unknown>>({ ...options, host: undefined, script: undefined, shm: undefined, prefetch: auto ? undefined : options.prefetch }, optionSpec as never, 'WorkerPool.start')
   const script = resolveScript(options.script)
   const workers = positiveInt(options.workers, 'workers', Math.max(1, availableParallelism() - 1), 1, MAX_COUNT)
   const concurrency = positiveInt(options.concurrency, 'concurrency', 1, 1, MAX_COUNT)
-  const prefetch = positiveInt(options.prefetch, 'prefetch', 1, 0, MAX_COUNT)
+  const prefetch = auto ? 'auto' : positiveInt(options.prefetch as number, "prefetch (a number, or 'auto')", 1, 0, MAX_COUNT)
   const wait = options.wait ?? 'cpu-friendly'
   if (wait !== 'cpu-friendly' && wait !== 'low-latency') throw invalid(`wait must be 'cpu-friendly' or 'low-latency', got '${String(wait)}'`)
   for (const k of ['args', 'execArgv'] as const) {
@@ -109,6 +120,7 @@ export function parseOptions(options: WorkerPoolOptions): { script: string; work
   if (options.shm !== undefined && !(options.shm instanceof SharedMemory)) throw invalid('shm must be a SharedMemory')
   if (options.shm?.closed) throw invalid(`segment "${options.shm.name}" is closed`)
   const config: PoolConfig = {
+    prefetch,
     maxQueued: positiveInt(options.maxQueued, 'maxQueued', 1024),
     concurrency,
     args: options.args ?? [],
@@ -120,5 +132,5 @@ export function parseOptions(options: WorkerPoolOptions): { script: string; work
     fullTimeoutMs: positiveInt(options.segmentFullTimeoutMs, 'segmentFullTimeoutMs', 10_000, 0),
     restart: options.restart ?? true,
   }
-  return { script, workers, perWorker: concurrency + prefetch, host: resolveHost(options.host), config }
+  return { script, workers, perWorker: concurrency + (prefetch === 'auto' ? AUTO_PREFETCH : prefetch), host: resolveHost(options.host), config }
 }

@@ -42,6 +42,10 @@ function onDone(s: PoolState, m: DoneMessage): void {
     dropMessage(s, m)
     return
   }
+  if (typeof m.runUs === 'number' && m.runUs >= 0) {
+    const w = task.worker!
+    w.runUs = w.runUs === Infinity ? m.runUs : w.runUs + (m.runUs - w.runUs) / 8
+  }
   s.release(task)
   if (m.outcome === 'ok' || m.outcome === 'thrown') keepResult(s, task, m.value)
   if (task.settled) return // cancelled: nobody waits for it

@@ -84,7 +84,7 @@ export class PoolState {
     for (let index = 0; index < workers; index++) {
       const freeSlots: number[] = []
       for (let s = (index + 1) * this.perWorker - 1; s >= index * this.perWorker; s--) freeSlots.push(s)
-      this.workers.push({ index, generation: 0, handle: undefined, inbox: inboxes[index]!, state: 'starting', tasks: new Map(), freeSlots, startFailures: 0, ready: deferred() })
+      this.workers.push({ index, generation: 0, handle: undefined, inbox: inboxes[index]!, state: 'starting', tasks: new Map(), freeSlots, runUs: Infinity, startFailures: 0, ready: deferred() })
     }
   }
 

@@ -75,6 +75,8 @@ export interface Worker {
   state: WorkerInfo['state']
   readonly tasks: Map<number, Task>
   readonly freeSlots: number[]
+  /** Running mean of how long its handlers ran (µs; Infinity: nothing known yet): prefetch 'auto' sends short tasks ahead. */
+  runUs: number
   /** Exits before becoming ready, in a row. */
   startFailures: number
   ready: Deferred<void>
