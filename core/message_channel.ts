@@ -9,7 +9,7 @@ import type { Heap } from './heap'
 import { Messages, LOST, type InTurn, type Outgoing } from './messages'
 import { native } from './native'
 import { localNotifier, type Notifier } from './notifier'
-import { checkOptions } from './options'
+import { checkWaitOptions } from './options'
 import { Chan, RingSlot } from './records'
 import { EMPTY, FULL, HELD, PENDING, Ring, STUCK_MS } from './ring'
 import type { Segment } from './segment'
@@ -147,8 +147,7 @@ export class Channel<T = unknown> implements AsyncIterable<T> {
    */
   send(value: T, options?: SendOptions): void {
     this.checkOpen()
-    const o = options === undefined ? undefined : checkOptions<SendOptions>(options, sendSpec as never, 'channel.send')
-    if (o !== undefined) checkWait(o.wait, o.timeoutMs, 'channel.send')
+    const o = options === undefined ? undefined : checkWaitOptions(options, sendSpec as never, 'channel.send')
     const out = this.host.messages.prepare(value, this.ring)
     if (this.put(out)) return
     this.waitForRoom(out, o?.wait ?? 'cpu-friendly', o?.timeoutMs ?? Infinity)
@@ -233,8 +232,7 @@ export class Channel<T = unknown> implements AsyncIterable<T> {
   private awaitMessage(options: ReceiveOptions | undefined, peek: boolean, call: string): Promise<unknown> {
     try {
       this.checkOpen()
-      const o = options === undefined ? NO_OPTIONS : checkOptions<ReceiveOptions>(options, receiveSpec as never, call)
-      checkWait(o.wait, o.timeoutMs, call)
+      const o = options === undefined ? NO_OPTIONS : checkWaitOptions(options, receiveSpec as never, call)
       if (this.receivers.length === 0) {
         const look = peek ? this.lookReady : this.lookTake
         const value = look()
@@ -255,8 +253,7 @@ export class Channel<T = unknown> implements AsyncIterable<T> {
   /** The one sync wait: futex (or spin, 'low-latency') until a message comes; takes it unless `peek`. */
   private blockForMessage(options: ReceiveSyncOptions | undefined, peek: boolean, call: string): unknown {
     this.checkOpen()
-    const o = options === undefined ? NO_OPTIONS : checkOptions<ReceiveSyncOptions>(options, receiveSyncSpec as never, call)
-    checkWait(o.wait, o.timeoutMs, call)
+    const o = options === undefined ? NO_OPTIONS : checkWaitOptions(options, receiveSyncSpec as never, call)
     const look = peek ? this.lookReady : this.lookTake
     const first = look()
     if (first !== NOTHING) return first
@@ -744,14 +741,6 @@ interface Waiting {
   stop(): void
 }
 
-function checkWait(wait: unknown, timeoutMs: number | undefined, call: string): void {
-  if (wait !== undefined && wait !== 'cpu-friendly' && wait !== 'low-latency') {
-    throw new ShmError('ERR_INVALID_ARGUMENT', `${call}: wait must be 'cpu-friendly' or 'low-latency', got '${String(wait)}'`)
-  }
-  if (timeoutMs !== undefined && !(timeoutMs >= 0)) {
-    throw new ShmError('ERR_INVALID_ARGUMENT', `${call}: option "timeoutMs" must be a number of milliseconds, 0 or more (Infinity waits as long as it takes), got ${String(timeoutMs)}`)
-  }
-}
 
 function timedOut(name: string, ms: number): ShmError {
   return new ShmError('ERR_TIMEOUT', `no message on ${channelLabel(name)} within ${ms} ms`)

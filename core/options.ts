@@ -1,5 +1,6 @@
 import { ShmError } from './errors'
 import { osNameOf } from './names'
+import type { WaitMode } from './waiting'
 
 /** 'name' is a segment name: checked by osNameOf, so a bad one is ERR_INVALID_NAME everywhere. */
 type Kind = 'string' | 'number' | 'boolean' | 'object' | 'function' | 'name'
@@ -38,6 +39,29 @@ export function checkOptions<T extends object>(
     }
   }
   return given as T
+}
+
+const waitModes: readonly WaitMode[] = ['cpu-friendly', 'low-latency']
+
+/** checkOptions for a call that waits: also its `wait` mode and its `timeoutMs`. */
+export function checkWaitOptions<T extends { wait?: WaitMode; timeoutMs?: number }>(
+  given: T,
+  spec: { [K in keyof T]-?: Kind },
+  call: string,
+): T {
+  const o = checkOptions<T>(given, spec, call)
+  if (o.wait !== undefined && !waitModes.includes(o.wait)) {
+    throw new ShmError('ERR_INVALID_ARGUMENT', `${call}: wait must be ${waitModes.map((m) => `'${m}'`).join(' or ')}, got '${String(o.wait)}'`)
+  }
+  checkTimeout(o.timeoutMs, 'timeoutMs', call)
+  return o
+}
+
+/** A wait limit in ms: 0 or more, Infinity allowed (wait as long as it takes); NaN and negatives refused. */
+export function checkTimeout(ms: number | undefined, option: string, call: string): void {
+  if (ms !== undefined && !(ms >= 0)) {
+    throw new ShmError('ERR_INVALID_ARGUMENT', `${call}: option "${option}" must be a number of milliseconds, 0 or more (Infinity waits as long as it takes), got ${String(ms)}`)
+  }
 }
 
 function editDistance(a: string, b: string): number {

@@ -13,7 +13,7 @@ import type { WaitMode } from './waiting'
 import { osNameOf } from './names'
 import { Turn, type TurnChannels } from './turn'
 import { native, OpenMode } from './native'
-import { checkOptions } from './options'
+import { checkOptions, checkTimeout, checkWaitOptions } from './options'
 import { Segment } from './segment'
 
 export interface CreateOptions {
@@ -63,7 +63,6 @@ const waitSpec = { ...asyncAccessSpec, channel: 'string' } as const
 const checkSpec = { ...accessSpec, repair: 'boolean' } as const
 const waitSyncSpec = { ...accessSpec, channel: 'string' } as const
 const channelSpec = { capacity: 'number' } as const
-const waitModes: readonly WaitMode[] = ['cpu-friendly', 'low-latency']
 
 const createSpec = { name: 'name', size: 'number', prefault: 'boolean', unlinkOnExit: 'boolean' } as const
 const openSpec = { name: 'name', readyTimeoutMs: 'number' } as const
@@ -254,7 +253,7 @@ export class SharedMemory {
    */
   access<T>(fn: (tx: Turn) => T, options?: AccessOptions): T {
     checkCallback(fn, 'shm.access')
-    const o = options === undefined ? {} : checkAccess(options, accessSpec, 'shm.access')
+    const o = options === undefined ? {} : checkWaitOptions(options, accessSpec, 'shm.access')
     this.segment.assertOpen()
     const { recovered } = this.lock.acquire(o.wait, o.timeoutMs)
     return this.runTurn(fn, recovered)
@@ -266,7 +265,7 @@ export class SharedMemory {
    */
   async accessAsync<T>(fn: (tx: Turn) => T, options?: AsyncAccessOptions): Promise<T> {
     checkCallback(fn, 'shm.accessAsync')
-    const o = options === undefined ? {} : checkAccess(options, asyncAccessSpec, 'shm.accessAsync')
+    const o = options === undefined ? {} : checkWaitOptions(options, asyncAccessSpec, 'shm.accessAsync')
     this.segment.assertOpen()
     return this.lock.acquireAsync(o.wait ?? 'cpu-friendly', o.timeoutMs ?? Infinity, o.signal, o.keepAlive ?? true, (recovered) => this.runTurn(fn, recovered))
   }
@@ -356,7 +355,7 @@ export class SharedMemory {
    * waits and takes in one step.
    */
   async waitForMessage(options: WaitForMessageOptions = {}): Promise<void> {
-    const o = checkAccess(options, waitSpec, 'shm.waitForMessage')
+    const o = checkWaitOptions(options, waitSpec, 'shm.waitForMessage')
     this.segment.assertOpen()
     const channel = o.channel ?? DEFAULT_CHANNEL
     const started = performance.now()
@@ -371,7 +370,7 @@ export class SharedMemory {
    * else use the promise-returning waitForMessage.
    */
   waitForMessageSync(options: AccessOptions & { channel?: string } = {}): void {
-    const o = checkAccess(options, waitSyncSpec, 'shm.waitForMessageSync')
+    const o = checkWaitOptions(options, waitSyncSpec, 'shm.waitForMessageSync')
     this.segment.assertOpen()
     const channel = o.channel ?? DEFAULT_CHANNEL
     const ch = this.turnChannels.get(channel) ?? this.access(() => this.turnChannel(channel, true)!, { wait: o.wait, timeoutMs: o.timeoutMs })
@@ -386,7 +385,7 @@ export class SharedMemory {
    * killed mid-operation leaves behind, and lists the repairs in the report.
    */
   check(options: ShmCheckOptions = {}): HeapReport {
-    const o = checkAccess(options, checkSpec, 'shm.check')
+    const o = checkWaitOptions(options, checkSpec, 'shm.check')
     // Before the turn: taking it touches the header, which SIGBUSes if the OS object
     // was truncated under us.
     this.segment.assertBacked()
@@ -438,22 +437,6 @@ export class SharedMemory {
 
 /** How long close() waits for a turn to drop the references its views held. */
 const CLOSE_RELEASE_TIMEOUT_MS = 1000
-
-function checkAccess<T extends AccessOptions>(options: T, spec: { [K in keyof T]-?: 'string' | 'number' | 'object' | 'boolean' }, call: string): T {
-  const o = checkOptions<T>(options, spec as never, call)
-  if (o.wait !== undefined && !waitModes.includes(o.wait)) {
-    throw new ShmError('ERR_INVALID_ARGUMENT', `${call}: wait must be ${waitModes.map((m) => `'${m}'`).join(' or ')}, got '${String(o.wait)}'`)
-  }
-  checkTimeout(o.timeoutMs, 'timeoutMs', call)
-  return o
-}
-
-/** A wait limit in ms: 0 or more, Infinity allowed (wait as long as it takes); NaN and negatives refused. */
-function checkTimeout(ms: number | undefined, option: string, call: string): void {
-  if (ms !== undefined && !(ms >= 0)) {
-    throw new ShmError('ERR_INVALID_ARGUMENT', `${call}: option "${option}" must be a number of milliseconds, 0 or more (Infinity waits as long as it takes), got ${String(ms)}`)
-  }
-}
 
 function checkCallback(fn: unknown, call: string): void {
   if (typeof fn !== 'function') {
