@@ -63,10 +63,11 @@ export class Messages {
     if (ref < 0) {
       // A raw view of the segment (not a record) travels as its place: the same bytes.
       const heap = this.heap
-      if (!ArrayBuffer.isView(value) || value.buffer !== heap.buffer) return undefined
+      if (!ArrayBuffer.isView(value)) return undefined
       const offset = value.byteOffset - heap.byteOffset
-      // A view reaching outside the segment (into the memory around it) is copied.
-      return offset >= 0 && offset + value.byteLength <= heap.size ? { segmentView: offset } : undefined
+      // A view reaching outside the segment (into the memory around it) is copied. The
+      // buffer is compared last (see recordOfBytes: it moves a small fresh array off V8's heap).
+      return offset >= 0 && offset + value.byteLength <= heap.size && value.buffer === heap.buffer ? { segmentView: offset } : undefined
     }
     this.refGenerations.push(this.heap.generationOf(ref))
     this.refValues.push(value)

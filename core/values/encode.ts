@@ -366,7 +366,9 @@ export function binaryKindOf(value: ArrayBufferView | ArrayBuffer): BinaryKind |
 /** A Binary record holding a copy of the bytes; readers map TypedArrays over it. */
 export function writeBinary(heap: Heap, value: ArrayBufferView | ArrayBuffer, kind = binaryKindOf(value), tag = Tag.Binary): number {
   if (kind === undefined) throw new ShmError('ERR_UNSUPPORTED_TYPE', `${value.constructor.name} is not a TypedArray this library knows`)
-  const src = value instanceof ArrayBuffer ? new Uint8Array(value) : new Uint8Array(value.buffer, value.byteOffset, value.byteLength)
+  // A Uint8Array (or Buffer) is copied as it is: reading `buffer` of a small fresh one
+  // would make V8 move it off its own heap first (recordOfBytes says more).
+  const src = value instanceof Uint8Array ? value : value instanceof ArrayBuffer ? new Uint8Array(value) : new Uint8Array(value.buffer, value.byteOffset, value.byteLength)
   const ref = heap.allocRecord(tag, Bin.Data + src.byteLength)
   heap.u32[(ref + Bin.ByteLength) >>> 2] = src.byteLength
   heap.u8[ref + Bin.Kind] = kind

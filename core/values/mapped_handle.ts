@@ -71,10 +71,13 @@ export function dataLength(heap: Heap, ref: number): number {
  * block is ERR_SHM_CORRUPT.
  */
 export function recordOfBytes(heap: Heap, bytes: ArrayBufferView, kind: Tag.Binary | Tag.Struct): number {
-  if (bytes.buffer !== heap.buffer) return -1
   const data = kind === Tag.Struct ? StructRec.Data : Bin.Data
   const ref = bytes.byteOffset - heap.byteOffset - data
   if (ref < 0 || ref + data > heap.size || (ref & 15) !== 0) return -1
+  // Only now the buffer: reading `buffer` of a small TypedArray that V8 keeps on its own
+  // heap (a fresh new Uint8Array(64): byteOffset 0, so it never gets here) makes V8 move
+  // it into an ArrayBuffer of its own — a third of a put's time.
+  if (bytes.buffer !== heap.buffer) return -1
   if (heap.kindOf(ref) !== kind) return -1
   // Not a record at all (a view that only looks like one): not ours to report.
   if (heap.allocator.blockSize(ref) < data) return -1
