@@ -122,6 +122,42 @@ function drainAcks(ack: Channel<number>): void {
   while (ack.tryReceive() !== undefined);
 }
 
+/** What the producer loop of one SDK batch measured (ms). */
+interface BatchTimes {
+  /** Waiting for acknowledgements (the window was full). */
+  ackWait: number
+  /** The whole loop, up to the last send (not the peer's last acknowledgement). */
+  total: number
+}
+
+/**
+ * One batch of an SDK row on the producer side: tells the peer to take `count`
+ * messages from `first`, calls `sendOne(seq)` for each with at most WINDOW
+ * unacknowledged (waiting on channel 'ack' with `wait`), then waits for the peer's
+ * { done }. Every SDK row with a peer shares this loop; only `sendOne` differs.
+ */
+async function sdkBatch(peer: Peer, ack: Channel<number>, wait: WaitMode, first: number, count: number, sendOne: (seq: number) => void): Promise<BatchTimes> {
+  drainAcks(ack)
+  peer.send({ cmd: 'run', first, n: count })
+  let sent = 0
+  let acked = 0
+  let ackWait = 0
+  const t0 = performance.now()
+  while (sent < count) {
+    if (sent - acked >= WINDOW) {
+      const a = performance.now()
+      acked = waitForAck(ack, acked, wait)
+      ackWait += performance.now() - a
+      continue
+    }
+    sendOne(first + sent)
+    sent++
+  }
+  const total = performance.now() - t0
+  await expectDone(peer, count)
+  return { ackWait, total }
+}
+
 /** Where the producer's time went in the warm batch, per message (µs). */
 export interface ProducerTimes {
   turnWait: number
@@ -182,20 +218,9 @@ async function sdkMessages(n: number, copyOut: boolean, prefault: boolean, wait:
       tx.destroy(view)
     }
     return await batches(async (first, count) => {
-      drainAcks(ack)
-      peer.send({ cmd: 'run', first, n: count })
-      let sent = 0
-      let acked = 0
       const t: ProducerTimes = { turnWait: 0, copy: 0, send: 0, release: 0, ackWait: 0, total: 0 }
-      const t0 = performance.now()
-      while (sent < count) {
-        if (sent - acked >= WINDOW) {
-          const a = performance.now()
-          acked = waitForAck(ack, acked, wait)
-          t.ackWait += performance.now() - a
-          continue
-        }
-        stamp(src, first + sent)
+      const { ackWait, total } = await sdkBatch(peer, ack, wait, first, count, (seq) => {
+        stamp(src, seq)
         const a = performance.now()
         shm.access(put, accessOptions)
         const b = performance.now()
@@ -203,10 +228,9 @@ async function sdkMessages(n: number, copyOut: boolean, prefault: boolean, wait:
         t.copy += copied - entered
         t.send += sentAt - copied
         t.release += b - sentAt
-        sent++
-      }
-      t.total = performance.now() - t0
-      await expectDone(peer, count)
+      })
+      t.ackWait = ackWait
+      t.total = total
       if (first > 0 && times) {
         const perMessage = 1e3 / count
         times({ turnWait: t.turnWait * perMessage, copy: t.copy * perMessage, send: t.send * perMessage, release: t.release * perMessage, ackWait: t.ackWait * perMessage, total: t.total * perMessage })
@@ -226,21 +250,12 @@ async function sdkCopied(n: number): Promise<Timing> {
   try {
     await expectReady(peer)
     const src = new Uint8Array(sourceMessage())
+    const sendOne = (seq: number) => {
+      stamp(src, seq)
+      data.send(src)
+    }
     return await batches(async (first, count) => {
-      drainAcks(ack)
-      peer.send({ cmd: 'run', first, n: count })
-      let sent = 0
-      let acked = 0
-      while (sent < count) {
-        if (sent - acked >= WINDOW) {
-          acked = waitForAck(ack, acked, 'cpu-friendly')
-          continue
-        }
-        stamp(src, first + sent)
-        data.send(src)
-        sent++
-      }
-      await expectDone(peer, count)
+      await sdkBatch(peer, ack, 'cpu-friendly', first, count, sendOne)
     }, n)
   } finally {
     await stopPeer(peer)
@@ -291,23 +306,13 @@ async function sdkRaw(n: number, copyOut: boolean, wait: WaitMode = 'cpu-friendl
     peer.send({ slots: slots.map((s) => s.byteOffset - shm.bytes.byteOffset) })
     await expectReady(peer)
     const src = sourceMessage()
+    const sendOne = (seq: number) => {
+      stamp(src, seq)
+      shm.copyBytes(slots[seq % WINDOW]!, src)
+      data.send(seq)
+    }
     return await batches(async (first, count) => {
-      drainAcks(ack)
-      peer.send({ cmd: 'run', first, n: count })
-      let sent = 0
-      let acked = 0
-      while (sent < count) {
-        if (sent - acked >= WINDOW) {
-          acked = waitForAck(ack, acked, wait)
-          continue
-        }
-        const seq = first + sent
-        stamp(src, seq)
-        shm.copyBytes(slots[seq % WINDOW]!, src)
-        data.send(seq)
-        sent++
-      }
-      await expectDone(peer, count)
+      await sdkBatch(peer, ack, wait, first, count, sendOne)
     }, n)
   } finally {
     await stopPeer(peer)
