@@ -723,9 +723,10 @@ export async function run(opts: RunOptions): Promise<BenchRow[]> {
 const GiB = 2 ** 30
 
 export function checks(rows: BenchRow[]): Check[] {
-  // The loan row is the SDK figure: channel.loan → send → receive → release is the
-  // SDK's zero-copy bulk API. The raw-slots row (slots allocated once by hand) stays
-  // in the text, as it did when tx.put + send(view) was the SDK figure.
+  // The loan row is the SDK figure, and the one each target is met or missed by:
+  // channel.loan → send → receive → release is the SDK's zero-copy bulk API. The
+  // raw-slots row (slots allocated once and managed by hand) stays in the text for
+  // comparison; it does not meet a target for the API.
   const sdk = rowOf(rows, SDK_LOAN).figures
   const raw = rowOf(rows, SDK_RAW).figures
   const memcpyWarm = valueOf(rows, MEMCPY, 'warm')
@@ -739,7 +740,6 @@ export function checks(rows: BenchRow[]): Check[] {
   const viewRatio = valueOf(rows, SDK_VIEW, 'vs memcpy')
   const rawRatio = raw['vs memcpy']!.value
   const sdkRatio = sdk['vs memcpy']!.value
-  const best = Math.max(sdkRatio, rawRatio)
   const sdkWarm = sdk.warm!.value
   const copy = perMessage(MEMCPY)
   const L = loanProducer
@@ -770,7 +770,7 @@ export function checks(rows: BenchRow[]): Check[] {
     {
       target: 'bulk ≥ 0.8× memcpy (warm)',
       measured: `loan → send → receive → release ${sdkRatio.toFixed(2)}×, raw slots ${rawRatio.toFixed(2)}× (${(sdkWarm / GiB).toFixed(2)} / ${(raw.warm!.value / GiB).toFixed(2)} GiB/s vs memcpy ${(memcpyWarm / GiB).toFixed(2)} GiB/s)`,
-      met: best >= 0.8,
+      met: sdkRatio >= 0.8,
       why:
         `A message of 400,000 bytes takes ${f(perMessage(SDK_LOAN))} µs from one process to the other with loan → send → receive → release, against ${f(copy)} µs for the copy alone (memcpy) and ${f(perMessage(SDK_ALONE))} µs for tx.put, send, receive and destroy in one process with nothing to wait for (the "one process" row). ` +
         loanPart +
@@ -782,7 +782,7 @@ export function checks(rows: BenchRow[]): Check[] {
     {
       target: 'bulk ≥ 10× child_process IPC (warm)',
       measured: `loan → send → receive → release ${sdk['vs IPC']!.value.toFixed(1)}×, raw slots ${raw['vs IPC']!.value.toFixed(1)}× (IPC advanced ${(ipcWarm / GiB).toFixed(3)} GiB/s)`,
-      met: Math.max(sdk['vs IPC']!.value, raw['vs IPC']!.value) >= 10,
+      met: sdk['vs IPC']!.value >= 10,
       why:
         `Same cause as the memcpy target. child_process IPC takes ${f(perMessage(IPC_BASE))} µs per message here, so 10× means ${f(perMessage(IPC_BASE) / 10)} µs per message; ` +
         `the copy alone takes ${f(copy)} µs, and the hand-off between the processes (turns, wake-up, acknowledgement) adds ${f(perMessage(SDK_LOAN) - copy)} µs on top of it in the loan row.`,
