@@ -132,7 +132,7 @@ async function main(): Promise<void> {
       const notes = typeof mod.notes === 'function' ? mod.notes({ quick: args.quick }) : mod.notes
       for (const note of notes ?? []) console.log(`  ${note}`)
       const checks = mod.checks?.(rows) ?? []
-      for (const c of checks) console.log(`  target ${c.met ? 'met  ' : 'SHORT'}  ${c.target}: ${c.measured}`)
+      for (const c of checks) console.log(`  target ${c.na ? 'n/a  ' : c.met ? 'met  ' : 'SHORT'}  ${c.target}: ${c.measured}`)
       console.log(`  (${scenario}: ${(ms / 1000).toFixed(1)} s; load average ${load.join(' / ')} at its start)`)
       results.push({ scenario, title: heading, about: mod.about, notes, ms, rows, checks, loadAverage: load })
     } catch (err) {

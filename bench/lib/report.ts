@@ -142,9 +142,9 @@ export function renderMarkdown(report: BenchReport): string {
     p(
       '| target | measured | | scenario |',
       '|---|---|---|---|',
-      ...checks.map((c) => `| ${cell(c.target)} | ${cell(c.measured)} | ${c.met ? 'met' : '**short**'} | [${c.scenario.scenario}](#${anchor(c.scenario.title)}) |`),
+      ...checks.map((c) => `| ${cell(c.target)} | ${cell(c.measured)} | ${c.na ? 'n/a' : c.met ? 'met' : '**short**'} | [${c.scenario.scenario}](#${anchor(c.scenario.title)}) |`),
     )
-    const short = checks.filter((c) => !c.met)
+    const short = checks.filter((c) => !c.met && !c.na)
     if (short.length > 0) p(`Why each missed target is missed: [Where we fall short](#where-we-fall-short), below the tables.`)
   }
 
@@ -158,7 +158,7 @@ export function renderMarkdown(report: BenchReport): string {
     )
   }
 
-  const short = checks.filter((c) => !c.met)
+  const short = checks.filter((c) => !c.met && !c.na)
   p('## Where we fall short')
   if (short.length === 0) p('Every target was met in this run.')
   for (const c of short) {

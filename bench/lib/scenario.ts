@@ -20,6 +20,8 @@ export interface Check {
   /** What this run measured, e.g. "0.63× (9.1 GiB/s vs 14.4 GiB/s)". */
   measured: string
   met: boolean
+  /** The target could not be measured in this run (a peer package was not available): shown as n/a, neither met nor short. */
+  na?: boolean
   /** Why we fall short (shown only when `met` is false): the cause, from the numbers and profiles. */
   why?: string
 }

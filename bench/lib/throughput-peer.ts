@@ -3,6 +3,7 @@
 // the parent how far it got. One process per peer kind:
 //   throughput-peer.ts sdk <segment> view|copy [wait]   receives views sent by reference, reads (or copies) them, destroys them
 //   throughput-peer.ts sdk-copied <segment>              receives copies (send(bytes) → receive)
+//   throughput-peer.ts sdk-loan <segment> view [wait]    receives loans (data.loan → send), reads them in place, releases each
 //   throughput-peer.ts sdk-raw <segment> view|copy [wait]  ring slots in the segment + slot numbers as messages
 //   throughput-peer.ts ipc                               fork IPC (serialization set by the parent)
 //   throughput-peer.ts socket <path>                     Unix domain socket, parent listens
@@ -85,6 +86,28 @@ function sdkCopied(name: string): void {
       // A copy: an ordinary Uint8Array, nothing to destroy.
       checkStamp(data.receiveSync(waitOptions), first + taken++)
       for (let m = data.tryReceive(); m !== undefined; m = data.tryReceive()) checkStamp(m, first + taken++)
+      ack.send(taken)
+    }
+    process.send!({ done: taken })
+  })
+  process.send!('ready')
+}
+
+function sdkLoan(name: string): void {
+  const shm = SharedMemory.open({ name })
+  const data = shm.channel<Uint8Array>('data')
+  const ack = shm.channel<number>('ack')
+  // Each message is a loan the producer filled and sent by reference: this process
+  // owns it now, reads it where it lies and gives it back to the segment.
+  const take = (view: Uint8Array, seq: number) => {
+    checkStamp(view, seq)
+    data.release(view)
+  }
+  onRun(({ first, n }) => {
+    let taken = 0
+    while (taken < n) {
+      take(data.receiveSync(waitOptions), first + taken++)
+      for (let m = data.tryReceive(); m !== undefined; m = data.tryReceive()) take(m, first + taken++)
       ack.send(taken)
     }
     process.send!({ done: taken })
@@ -236,6 +259,9 @@ switch (kind) {
     break
   case 'sdk-copied':
     sdkCopied(arg1!)
+    break
+  case 'sdk-loan':
+    sdkLoan(arg1!)
     break
   case 'sdk-raw':
     sdkRaw(arg1!, arg2 === 'copy')
