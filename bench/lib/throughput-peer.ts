@@ -12,7 +12,7 @@
 //   throughput-peer.ts spinner                           only keeps its core busy (the memcpy row beside a spinner)
 // The parent starts every run with { cmd: 'run', first, n } and waits for { done }.
 import * as net from 'node:net'
-import { SharedMemory, type Turn, type WaitMode } from 'interprocess-objects'
+import { SharedMemory, type Channel, type Turn, type WaitMode } from 'interprocess-objects'
 import { checkStamp, MESSAGE_BYTES, STALL_MS, WINDOW } from './throughput-common'
 import { requirePeer } from './peer_packages'
 
@@ -76,16 +76,16 @@ function sdk(name: string, copyOut: boolean): void {
   process.send!('ready')
 }
 
-function sdkCopied(name: string): void {
+/** Receives the batches of channel "data", handing each message to `take`, and acknowledges on "ack". */
+function sdkConsume(name: string, take: (data: Channel<Uint8Array>, m: Uint8Array, seq: number) => void): void {
   const shm = SharedMemory.open({ name })
   const data = shm.channel<Uint8Array>('data')
   const ack = shm.channel<number>('ack')
   onRun(({ first, n }) => {
     let taken = 0
     while (taken < n) {
-      // A copy: an ordinary Uint8Array, nothing to destroy.
-      checkStamp(data.receiveSync(waitOptions), first + taken++)
-      for (let m = data.tryReceive(); m !== undefined; m = data.tryReceive()) checkStamp(m, first + taken++)
+      take(data, data.receiveSync(waitOptions), first + taken++)
+      for (let m = data.tryReceive(); m !== undefined; m = data.tryReceive()) take(data, m, first + taken++)
       ack.send(taken)
     }
     process.send!({ done: taken })
@@ -93,27 +93,18 @@ function sdkCopied(name: string): void {
   process.send!('ready')
 }
 
-function sdkLoan(name: string): void {
-  const shm = SharedMemory.open({ name })
-  const data = shm.channel<Uint8Array>('data')
-  const ack = shm.channel<number>('ack')
-  // Each message is a loan the producer filled and sent by reference: this process
-  // owns it now, reads it where it lies and gives it back to the segment.
-  const take = (view: Uint8Array, seq: number) => {
+/** Copies: an ordinary Uint8Array, nothing to destroy. */
+const sdkCopied = (name: string): void => sdkConsume(name, (_, m, seq) => checkStamp(m, seq))
+
+/**
+ * Loans the producer filled and sent by reference: this process owns each one now,
+ * reads it where it lies and gives it back to the segment.
+ */
+const sdkLoan = (name: string): void =>
+  sdkConsume(name, (data, view, seq) => {
     checkStamp(view, seq)
     data.release(view)
-  }
-  onRun(({ first, n }) => {
-    let taken = 0
-    while (taken < n) {
-      take(data.receiveSync(waitOptions), first + taken++)
-      for (let m = data.tryReceive(); m !== undefined; m = data.tryReceive()) take(m, first + taken++)
-      ack.send(taken)
-    }
-    process.send!({ done: taken })
   })
-  process.send!('ready')
-}
 
 function sdkRaw(name: string, copyOut: boolean): void {
   const shm = SharedMemory.open({ name })
