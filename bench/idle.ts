@@ -16,7 +16,7 @@ export const notes = (opts: RunOptions): string[] => [
     ? `quick mode: each process idles ${IDLE_MS.quick / 1000} s instead of ${IDLE_MS.full / 1000} s, so start-up leftovers weigh more; the full run is the one to quote.`
     : `Each process idles ${IDLE_MS.full / 1000} s.`,
 ]
-export const about = `A desktop app keeps utility processes waiting for work most of the time, so waiting must cost nothing. Each waiter below is its own process, waiting for one message on its own channel of a shared segment; after the idle period (10 s; 2 s in quick mode) the parent puts the message, the waiter wakes and reports \`process.cpuUsage()\` (user + system time of every thread in it, the addon's waiter thread included) over the wait. \`await ch.receive()\` on a channel handle (\`shm.channel(name)\`, cpu-friendly) is the default way to wait, and \`ch.receiveSync()\` its blocking form; the legacy \`shm.waitForMessage()\` / \`waitForMessageSync()\` are kept for comparison; \`setInterval(…, 1)\` polling \`tx.hasMessages()\` is what code without a wake-up has to do; an idle Node process with only an IPC channel open is the floor. \`low-latency\` waiting spins by design and is shown for the trade-off. The waiter does not care how an async receive is woken (this event loop's notifier or the addon's waiter thread): whichever this build uses is what is measured.`
+export const about = `A desktop app keeps utility processes waiting for work most of the time, so waiting must cost nothing. Each waiter below is its own process, waiting for one message on its own channel of a shared segment; after the idle period (10 s; 2 s in quick mode) the parent puts the message, the waiter wakes and reports \`process.cpuUsage()\` (user + system time of every thread in it, the addon's waiter thread included) over the wait. \`await ch.receive()\` on a channel handle (\`shm.channel(name)\`, cpu-friendly) is the default way to wait, and \`ch.receiveSync()\` its blocking form; the legacy \`shm.waitForMessage()\` / \`waitForMessageSync()\` are kept for comparison; \`setInterval(…, 1)\` polling \`tx.hasMessages()\` is what code without a wake-up has to do; an idle Node process with only an IPC channel open is the floor. \`low-latency\` waiting spins by design and is shown for the trade-off: a blocking wait spins for as long as it waits, an \`await\` spins 1 ms and then sleeps like the default. The waiter does not care how an async receive is woken (this event loop's notifier or the addon's waiter thread): whichever this build uses is what is measured.`
 
 interface Usage {
   cpuMs: number
@@ -32,7 +32,7 @@ const WAITERS: Array<{ mode: string; label: string; note?: string }> = [
   { mode: 'wait', label: 'await shm.waitForMessage() (cpu-friendly)', note: 'legacy' },
   { mode: 'wait-sync', label: 'shm.waitForMessageSync() (cpu-friendly)', note: 'legacy; blocks the thread' },
   { mode: 'poll', label: 'setInterval(…, 1) polling tx.hasMessages()', note: 'a turn every millisecond' },
-  { mode: 'wait-low-latency', label: "await shm.waitForMessage({ wait: 'low-latency' })", note: 'spins on the waiter thread by design' },
+  { mode: 'wait-low-latency', label: "await shm.waitForMessage({ wait: 'low-latency' })", note: 'spins 1 ms in the event loop, then sleeps like the default (it spun on a waiter thread for the whole wait before)' },
 ]
 
 export async function run(opts: RunOptions): Promise<BenchRow[]> {

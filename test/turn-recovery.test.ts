@@ -217,7 +217,7 @@ describe('close() withdraws what the handle registered', () => {
   const waiterCases: Array<[string, (waiter: SharedMemory) => Promise<unknown>, 'Sleepers' | 'FutexWaiters']> = [
     ['waitForMessage() sleeps in the sleeper table (it waits through its channel handle)', (w) => w.waitForMessage({ channel: 'c' }), 'Sleepers'],
     ['channel.receive() sleeps in the sleeper table (this event loop’s notifier)', (w) => w.channel('c').receive(), 'Sleepers'],
-    ['channel.receive({ wait: low-latency }) spins on the futex word', (w) => w.channel('c').receive({ wait: 'low-latency' }), 'FutexWaiters'],
+    ['channel.receive({ wait: low-latency }) spins 1 ms, then sleeps in the sleeper table', (w) => w.channel('c').receive({ wait: 'low-latency' }), 'Sleepers'],
   ]
   for (const [what, wait, word] of waiterCases) {
     it(`while ${what}: the channel waiter count goes back`, async () => {
@@ -243,6 +243,27 @@ describe('close() withdraws what the handle registered', () => {
       expect(shm.check().clean).toBe(true)
     })
   }
+
+  it('with the sleeper table full, an async receive waits on the futex word (a waiter thread), and close() withdraws it', async () => {
+    const shm = create()
+    const keep = shm.channel('c')
+    const word = (field: number) => Atomics.load(shm.heap.i32, (keep.ref + field) >>> 2)
+    // Eight handles fill the channel's sleeper table.
+    const others = Array.from({ length: 8 }, () => SharedMemory.open({ name: shm.name }))
+    const otherWaits = others.map((o) => codeOf(o.channel('c').receive()))
+    await vi.waitFor(() => expect(word(Chan.Sleepers)).toBe(8), { timeout: 5000, interval: 5 })
+    const waiter = SharedMemory.open({ name: shm.name })
+    const pending = codeOf(waiter.channel('c').receive())
+    await vi.waitFor(() => expect(word(Chan.FutexWaiters)).toBe(1), { timeout: 5000, interval: 5 })
+    waiter.close()
+    expect(await pending).toBe('ERR_SHM_CLOSED')
+    expect(word(Chan.FutexWaiters)).toBe(0)
+    for (const o of others) o.close()
+    expect(await Promise.all(otherWaits)).toEqual(Array(8).fill('ERR_SHM_CLOSED'))
+    expect(word(Chan.Sleepers)).toBe(0)
+    keep.close()
+    expect(shm.check().clean).toBe(true)
+  })
 
   it('the last handle of a channel closes while waiting on it: the waiter count is withdrawn before the channel is freed', async () => {
     const shm = create()
