@@ -113,9 +113,9 @@ export class Channel<T = unknown> implements AsyncIterable<T> {
   private readonly spinning = new SpinBeforeSleep()
   /** When the receiver at the head of the queue started to wait (-1: none waits); how long it waited teaches `spinning`. */
   private sleptSince = -1
-  /** What a wait looks at: a message to take, or (waitForMessage) whether there is one. */
   /** The spin of the waiting receivers, scheduled after the current work of the event loop. */
   private spinTimer: ReturnType<typeof setImmediate> | undefined
+  /** What a wait looks at: a message to take, or (waitForMessage) whether there is one. */
   private readonly lookTake = (): unknown => this.take()
   private readonly lookReady = (): unknown => (this.ready() ? undefined : NOTHING)
   /** While receivers wait behind a stalled position: when to look again (a stall wakes no one). */
@@ -600,6 +600,7 @@ export class Channel<T = unknown> implements AsyncIterable<T> {
     this.armAndLook()
   }
 
+  /** Arms this loop's sleeper entry (or starts the waiter thread), then looks once more. */
   private armAndLook(): void {
     if (this.closed) return
     if (this.listed()) {
