@@ -6,6 +6,7 @@ import type { Heap } from '../heap'
 import { Arr, Big, Bin, BinaryKind, Entry, ENTRY_SIZE, FIRST_REF_TAG, Hash, Inst, RecFlag, Slot, SLOT_SIZE, StructRec, Tag } from '../records'
 import { prototypeOfClass, structTypeOf, v8Deserialize } from './registry'
 import { readStringRecord } from './strings'
+import { BINARY_VIEWS } from './binary_kinds'
 import { registerByteView } from './mapped_handle'
 import { checkFits, checkHeader, checkedArrayLength, checkedTableUsed } from './bounds'
 import { MAX_TUPLE_DEPTH } from './hash'
@@ -197,22 +198,6 @@ function binaryCopy(heap: Heap, bytes: Uint8Array): Uint8Array {
   return heap.segment.copyOut(bytes.byteOffset - heap.u8.byteOffset, bytes.byteLength)
 }
 
-type ViewCtor = new (buffer: ArrayBuffer, byteOffset: number, length: number) => ArrayBufferView
-const viewCtors: Partial<Record<BinaryKind, [ViewCtor, number]>> = {
-  [BinaryKind.Int8]: [Int8Array, 1],
-  [BinaryKind.Uint8]: [Uint8Array, 1],
-  [BinaryKind.Uint8Clamped]: [Uint8ClampedArray, 1],
-  [BinaryKind.Int16]: [Int16Array, 2],
-  [BinaryKind.Uint16]: [Uint16Array, 2],
-  [BinaryKind.Int32]: [Int32Array, 4],
-  [BinaryKind.Uint32]: [Uint32Array, 4],
-  [BinaryKind.Float32]: [Float32Array, 4],
-  [BinaryKind.Float64]: [Float64Array, 8],
-  [BinaryKind.BigInt64]: [BigInt64Array as unknown as ViewCtor, 8],
-  [BinaryKind.BigUint64]: [BigUint64Array as unknown as ViewCtor, 8],
-  [BinaryKind.DataView]: [DataView as unknown as ViewCtor, 1],
-}
-
 /** Mapped: a view over the segment (zero-copy). Copy: a fresh value of the same type. */
 export function readBinary(heap: Heap, ref: number, mapped: boolean): unknown {
   heap.record(ref, Tag.Binary)
@@ -229,7 +214,7 @@ export function readBinary(heap: Heap, ref: number, mapped: boolean): unknown {
     const view = NodeBuffer ? NodeBuffer.from(src.buffer, src.byteOffset, src.byteLength) : src
     return mapped ? mappedByteView(heap, ref, view) : view
   }
-  const entry = viewCtors[kind]
+  const entry = BINARY_VIEWS[kind]
   if (entry === undefined) throw corrupt(`binary record ${ref} has unknown kind ${kind as number}`)
   const [Ctor, width] = entry
   if (bytes.byteLength % width !== 0) throw corrupt(`binary record ${ref} has ${bytes.byteLength} bytes, not a multiple of ${width}`)

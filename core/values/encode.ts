@@ -9,6 +9,7 @@ import {
 import { classNameOf, isFrozenRequest, structOf, v8Serialize } from './registry'
 import { sharedRecordOf } from './mapped_handle'
 import { writeStringRecord } from './strings'
+import { binaryKindOf } from './binary_kinds'
 import { hashKey, sameKey, timeOf } from './hash'
 
 export class EncodeContext {
@@ -339,28 +340,6 @@ export function writeBigInt(heap: Heap, value: bigint): number {
     heap.u8[data + i] = parseInt(hex.slice(p, p + 2), 16)
   }
   return ref
-}
-
-const binaryKinds = new Map<unknown, BinaryKind>([
-  [Int8Array, BinaryKind.Int8], [Uint8Array, BinaryKind.Uint8], [Uint8ClampedArray, BinaryKind.Uint8Clamped],
-  [Int16Array, BinaryKind.Int16], [Uint16Array, BinaryKind.Uint16], [Int32Array, BinaryKind.Int32],
-  [Uint32Array, BinaryKind.Uint32], [Float32Array, BinaryKind.Float32], [Float64Array, BinaryKind.Float64],
-  [BigInt64Array, BinaryKind.BigInt64], [BigUint64Array, BinaryKind.BigUint64], [DataView, BinaryKind.DataView],
-])
-
-export function binaryKindOf(value: ArrayBufferView | ArrayBuffer): BinaryKind | undefined {
-  // The common case first, without the Buffer test and the map (a Buffer's constructor is Buffer).
-  if (value.constructor === Uint8Array) return BinaryKind.Uint8
-  if (value instanceof ArrayBuffer) return BinaryKind.ArrayBuffer
-  const NodeBuffer = (globalThis as { Buffer?: { isBuffer(v: unknown): boolean } }).Buffer
-  if (NodeBuffer?.isBuffer(value)) return BinaryKind.Buffer
-  let ctor = value.constructor
-  while (ctor !== undefined && ctor !== Object) {
-    const kind = binaryKinds.get(ctor)
-    if (kind !== undefined) return kind
-    ctor = Object.getPrototypeOf(ctor) as typeof ctor
-  }
-  return undefined
 }
 
 /** A Binary record holding a copy of the bytes; readers map TypedArrays over it. */

@@ -29,7 +29,8 @@
 // No Node import: renderers load this file. core/utf8.ts decodes SharedArrayBuffer views.
 import { corrupt, ShmError } from '../errors'
 import { BinaryKind } from '../records'
-import { binaryKindOf, formatPath, mergeEqualKeys, unsupportedAt } from './encode'
+import { BINARY_VIEWS, binaryKindOf } from './binary_kinds'
+import { formatPath, mergeEqualKeys, unsupportedAt } from './encode'
 import { hashKey, isTuple, MAX_TUPLE_DEPTH, timeOf } from './hash'
 import { classNameOf, prototypeOfClass, structOf, structTypeOf, v8Deserialize, v8Serialize } from './registry'
 import { decodeUtf8 } from '../utf8'
@@ -125,27 +126,6 @@ function addStep(err: unknown, step: Step): unknown {
   if (err instanceof Unsupported) err.steps.unshift(step)
   return err
 }
-
-type ViewCtor = new (buffer: ArrayBuffer, byteOffset: number, length: number) => ArrayBufferView
-/** [constructor, element size] per BinaryKind; ArrayBuffer and Buffer are handled apart. */
-const VIEWS: ReadonlyArray<readonly [ViewCtor, number] | undefined> = (() => {
-  const t: Array<readonly [ViewCtor, number] | undefined> = []
-  t[BinaryKind.Int8] = [Int8Array, 1]
-  t[BinaryKind.Uint8] = [Uint8Array, 1]
-  t[BinaryKind.Uint8Clamped] = [Uint8ClampedArray, 1]
-  t[BinaryKind.Int16] = [Int16Array, 2]
-  t[BinaryKind.Uint16] = [Uint16Array, 2]
-  t[BinaryKind.Int32] = [Int32Array, 4]
-  t[BinaryKind.Uint32] = [Uint32Array, 4]
-  t[BinaryKind.Float32] = [Float32Array, 4]
-  t[BinaryKind.Float64] = [Float64Array, 8]
-  t[BinaryKind.BigInt64] = [BigInt64Array as unknown as ViewCtor, 8]
-  t[BinaryKind.BigUint64] = [BigUint64Array as unknown as ViewCtor, 8]
-  t[BinaryKind.DataView] = [DataView as unknown as ViewCtor, 1]
-  t[BinaryKind.ArrayBuffer] = [Uint8Array, 1]
-  t[BinaryKind.Buffer] = [Uint8Array, 1]
-  return t
-})()
 
 const textEncoder = new TextEncoder()
 const LINEAR_SEEN = 64
@@ -693,7 +673,7 @@ export class FrameEncoder {
     if (kind === undefined) throw unsupportedValue(v)
     const bytes = kind === BinaryKind.Uint8 ? (v as Uint8Array) : v instanceof ArrayBuffer ? new Uint8Array(v) : new Uint8Array(v.buffer, v.byteOffset, v.byteLength)
     const n = bytes.byteLength
-    const width = VIEWS[kind]![1]
+    const width = BINARY_VIEWS[kind]![1]
     const big = n >= DEFER_BYTES
     this.ensure(1 + 1 + 5 + 7 + (big ? 0 : n))
     this.buf[this.pos++] = T.Binary
@@ -1337,7 +1317,7 @@ class FrameReader {
 
   private binary(): unknown {
     const kind = this.byte()
-    const entry = VIEWS[kind]
+    const entry = BINARY_VIEWS[kind]
     if (entry === undefined) throw corrupt(`message frame holds binary kind ${kind}, which is none`)
     const n = this.varint()
     const [Ctor, width] = entry
@@ -1359,7 +1339,7 @@ class FrameReader {
   /** A view of the segment's bytes, mapped again over `segment`: no copy. */
   private segmentView(): unknown {
     const kind = this.byte()
-    const entry = kind === BinaryKind.ArrayBuffer ? undefined : VIEWS[kind]
+    const entry = kind === BinaryKind.ArrayBuffer ? undefined : BINARY_VIEWS[kind]
     if (entry === undefined) throw corrupt(`message frame holds a segment view of binary kind ${kind}, which is none`)
     const offset = this.varint()
     const n = this.varint()
