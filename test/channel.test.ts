@@ -228,6 +228,32 @@ describe('channel messages are copies', () => {
   })
 })
 
+describe('large payloads in copied messages', () => {
+  it('binary payloads of every size come back byte for byte: inline, spanning slots, and in Frame records (copied by the addon)', () => {
+    const shm = SharedMemory.create({ name: uniqueName('chbig'), size: 8 << 20 })
+    try {
+      const ch = shm.channel<unknown>('big', { capacity: 256 })
+      const baseline = shm.stats().used
+      for (const n of [10, 100, 4095, 4096, 5000, 12_000, 100_000, 400_000]) {
+        const bytes = Uint8Array.from({ length: n }, (_, i) => (i * 31 + n) & 0xff)
+        const doubles = Float64Array.from({ length: n >> 3 }, (_, i) => i * 1.5 - n)
+        ch.send({ n, bytes, doubles, tail: 'end' })
+        const got = ch.tryReceive() as { n: number; bytes: Uint8Array; doubles: Float64Array; tail: string }
+        expect(got.n).toBe(n)
+        expect(got.bytes).toBeInstanceOf(Uint8Array)
+        expect(got.bytes.buffer).not.toBeInstanceOf(SharedArrayBuffer)
+        expect(Buffer.from(got.bytes).equals(Buffer.from(bytes))).toBe(true)
+        expect(got.doubles).toEqual(doubles)
+        expect(got.tail).toBe('end')
+      }
+      expect(shm.stats().used).toBe(baseline)
+      ch.close()
+    } finally {
+      shm.close()
+    }
+  })
+})
+
 describe('loans: bulk bytes without copies', () => {
   it('a loan is filled outside any turn, sent by reference, received as the same bytes and released; misuse is refused', () => {
     const shm = SharedMemory.create({ name: uniqueName('chloan'), size: 4 << 20 })
