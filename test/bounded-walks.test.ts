@@ -438,6 +438,23 @@ describe('a damaged ring or frame is ERR_SHM_CORRUPT in check(), and a clean err
     }
   })
 
+  /**
+   * The head message's frame was damaged: check and take both report ERR_SHM_CORRUPT
+   * (with `findings` in check's message) and the peer can still take turns; every other
+   * way is logged; undone (and `afterUndo` asserted), the segment checks clean.
+   */
+  async function damagedHead(s: Segment, ch: Channel<unknown>, what: string, damage: Damage[], findings: Array<string | number>, afterUndo?: () => void): Promise<void> {
+    const { shm, heap } = s
+    expectCorrupt(() => shm.check(), ...findings)
+    await peerTakesTurn(s)
+    expectCorrupt(() => shm.access((tx) => tx.takeMessage({ channel: 'c' })))
+    await peerTakesTurn(s)
+    console.log(`${what}: ${JSON.stringify(await everyWay(s, ch))}`)
+    undo(heap, damage)
+    afterUndo?.()
+    expect(shm.check().clean).toBe(true)
+  }
+
   it('a slot whose Length is larger than the slot (0x3fffffff, one byte past, with references, past its Frame record)', async () => {
     const room = 128 - RingSlot.Data // SLOT_BYTES less the slot's bookkeeping
     const variants: Array<[string, (tx: Turn) => unknown, (word: number) => number, string]> = [
@@ -452,13 +469,7 @@ describe('a damaged ring or frame is ERR_SHM_CORRUPT in check(), and a clean err
       const { shm, heap } = s
       const { slot, word } = shm.access(() => headFrame(heap, 'c'))
       const damage = [overwrite(heap, slot + RingSlot.Length, length(word))]
-      expectCorrupt(() => shm.check(), finding)
-      await peerTakesTurn(s)
-      expectCorrupt(() => shm.access((tx) => tx.takeMessage({ channel: 'c' })))
-      await peerTakesTurn(s)
-      console.log(`${what}: ${JSON.stringify(await everyWay(s, ch))}`)
-      undo(heap, damage)
-      expect(shm.check().clean).toBe(true)
+      await damagedHead(s, ch, what, damage, [finding])
     }
   })
 
@@ -481,14 +492,9 @@ describe('a damaged ring or frame is ERR_SHM_CORRUPT in check(), and a clean err
       expect((word & OUT_OF_LINE) !== 0).toBe(true)
       const record = heap.u32[(slot + RingSlot.Ref) >>> 2]!
       const damage = spoil(heap, slot, refOfView(other), shm.size)
-      expectCorrupt(() => shm.check(), 'frame record', finding)
-      await peerTakesTurn(s)
-      expectCorrupt(() => shm.access((tx) => tx.takeMessage({ channel: 'c' })))
-      await peerTakesTurn(s)
-      console.log(`${what}: ${JSON.stringify(await everyWay(s, ch))}`)
-      undo(heap, damage)
-      expect(heap.u8[record + Rec.Kind]).toBe(65) // InternalKind.Frame: the failed take freed nothing
-      expect(shm.check().clean).toBe(true)
+      await damagedHead(s, ch, what, damage, ['frame record', finding], () => {
+        expect(heap.u8[record + Rec.Kind]).toBe(65) // InternalKind.Frame: the failed take freed nothing
+      })
     }
   })
 
@@ -506,13 +512,7 @@ describe('a damaged ring or frame is ERR_SHM_CORRUPT in check(), and a clean err
       const { at, length, word } = shm.access(() => headFrame(heap, 'c'))
       expect(word & WITH_REFS).toBe(WITH_REFS)
       const damage = spoil(heap, at, length, ch.ref)
-      expectCorrupt(() => shm.check(), finding(ch.ref))
-      await peerTakesTurn(s)
-      expectCorrupt(() => shm.access((tx) => tx.takeMessage({ channel: 'c' })))
-      await peerTakesTurn(s)
-      console.log(`${what}: ${JSON.stringify(await everyWay(s, ch))}`)
-      undo(heap, damage)
-      expect(shm.check().clean).toBe(true)
+      await damagedHead(s, ch, what, damage, [finding(ch.ref)])
     }
   })
 })
