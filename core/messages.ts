@@ -121,7 +121,8 @@ export class Messages {
         this.refValues.length = 0
       }
     }
-    const refs = enc.refs().length === 0 ? NO_REFS : enc.refs().slice()
+    const listed = enc.refs()
+    const refs = listed.length === 0 ? NO_REFS : listed.slice()
     const inRing = length <= ring.maxFrame
     if (refs.length === 0 && inRing) return { length, bytes: null, record: 0, generation: 0, refs, moved: NO_VALUES, span: ring.slotsFor(length) }
     if (length > FRAME_LENGTH) throw new ShmError('ERR_SHM_FULL', `a message frame of ${length} bytes is larger than a channel carries (1 GiB); send the data by reference: put it with tx.put and send the view`)

@@ -3,6 +3,7 @@
 // 1-byte message on "ping" says stop.
 // Usage: messages-peer.ts <segment> low-latency|cpu-friendly sync|async
 import { SharedMemory, type WaitMode } from 'interprocess-objects'
+import { cpuMicrosSince } from './stats'
 
 const [name, waitArg, style] = process.argv.slice(2)
 const wait = waitArg as WaitMode
@@ -36,11 +37,11 @@ async function main(): Promise<void> {
   } else {
     while (answer(await ping.receive(asyncOptions))) answers++
   }
-  const cpu = process.cpuUsage(cpu0)
+  const cpuMicros = cpuMicrosSince(cpu0)
   ping.close()
   pong.close()
   shm.close()
-  process.send!({ done: true, cpuMicros: cpu.user + cpu.system, answers }, () => process.disconnect())
+  process.send!({ done: true, cpuMicros, answers }, () => process.disconnect())
 }
 
 main().catch((err: unknown) => {

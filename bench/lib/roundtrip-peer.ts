@@ -3,6 +3,7 @@
 // Usage: roundtrip-peer.ts ipc | roundtrip-peer.ts spin|futex <name> <offset>
 import { SharedMemory } from 'interprocess-objects'
 import { rawSegment } from './raw_segment'
+import { cpuMicrosSince } from './stats'
 
 const [mode, name, offsetArg] = process.argv.slice(2)
 const STOP = -1
@@ -20,8 +21,7 @@ if (mode === 'ipc') {
   process.on('message', (m) => {
     if (m === 'stop') {
       // This side's CPU per answer (bench/messages.ts reports both sides' per round trip).
-      const cpu = process.cpuUsage(cpu0)
-      process.send!({ cpuMicros: cpu.user + cpu.system, answers }, () => process.disconnect())
+      process.send!({ cpuMicros: cpuMicrosSince(cpu0), answers }, () => process.disconnect())
       return
     }
     cpu0 ??= process.cpuUsage()

@@ -156,8 +156,8 @@ export class LatencyLoop {
   }
 }
 
-/** CPU time (user + system, every thread of this process) since `start`, in µs. */
-export function cpuMicrosSince(start: NodeJS.CpuUsage): number {
+/** CPU time (user + system, every thread of this process) since `start` (since the process started, without one), in µs. */
+export function cpuMicrosSince(start?: NodeJS.CpuUsage): number {
   const d = process.cpuUsage(start)
   return d.user + d.system
 }
