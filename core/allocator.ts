@@ -185,6 +185,22 @@ export class Allocator {
    * block is large enough; a failed call has written nothing.
    */
   alloc(size: number): number {
+    try {
+      return this.allocOnce(size)
+    } catch (err) {
+      // Loan arrays kept for reuse (core/loan_pool.ts) go back first: the heap is full only without them.
+      if (this.whenFull === undefined || !(err instanceof ShmError) || err.code !== 'ERR_SHM_FULL' || this.whenFull() === 0) throw err
+      return this.allocOnce(size)
+    }
+  }
+
+  /**
+   * Called, in the turn, when an allocation finds no room: gives back blocks kept for
+   * reuse (the loan pool's free arrays) and returns the bytes it freed (0: none).
+   */
+  whenFull: (() => number) | undefined
+
+  private allocOnce(size: number): number {
     if ((size >>> 0) !== size || size > this.maxRequest) return this.allocFailed(size)
     const w = this.words
     // Header plus payload, rounded to 16; a free block needs 8 payload bytes for its links.
@@ -382,6 +398,12 @@ export class Allocator {
   }
 
   /** Like usableSize, but -1 instead of a throw: for checks that walk untrusted references. */
+  /** Bytes the block at `offset` takes from the heap, header and rounding included (what `used` counts); -1 when it is no live block. */
+  blockFootprint(offset: number): number {
+    const h = this.blockOf(offset)
+    return h < 0 ? -1 : (this.words[(h >>> 2) + 1]! & Block.SizeMask) >>> 0
+  }
+
   blockSize(offset: number): number {
     const h = this.blockOf(offset)
     return h < 0 ? -1 : ((this.words[(h >>> 2) + 1]! & Block.SizeMask) >>> 0) - Block.HeaderSize

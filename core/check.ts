@@ -25,6 +25,7 @@ import { channelLabel, checkChannel, dirWord, findChannel } from './channel'
 import { Ring } from './ring'
 import { frameRefs } from './values/frame'
 import { checkHolders } from './holders'
+import { checkLoanPool } from './loan_pool'
 import { overrun } from './values/bounds'
 import { hashKey, lookupHash } from './values/hash'
 import { readKey } from './values/decode'
@@ -110,6 +111,7 @@ export function checkHeap(heap: Heap, options: CheckOptions = {}): HeapReport {
   const channels = new ChannelChecker(heap, repair, repairs)
   const reports = channels.run()
   checkHolders(heap)
+  checkLoanPool(heap)
 
   return {
     clean: repairs.length === 0,

@@ -14,8 +14,10 @@ export const MAGIC = 0x424f5049
  *    references processes hold through views are listed from Header.Holders.
  * 4: channels are lock-free rings of copied message frames (records.ts Chan, RingSlot,
  *    Frame); the channel directory is a hash table with tombstones.
+ * 5: loans come from a pool of reusable byte arrays (Header.LoanPool, records.ts
+ *    LoanPoolRec) and travel in frames as loan pool entries (frame tag Loan).
  */
-export const LAYOUT_VERSION = 4
+export const LAYOUT_VERSION = 5
 
 /** Segment header, at offset 0. */
 export const enum Header {
@@ -37,6 +39,7 @@ export const enum Header {
   AllocatorRoot = 64, // allocator state (up to byte 1808 of it; core/allocator.ts Root)
   NextGeneration = 2048, // u32, counts record allocations: each record's generation derives from it
   Holders = 2052, // u32, ref to the holder directory (core/holders.ts), 0 until a process holds a view
+  LoanPool = 2056, // u32, ref to the loan pool (core/loan_pool.ts), 0 until the first loan
   ChannelRoot = 3072, // channel table, up to HeapStart
   HeapStart = 4096,
 }

@@ -10,7 +10,7 @@ import { Messages, LOST, type InTurn, type Outgoing } from './messages'
 import { native } from './native'
 import { localNotifier, type Notifier } from './notifier'
 import { checkWaitOptions } from './options'
-import { Chan, RingSlot } from './records'
+import { Chan } from './records'
 import { EMPTY, FULL, HELD, PENDING, Ring, STUCK_MS } from './ring'
 import type { Segment } from './segment'
 import { channelLabel } from './channel'
@@ -163,29 +163,35 @@ export class Channel<T = unknown> implements AsyncIterable<T> {
   }
 
   /**
-   * A new Uint8Array of `byteLength` bytes in the segment, to fill outside any turn and
-   * send: the send passes it by reference (zero-copy) and this process's claim on it
-   * moves into the message. Until sent it is this process's (release it if unused).
+   * A Uint8Array of `byteLength` bytes in the segment, to fill and send: the send passes
+   * it by reference (zero-copy) and it moves into the message. Until sent it is this
+   * handle's (release it if unused). Loans come from the segment's loan pool: once the
+   * pool holds a released array of about this size, loan, send, receive and release take
+   * no turn and allocate nothing. ERR_SHM_FULL when the heap has no room, or when all
+   * 256 loans of the segment are held (release received loans once read).
    */
   loan(byteLength: number): Uint8Array {
     this.checkOpen()
     if (!Number.isInteger(byteLength) || byteLength < 0 || byteLength > this.host.heap.size) {
       throw new ShmError('ERR_INVALID_ARGUMENT', `channel.loan(byteLength): byteLength must be an integer from 0 to the segment size (${this.host.heap.size}), got ${String(byteLength)}`)
     }
-    return this.host.inTurn(() => this.host.messages.lend(byteLength))
+    return this.host.messages.loanPool.lend(byteLength)
   }
 
   /**
-   * Frees a value received by reference (a loan, or any value of the segment a sender
-   * passed), or a loan never sent: this process's reference to it is dropped. Garbage
-   * collection does the same for received values never released. Using it afterwards
-   * through the API is ERR_SHM_STALE; its elements must not be read any more (a raw
-   * TypedArray cannot be checked: they read whatever reuses the memory).
+   * Gives back a value received by reference (a loan, or any value of the segment a
+   * sender passed), or a loan never sent: this handle's claim on it is dropped (a loan
+   * goes back to the pool, without a turn). Garbage collection does the same for
+   * received values never released. Using it afterwards through the API is
+   * ERR_SHM_STALE; its elements must not be read any more (a raw TypedArray cannot be
+   * checked: they read whatever reuses the memory, the next loan's bytes).
    */
   release(view: object): void {
     this.checkOpen()
     if (typeof view !== 'object' || view === null) throw new ShmError('ERR_INVALID_ARGUMENT', `channel.release(view) takes a value received by reference or a loan, got ${view === null ? 'null' : typeof view}`)
-    const released = this.host.inTurn(() => this.host.messages.release(view))
+    const messages = this.host.messages
+    if (messages.loanPool.release(view)) return
+    const released = this.host.inTurn(() => messages.release(view))
     if (!released) {
       throw new ShmError('ERR_INVALID_ARGUMENT', 'channel.release(view): this process holds no reference through that value (not received by reference, not a loan, or released already)')
     }

@@ -11,20 +11,22 @@
 // A TypedArray, DataView or Buffer over the segment's bytes that is no record (a
 // subarray of shm.bytes, a view made by hand) travels as its place in the segment
 // (a SegmentView): the receiver gets a view of the same bytes, and nobody owns it.
+// A loan (Channel.loan, core/loan_pool.ts) travels as its loan pool entry: sending
+// and receiving it takes no turn, and it passes from sender to receiver.
 import { corrupt, ShmError } from './errors'
 import type { Heap } from './heap'
 import { Header } from './layout'
 import type { Holders } from './holders'
-import { Bin, BinaryKind, Chan, FIRST_REF_TAG, FRAME_LENGTH, FrameRec, InternalKind, LAST_VALUE_TAG, OUT_OF_LINE, Rec, RingSlot, SPAN_DATA, Tag, WITH_REFS } from './records'
+import { Chan, FIRST_REF_TAG, FRAME_LENGTH, FrameRec, InternalKind, LAST_VALUE_TAG, OUT_OF_LINE, Rec, RingSlot, Tag, WITH_REFS } from './records'
 import type { Ring } from './ring'
-import { FrameEncoder, frameRefs, readFrame, type FrameSegmentView } from './values/frame'
+import { LoanPool } from './loan_pool'
+import { FrameEncoder, frameLoans, frameRefs, readFrame, type FrameLoan, type FrameSegmentView } from './values/frame'
 import { readRecord } from './values/decode'
 import { sharedRecordOf } from './values/mapped_handle'
 import { releaseRecord } from './values/release'
 
 
-/** Shared empty lists for the common message without references (never written to). */
-const NO_VALUES: object[] = []
+/** The shared empty list for the common message without references or loans (never written to). */
 const NO_REFS: readonly number[] = []
 
 /** Runs `fn` in a turn of the segment (at once when the caller is in one already). */
@@ -44,8 +46,8 @@ export interface Outgoing {
   generation: number
   /** Record references the frame lists, retained for it. */
   refs: readonly number[]
-  /** Loans among them, whose reference moved from the sender to the frame (abandon gives it back). */
-  moved: readonly object[]
+  /** The loans it carries, (entry, generation) pairs: in flight until received (abandon gives them back). */
+  loans: readonly number[]
   /** Ring slots it takes: 1 for a Frame record, more for a frame that spans slots. */
   span: number
 }
@@ -56,9 +58,11 @@ export class Messages {
   private readonly inTurn: InTurn
   private readonly encoder = new FrameEncoder()
   private readonly refGenerations: number[] = []
-  /** The object each reference of the frame being written came from. */
-  private readonly refValues: object[] = []
-  private readonly refHook = (value: object): number | FrameSegmentView | undefined => {
+  private readonly refHook = (value: object): number | FrameSegmentView | FrameLoan | undefined => {
+    if (value instanceof Uint8Array) {
+      const ticket = this.loanPool.ticketOf(value)
+      if (ticket !== undefined) return { loan: ticket.entry, generation: ticket.generation }
+    }
     const ref = sharedRecordOf(this.heap, value)
     if (ref < 0) {
       // A raw view of the segment (not a record) travels as its place: the same bytes.
@@ -70,14 +74,17 @@ export class Messages {
       return offset >= 0 && offset + value.byteLength <= heap.size && value.buffer === heap.buffer ? { segmentView: offset } : undefined
     }
     this.refGenerations.push(this.heap.generationOf(ref))
-    this.refValues.push(value)
     return ref
   }
-  /**
-   * Byte arrays lent by Channel.loan and not sent yet: sending one moves this process's
-   * reference into the message (the sender keeps no claim on it).
-   */
-  readonly loans = new WeakSet<object>()
+  /** The byte arrays Channel.loan lends: sending one moves it into the message, receiving it makes it the receiver's. */
+  readonly loanPool: LoanPool
+  /** Loans the frame being read handed out so far (given back when it cannot be delivered after all). */
+  private receivedLoans: Uint8Array[] = []
+  private readonly receiveLoan = (entry: number, generation: number): Uint8Array => {
+    const view = this.loanPool.receive(entry, generation)
+    this.receivedLoans.push(view)
+    return view
+  }
   /**
    * Copies a frame's large payloads into and out of the segment with the addon's memcpy
    * (V8's set into or out of a SharedArrayBuffer is ~3× slower for 400 KB); views that
@@ -98,6 +105,7 @@ export class Messages {
     this.heap = heap
     this.holders = holders
     this.inTurn = inTurn
+    this.loanPool = new LoanPool(heap, inTurn)
   }
 
   /**
@@ -109,81 +117,45 @@ export class Messages {
   prepare(value: unknown, ring: Ring): Outgoing {
     const enc = this.encoder
     if (this.refGenerations.length !== 0) this.refGenerations.length = 0
-    let length: number
-    let values: object[]
-    try {
-      length = enc.encode(value, this.refHook)
-    } finally {
-      // Nothing of the value stays reachable from here (received views must stay collectable).
-      values = NO_VALUES
-      if (this.refValues.length !== 0) {
-        values = this.refValues.slice()
-        this.refValues.length = 0
-      }
-    }
+    const length = enc.encode(value, this.refHook)
     const listed = enc.refs()
     const refs = listed.length === 0 ? NO_REFS : listed.slice()
+    const carried = enc.loans()
+    const loans = carried.length === 0 ? NO_REFS : carried.slice()
     const inRing = length <= ring.maxFrame
-    if (refs.length === 0 && inRing) return { length, bytes: null, record: 0, generation: 0, refs, moved: NO_VALUES, span: ring.slotsFor(length) }
+    if (refs.length === 0 && inRing) {
+      // Nothing can fail from here: the loans are the message's.
+      if (loans.length !== 0) this.loanPool.sendAll(loans)
+      return { length, bytes: null, record: 0, generation: 0, refs, loans, span: ring.slotsFor(length) }
+    }
     if (length > FRAME_LENGTH) throw new ShmError('ERR_SHM_FULL', `a message frame of ${length} bytes is larger than a channel carries (1 GiB); send the data by reference: put it with tx.put and send the view`)
     const generations = this.refGenerations.slice()
-    return this.inTurn(() => {
+    const out = this.inTurn(() => {
       const heap = this.heap
-      const out = heap.atomically((): Outgoing => {
+      return heap.atomically((): Outgoing => {
         for (let i = 0; i < refs.length; i++) {
           const ref = refs[i]!
           if (heap.generationOf(ref) !== generations[i]) throw new ShmError('ERR_SHM_STALE', `a value sent by reference (record ${ref}) was freed while its message was being written: send values that something still holds`)
-          if (!this.loans.has(values[i]!)) heap.retain(ref)
+          heap.retain(ref)
         }
         const flagged = refs.length > 0 ? length | WITH_REFS : length
-        const moved = values.filter((v) => this.loans.has(v))
-        if (inRing) return { length: flagged, bytes: enc.toBytes(), record: 0, generation: 0, refs, moved, span: ring.slotsFor(length) }
+        if (inRing) return { length: flagged, bytes: enc.toBytes(), record: 0, generation: 0, refs, loans, span: ring.slotsFor(length) }
         const record = heap.allocRecord(InternalKind.Frame, FrameRec.Data + length)
         heap.u32[(record + FrameRec.ByteLength) >>> 2] = length
         enc.writeTo(heap.u8, record + FrameRec.Data, this.bulk)
-        return { length: flagged, bytes: null, record, generation: heap.generationOf(record), refs, moved, span: 1 }
+        return { length: flagged, bytes: null, record, generation: heap.generationOf(record), refs, loans, span: 1 }
       })
-      // Nothing can fail from here: a loan's reference now belongs to the message.
-      for (const view of out.moved) this.disown(view)
-      return out
     })
+    if (loans.length !== 0) this.loanPool.sendAll(loans)
+    return out
   }
 
-  /** A loan's reference leaves this process (it moved into a message). */
-  private disown(view: object): void {
-    const ref = sharedRecordOf(this.heap, view)
-    this.loans.delete(view)
-    this.heap.takeOwned(ref, view)
-    this.holders.unhold(ref)
-  }
-
-  /**
-   * In a turn: a new byte array of the segment for this process to fill (outside any
-   * turn) and send; until it is sent it is this process's, like a tx.put result.
-   */
-  lend(byteLength: number): Uint8Array {
-    const heap = this.heap
-    this.holders.reserve()
-    const ref = heap.atomically(() => {
-      const at = heap.allocRecord(Tag.Binary, Bin.Data + byteLength)
-      heap.u32[(at + Bin.ByteLength) >>> 2] = byteLength
-      heap.u8[at + Bin.Kind] = BinaryKind.Uint8
-      return at
-    })
-    const view = readRecord(heap, Tag.Binary, ref, true) as Uint8Array
-    this.holders.hold(ref)
-    heap.addOwned(ref)
-    this.loans.add(view)
-    return view
-  }
-
-  /** In a turn: drops the reference this process owns through `view` (a received loan, or one never sent). */
+  /** In a turn: drops the reference this process owns through `view` (a value received by reference). */
   release(view: object): boolean {
     const heap = this.heap
     const ref = sharedRecordOf(heap, view)
     if (ref < 0 || !heap.takeOwned(ref, view)) return false
     this.collected.unregister(view)
-    this.loans.delete(view)
     this.holders.unhold(ref)
     releaseRecord(heap, ref, heap.kindOf(ref), true)
     return true
@@ -233,21 +205,12 @@ export class Messages {
 
   /** Undoes `prepare` for a frame that was not sent (a full ring, a timeout). */
   abandon(out: Outgoing): void {
+    if (out.loans.length !== 0) this.loanPool.unsendAll(out.loans)
     if (out.record === 0 && out.refs.length === 0) return
     this.inTurn(() => {
       const heap = this.heap
-      // A loan's reference goes back to this process, the others were retained for the frame.
-      const back = new Map<number, object>()
-      for (const view of out.moved) back.set(sharedRecordOf(heap, view), view)
-      for (const ref of out.refs) {
-        const view = back.get(ref)
-        if (view !== undefined) {
-          back.delete(ref)
-          this.holders.hold(ref)
-          heap.addOwned(ref)
-          this.loans.add(view)
-        } else releaseRecord(heap, ref, heap.kindOf(ref))
-      }
+      // Retained for the frame: dropped again.
+      for (const ref of out.refs) releaseRecord(heap, ref, heap.kindOf(ref))
       if (out.record !== 0) heap.freeRecord(out.record)
     })
   }
@@ -261,22 +224,38 @@ export class Messages {
     const word = heap.u32[(slot + RingSlot.Length) >>> 2]!
     if ((word & (OUT_OF_LINE | WITH_REFS)) === 0) {
       let value: unknown
+      if (this.receivedLoans.length !== 0) this.receivedLoans.length = 0
+      const bytes = span === 1 ? heap.u8 : this.gather(ring, pos, word)
+      const at = span === 1 ? slot + RingSlot.Data : 0
+      const length = span === 1 ? Math.min(word, ring.headBytes) : word
       try {
-        value = span === 1 ? readFrame(heap.u8, slot + RingSlot.Data, Math.min(word, ring.headBytes), undefined, heap.u8) : readFrame(this.gather(ring, pos, word), 0, word, undefined, heap.u8)
+        value = readFrame(bytes, at, length, undefined, heap.u8, undefined, this.receiveLoan)
       } catch (err) {
+        this.giveBackLoans(bytes, at, length)
         // Read by a sender that gave up on us meanwhile: nothing was lost here.
         if (!ring.release(slot, pos, span)) return LOST
         throw undeliverable(ring, err)
       }
-      return ring.release(slot, pos, span) ? value : LOST
+      if (ring.release(slot, pos, span)) {
+        // (Not kept: a received loan nobody holds must stay collectable.)
+        if (this.receivedLoans.length !== 0) this.receivedLoans.length = 0
+        return value
+      }
+      // A sender gave up on us and dropped the message: the loans it carried go back.
+      this.giveBackLoans(bytes, at, length)
+      return LOST
     }
     return this.inTurn(() => {
       // Whoever gives up on a slot with a record or references does it in a turn: if
       // the slot is still ours now, it stays ours until this turn ends.
       if (Atomics.load(heap.i32, slot >>> 2) !== ((pos + 1) | 0)) return LOST
+      this.receivedLoans.length = 0
       try {
-        return this.readInTurn(ring, slot, pos, span, word)
+        const value = this.readInTurn(ring, slot, pos, span, word)
+        this.receivedLoans.length = 0
+        return value
       } catch (err) {
+        this.giveBackLoans(null, 0, 0)
         // The message cannot be delivered (a damaged frame, no room to list its
         // references): its slot is freed so that the channel goes on, and it is counted.
         // Its Frame record and references are dropped only when they are known sound.
@@ -308,6 +287,7 @@ export class Messages {
       },
       heap.u8,
       this.bulk,
+      this.receiveLoan,
     )
     // The slot is freed before this process lists the references as its own: killed in
     // between, they leak. The other order would leave them both listed for this (dead)
@@ -382,7 +362,23 @@ export class Messages {
         releaseRecord(heap, ref, heap.kindOf(ref))
       }
     }
+    this.loanPool.dropInFlight(frameLoans(bytes, at, length))
     if (record !== 0) heap.freeRecord(record)
+  }
+
+  /**
+   * A frame being read cannot be delivered: the loans it handed out go back to the pool,
+   * and (given `bytes`: the frame, still intact) those it carries that are still in flight.
+   */
+  private giveBackLoans(bytes: Uint8Array | null, at: number, length: number): void {
+    for (const view of this.receivedLoans) this.loanPool.release(view)
+    this.receivedLoans.length = 0
+    if (bytes === null) return
+    try {
+      this.loanPool.dropInFlight(frameLoans(bytes, at, length))
+    } catch {
+      // A damaged trailer: what it listed cannot be known (those loans stay in flight).
+    }
   }
 }
 

@@ -253,4 +253,37 @@ export const TOMBSTONE = 1
 export const enum InternalKind {
   Channel = 64,
   Frame = 65,
+  LoanPool = 66,
+  LoanBlock = 67,
+}
+
+/**
+ * The loan pool (core/loan_pool.ts), from Header.LoanPool: a table of LOAN_ENTRIES
+ * entries, each one byte array of the segment lent by Channel.loan, kept for the next
+ * loan once released. Entries change hands by compare-and-swap on State, outside turns;
+ * Block and Capacity change only in a turn, by the process whose State holds the entry.
+ */
+export const enum LoanPoolRec {
+  Capacity = 12, // entries
+  Used = 16, // entries ever claimed: those past it are all zero (scans stop here)
+  Entries = 32,
+}
+
+/** One loan pool entry (LOAN_ENTRY_SIZE bytes). */
+export const enum LoanEntry {
+  State = 0, // i32: 0 free; a pid: held by that process (lent, or received); LOAN_IN_FLIGHT: in a message
+  Identity = 4, // u32: which handle of that process (core/lock.ts identityOf); 0 while free or in flight
+  Block = 8, // u32: its LoanBlock record (0: none yet)
+  Capacity = 12, // u32: the bytes the block holds
+  Generation = 16, // u32: changes at every loan, never 0; a message names the loan it carries by it
+  Length = 20, // u32: the byte length of the current loan
+}
+
+export const LOAN_ENTRY_SIZE = 32
+export const LOAN_ENTRIES = 256
+export const LOAN_IN_FLIGHT = -1
+
+/** A LoanBlock record: the header, then the loaned bytes (16-byte aligned). */
+export const enum LoanBlockRec {
+  Data = 16,
 }

@@ -94,6 +94,9 @@ export class SharedMemory {
     this.holders = new Holders(this.heap)
     const inTurn = <T>(fn: () => T): T => (this.heap.inTurn ? fn() : this.access(() => fn()))
     this.messages = new Messages(this.heap, this.holders, inTurn)
+    // A full heap takes back the loan pool's free arrays before it says so.
+    const loanPool = this.messages.loanPool
+    this.heap.allocator.whenFull = () => loanPool.drain()
     const holders = this.holders
     const heap = this.heap
     this.channelHost = {
@@ -416,6 +419,8 @@ export class SharedMemory {
     // claim) is withdrawn first: those words live in records, channels among them, that
     // dropping the references below may free (and another process reuse at once).
     this.segment.withdrawAll()
+    // The loans this handle holds go back to the pool (no turn: they change hands by compare-and-swap).
+    this.messages.loanPool.releaseAll()
     // The references this handle's views hold go with it (a view used after close throws).
     if (this.holders.registered) {
       try {

@@ -1,6 +1,7 @@
 // What a turn can do: `shm.access(tx => …)` hands the callback one of these. It
 // is only valid inside that callback.
 import type { AllocatorStats } from './allocator'
+import { pooledBytes } from './loan_pool'
 import { DEFAULT_CHANNEL } from './channel'
 import type { Channel } from './message_channel'
 import { EncodeContext, encodeValue } from './values/encode'
@@ -14,6 +15,16 @@ import { ShmError } from './errors'
 import type { Heap } from './heap'
 import { checkOptions } from './options'
 import { FIRST_REF_TAG, Tag } from './records'
+
+
+/** tx.stats() and shm.stats(): the allocator's figures, and the loan pool's. */
+export interface SegmentStats extends AllocatorStats {
+  /**
+   * Bytes of released loans the pool keeps for the next loans (counted in `used`; given
+   * back to the allocator whenever an allocation would not fit without them).
+   */
+  pooled: number
+}
 
 export interface ChannelOptions {
   /** Channel name; the default channel when omitted. */
@@ -210,9 +221,9 @@ export class Turn {
     return readRecord(this.heap, this.heap.kindOf(ref) as Tag, ref, false) as T
   }
 
-  stats(): AllocatorStats {
+  stats(): SegmentStats {
     this.heap.checkTurn()
-    return this.heap.allocator.stats()
+    return { ...this.heap.allocator.stats(), pooled: pooledBytes(this.heap) }
   }
 
   private channelName(options: ChannelOptions | undefined, call: string): string {

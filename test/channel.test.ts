@@ -258,19 +258,30 @@ describe('loans: bulk bytes without copies', () => {
   it('a loan is filled outside any turn, sent by reference, received as the same bytes and released; misuse is refused', () => {
     const shm = SharedMemory.create({ name: uniqueName('chloan'), size: 4 << 20 })
     try {
-      const ch = shm.channel<Uint8Array | number>('bulk', { capacity: 2 })
-      const baseline = shm.stats().used
-      const loan = ch.loan(100_000)
+      const ch = shm.channel<Uint8Array | number | { meta: string; data: Uint8Array; put: unknown }>('bulk', { capacity: 2 })
+      // The first loan makes the pool and its array; released, the array stays for the next loan.
+      const first = ch.loan(100_000)
+      ch.release(first)
+      const baseline = shm.stats()
+      expect(baseline.pooled).toBeGreaterThanOrEqual(100_000)
+      const loan = ch.loan(99_000)
+      expect(loan.length).toBe(99_000)
+      // The same bytes again, nothing allocated; the released view is refused through the API.
+      expect(loan.byteOffset).toBe(first.byteOffset)
+      expect(shm.stats().used).toBe(baseline.used)
+      expect(shm.stats().pooled).toBe(0)
+      expect(code(() => ch.send(first))).toBe('ERR_SHM_STALE')
+      expect(code(() => ch.release(first))).toBe('ERR_SHM_STALE')
       loan.fill(7)
       ch.send(loan)
-      // The sender's claim moved into the message.
-      expect(code(() => ch.release(loan))).toBe('ERR_INVALID_ARGUMENT')
+      // It moved into the message: the sender can no longer release or send it.
+      expect(code(() => ch.release(loan))).toBe('ERR_SHM_STALE')
+      expect(code(() => ch.send(loan))).toBe('ERR_SHM_STALE')
       const got = ch.tryReceive() as Uint8Array
       expect(got).toBe(loan)
-      expect(got.byteOffset).toBe(loan.byteOffset)
-      expect(got[99_999]).toBe(7)
+      expect(got[98_999]).toBe(7)
       ch.release(got)
-      expect(shm.stats().used).toBe(baseline)
+      expect(shm.stats()).toMatchObject({ used: baseline.used, pooled: baseline.pooled })
       // Used after release: the API refuses it.
       expect(code(() => ch.release(got))).toBe('ERR_SHM_STALE')
       expect(code(() => ch.send(got))).toBe('ERR_SHM_STALE')
@@ -282,10 +293,49 @@ describe('loans: bulk bytes without copies', () => {
       ch.release(unsent)
       expect(ch.tryReceive()).toBe(1)
       expect(ch.tryReceive()).toBe(2)
-      expect(shm.stats().used).toBe(baseline)
+      // Inside a larger message, beside a value sent by reference (that frame is written in a turn).
+      const inner = ch.loan(3000)
+      inner.fill(9)
+      const put = shm.access((tx) => tx.put({ k: 1 }))
+      ch.send({ meta: 'm', data: inner, put })
+      const whole = ch.tryReceive() as { meta: string; data: Uint8Array; put: { k: number } }
+      expect(whole.meta).toBe('m')
+      expect(whole.data).toBe(inner)
+      expect(whole.data[2999]).toBe(9)
+      ch.release(whole.data)
+      ch.release(whole.put)
+      shm.access((tx) => tx.destroy(put))
+      expect(shm.stats().used - shm.stats().pooled).toBe(baseline.used - baseline.pooled)
       expect(code(() => ch.loan(-1))).toBe('ERR_INVALID_ARGUMENT')
       expect(code(() => ch.release({}))).toBe('ERR_INVALID_ARGUMENT')
+      shm.check()
     } finally {
+      shm.close()
+    }
+  })
+
+  it('loan, send, receive and release take no turn once the pool has an array that fits', () => {
+    const shm = SharedMemory.create({ name: uniqueName('chloannt'), size: 4 << 20 })
+    const other = SharedMemory.open({ name: shm.name })
+    try {
+      const ch = shm.channel<Uint8Array>('bulk')
+      ch.release(ch.loan(64_000))
+      // Another handle holds the turn: anything below that needed one would be refused
+      // (ERR_SHM_REENTRANT: this thread cannot wait for a turn it holds itself).
+      other.access(() => {
+        expect(code(() => shm.access(() => 1))).toBe('ERR_SHM_REENTRANT')
+        for (let i = 0; i < 100; i++) {
+          const loan = ch.loan(60_000 + i)
+          loan[0] = i
+          ch.send(loan)
+          const got = ch.tryReceive()!
+          expect(got[0]).toBe(i)
+          ch.release(got)
+        }
+      })
+      shm.check()
+    } finally {
+      other.close()
       shm.close()
     }
   })
@@ -293,8 +343,9 @@ describe('loans: bulk bytes without copies', () => {
   it('another process reads the loaned bytes in place and releases them', async () => {
     const shm = SharedMemory.create({ name: uniqueName('chloan2'), size: 8 << 20 })
     try {
-      const ch = shm.channel<Uint8Array>('bulk', { capacity: 4 })
-      const baseline = shm.stats().used
+      const ch = shm.channel<Uint8Array | { data: Uint8Array }>('bulk', { capacity: 4 })
+      ch.release(ch.loan(1))
+      const baseline = shm.stats()
       const child = startChild('loan-receiver.ts', [shm.name, '3'])
       expect(await child.next()).toBe('ready')
       const sent: Array<{ offset: number; sum: number }> = []
@@ -302,35 +353,93 @@ describe('loans: bulk bytes without copies', () => {
         const loan = ch.loan(400_000)
         loan.fill(k)
         sent.push({ offset: loan.byteOffset - shm.bytes.byteOffset, sum: 400_000 * k })
-        ch.send(loan)
+        ch.send(k === 2 ? { data: loan } : loan)
       }
       expect(await child.next()).toEqual(sent)
       expect(await child.exited).toBe(0)
-      expect(shm.stats().used).toBe(baseline)
+      // Every loan is back in the pool, and nothing else was left behind.
+      const after = shm.stats()
+      expect(after.pooled).toBeGreaterThanOrEqual(3 * 400_000)
+      expect(after.used - after.pooled).toBe(baseline.used - baseline.pooled)
       shm.check()
     } finally {
       shm.close()
     }
   })
 
-  it('garbage collection releases a received value nobody released', async () => {
+  it('loans held by a killed process go back to the pool; every loan held is ERR_SHM_FULL', async () => {
+    const shm = SharedMemory.create({ name: uniqueName('chloandead'), size: 8 << 20 })
+    try {
+      const ch = shm.channel<Uint8Array>('bulk', { capacity: 16 })
+      const child = startChild('loan-receiver.ts', [shm.name, '10', 'keep'])
+      expect(await child.next()).toBe('ready')
+      for (let k = 0; k < 10; k++) ch.send(ch.loan(1000))
+      expect((await child.next()) as unknown[]).toHaveLength(10)
+      child.proc.kill('SIGKILL')
+      await child.exited
+      // The pool has 256 entries: ten were held by the dead child, so all 256 can be lent only if they came back.
+      const held: Uint8Array[] = []
+      for (let k = 0; k < 256; k++) held.push(ch.loan(1000))
+      expect(new Set(held.map((b) => b.byteOffset)).size).toBe(256)
+      const full = (() => {
+        try {
+          ch.loan(1000)
+        } catch (err) {
+          return err as ShmError
+        }
+        return undefined
+      })()
+      expect(full?.code).toBe('ERR_SHM_FULL')
+      expect(full?.message).toMatch(/256 loans .* are held/)
+      for (const b of held) ch.release(b)
+      shm.check()
+    } finally {
+      shm.close()
+    }
+  })
+
+  it('free pooled arrays go back to the allocator when the heap would be full without them', () => {
+    const shm = SharedMemory.create({ name: uniqueName('chloanfull'), size: 4 << 20 })
+    try {
+      const ch = shm.channel<Uint8Array>('bulk')
+      ch.release(ch.loan(3 << 20))
+      expect(shm.stats().pooled).toBeGreaterThanOrEqual(3 << 20)
+      // Without the pooled array, this does not fit.
+      const big = shm.access((tx) => tx.put(new Uint8Array(3 << 20)))
+      expect(shm.stats().pooled).toBe(0)
+      shm.access((tx) => tx.destroy(big))
+      // A handle's close gives back what it holds.
+      const other = SharedMemory.open({ name: shm.name })
+      const held = other.channel<Uint8Array>('bulk').loan(10_000)
+      expect(held.length).toBe(10_000)
+      const before = shm.stats().pooled
+      other.close()
+      expect(shm.stats().pooled).toBeGreaterThan(before)
+      shm.check()
+    } finally {
+      shm.close()
+    }
+  })
+
+  it('garbage collection releases a received loan nobody released', async () => {
     const shm = SharedMemory.create({ name: uniqueName('chloangc'), size: 4 << 20 })
     try {
       v8.setFlagsFromString('--expose-gc')
       const gc = vm.runInNewContext('gc') as () => void
       const ch = shm.channel<Uint8Array>('bulk')
-      const baseline = shm.stats().used
+      ch.release(ch.loan(50_000))
+      const baseline = shm.stats().pooled
       ;(() => {
         const loan = ch.loan(50_000)
         ch.send(loan)
         expect(ch.tryReceive()!.length).toBe(50_000)
       })()
-      expect(shm.stats().used).toBeGreaterThan(baseline)
+      expect(shm.stats().pooled).toBeLessThan(baseline)
       await vi.waitFor(
         async () => {
           gc()
           await new Promise((resolve) => setTimeout(resolve, 10))
-          expect(shm.stats().used).toBe(baseline)
+          expect(shm.stats().pooled).toBe(baseline)
         },
         { timeout: 10_000, interval: 50 },
       )

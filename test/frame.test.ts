@@ -8,7 +8,7 @@ import { SharedMemory, ShmError, defineStruct, registerClass, utf8 } from 'inter
 import { uniqueName } from './helpers/processes'
 import { value } from './helpers/values'
 // White-box: the codec is internal (channels will use it).
-import { encodeFrame, FrameEncoder, frameRefs, MAX_FRAME_DEPTH, readFrame, writeFrame } from '../core/values/frame'
+import { encodeFrame, FrameEncoder, frameLoans, frameRefs, MAX_FRAME_DEPTH, readFrame, writeFrame } from '../core/values/frame'
 import { shmError } from './helpers/segments'
 
 class Money {
@@ -291,6 +291,43 @@ describe('values by reference', () => {
     // Without refs, no trailer; with refs, a reader needs a resolver.
     expect(frameRefs(encodeFrame(value))).toEqual([])
     expect(shmError(() => readFrame(frame)).code).toBe('ERR_INVALID_ARGUMENT')
+  })
+
+  it('loans travel as loan pool entries in their own trailer, beside refs; each is resolved once', () => {
+    const loanA = new Uint8Array(8)
+    const loanB = new Uint8Array(4)
+    const mapped = { mapped: true }
+    const value = { a: loanA, again: loanA, b: [loanB, mapped], c: 'copied' }
+    const frame = encodeFrame(value, (v) => (v === loanA ? { loan: 3, generation: 0xdeadbeef } : v === loanB ? { loan: 255, generation: 1 } : v === mapped ? 4096 : undefined))
+    expect(frameLoans(frame)).toEqual([3, 0xdeadbeef, 255, 1])
+    expect(frameRefs(frame)).toEqual([4096])
+    const resolved: number[] = []
+    const got = readFrame(
+      frame,
+      0,
+      frame.length,
+      () => mapped,
+      undefined,
+      undefined,
+      (entry, generation) => {
+        resolved.push(entry, generation)
+        return entry === 3 ? loanA : loanB
+      },
+    ) as typeof value
+    expect(resolved).toEqual([3, 0xdeadbeef, 255, 1])
+    expect(got.a).toBe(loanA)
+    expect(got.again).toBe(loanA)
+    expect(got.b[0]).toBe(loanB)
+    expect(got.b[1]).toBe(mapped)
+    expect(got.c).toBe('copied')
+    // Without loans, no trailer; with loans, a reader needs a resolver.
+    expect(frameLoans(encodeFrame(value, (v) => (v === mapped ? 4096 : undefined)))).toEqual([])
+    expect(shmError(() => readFrame(frame, 0, frame.length, () => mapped)).code).toBe('ERR_INVALID_ARGUMENT')
+    // A loans trailer whose count does not fit the frame is damage, not a crash.
+    const onlyLoan = encodeFrame(loanA, () => ({ loan: 1, generation: 1 }))
+    onlyLoan[onlyLoan.length - 1] = 0x7f
+    expect(shmError(() => frameLoans(onlyLoan)).code).toBe('ERR_SHM_CORRUPT')
+    expect(shmError(() => readFrame(onlyLoan, 0, onlyLoan.length, undefined, undefined, undefined, () => loanA)).code).toBe('ERR_SHM_CORRUPT')
   })
 
   it('works with the records of a real segment (mapped views from tx.put)', async () => {

@@ -5,10 +5,12 @@
 // v8.serialize's size), quick to write and read, and safe to read when damaged.
 //
 // Layout (little-endian):
-//   u8 version (FRAME_VERSION) · u8 flags · value · [refs trailer]
-// The trailer, present when flags has FLAG_REFS, is `count` u32 record references
+//   u8 version (FRAME_VERSION) · u8 flags · value · [loans trailer] · [refs trailer]
+// The refs trailer, present when flags has FLAG_REFS, is `count` u32 record references
 // followed by `count` as a u32: whoever frees a frame lists its references from the
-// last bytes (frameRefs) without parsing the value.
+// last bytes (frameRefs) without parsing the value. The loans trailer (FLAG_LOANS),
+// just before it, is `count` (u32 loan pool entry, u32 generation) pairs followed by
+// `count` as a u32: the loans (core/loan_pool.ts) the message carries (frameLoans).
 //
 // A value is a one-byte tag and its payload:
 //   0x80–0xff            the integer tag − 0x80 (0…127)
@@ -37,6 +39,7 @@ import { decodeUtf8 } from '../utf8'
 
 export const FRAME_VERSION = 1
 const FLAG_REFS = 1
+const FLAG_LOANS = 2
 
 /**
  * Containers nested deeper than this are refused: ERR_UNSUPPORTED_TYPE when writing,
@@ -83,6 +86,7 @@ const enum T {
   Tuple = 28, // Map/Set keys only: varint length, keys; read as a frozen array
   KeyDate = 29, // Map/Set keys only: a Date without an object id (keys are values)
   SegmentView = 30, // u8 BinaryKind, varint byte offset in the segment, varint byte length: a view of the segment's own bytes
+  Loan = 31, // varint index into the loans trailer: a loan of the segment's loan pool, passed on by reference
 }
 const SHORT_STRING = 0x40
 const SMALL_INT = 0x80
@@ -103,9 +107,16 @@ export interface FrameSegmentView {
  * FrameSegmentView for a view of the segment's bytes that is not a record, or
  * undefined to copy the value.
  */
-export type FrameRefHook = (value: object) => number | FrameSegmentView | undefined
+export type FrameRefHook = (value: object) => number | FrameSegmentView | FrameLoan | undefined
 /** Turns a record reference of the refs trailer back into a value (a mapped view). */
 export type FrameRefResolver = (ref: number) => unknown
+/** What a ref hook returns for a loan of the segment's loan pool: its entry and the generation it was lent in. */
+export interface FrameLoan {
+  loan: number
+  generation: number
+}
+/** Turns a loan of the loans trailer back into a value (the loaned bytes, now the reader's). */
+export type FrameLoanResolver = (entry: number, generation: number) => unknown
 
 /** Copies `source` into `target` (the same byte length); large payloads only. */
 export type BulkCopy = (target: Uint8Array, source: Uint8Array) => void
@@ -180,6 +191,8 @@ export class FrameEncoder {
   private keyBase = 0
   private keyCount = 0
   private refList: number[] = []
+  /** (entry, generation) pairs of the loans the frame carries. */
+  private loanList: number[] = []
   private hook: FrameRefHook | undefined
   private depth = 0
   private busy = false
@@ -204,6 +217,7 @@ export class FrameEncoder {
     // (Setting an array's length is a runtime call even when it is 0 already: per message, that shows.)
     if (this.deferred.length !== 0) this.deferred.length = 0
     if (this.refList.length !== 0) this.refList = []
+    if (this.loanList.length !== 0) this.loanList = []
     this.nextId = 0
     this.depth = 0
     this.hook = refs
@@ -214,9 +228,16 @@ export class FrameEncoder {
       this.buf[1] = 0
       this.pos = 2
       this.value(value)
+      const loans = this.loanList.length
+      if (loans > 0) {
+        this.buf[1] |= FLAG_LOANS
+        this.ensure(4 * loans + 4)
+        for (let i = 0; i < loans; i++) this.u32(this.loanList[i]!)
+        this.u32(loans >>> 1)
+      }
       const n = this.refList.length
       if (n > 0) {
-        this.buf[1] = FLAG_REFS
+        this.buf[1] |= FLAG_REFS
         this.ensure(4 * n + 4)
         for (let i = 0; i < n; i++) this.u32(this.refList[i]!)
         this.u32(n)
@@ -250,6 +271,11 @@ export class FrameEncoder {
   /** Record references the last frame carries (what its trailer lists). */
   refs(): readonly number[] {
     return this.refList
+  }
+
+  /** (entry, generation) pairs of the loans the last frame carries (what its loans trailer lists). */
+  loans(): readonly number[] {
+    return this.loanList
   }
 
   /** Copies the last frame to `target` at `offset` (keep `offset` 8-aligned so TypedArray payloads stay aligned). */
@@ -561,7 +587,17 @@ export class FrameEncoder {
         this.refList.push(ref >>> 0)
         return
       }
-      if (ref !== undefined) return this.segmentView(v, ref.segmentView)
+      if (ref !== undefined) {
+        if ('loan' in ref) {
+          this.remember(v)
+          this.ensure(6)
+          this.buf[this.pos++] = T.Loan
+          this.varint(this.loanList.length >>> 1)
+          this.loanList.push(ref.loan >>> 0, ref.generation >>> 0)
+          return
+        }
+        return this.segmentView(v, ref.segmentView)
+      }
     }
     if (++this.depth > MAX_FRAME_DEPTH) {
       throw new Unsupported(() => new ShmError('ERR_UNSUPPORTED_TYPE', `value is nested more than ${MAX_FRAME_DEPTH} levels deep, more than a message carries; nest it less, or put it in the segment with tx.put and send that`))
@@ -848,21 +884,41 @@ function frameBounds(bytes: Uint8Array, offset: number, length: number): void {
   }
 }
 
-/** Where the value ends and how many refs the trailer lists; ERR_SHM_CORRUPT when the header or trailer is damaged. */
-function frameLayout(bytes: Uint8Array, offset: number, length: number): { bodyEnd: number; refCount: number } {
+interface FrameLayout {
+  /** Where the refs trailer starts, and how many refs it lists. */
+  refsAt: number
+  refCount: number
+  /** Where the loans trailer starts (the value ends: it is right before the refs trailer when there are no loans), and how many loans it lists. */
+  loansAt: number
+  loanCount: number
+}
+
+/** Where the value and its trailers are; ERR_SHM_CORRUPT when the header or a trailer is damaged. */
+function frameLayout(bytes: Uint8Array, offset: number, length: number): FrameLayout {
   frameBounds(bytes, offset, length)
   if (length < 3) throw corrupt(`a message frame of ${length} bytes is shorter than the smallest frame (3)`)
   const version = bytes[offset]!
   if (version !== FRAME_VERSION) throw corrupt(`message frame has format version ${version}, this code reads version ${FRAME_VERSION}`)
   const flags = bytes[offset + 1]!
-  if ((flags & ~FLAG_REFS) !== 0) throw corrupt(`message frame has unknown flags 0x${flags.toString(16)}`)
-  const end = offset + length
-  if ((flags & FLAG_REFS) === 0) return { bodyEnd: end, refCount: 0 }
-  if (length < 2 + 1 + 4) throw corrupt('message frame is too short for its refs trailer')
-  const refCount = readU32(bytes, end - 4)
-  // The trailer and at least one value byte must fit after the header.
-  if (refCount === 0 || refCount > (length - 2 - 1 - 4) / 4) throw corrupt(`message frame lists ${refCount} refs, which do not fit its ${length} bytes`)
-  return { bodyEnd: end - 4 - 4 * refCount, refCount }
+  if ((flags & ~(FLAG_REFS | FLAG_LOANS)) !== 0) throw corrupt(`message frame has unknown flags 0x${flags.toString(16)}`)
+  let end = offset + length
+  let refCount = 0
+  if ((flags & FLAG_REFS) !== 0) {
+    // The trailer and at least one value byte must fit after the header.
+    if (end - offset < 2 + 1 + 4) throw corrupt('message frame is too short for its refs trailer')
+    refCount = readU32(bytes, end - 4)
+    if (refCount === 0 || refCount > (end - offset - 2 - 1 - 4) / 4) throw corrupt(`message frame lists ${refCount} refs, which do not fit its ${length} bytes`)
+    end -= 4 + 4 * refCount
+  }
+  const refsAt = end
+  let loanCount = 0
+  if ((flags & FLAG_LOANS) !== 0) {
+    if (end - offset < 2 + 1 + 4) throw corrupt('message frame is too short for its loans trailer')
+    loanCount = readU32(bytes, end - 4)
+    if (loanCount === 0 || loanCount > (end - offset - 2 - 1 - 4) / 8) throw corrupt(`message frame lists ${loanCount} loans, which do not fit its ${length} bytes`)
+    end -= 4 + 8 * loanCount
+  }
+  return { refsAt, refCount, loansAt: end, loanCount }
 }
 
 function readU32(bytes: Uint8Array, at: number): number {
@@ -874,9 +930,17 @@ function readU32(bytes: Uint8Array, at: number): number {
  * whoever frees the frame must release. ERR_SHM_CORRUPT when header or trailer is damaged.
  */
 export function frameRefs(bytes: Uint8Array, offset = 0, length = bytes.length - offset): number[] {
-  const { bodyEnd, refCount } = frameLayout(bytes, offset, length)
+  const { refsAt, refCount } = frameLayout(bytes, offset, length)
   const out: number[] = new Array(refCount)
-  for (let i = 0; i < refCount; i++) out[i] = readU32(bytes, bodyEnd + 4 * i)
+  for (let i = 0; i < refCount; i++) out[i] = readU32(bytes, refsAt + 4 * i)
+  return out
+}
+
+/** The loans a frame carries, (entry, generation) pairs, from its trailer only (no parse): what whoever drops the frame gives back. */
+export function frameLoans(bytes: Uint8Array, offset = 0, length = bytes.length - offset): number[] {
+  const { loansAt, loanCount } = frameLayout(bytes, offset, length)
+  const out: number[] = new Array(2 * loanCount)
+  for (let i = 0; i < 2 * loanCount; i++) out[i] = readU32(bytes, loansAt + 4 * i)
   return out
 }
 
@@ -888,9 +952,10 @@ export function frameRefs(bytes: Uint8Array, offset = 0, length = bytes.length -
  * damaged frame is ERR_SHM_CORRUPT: every read is checked against `length`, every
  * count against the bytes left, every segment view against `segment`.
  */
-export function readFrame(bytes: Uint8Array, offset = 0, length = bytes.length - offset, refs?: FrameRefResolver, segment?: Uint8Array, bulk?: BulkCopy): unknown {
-  const { bodyEnd, refCount } = frameLayout(bytes, offset, length)
-  const reader = new FrameReader(bytes, offset, offset + 2, bodyEnd, refCount, refs, segment, bulk)
+export function readFrame(bytes: Uint8Array, offset = 0, length = bytes.length - offset, refs?: FrameRefResolver, segment?: Uint8Array, bulk?: BulkCopy, loans?: FrameLoanResolver): unknown {
+  const layout = frameLayout(bytes, offset, length)
+  const bodyEnd = layout.loansAt
+  const reader = new FrameReader(bytes, offset, offset + 2, bodyEnd, layout, refs, segment, bulk, loans)
   let value: unknown
   try {
     value = reader.value(0)
@@ -929,11 +994,12 @@ class FrameReader {
     private readonly base: number,
     start: number,
     private readonly end: number,
-    private readonly refCount: number,
+    private readonly trailers: FrameLayout,
     private readonly resolve: FrameRefResolver | undefined,
     private readonly segment: Uint8Array | undefined,
     /** Copies large payloads out (see writeTo). */
     private readonly bulk?: BulkCopy,
+    private readonly resolveLoan?: FrameLoanResolver,
   ) {
     this.pos = start
   }
@@ -1078,8 +1144,9 @@ class FrameReader {
       }
       case T.Ref: {
         const index = this.varint()
-        if (index >= this.refCount) throw corrupt(`message frame refers to ref #${index}, its trailer lists ${this.refCount}`)
-        const ref = readU32(this.b, this.end + 4 * index)
+        const { refCount, refsAt } = this.trailers
+        if (index >= refCount) throw corrupt(`message frame refers to ref #${index}, its trailer lists ${refCount}`)
+        const ref = readU32(this.b, refsAt + 4 * index)
         if (this.resolve === undefined) throw new ShmError('ERR_INVALID_ARGUMENT', 'this message frame carries values by reference: readFrame needs a refs resolver')
         const v = this.resolve(ref)
         this.id(v)
@@ -1087,6 +1154,15 @@ class FrameReader {
       }
       case T.SegmentView:
         return this.segmentView()
+      case T.Loan: {
+        const index = this.varint()
+        const { loanCount, loansAt } = this.trailers
+        if (index >= loanCount) throw corrupt(`message frame refers to loan #${index}, its trailer lists ${loanCount}`)
+        if (this.resolveLoan === undefined) throw new ShmError('ERR_INVALID_ARGUMENT', 'this message frame carries loans: readFrame needs a loans resolver')
+        const v = this.resolveLoan(readU32(this.b, loansAt + 8 * index), readU32(this.b, loansAt + 8 * index + 4))
+        this.id(v)
+        return v
+      }
       case T.BackRef: {
         const id = this.varint()
         if (id >= this.objs.length) throw corrupt(`message frame refers back to object #${id}, only ${this.objs.length} came before`)

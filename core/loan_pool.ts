@@ -1,0 +1,434 @@
+// The loan pool: the byte arrays Channel.loan lends, kept for the next loan once
+// released, so that the bulk path — loan → fill → send → receive → release — takes no
+// turn and allocates nothing once the pool holds an array of the size asked for.
+//
+// The pool is one table of the segment (Header.LoanPool, records.ts LoanPoolRec),
+// made in a turn at the first loan. Each entry holds one LoanBlock record (a record of
+// its own kind, so no value code ever takes it for a Binary) and changes hands by
+// compare-and-swap on its State word:
+//   free (0) → held by a handle (its pid; Identity names the handle): a loan
+//   held → LOAN_IN_FLIGHT: sent (the frame names the entry and the loan's generation)
+//   in flight → held by the receiving handle: received
+//   held → free: released, by channel.release, by garbage collection of the view, by
+//     shm.close of the handle, or by another process once the holder is dead
+//   in flight → free: the message was dropped (its receiver or sender died, core/messages.ts)
+// Block and Capacity change only in a turn, by the handle that holds the entry: a
+// new array when the entry's is too small (or far too large), and the blocks of free
+// entries go back to the allocator whenever an allocation finds the heap full
+// (Heap.whenFull), so pooled arrays never make the segment fuller than it looks.
+//
+// A loan's view is a plain Uint8Array over the block. After release its bytes are the
+// next loan's: the API refuses a released view (ERR_SHM_STALE, from its generation),
+// but element reads cannot be checked (a TypedArray has no hook) — read a received
+// loan before releasing it. Left for later (issue #14): a loan held by a worker thread
+// that is terminated stays held until its process exits; a sender killed between
+// marking a loan in flight and publishing its message leaks that entry.
+import { corrupt, ShmError } from './errors'
+import type { Heap } from './heap'
+import { Header } from './layout'
+import { identityOf, processStillRuns } from './lock'
+import { InternalKind, LOAN_ENTRIES, LOAN_ENTRY_SIZE, LOAN_IN_FLIGHT, LoanBlockRec, LoanEntry, LoanPoolRec, Rec } from './records'
+
+/** Runs `fn` in a turn of the segment (at once when the caller is in one already). */
+type InTurn = <T>(fn: () => T) => T
+
+/** Which loan a view of this process is: its entry and the generation it was lent in. */
+interface Ticket {
+  readonly entry: number
+  readonly generation: number
+}
+
+/** Blocks are rounded up to this, so that loans of nearby sizes share them. */
+const BLOCK_GRAIN = 4096
+
+/**
+ * A loan takes a pooled array of at least its size and at most this much larger
+ * (×, and at least one grain), so that small loans do not pin large arrays.
+ */
+const FIT_FACTOR = 2
+
+/** Entries the pool adds before it resizes the arrays of free ones instead. */
+const SMALL_POOL = 32
+
+export class LoanPool {
+  private readonly heap: Heap
+  private readonly inTurn: InTurn
+  private readonly pid = process.pid
+  private readonly identity: number
+  /** Every loan view this handle made or received, with the loan it stands for (kept after release: a later use is ERR_SHM_STALE). */
+  private readonly tickets = new WeakMap<object, Ticket>()
+  /** This handle's view of each entry's current loan, so that a loan received in the process that lent it is the same object. */
+  private readonly views: Array<WeakRef<Uint8Array> | undefined> = []
+  /** Loans garbage collection gives back when their holder dropped the view without releasing it. */
+  private readonly collected = new FinalizationRegistry<Ticket>((t) => this.freeIfMine(t))
+
+  constructor(heap: Heap, inTurn: InTurn) {
+    this.heap = heap
+    this.inTurn = inTurn
+    this.identity = identityOf(heap.segment)
+  }
+
+  /**
+   * A Uint8Array of `byteLength` bytes in the segment, held by this handle. No turn
+   * when a free pooled array fits; a turn to make the pool or a new array otherwise.
+   * ERR_SHM_FULL when the heap has no room for it, or every pool entry is held.
+   */
+  lend(byteLength: number): Uint8Array {
+    const table = this.table()
+    let entry = this.claimFitting(table, byteLength)
+    if (entry < 0) entry = this.claimAny(table)
+    if (entry < 0 && this.reclaimDead(table) > 0) entry = this.claimFitting(table, byteLength)
+    if (entry < 0) entry = this.claimAny(table)
+    if (entry < 0) {
+      throw new ShmError(
+        'ERR_SHM_FULL',
+        `all ${LOAN_ENTRIES} loans of segment "${this.heap.segment.name}" are held (lent and not sent, in messages not yet received, or received and not released): release received loans with channel.release(view) once read`,
+      )
+    }
+    const at = this.entryAt(table, entry)
+    const u32 = this.heap.u32
+    if (!fits(u32[(at + LoanEntry.Capacity) >>> 2]!, byteLength) || u32[(at + LoanEntry.Block) >>> 2] === 0) {
+      try {
+        this.inTurn(() => this.resize(at, byteLength))
+      } catch (err) {
+        this.free(at)
+        throw err
+      }
+    }
+    const generation = (u32[(at + LoanEntry.Generation) >>> 2]! + 1) >>> 0 || 1
+    u32[(at + LoanEntry.Generation) >>> 2] = generation
+    u32[(at + LoanEntry.Length) >>> 2] = byteLength
+    return this.viewOf(at, entry, generation, byteLength)
+  }
+
+  /**
+   * The loan `value` is, when it is one of this handle's loan views: for a frame's
+   * ref hook. ERR_SHM_STALE when this handle no longer holds it (released, or sent).
+   */
+  ticketOf(value: object): Ticket | undefined {
+    const ticket = this.tickets.get(value)
+    if (ticket === undefined) return undefined
+    if (!this.holds(ticket)) throw staleLoan()
+    return ticket
+  }
+
+  /** Sending: the loans a frame carries (entry, generation pairs) leave this handle. Call once nothing can fail any more. */
+  sendAll(loans: readonly number[]): void {
+    const table = this.tableRef()
+    for (let i = 0; i < loans.length; i += 2) {
+      const at = this.entryAt(table, loans[i]!)
+      Atomics.store(this.heap.i32, (at + LoanEntry.Identity) >>> 2, 0)
+      Atomics.compareExchange(this.heap.i32, (at + LoanEntry.State) >>> 2, this.pid, LOAN_IN_FLIGHT)
+    }
+  }
+
+  /** A send that did not happen after all (a full ring, a timeout): the loans are this handle's again. */
+  unsendAll(loans: readonly number[]): void {
+    const table = this.tableRef()
+    for (let i = 0; i < loans.length; i += 2) {
+      const at = this.entryAt(table, loans[i]!)
+      if (Atomics.compareExchange(this.heap.i32, (at + LoanEntry.State) >>> 2, LOAN_IN_FLIGHT, this.pid) === LOAN_IN_FLIGHT) {
+        Atomics.store(this.heap.i32, (at + LoanEntry.Identity) >>> 2, this.identity)
+      }
+    }
+  }
+
+  /**
+   * Receiving: the loan `entry` a frame names (in flight in `generation`) becomes this
+   * handle's. ERR_SHM_CORRUPT when it is not in flight in that generation (a damaged
+   * frame, or a loan given up on as lost).
+   */
+  receive(entry: number, generation: number): Uint8Array {
+    const table = this.tableRef()
+    if (table === 0 || entry >= this.capacityOf(table)) throw corrupt(`a message carries loan ${entry}, which the loan pool does not have`)
+    const at = this.entryAt(table, entry)
+    const u32 = this.heap.u32
+    const i32 = this.heap.i32
+    if (u32[(at + LoanEntry.Generation) >>> 2] !== generation || Atomics.compareExchange(i32, (at + LoanEntry.State) >>> 2, LOAN_IN_FLIGHT, this.pid) !== LOAN_IN_FLIGHT) {
+      throw corrupt(`a message carries loan ${entry} of generation ${generation >>> 0}, which is not in flight in it (it was given up on as lost)`)
+    }
+    Atomics.store(i32, (at + LoanEntry.Identity) >>> 2, this.identity)
+    const length = u32[(at + LoanEntry.Length) >>> 2]!
+    const block = u32[(at + LoanEntry.Block) >>> 2]!
+    if (length > u32[(at + LoanEntry.Capacity) >>> 2]! || block === 0) {
+      this.free(at)
+      throw corrupt(`loan ${entry} says ${length} bytes, its array holds ${u32[(at + LoanEntry.Capacity) >>> 2]}`)
+    }
+    this.heap.block(block, LoanBlockRec.Data + length, 'loan array')
+    const cached = this.views[entry]?.deref()
+    if (cached !== undefined && this.tickets.get(cached)?.generation === generation) return cached
+    return this.viewOf(at, entry, generation, length)
+  }
+
+  /** A received message was dropped before its loans were handed out: they go back to the pool. */
+  dropInFlight(loans: readonly number[]): void {
+    const table = this.tableRef()
+    if (table === 0) return
+    const capacity = this.capacityOf(table)
+    for (let i = 0; i < loans.length; i += 2) {
+      if (loans[i]! >= capacity) continue
+      const at = this.entryAt(table, loans[i]!)
+      if (this.heap.u32[(at + LoanEntry.Generation) >>> 2] !== loans[i + 1]) continue
+      Atomics.compareExchange(this.heap.i32, (at + LoanEntry.State) >>> 2, LOAN_IN_FLIGHT, 0)
+    }
+  }
+
+  /** Gives back a loan this handle holds through `view`: true, or false when `view` is no loan view. ERR_SHM_STALE when released (or sent) already. */
+  release(view: object): boolean {
+    const ticket = this.tickets.get(view)
+    if (ticket === undefined) return false
+    if (!this.holds(ticket)) throw staleLoan()
+    this.collected.unregister(view)
+    this.free(this.entryAt(this.tableRef(), ticket.entry))
+    return true
+  }
+
+  /** shm.close(): what this handle holds goes back to the pool. */
+  releaseAll(): void {
+    const table = this.tableRef()
+    if (table === 0) return
+    const used = this.usedOf(table)
+    for (let entry = 0; entry < used; entry++) {
+      const at = this.entryAt(table, entry)
+      if (Atomics.load(this.heap.i32, (at + LoanEntry.State) >>> 2) === this.pid && Atomics.load(this.heap.u32, (at + LoanEntry.Identity) >>> 2) === this.identity) this.free(at)
+    }
+  }
+
+  /**
+   * In a turn, the heap full: the arrays of free entries go back to the allocator.
+   * Returns the bytes given back (0: none).
+   */
+  drain(): number {
+    const table = this.tableRef()
+    if (table === 0) return 0
+    const heap = this.heap
+    const used = this.usedOf(table)
+    let freed = 0
+    for (let entry = 0; entry < used; entry++) {
+      const at = this.entryAt(table, entry)
+      if (heap.u32[(at + LoanEntry.Block) >>> 2] === 0 || !this.claim(at)) continue
+      const block = heap.u32[(at + LoanEntry.Block) >>> 2]!
+      if (block !== 0) {
+        freed += heap.u32[(at + LoanEntry.Capacity) >>> 2]!
+        this.dropBlock(at)
+      }
+      this.free(at)
+    }
+    return freed
+  }
+
+  // ---------------------------------------------------------------------------
+
+  private viewOf(at: number, entry: number, generation: number, byteLength: number): Uint8Array {
+    const heap = this.heap
+    const block = heap.u32[(at + LoanEntry.Block) >>> 2]!
+    const view = new Uint8Array(heap.buffer, heap.byteOffset + block + LoanBlockRec.Data, byteLength)
+    const ticket: Ticket = { entry, generation }
+    this.tickets.set(view, ticket)
+    this.views[entry] = new WeakRef(view)
+    this.collected.register(view, ticket, view)
+    return view
+  }
+
+  /** Whether this handle holds the loan `ticket` names (lent or received, not released or sent). */
+  private holds(ticket: Ticket): boolean {
+    const table = this.tableRef()
+    const at = this.entryAt(table, ticket.entry)
+    const i32 = this.heap.i32
+    return (
+      Atomics.load(i32, (at + LoanEntry.State) >>> 2) === this.pid &&
+      Atomics.load(this.heap.u32, (at + LoanEntry.Identity) >>> 2) === this.identity &&
+      Atomics.load(this.heap.u32, (at + LoanEntry.Generation) >>> 2) === ticket.generation
+    )
+  }
+
+  private freeIfMine(ticket: Ticket): void {
+    if (this.heap.segment.closed) return
+    if (this.holds(ticket)) this.free(this.entryAt(this.tableRef(), ticket.entry))
+  }
+
+  /** Claims a free entry: its State becomes this handle's. */
+  private claim(at: number): boolean {
+    const i32 = this.heap.i32
+    if (Atomics.compareExchange(i32, (at + LoanEntry.State) >>> 2, 0, this.pid) !== 0) return false
+    Atomics.store(i32, (at + LoanEntry.Identity) >>> 2, this.identity)
+    return true
+  }
+
+  /** An entry this handle holds becomes free (Identity first: a claimer writes its own after its State). */
+  private free(at: number): void {
+    Atomics.store(this.heap.i32, (at + LoanEntry.Identity) >>> 2, 0)
+    Atomics.store(this.heap.i32, (at + LoanEntry.State) >>> 2, 0)
+  }
+
+  /** A free entry whose array fits `byteLength`, claimed; -1 when there is none. */
+  private claimFitting(table: number, byteLength: number): number {
+    const heap = this.heap
+    const used = this.usedOf(table)
+    for (let entry = 0; entry < used; entry++) {
+      const at = this.entryAt(table, entry)
+      if (Atomics.load(heap.i32, (at + LoanEntry.State) >>> 2) !== 0) continue
+      if (heap.u32[(at + LoanEntry.Block) >>> 2] === 0 || !fits(heap.u32[(at + LoanEntry.Capacity) >>> 2]!, byteLength)) continue
+      // (Its array may have gone back to the allocator meanwhile: lend looks again once it holds it.)
+      if (this.claim(at)) return entry
+    }
+    return -1
+  }
+
+  /**
+   * Any free entry, claimed (lend gives it an array of the right size): one without an
+   * array, else a new one while the pool is small, else one whose array is resized,
+   * else a new one. -1 when every entry is held.
+   */
+  private claimAny(table: number): number {
+    const used = this.usedOf(table)
+    for (let entry = 0; entry < used; entry++) {
+      const at = this.entryAt(table, entry)
+      if (this.heap.u32[(at + LoanEntry.Block) >>> 2] === 0 && this.claim(at)) return entry
+    }
+    if (used < SMALL_POOL) {
+      const entry = this.claimNew(table)
+      if (entry >= 0) return entry
+    }
+    for (let entry = 0; entry < this.usedOf(table); entry++) if (this.claim(this.entryAt(table, entry))) return entry
+    return this.claimNew(table)
+  }
+
+  /** An entry never used before, claimed; -1 when the table has none left. */
+  private claimNew(table: number): number {
+    const capacity = this.capacityOf(table)
+    for (;;) {
+      const used = this.usedOf(table)
+      if (used >= capacity) return -1
+      if (Atomics.compareExchange(this.heap.i32, (table + LoanPoolRec.Used) >>> 2, used, used + 1) !== used) continue
+      if (this.claim(this.entryAt(table, used))) return used
+    }
+  }
+
+  /** Frees the entries held by handles of processes that are gone. Returns how many. */
+  private reclaimDead(table: number): number {
+    const heap = this.heap
+    const used = this.usedOf(table)
+    let reclaimed = 0
+    for (let entry = 0; entry < used; entry++) {
+      const at = this.entryAt(table, entry)
+      const holder = Atomics.load(heap.i32, (at + LoanEntry.State) >>> 2)
+      if (holder <= 0 || holder === this.pid) continue
+      if (processStillRuns(holder, Atomics.load(heap.u32, (at + LoanEntry.Identity) >>> 2))) continue
+      if (Atomics.compareExchange(heap.i32, (at + LoanEntry.State) >>> 2, holder, this.pid) !== holder) continue
+      Atomics.store(heap.i32, (at + LoanEntry.Identity) >>> 2, this.identity)
+      this.free(at)
+      reclaimed++
+    }
+    return reclaimed
+  }
+
+  /** In a turn, the entry held: a new array of at least `byteLength` bytes in place of its old one. */
+  private resize(at: number, byteLength: number): void {
+    const heap = this.heap
+    if (heap.u32[(at + LoanEntry.Block) >>> 2] !== 0) this.dropBlock(at)
+    const capacity = Math.max(BLOCK_GRAIN, Math.ceil(byteLength / BLOCK_GRAIN) * BLOCK_GRAIN)
+    const block = heap.allocRecord(InternalKind.LoanBlock, LoanBlockRec.Data + capacity)
+    heap.u32[(at + LoanEntry.Capacity) >>> 2] = capacity
+    heap.u32[(at + LoanEntry.Block) >>> 2] = block
+  }
+
+  /** In a turn, the entry held: its array goes back to the allocator. */
+  private dropBlock(at: number): void {
+    const heap = this.heap
+    const block = heap.u32[(at + LoanEntry.Block) >>> 2]!
+    heap.u32[(at + LoanEntry.Block) >>> 2] = 0
+    heap.u32[(at + LoanEntry.Capacity) >>> 2] = 0
+    heap.freeRecord(heap.record(block, InternalKind.LoanBlock))
+  }
+
+  /** The pool table, made (in a turn) at the first loan. */
+  private table(): number {
+    const table = this.tableRef()
+    if (table !== 0) return table
+    return this.inTurn(() => {
+      const heap = this.heap
+      const made = heap.u32[Header.LoanPool >>> 2]!
+      if (made !== 0) return made
+      const at = heap.allocRecord(InternalKind.LoanPool, LoanPoolRec.Entries + LOAN_ENTRIES * LOAN_ENTRY_SIZE)
+      heap.u8.fill(0, at + Rec.Body, at + LoanPoolRec.Entries + LOAN_ENTRIES * LOAN_ENTRY_SIZE)
+      heap.u32[(at + LoanPoolRec.Capacity) >>> 2] = LOAN_ENTRIES
+      Atomics.store(heap.u32, Header.LoanPool >>> 2, at)
+      return at
+    })
+  }
+
+  private tableRef(): number {
+    return Atomics.load(this.heap.u32, Header.LoanPool >>> 2)
+  }
+
+  private capacityOf(table: number): number {
+    const capacity = this.heap.u32[(table + LoanPoolRec.Capacity) >>> 2]!
+    if (capacity > LOAN_ENTRIES) throw corrupt(`the loan pool says it has ${capacity} entries, more than ${LOAN_ENTRIES}`)
+    return capacity
+  }
+
+  private usedOf(table: number): number {
+    return Math.min(Atomics.load(this.heap.u32, (table + LoanPoolRec.Used) >>> 2), this.capacityOf(table))
+  }
+
+  private entryAt(table: number, entry: number): number {
+    return table + LoanPoolRec.Entries + entry * LOAN_ENTRY_SIZE
+  }
+}
+
+/** Whether an array of `capacity` bytes serves a loan of `byteLength`. */
+function fits(capacity: number, byteLength: number): boolean {
+  return capacity >= byteLength && capacity <= Math.max(BLOCK_GRAIN, byteLength * FIT_FACTOR)
+}
+
+function staleLoan(): ShmError {
+  return new ShmError(
+    'ERR_SHM_STALE',
+    'this loan was released or sent already, so its bytes may belong to another loan now: use a loan until you send or release it, and a received one until you release it',
+  )
+}
+
+/** Bytes of free entries' arrays: kept for the next loans, given back when the heap fills up (shm.stats().pooled). */
+export function pooledBytes(heap: Heap): number {
+  const table = Atomics.load(heap.u32, Header.LoanPool >>> 2)
+  if (table === 0) return 0
+  let bytes = 0
+  const used = Math.min(Atomics.load(heap.u32, (table + LoanPoolRec.Used) >>> 2), LOAN_ENTRIES)
+  for (let entry = 0; entry < used; entry++) {
+    const at = table + LoanPoolRec.Entries + entry * LOAN_ENTRY_SIZE
+    const block = heap.u32[(at + LoanEntry.Block) >>> 2]!
+    if (block !== 0 && Atomics.load(heap.i32, (at + LoanEntry.State) >>> 2) === 0) bytes += heap.allocator.blockFootprint(block)
+  }
+  return bytes
+}
+
+/**
+ * check(): the loan pool's table and arrays are sound. Needs the turn (Block and
+ * Capacity are only written in one); States change meanwhile and are read once.
+ */
+export function checkLoanPool(heap: Heap): void {
+  const table = heap.u32[Header.LoanPool >>> 2]!
+  if (table === 0) return
+  if (heap.allocator.blockSize(table) < LoanPoolRec.Entries + LOAN_ENTRIES * LOAN_ENTRY_SIZE || heap.kindOf(table) !== InternalKind.LoanPool) {
+    throw corrupt(`the loan pool ${table} is not a live loan pool record`)
+  }
+  const capacity = heap.u32[(table + LoanPoolRec.Capacity) >>> 2]!
+  const used = heap.u32[(table + LoanPoolRec.Used) >>> 2]!
+  if (capacity !== LOAN_ENTRIES || used > capacity) throw corrupt(`the loan pool says ${capacity} entries, ${used} used`)
+  for (let entry = 0; entry < capacity; entry++) {
+    const at = table + LoanPoolRec.Entries + entry * LOAN_ENTRY_SIZE
+    const state = heap.i32[(at + LoanEntry.State) >>> 2]!
+    const block = heap.u32[(at + LoanEntry.Block) >>> 2]!
+    const bytes = heap.u32[(at + LoanEntry.Capacity) >>> 2]!
+    if (state < LOAN_IN_FLIGHT) throw corrupt(`loan pool entry ${entry} has state ${state}`)
+    if (entry >= used && (state !== 0 || block !== 0)) throw corrupt(`loan pool entry ${entry} is in use past the ${used} entries used`)
+    if (block === 0) {
+      if (bytes !== 0) throw corrupt(`loan pool entry ${entry} has no array but says ${bytes} bytes`)
+      continue
+    }
+    if (heap.allocator.blockSize(block) < LoanBlockRec.Data + bytes || heap.kindOf(block) !== InternalKind.LoanBlock) {
+      throw corrupt(`loan pool entry ${entry}: its array ${block} is not a live loan block of ${bytes} bytes`)
+    }
+  }
+}
