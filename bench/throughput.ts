@@ -28,7 +28,7 @@ export const notes = [
   'µs/message = one message at the warm rate; vs memcpy = warm ÷ memcpy (warm); vs IPC = warm ÷ child_process IPC (advanced, warm). Higher is better.',
   'Rows that spin (low-latency, shm-typed-array) need the other core to themselves: on a 2-core machine with other work running (see the load average) they suffer most.',
 ]
-export const about = `The seed's headline test. One process sends N messages of ${MESSAGE_BYTES.toLocaleString('en-US')} bytes, another receives them; the consumer checks a stamp in every message, so a message counts only once it is readable, whole, on the other side. At most ${WINDOW} messages are unacknowledged at any time (every peer uses the same window). **cold** is the first batch right after the processes started and the segment (or socket, channel) was created, so it pays page faults and JIT warm-up; **warm** is the median of three more batches in the same processes (one in quick mode). The ceiling is one \`Uint8Array.set\` per message between two touched buffers in one process (the best of three passes): every shared-memory path below but one also copies each message exactly once (into the segment), so it cannot beat that. The same memcpy is also timed while another process spins on the other core, because in every cross-process row the other core is busy with the consumer, all the time for the peers that spin. The main SDK row, the one the targets compare, is the loan row, the SDK's zero-copy bulk API: the producer asks the channel for a byte array in the segment (\`data.loan(bytes)\`, which takes a turn to allocate it), fills it outside any turn (\`shm.copyBytes(buf, source)\`, a native memcpy, as the raw rows do: the one copy; \`buf.set(source)\` works too, but on the segment's SharedArrayBuffer V8 uses its slower copy for shared memory, about 3× a memcpy for 400 KB) and sends it by reference (\`data.send(buf)\`, a turn: the loan's reference moves into the message, and the producer does not touch the array again); the consumer receives the live view (\`receiveSync\`: a message that carries a reference is read in a turn), reads it where it lies, gives it back (\`data.release(view)\`, a turn) and acknowledges. That is four turns per message, two on each side, and an allocation and a free per message; the producer timestamps each call, which splits its time per message into loan, fill, send and waiting for acknowledgements. The tx.put rows put each message in the segment (\`tx.put(bytes)\`: the one copy) and send the view by reference on a channel (\`ch.send(view)\`), all in one producer turn; the consumer receives the live view and reads it where it lies ("read in place", zero-copy) or copies it into its own buffer first ("copy out", as code that keeps the data would), then destroys the batch it took in one turn and acknowledges. For the first tx.put row the producer also timestamps its turn, which splits its time per message into copying, sending (which wakes the consumer), releasing, waiting for the turn and waiting for acknowledgements. "copied both ends" is the default message path for bytes that are not in the segment: \`ch.send(bytes)\` copies them into the segment and \`receive\` copies them out into a new \`Uint8Array\` (two copies). The raw rows allocate ${WINDOW} slots once, copy each message into its slot outside any turn and send only the slot number.`
+export const about = `The seed's headline test. One process sends N messages of ${MESSAGE_BYTES.toLocaleString('en-US')} bytes, another receives them; the consumer checks a stamp in every message, so a message counts only once it is readable, whole, on the other side. At most ${WINDOW} messages are unacknowledged at any time (every peer uses the same window). **cold** is the first batch right after the processes started and the segment (or socket, channel) was created, so it pays page faults and JIT warm-up; **warm** is the median of three more batches in the same processes (one in quick mode). The ceiling is one \`Uint8Array.set\` per message between two touched buffers in one process (the best of three passes): every shared-memory path below but one also copies each message exactly once (into the segment), so it cannot beat that. The same memcpy is also timed while another process spins on the other core, because in every cross-process row the other core is busy with the consumer, all the time for the peers that spin. The main SDK row, the one the targets compare, is the loan row, the SDK's zero-copy bulk API: the producer asks the channel for a byte array in the segment (\`data.loan(bytes)\`: an array of the segment's loan pool, taken by a compare-and-swap; only the first loans of a size allocate one, in a turn), fills it outside any turn (\`shm.copyBytes(buf, source)\`, a native memcpy, as the raw rows do: the one copy; \`buf.set(source)\` works too, but on the segment's SharedArrayBuffer V8 uses its slower copy for shared memory, about 3× a memcpy for 400 KB) and sends it by reference (\`data.send(buf)\`: the message names the pool entry, and the producer does not touch the array again); the consumer receives the same bytes (\`receiveSync\`), reads them where they lie, gives them back to the pool (\`data.release(view)\`) and acknowledges. Once the pool holds arrays of this size no step takes a turn or allocates; the producer timestamps each call, which splits its time per message into loan, fill, send and waiting for acknowledgements. The tx.put rows put each message in the segment (\`tx.put(bytes)\`: the one copy) and send the view by reference on a channel (\`ch.send(view)\`), all in one producer turn; the consumer receives the live view and reads it where it lies ("read in place", zero-copy) or copies it into its own buffer first ("copy out", as code that keeps the data would), then destroys the batch it took in one turn and acknowledges. For the first tx.put row the producer also timestamps its turn, which splits its time per message into copying, sending (which wakes the consumer), releasing, waiting for the turn and waiting for acknowledgements. "copied both ends" is the default message path for bytes that are not in the segment: \`ch.send(bytes)\` copies them into the segment and \`receive\` copies them out into a new \`Uint8Array\` (two copies). The raw rows allocate ${WINDOW} slots once, copy each message into its slot outside any turn and send only the slot number.`
 
 const SEGMENT_BYTES = 32 << 20
 
@@ -245,11 +245,11 @@ async function sdkMessages(n: number, copyOut: boolean, prefault: boolean, wait:
 
 /** Where the loan row's producer spent its time in the warm batches, per message (µs). */
 export interface LoanTimes {
-  /** data.loan: a turn, allocating the record, listing it as this process's. */
+  /** data.loan: a free array of the loan pool, taken by compare-and-swap (a turn and an allocation only while the pool grows). */
   loan: number
   /** shm.copyBytes(buf, source): the one copy, outside any turn. */
   fill: number
-  /** data.send(buf): a turn to move the loan's reference into the message, the ring slot, waking the consumer. */
+  /** data.send(buf): the frame naming the loan, the ring slot, waking the consumer. */
   send: number
   ackWait: number
   total: number
@@ -668,7 +668,7 @@ export async function run(opts: RunOptions): Promise<BenchRow[]> {
   await add(SDK_LOAN, () => sdkLoan(n, (t) => loans.push(t)))
   loanProducer = meanTimes(loans)
   results[results.length - 1]!.note =
-    'data.loan(bytes) (a turn), fill it outside any turn (the one copy), send(buf) by reference; consumer receives the live view (a turn), reads it in place, release(view) (a turn)' +
+    'data.loan(bytes) (a pooled array, no turn), fill it (the one copy), send(buf) by reference; consumer receives the same bytes, reads them in place, release(view) back to the pool (no turn on either side)' +
     (loanProducer ? `. Producer, per message (warm batches): ${describeLoan(loanProducer)}` : '')
   const sleeping: ProducerTimes[] = []
   await add(SDK_VIEW, () => sdkMessages(n, false, false, 'cpu-friendly', (t) => sleeping.push(t)))
@@ -748,8 +748,8 @@ export function checks(rows: BenchRow[]): Check[] {
   const loanPart =
     L === undefined
       ? ''
-      : `In the loan row the producer spent, per message, ${f(L.loan)} µs in loan (a turn, and allocating the record), ${f(L.fill)} µs filling it (the one copy; the one-process memcpy takes ${f(copy)} µs), ${f(L.send)} µs in send (a turn that moves the loan's reference into the message, the ring slot, and waking the consumer when it sleeps), and ${f(L.ackWait)} µs waiting for acknowledgements. ` +
-        'The consumer takes two turns per message too: one in receive (a message that carries a reference is read in a turn) and one in release. '
+      : `In the loan row the producer spent, per message, ${f(L.loan)} µs in loan (a pooled array taken by compare-and-swap, no turn), ${f(L.fill)} µs filling it (the one copy; the one-process memcpy takes ${f(copy)} µs), ${f(L.send)} µs in send (the frame naming the loan, the ring slot, and waking the consumer when it sleeps), and ${f(L.ackWait)} µs waiting for acknowledgements. ` +
+        'The consumer takes no turn either: receive claims the loan and release gives it back to the pool, each by compare-and-swap. '
   const p = producer
   const handOff =
     p === undefined
@@ -787,7 +787,7 @@ export function checks(rows: BenchRow[]): Check[] {
       met: sdk['vs IPC']!.value >= 10,
       why:
         `Same cause as the memcpy target. child_process IPC takes ${f(perMessage(IPC_BASE))} µs per message here, so 10× means ${f(perMessage(IPC_BASE) / 10)} µs per message; ` +
-        `the copy alone takes ${f(copy)} µs, and the hand-off between the processes (turns, wake-up, acknowledgement) adds ${f(perMessage(SDK_LOAN) - copy)} µs on top of it in the loan row.`,
+        `the copy alone takes ${f(copy)} µs, and the hand-off between the processes (ring slot, wake-up, acknowledgement) adds ${f(perMessage(SDK_LOAN) - copy)} µs on top of it in the loan row.`,
     },
     {
       target: '400 KB loan → send → receive → release, consumer reading in place: ≥ the shm-typed-array ring of the same run',
