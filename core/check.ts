@@ -25,7 +25,7 @@ import { channelLabel, checkChannel, dirWord, findChannel } from './channel'
 import { Ring } from './ring'
 import { frameRefs } from './values/frame'
 import { checkHolders } from './holders'
-import { checkLoanPool } from './loan_pool'
+import { checkLoanPool, checkPooledFrame } from './loan_pool'
 import { overrun } from './values/bounds'
 import { hashKey, lookupHash } from './values/hash'
 import { readKey } from './values/decode'
@@ -34,7 +34,7 @@ import { corrupt as corruptIn, ShmError } from './errors'
 import type { Heap } from './heap'
 import { Header, HeaderFlag } from './layout'
 import {
-  Arr, Big, Bin, BinaryKind, Chan, ChannelDir, Entry, ENTRY_SIZE, EntryFlag, FIRST_REF_TAG, FRAME_LENGTH, FrameRec, Hash, Inst, InternalKind, OUT_OF_LINE, Rec, WITH_REFS,
+  Arr, Big, Bin, BinaryKind, Chan, ChannelDir, Entry, ENTRY_SIZE, EntryFlag, FIRST_REF_TAG, FRAME_LENGTH, FrameRec, Hash, Inst, InternalKind, OUT_OF_LINE, POOLED_FRAME_MAX, Rec, WITH_REFS,
   RingSlot, Slot, SLOT_SIZE, Str, StrEncoding, StructRec, Tag, TOMBSTONE,
 } from './records'
 
@@ -300,6 +300,10 @@ class ChannelChecker {
     let at = slot + RingSlot.Data
     if ((word & OUT_OF_LINE) !== 0) {
       const record = heap.u32[(slot + RingSlot.Ref) >>> 2]!
+      if (record !== 0 && record <= POOLED_FRAME_MAX) {
+        if ((word & WITH_REFS) !== 0) return `a frame with references is in loan pool entry ${record - 1} (such frames go into Frame records)`
+        return checkPooledFrame(heap, record - 1, heap.u32[(slot + RingSlot.Generation) >>> 2]!, length)
+      }
       if (heap.allocator.blockSize(record) < FrameRec.Data + length || heap.u8[record] !== InternalKind.Frame) return `its frame record ${record} is not a live Frame record of ${length} bytes`
       if (heap.generationOf(record) !== heap.u32[(slot + RingSlot.Generation) >>> 2]) return `its frame record ${record} was freed`
       at = record + FrameRec.Data

@@ -74,6 +74,60 @@ export class LoanPool {
    * ERR_SHM_FULL when the heap has no room for it, or every pool entry is held.
    */
   lend(byteLength: number): Uint8Array {
+    const entry = this.claimLoan(byteLength)
+    const at = this.entryAt(this.tableRef(), entry)
+    return this.viewOf(at, entry, this.heap.u32[(at + LoanEntry.Generation) >>> 2]!, byteLength)
+  }
+
+  /**
+   * An array for a message frame of `byteLength` bytes (too long for the ring's slots),
+   * held by this handle: its entry, the loan's generation and where its bytes start.
+   * The receiver takes it with takeFrame and frees it with freeFrame. ERR_SHM_FULL as lend.
+   */
+  lendFrame(byteLength: number): { entry: number; generation: number; data: number } {
+    const entry = this.claimLoan(byteLength)
+    const at = this.entryAt(this.tableRef(), entry)
+    const u32 = this.heap.u32
+    return { entry, generation: u32[(at + LoanEntry.Generation) >>> 2]!, data: u32[(at + LoanEntry.Block) >>> 2]! + LoanBlockRec.Data }
+  }
+
+  /**
+   * Receiving a frame lent by lendFrame: the entry becomes this handle's, and the
+   * offset of the frame's `length` bytes is returned. ERR_SHM_CORRUPT as receive, or
+   * when the array does not hold `length` bytes (it is then freed).
+   */
+  takeFrame(entry: number, generation: number, length: number): number {
+    const at = this.claimInFlight(entry, generation)
+    const block = this.heap.u32[(at + LoanEntry.Block) >>> 2]!
+    if (length > this.heap.u32[(at + LoanEntry.Length) >>> 2]! || length > this.heap.u32[(at + LoanEntry.Capacity) >>> 2]! || block === 0) {
+      this.free(at)
+      throw corrupt(`a message frame of ${length} bytes in loan ${entry} is longer than the loan (${this.heap.u32[(at + LoanEntry.Length) >>> 2]} bytes)`)
+    }
+    this.heap.block(block, LoanBlockRec.Data + length, 'loan array')
+    return block + LoanBlockRec.Data
+  }
+
+  /**
+   * Where the frame of `length` bytes lent in `entry` lies while it is still in flight
+   * in `generation` (nobody took it); -1 otherwise. For whoever drops its message.
+   */
+  inFlightFrame(entry: number, generation: number, length: number): number {
+    const table = this.tableRef()
+    if (table === 0 || entry >= this.capacityOf(table)) return -1
+    const at = this.entryAt(table, entry)
+    const u32 = this.heap.u32
+    if (Atomics.load(this.heap.i32, (at + LoanEntry.State) >>> 2) !== LOAN_IN_FLIGHT || u32[(at + LoanEntry.Generation) >>> 2] !== generation) return -1
+    if (length > u32[(at + LoanEntry.Length) >>> 2]! || u32[(at + LoanEntry.Length) >>> 2]! > u32[(at + LoanEntry.Capacity) >>> 2]!) return -1
+    return u32[(at + LoanEntry.Block) >>> 2]! + LoanBlockRec.Data
+  }
+
+  /** Frees the entry of a frame this handle took (takeFrame): read, or not deliverable. */
+  freeFrame(entry: number): void {
+    this.free(this.entryAt(this.tableRef(), entry))
+  }
+
+  /** Claims an entry whose array holds `byteLength` bytes (a turn only when the array is made), as a new loan. */
+  private claimLoan(byteLength: number): number {
     const table = this.table()
     let entry = this.claimFitting(table, byteLength)
     if (entry < 0) entry = this.claimAny(table)
@@ -95,10 +149,9 @@ export class LoanPool {
         throw err
       }
     }
-    const generation = (u32[(at + LoanEntry.Generation) >>> 2]! + 1) >>> 0 || 1
-    u32[(at + LoanEntry.Generation) >>> 2] = generation
+    u32[(at + LoanEntry.Generation) >>> 2] = (u32[(at + LoanEntry.Generation) >>> 2]! + 1) >>> 0 || 1
     u32[(at + LoanEntry.Length) >>> 2] = byteLength
-    return this.viewOf(at, entry, generation, byteLength)
+    return entry
   }
 
   /**
@@ -139,15 +192,8 @@ export class LoanPool {
    * frame, or a loan given up on as lost).
    */
   receive(entry: number, generation: number): Uint8Array {
-    const table = this.tableRef()
-    if (table === 0 || entry >= this.capacityOf(table)) throw corrupt(`a message carries loan ${entry}, which the loan pool does not have`)
-    const at = this.entryAt(table, entry)
+    const at = this.claimInFlight(entry, generation)
     const u32 = this.heap.u32
-    const i32 = this.heap.i32
-    if (u32[(at + LoanEntry.Generation) >>> 2] !== generation || Atomics.compareExchange(i32, (at + LoanEntry.State) >>> 2, LOAN_IN_FLIGHT, this.pid) !== LOAN_IN_FLIGHT) {
-      throw corrupt(`a message carries loan ${entry} of generation ${generation >>> 0}, which is not in flight in it (it was given up on as lost)`)
-    }
-    Atomics.store(i32, (at + LoanEntry.Identity) >>> 2, this.identity)
     const length = u32[(at + LoanEntry.Length) >>> 2]!
     const block = u32[(at + LoanEntry.Block) >>> 2]!
     if (length > u32[(at + LoanEntry.Capacity) >>> 2]! || block === 0) {
@@ -158,6 +204,19 @@ export class LoanPool {
     const cached = this.views[entry]?.deref()
     if (cached !== undefined && this.tickets.get(cached)?.generation === generation) return cached
     return this.viewOf(at, entry, generation, length)
+  }
+
+  /** The in-flight loan `entry` of `generation` becomes this handle's: its offset. ERR_SHM_CORRUPT when it is not in flight in that generation. */
+  private claimInFlight(entry: number, generation: number): number {
+    const table = this.tableRef()
+    if (table === 0 || entry >= this.capacityOf(table)) throw corrupt(`a message carries loan ${entry}, which the loan pool does not have`)
+    const at = this.entryAt(table, entry)
+    const i32 = this.heap.i32
+    if (this.heap.u32[(at + LoanEntry.Generation) >>> 2] !== generation || Atomics.compareExchange(i32, (at + LoanEntry.State) >>> 2, LOAN_IN_FLIGHT, this.pid) !== LOAN_IN_FLIGHT) {
+      throw corrupt(`a message carries loan ${entry} of generation ${generation >>> 0}, which is not in flight in it (it was given up on as lost)`)
+    }
+    Atomics.store(i32, (at + LoanEntry.Identity) >>> 2, this.identity)
+    return at
   }
 
   /** A received message was dropped before its loans were handed out: they go back to the pool. */
@@ -432,3 +491,19 @@ export function checkLoanPool(heap: Heap): void {
     }
   }
 }
+
+/**
+ * check(): the message frame a ring slot says is in loan pool `entry` (lent in
+ * `generation`, `length` bytes). A problem, or null. A frame no longer in flight is being
+ * received right now (rings run outside turns): nothing to check then.
+ */
+export function checkPooledFrame(heap: Heap, entry: number, generation: number, length: number): string | null {
+  const table = heap.u32[Header.LoanPool >>> 2]!
+  if (table === 0 || entry >= LOAN_ENTRIES) return `its frame is in loan pool entry ${entry}, which does not exist`
+  const at = table + LoanPoolRec.Entries + entry * LOAN_ENTRY_SIZE
+  if (Atomics.load(heap.i32, (at + LoanEntry.State) >>> 2) !== LOAN_IN_FLIGHT || heap.u32[(at + LoanEntry.Generation) >>> 2] !== generation) return null
+  const lent = heap.u32[(at + LoanEntry.Length) >>> 2]!
+  if (length > lent || lent > heap.u32[(at + LoanEntry.Capacity) >>> 2]!) return `its frame of ${length} bytes does not fit loan pool entry ${entry} (${lent} bytes lent)`
+  return null
+}
+

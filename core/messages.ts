@@ -6,18 +6,20 @@
 // A value that already lives in the segment (a tx.put result, a mapped view, a
 // TypedArray or struct of the segment) travels by reference: the frame lists its
 // record, the send retains it, and the reference passes to whoever takes the message
-// (it gets the live view and owns it, as tx.put's caller does). Frames with references,
-// and Frame records, are handled in a turn; inline frames of plain values never are.
+// (it gets the live view and owns it, as tx.put's caller does). Frames with references
+// are handled in a turn; frames of plain values (and loans) never are.
 // A TypedArray, DataView or Buffer over the segment's bytes that is no record (a
 // subarray of shm.bytes, a view made by hand) travels as its place in the segment
 // (a SegmentView): the receiver gets a view of the same bytes, and nobody owns it.
-// A loan (Channel.loan, core/loan_pool.ts) travels as its loan pool entry: sending
+// A frame too long for the ring's slots goes into an array of the loan pool (no turn
+// once the pool has one that fits), or into a Frame record in the turn of a frame with
+// references (or when every pool entry is held). A loan (Channel.loan, core/loan_pool.ts) travels as its loan pool entry: sending
 // and receiving it takes no turn, and it passes from sender to receiver.
 import { corrupt, ShmError } from './errors'
 import type { Heap } from './heap'
 import { Header } from './layout'
 import type { Holders } from './holders'
-import { Chan, FIRST_REF_TAG, FRAME_LENGTH, FrameRec, InternalKind, LAST_VALUE_TAG, OUT_OF_LINE, Rec, RingSlot, Tag, WITH_REFS } from './records'
+import { Chan, FIRST_REF_TAG, FRAME_LENGTH, FrameRec, InternalKind, LAST_VALUE_TAG, OUT_OF_LINE, POOLED_FRAME_MAX, Rec, RingSlot, Tag, WITH_REFS } from './records'
 import type { Ring } from './ring'
 import { LoanPool } from './loan_pool'
 import { FrameEncoder, frameLoans, frameRefs, readFrame, type FrameLoan, type FrameSegmentView } from './values/frame'
@@ -41,9 +43,10 @@ export interface Outgoing {
   length: number
   /** An inline frame's bytes; null while it is still in the encoder (keep() copies it out) or when it is in `record`. */
   bytes: Uint8Array | null
-  /** The Frame record (0: inline). */
+  /** The Frame record, or 1 + the loan pool entry holding the frame (pooled); 0: in the ring. */
   record: number
   generation: number
+  pooled: boolean
   /** Record references the frame lists, retained for it. */
   refs: readonly number[]
   /** The loans it carries, (entry, generation) pairs: in flight until received (abandon gives them back). */
@@ -126,9 +129,13 @@ export class Messages {
     if (refs.length === 0 && inRing) {
       // Nothing can fail from here: the loans are the message's.
       if (loans.length !== 0) this.loanPool.sendAll(loans)
-      return { length, bytes: null, record: 0, generation: 0, refs, loans, span: ring.slotsFor(length) }
+      return { length, bytes: null, record: 0, generation: 0, pooled: false, refs, loans, span: ring.slotsFor(length) }
     }
     if (length > FRAME_LENGTH) throw new ShmError('ERR_SHM_FULL', `a message frame of ${length} bytes is larger than a channel carries (1 GiB); send the data by reference: put it with tx.put and send the view`)
+    if (refs.length === 0) {
+      const pooled = this.pooledFrame(length, loans)
+      if (pooled !== undefined) return pooled
+    }
     const generations = this.refGenerations.slice()
     const out = this.inTurn(() => {
       const heap = this.heap
@@ -139,15 +146,34 @@ export class Messages {
           heap.retain(ref)
         }
         const flagged = refs.length > 0 ? length | WITH_REFS : length
-        if (inRing) return { length: flagged, bytes: enc.toBytes(), record: 0, generation: 0, refs, loans, span: ring.slotsFor(length) }
+        if (inRing) return { length: flagged, bytes: enc.toBytes(), record: 0, generation: 0, pooled: false, refs, loans, span: ring.slotsFor(length) }
         const record = heap.allocRecord(InternalKind.Frame, FrameRec.Data + length)
         heap.u32[(record + FrameRec.ByteLength) >>> 2] = length
         enc.writeTo(heap.u8, record + FrameRec.Data, this.bulk)
-        return { length: flagged, bytes: null, record, generation: heap.generationOf(record), refs, loans, span: 1 }
+        return { length: flagged, bytes: null, record, generation: heap.generationOf(record), pooled: false, refs, loans, span: 1 }
       })
     })
     if (loans.length !== 0) this.loanPool.sendAll(loans)
     return out
+  }
+
+  /**
+   * The encoder's frame of `length` bytes (too long for the ring, no references) written
+   * into an array of the loan pool, which goes in flight with it; undefined when the pool
+   * has none to lend (every entry held, or no room for a new array: a Frame record then).
+   */
+  private pooledFrame(length: number, loans: readonly number[]): Outgoing | undefined {
+    let frame: { entry: number; generation: number; data: number }
+    try {
+      frame = this.loanPool.lendFrame(length)
+    } catch (err) {
+      if (err instanceof ShmError && err.code === 'ERR_SHM_FULL') return undefined
+      throw err
+    }
+    this.encoder.writeTo(this.heap.u8, frame.data, this.bulk)
+    // Nothing can fail from here: the frame's array and the loans it carries are the message's.
+    this.loanPool.sendAll([frame.entry, frame.generation, ...loans])
+    return { length, bytes: null, record: frame.entry + 1, generation: frame.generation, pooled: true, refs: NO_REFS, loans, span: 1 }
   }
 
   /** In a turn: drops the reference this process owns through `view` (a value received by reference). */
@@ -206,6 +232,10 @@ export class Messages {
   /** Undoes `prepare` for a frame that was not sent (a full ring, a timeout). */
   abandon(out: Outgoing): void {
     if (out.loans.length !== 0) this.loanPool.unsendAll(out.loans)
+    if (out.pooled) {
+      this.loanPool.dropInFlight([out.record - 1, out.generation])
+      return
+    }
     if (out.record === 0 && out.refs.length === 0) return
     this.inTurn(() => {
       const heap = this.heap
@@ -222,28 +252,41 @@ export class Messages {
   read(ring: Ring, slot: number, pos: number, span: number): unknown {
     const heap = this.heap
     const word = heap.u32[(slot + RingSlot.Length) >>> 2]!
-    if ((word & (OUT_OF_LINE | WITH_REFS)) === 0) {
-      let value: unknown
+    const ref = heap.u32[(slot + RingSlot.Ref) >>> 2]!
+    if ((word & WITH_REFS) === 0 && ((word & OUT_OF_LINE) === 0 || (ref !== 0 && ref <= POOLED_FRAME_MAX))) {
+      // No references: no turn. The frame is in the slot, its span, or a loan pool array.
       if (this.receivedLoans.length !== 0) this.receivedLoans.length = 0
-      const bytes = span === 1 ? heap.u8 : this.gather(ring, pos, word)
-      const at = span === 1 ? slot + RingSlot.Data : 0
-      const length = span === 1 ? Math.min(word, ring.headBytes) : word
+      let bytes: Uint8Array | null = heap.u8
+      let at = slot + RingSlot.Data
+      let length = word & FRAME_LENGTH
+      let entry = -1
+      let value: unknown
       try {
-        value = readFrame(bytes, at, length, undefined, heap.u8, undefined, this.receiveLoan)
+        if ((word & OUT_OF_LINE) !== 0) {
+          bytes = null // (not known to hold a frame until it is taken)
+          at = this.loanPool.takeFrame(ref - 1, heap.u32[(slot + RingSlot.Generation) >>> 2]!, length)
+          entry = ref - 1
+          bytes = heap.u8
+        } else if (span === 1) length = Math.min(length, ring.headBytes)
+        else {
+          bytes = this.gather(ring, pos, length)
+          at = 0
+        }
+        value = readFrame(bytes, at, length, undefined, heap.u8, this.bulk, this.receiveLoan)
       } catch (err) {
         this.giveBackLoans(bytes, at, length)
+        if (entry >= 0) this.loanPool.freeFrame(entry)
         // Read by a sender that gave up on us meanwhile: nothing was lost here.
         if (!ring.release(slot, pos, span)) return LOST
         throw undeliverable(ring, err)
       }
-      if (ring.release(slot, pos, span)) {
-        // (Not kept: a received loan nobody holds must stay collectable.)
-        if (this.receivedLoans.length !== 0) this.receivedLoans.length = 0
-        return value
-      }
-      // A sender gave up on us and dropped the message: the loans it carried go back.
-      this.giveBackLoans(bytes, at, length)
-      return LOST
+      const released = ring.release(slot, pos, span)
+      // Not released: a sender gave up on us and dropped the message; the loans it carried go back.
+      if (!released) this.giveBackLoans(bytes, at, length)
+      if (entry >= 0) this.loanPool.freeFrame(entry)
+      // (Not kept: a received loan nobody holds must stay collectable.)
+      if (this.receivedLoans.length !== 0) this.receivedLoans.length = 0
+      return released ? value : LOST
     }
     return this.inTurn(() => {
       // Whoever gives up on a slot with a record or references does it in a turn: if
@@ -347,6 +390,16 @@ export class Messages {
     let record = 0
     if ((word & OUT_OF_LINE) !== 0) {
       record = heap.u32[(slot + RingSlot.Ref) >>> 2]!
+      if (record !== 0 && record <= POOLED_FRAME_MAX) {
+        // A frame in a loan pool array: only while it is still in flight is it intact
+        // (taken, it is its receiver's, given back by its death).
+        const generation = heap.u32[(slot + RingSlot.Generation) >>> 2]!
+        const data = this.loanPool.inFlightFrame(record - 1, generation, length)
+        if (data < 0) return
+        this.loanPool.dropInFlight(frameLoans(heap.u8, data, length))
+        this.loanPool.dropInFlight([record - 1, generation])
+        return
+      }
       // Freed already (by its receiver, before it stalled): nothing to do.
       if (record < Header.HeapStart || record + FrameRec.Data > heap.size) return
       if (heap.kindOf(record) !== InternalKind.Frame || heap.generationOf(record) !== heap.u32[(slot + RingSlot.Generation) >>> 2]) return

@@ -202,8 +202,9 @@ export const CHANNEL_SLEEPERS = 8
  * Ring slot: +0 Seq (the position it is free for; position + 1 once it holds that
  * position's message), +4 Length (the frame's bytes; OUT_OF_LINE set: the frame is a
  * Frame record), +8 the pid of the sender that claimed it, +12 the pid of the receiver
- * that claimed it (0 until one did: the sender clears it), +16 the Frame record's ref,
- * +20 its generation, +24 the inline frame (8-aligned). The pids tell a stalled
+ * that claimed it (0 until one did: the sender clears it), +16 the Frame record's ref
+ * — or 1 + the loan pool entry whose array holds the frame (POOLED_FRAME_MAX or less:
+ * records start at Header.HeapStart) — +20 its generation, +24 the inline frame (8-aligned). The pids tell a stalled
  * operation of a dead process (given up on) from a slow one (waited for).
  */
 export const enum RingSlot {
@@ -282,6 +283,8 @@ export const enum LoanEntry {
 export const LOAN_ENTRY_SIZE = 32
 export const LOAN_ENTRIES = 256
 export const LOAN_IN_FLIGHT = -1
+/** A ring slot's Ref up to this names a loan pool entry (Ref − 1) holding the frame, not a Frame record. */
+export const POOLED_FRAME_MAX = LOAN_ENTRIES
 
 /** A LoanBlock record: the header, then the loaned bytes (16-byte aligned). */
 export const enum LoanBlockRec {

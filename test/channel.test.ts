@@ -6,6 +6,7 @@ import { Worker } from 'node:worker_threads'
 import * as path from 'node:path'
 import { SharedMemory, ShmError } from 'interprocess-objects'
 import { startChild, uniqueName, childrenDir } from './helpers/processes'
+import { inUse, withLoanPool } from './helpers/segments'
 
 function code(fn: () => unknown): string | undefined {
   try {
@@ -81,11 +82,12 @@ describe('channel messages are copies', () => {
     }
   })
 
-  it('frames longer than a slot span several slots (no turn), longer than half the ring go to a Frame record; all come back whole', () => {
+  it('frames longer than a slot span several slots (no turn), longer than half the ring go to a loan pool array (no turn) or, with references, a Frame record; all come back whole', () => {
     const shm = SharedMemory.create({ name: uniqueName('chspan'), size: 4 << 20 })
     try {
       const ch = shm.channel<unknown>('c', { capacity: 8 })
-      const baseline = shm.stats().used
+      withLoanPool(shm)
+      const baseline = inUse(shm)
       const shared = shm.access((tx) => tx.put({ kept: true }))
       const values: unknown[] = [
         'a'.repeat(103),
@@ -117,7 +119,7 @@ describe('channel messages are copies', () => {
         for (let i = 0; i < 5; i++) tx.destroy(shared)
         tx.destroy(shared)
       })
-      expect(shm.stats().used).toBe(baseline)
+      expect(inUse(shm)).toBe(baseline)
     } finally {
       shm.close()
     }
@@ -127,12 +129,13 @@ describe('channel messages are copies', () => {
     const shm = SharedMemory.create({ name: uniqueName('chfull'), size: 4 << 20 })
     try {
       const ch = shm.channel<number | string>('c', { capacity: 4 })
+      withLoanPool(shm)
       for (let i = 0; i < 4; i++) expect(ch.trySend(i)).toBe(true)
-      const used = shm.stats().used
+      const used = inUse(shm)
       expect(ch.trySend(4)).toBe('ERR_CHANNEL_FULL')
       expect(code(() => ch.send('y'.repeat(5000), { timeoutMs: 20 }))).toBe('ERR_TIMEOUT')
       expect(code(() => shm.access((tx) => tx.putMessage(5, { channel: 'c' })))).toBe('ERR_CHANNEL_FULL')
-      expect(shm.stats().used).toBe(used)
+      expect(inUse(shm)).toBe(used)
       expect(ch.stats()).toEqual({ size: 4, capacity: 4, dropped: 0 })
       expect([ch.tryReceive(), ch.tryReceive(), ch.tryReceive(), ch.tryReceive(), ch.tryReceive()]).toEqual([0, 1, 2, 3, undefined])
       expect(code(() => ch.send((() => 1) as never))).toBe('ERR_UNSUPPORTED_TYPE')
@@ -147,9 +150,10 @@ describe('channel messages are copies', () => {
     const shm = SharedMemory.create({ name: uniqueName('chbig'), size: 64 << 10 })
     try {
       const ch = shm.channel<Uint8Array>('c', { capacity: 2 })
-      const used = shm.stats().used
+      withLoanPool(shm)
+      const used = inUse(shm)
       expect(code(() => ch.send(new Uint8Array(100_000)))).toBe('ERR_SHM_FULL')
-      expect(shm.stats().used).toBe(used)
+      expect(inUse(shm)).toBe(used)
       expect(ch.size).toBe(0)
       shm.check()
     } finally {
@@ -229,11 +233,12 @@ describe('channel messages are copies', () => {
 })
 
 describe('large payloads in copied messages', () => {
-  it('binary payloads of every size come back byte for byte: inline, spanning slots, and in Frame records (copied by the addon)', () => {
+  it('binary payloads of every size come back byte for byte: inline, spanning slots, and in loan pool arrays (copied by the addon)', () => {
     const shm = SharedMemory.create({ name: uniqueName('chbig'), size: 8 << 20 })
     try {
       const ch = shm.channel<unknown>('big', { capacity: 256 })
-      const baseline = shm.stats().used
+      withLoanPool(shm)
+      const baseline = inUse(shm)
       for (const n of [10, 100, 4095, 4096, 5000, 12_000, 100_000, 400_000]) {
         const bytes = Uint8Array.from({ length: n }, (_, i) => (i * 31 + n) & 0xff)
         const doubles = Float64Array.from({ length: n >> 3 }, (_, i) => i * 1.5 - n)
@@ -246,7 +251,7 @@ describe('large payloads in copied messages', () => {
         expect(got.doubles).toEqual(doubles)
         expect(got.tail).toBe('end')
       }
-      expect(shm.stats().used).toBe(baseline)
+      expect(inUse(shm)).toBe(baseline)
       ch.close()
     } finally {
       shm.close()
@@ -314,12 +319,14 @@ describe('loans: bulk bytes without copies', () => {
     }
   })
 
-  it('loan, send, receive and release take no turn once the pool has an array that fits', () => {
+  it('loan, send, receive and release take no turn once the pool has an array that fits; nor do copied frames too long for the ring', () => {
     const shm = SharedMemory.create({ name: uniqueName('chloannt'), size: 4 << 20 })
     const other = SharedMemory.open({ name: shm.name })
     try {
       const ch = shm.channel<Uint8Array>('bulk')
       ch.release(ch.loan(64_000))
+      ch.send(new Uint8Array(30_000))
+      expect(ch.tryReceive()!.length).toBe(30_000)
       // Another handle holds the turn: anything below that needed one would be refused
       // (ERR_SHM_REENTRANT: this thread cannot wait for a turn it holds itself).
       other.access(() => {
@@ -331,6 +338,13 @@ describe('loans: bulk bytes without copies', () => {
           const got = ch.tryReceive()!
           expect(got[0]).toBe(i)
           ch.release(got)
+          // Copied both ways: the frame (far longer than half the ring) goes through a pooled array.
+          const copy = new Uint8Array(20_000 + i).fill(i)
+          ch.send(copy)
+          const back = ch.tryReceive()!
+          expect(back === copy).toBe(false)
+          expect(back.length).toBe(20_000 + i)
+          expect(back[19_999]).toBe(i)
         }
       })
       shm.check()
@@ -391,6 +405,14 @@ describe('loans: bulk bytes without copies', () => {
       })()
       expect(full?.code).toBe('ERR_SHM_FULL')
       expect(full?.message).toMatch(/256 loans .* are held/)
+      // With every pool entry held, a long copied frame goes into a Frame record instead.
+      const before = inUse(shm)
+      ch.send(new Uint8Array(50_000).fill(5))
+      expect(inUse(shm)).toBeGreaterThan(before + 50_000)
+      const back = ch.tryReceive()!
+      expect(back.length).toBe(50_000)
+      expect(back[49_999]).toBe(5)
+      expect(inUse(shm)).toBe(before)
       for (const b of held) ch.release(b)
       shm.check()
     } finally {
@@ -511,19 +533,25 @@ describe('channels across processes', () => {
   })
 
   it.each([
-    ['a frame spanning 36 slots', 4000],
-    ['a Frame record', 20_000],
-  ])('a consumer killed mid-receive of %s loses that one message (counted); senders get the slots back', async (_kind, bytes) => {
+    ['a frame spanning 36 slots', 4000, false],
+    ['a frame in a loan pool array', 20_000, false],
+    ['a Frame record (a frame with references)', 20_000, true],
+  ])('a consumer killed mid-receive of %s loses that one message (counted); senders get the slots back', async (_kind, bytes, withRef) => {
     const shm = SharedMemory.create({ name: uniqueName('chkillc'), size: 4 << 20 })
     try {
-      const ch = shm.channel<number | Uint8Array>('ring', { capacity: 256 })
+      const ch = shm.channel<number | Uint8Array | { bytes: Uint8Array; ref: unknown }>('ring', { capacity: 256 })
       const tally = shm.access((tx) => tx.put(new Uint8Array(1)))
       shm.access((tx) => tx.putMessage(tally, { channel: 'tally' }))
+      withLoanPool(shm)
       const child = startChild('ring-consumer.ts', [shm.name, '1', 'stall'])
       expect(await child.next()).toBe('ready')
-      // Freeing the stalled slots must free what they hold too.
-      const used = shm.stats().used
-      ch.send(new Uint8Array(bytes))
+      // Freeing the stalled slots must free what they hold too: the frame's array or record, and the value it refers to.
+      const used = inUse(shm)
+      if (withRef) {
+        const ref = shm.access((tx) => tx.put([1, 2, 3]))
+        ch.send({ bytes: new Uint8Array(bytes), ref })
+        shm.access((tx) => tx.destroy(ref))
+      } else ch.send(new Uint8Array(bytes))
       expect(await child.next()).toBe('stalled')
       child.proc.kill('SIGKILL')
       await child.exited
@@ -533,7 +561,7 @@ describe('channels across processes', () => {
       expect(ch.stats().dropped).toBe(1)
       for (let i = 0; i < 256; i++) expect(ch.tryReceive()).toBe(i)
       shm.access((tx) => tx.destroy(tally))
-      expect(shm.stats().used).toBeLessThanOrEqual(used)
+      expect(inUse(shm)).toBeLessThanOrEqual(used)
       shm.check()
     } finally {
       shm.close()

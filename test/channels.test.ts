@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { SharedMemory, ShmError } from 'interprocess-objects'
 import { runChild, uniqueName } from './helpers/processes'
+import { inUse, withLoanPool } from './helpers/segments'
 
 describe('channels and turns across processes', () => {
   it('tx.takeMessage returns a plain copy, usable after the turn; the message is freed as it is taken', () => {
@@ -10,10 +11,11 @@ describe('channels and turns across processes', () => {
         tx.putMessage(0, { channel: 'c' })
         tx.takeMessage({ channel: 'c' })
       })
-      const baseline = shm.stats() // with the channel's ring, which this handle keeps until close
+      withLoanPool(shm)
+      const baseline = inUse(shm) // with the channel's ring, which this handle keeps until close
       const shared = { tag: 'x' }
       const value = { a: [1, 'two', shared, shared], m: new Map([['k', new Set([1n])]]), bytes: Uint8Array.of(1, 2, 3) }
-      // Larger than half the ring (64 slots of 128 bytes): it goes into a Frame record, freed by the take.
+      // Larger than half the ring (64 slots of 128 bytes): it goes into a loan pool array, given back by the take.
       const big = { rows: Array.from({ length: 400 }, (_, i) => ({ id: i, name: `row ${i}` })) }
       const [small, large, copied, nothing] = shm.access((tx) => {
         tx.putMessage(value, { channel: 'c' })
@@ -23,7 +25,7 @@ describe('channels and turns across processes', () => {
         // Copied when put: later changes to the original do not reach the queued message.
         shared.tag = 'changed after the put'
         expect(tx.messageCount({ channel: 'c' })).toBe(4)
-        expect(tx.stats().used).toBeGreaterThan(baseline.used)
+        expect(inUse(tx)).toBeGreaterThan(baseline)
         const taken = [
           tx.takeMessage<typeof value>({ channel: 'c' }),
           tx.takeMessage<typeof big>({ channel: 'c' }),
@@ -47,7 +49,7 @@ describe('channels and turns across processes', () => {
       expect(small).not.toBe(copied)
       expect(large).toEqual(big)
       expect(nothing).toBeUndefined()
-      expect(shm.stats()).toEqual(baseline)
+      expect(inUse(shm)).toBe(baseline)
       shm.access((tx) => {
         expect(() => tx.takeMessage({ channel: 'c', copy: true })).toThrow(expect.objectContaining({ code: 'ERR_NO_MESSAGES' }))
         expect(() => tx.takeMessage({ channel: 'c', cpy: true } as never)).toThrow(/unknown option "cpy"; did you mean "copy"/)

@@ -1,7 +1,7 @@
 // What tests ask of segments beyond the API: the OS file behind a name, what this
 // process still holds of it, and the ShmError a call throws.
 import * as fs from 'node:fs'
-import { ShmError } from 'interprocess-objects'
+import { ShmError, type SharedMemory, type Turn } from 'interprocess-objects'
 
 /** The file behind segment `name` on Linux (/dev/shm, prefix 'ipo-'). */
 export const shmFile = (name: string): string => `/dev/shm/ipo-${name}`
@@ -30,4 +30,20 @@ export function shmError(fn: () => unknown): ShmError {
     throw err
   }
   throw new Error('expected a ShmError, the call returned')
+}
+
+/**
+ * Makes the segment's loan pool now (its table is allocated at the first loan, and stays),
+ * so that a baseline of inUse taken afterwards is not moved by a later loan or large frame.
+ */
+export function withLoanPool(shm: SharedMemory): void {
+  const ch = shm.channel('loan-pool-warm-up')
+  ch.release(ch.loan(1))
+  ch.close()
+}
+
+/** Bytes the segment has in use, apart from the free arrays the loan pool keeps for reuse (what a leak would grow). */
+export function inUse(shm: SharedMemory | Turn): number {
+  const s = shm.stats()
+  return s.used - s.pooled
 }
