@@ -103,7 +103,12 @@ export class LoanPool {
       this.free(at)
       throw corrupt(`a message frame of ${length} bytes in loan ${entry} is longer than the loan (${this.heap.u32[(at + LoanEntry.Length) >>> 2]} bytes)`)
     }
-    this.heap.block(block, LoanBlockRec.Data + length, 'loan array')
+    try {
+      this.arrayOf(at, length)
+    } catch (err) {
+      this.free(at)
+      throw err
+    }
     return block + LoanBlockRec.Data
   }
 
@@ -128,7 +133,7 @@ export class LoanPool {
 
   /** Claims an entry whose array holds `byteLength` bytes (a turn only when the array is made), as a new loan. */
   private claimLoan(byteLength: number): number {
-    const table = this.table()
+    const table = this.table(byteLength)
     let entry = this.claimFitting(table, byteLength)
     if (entry < 0) entry = this.claimAny(table)
     if (entry < 0 && this.reclaimDead(table) > 0) entry = this.claimFitting(table, byteLength)
@@ -141,13 +146,13 @@ export class LoanPool {
     }
     const at = this.entryAt(table, entry)
     const u32 = this.heap.u32
-    if (!fits(u32[(at + LoanEntry.Capacity) >>> 2]!, byteLength) || u32[(at + LoanEntry.Block) >>> 2] === 0) {
-      try {
-        this.inTurn(() => this.resize(at, byteLength))
-      } catch (err) {
-        this.free(at)
-        throw err
-      }
+    try {
+      if (!fits(u32[(at + LoanEntry.Capacity) >>> 2]!, byteLength) || u32[(at + LoanEntry.Block) >>> 2] === 0) this.inTurn(() => this.resize(at, byteLength))
+      // Nothing is written through an array the table only says is there.
+      this.arrayOf(at, byteLength)
+    } catch (err) {
+      this.free(at)
+      throw err
     }
     u32[(at + LoanEntry.Generation) >>> 2] = (u32[(at + LoanEntry.Generation) >>> 2]! + 1) >>> 0 || 1
     u32[(at + LoanEntry.Length) >>> 2] = byteLength
@@ -200,7 +205,12 @@ export class LoanPool {
       this.free(at)
       throw corrupt(`loan ${entry} says ${length} bytes, its array holds ${u32[(at + LoanEntry.Capacity) >>> 2]}`)
     }
-    this.heap.block(block, LoanBlockRec.Data + length, 'loan array')
+    try {
+      this.arrayOf(at, length)
+    } catch (err) {
+      this.free(at)
+      throw err
+    }
     const cached = this.views[entry]?.deref()
     if (cached !== undefined && this.tickets.get(cached)?.generation === generation) return cached
     return this.viewOf(at, entry, generation, length)
@@ -249,7 +259,7 @@ export class LoanPool {
     const used = this.usedOf(table)
     for (let entry = 0; entry < used; entry++) {
       const at = this.entryAt(table, entry)
-      if (Atomics.load(this.heap.i32, (at + LoanEntry.State) >>> 2) === this.pid && Atomics.load(this.heap.u32, (at + LoanEntry.Identity) >>> 2) === this.identity) this.free(at)
+      if (Atomics.load(this.heap.i32, (at + LoanEntry.State) >>> 2) === this.pid && (Atomics.load(this.heap.i32, (at + LoanEntry.Identity) >>> 2) >>> 0) === this.identity) this.free(at)
     }
   }
 
@@ -289,6 +299,13 @@ export class LoanPool {
     return view
   }
 
+  /** The array of the entry at `at`, checked to be a live loan block holding `bytes` (ERR_SHM_CORRUPT otherwise). */
+  private arrayOf(at: number, bytes: number): number {
+    const heap = this.heap
+    const block = heap.record(heap.u32[(at + LoanEntry.Block) >>> 2]!, InternalKind.LoanBlock)
+    return heap.block(block, LoanBlockRec.Data + bytes, 'loan array')
+  }
+
   /** Whether this handle holds the loan `ticket` names (lent or received, not released or sent). */
   private holds(ticket: Ticket): boolean {
     const table = this.tableRef()
@@ -296,8 +313,8 @@ export class LoanPool {
     const i32 = this.heap.i32
     return (
       Atomics.load(i32, (at + LoanEntry.State) >>> 2) === this.pid &&
-      Atomics.load(this.heap.u32, (at + LoanEntry.Identity) >>> 2) === this.identity &&
-      Atomics.load(this.heap.u32, (at + LoanEntry.Generation) >>> 2) === ticket.generation
+      (Atomics.load(this.heap.i32, (at + LoanEntry.Identity) >>> 2) >>> 0) === this.identity &&
+      (Atomics.load(this.heap.i32, (at + LoanEntry.Generation) >>> 2) >>> 0) === ticket.generation
     )
   }
 
@@ -373,7 +390,7 @@ export class LoanPool {
       const at = this.entryAt(table, entry)
       const holder = Atomics.load(heap.i32, (at + LoanEntry.State) >>> 2)
       if (holder <= 0 || holder === this.pid) continue
-      if (processStillRuns(holder, Atomics.load(heap.u32, (at + LoanEntry.Identity) >>> 2))) continue
+      if (processStillRuns(holder, (Atomics.load(heap.i32, (at + LoanEntry.Identity) >>> 2) >>> 0))) continue
       if (Atomics.compareExchange(heap.i32, (at + LoanEntry.State) >>> 2, holder, this.pid) !== holder) continue
       Atomics.store(heap.i32, (at + LoanEntry.Identity) >>> 2, this.identity)
       this.free(at)
@@ -386,7 +403,7 @@ export class LoanPool {
   private resize(at: number, byteLength: number): void {
     const heap = this.heap
     if (heap.u32[(at + LoanEntry.Block) >>> 2] !== 0) this.dropBlock(at)
-    const capacity = Math.max(BLOCK_GRAIN, Math.ceil(byteLength / BLOCK_GRAIN) * BLOCK_GRAIN)
+    const capacity = blockBytes(byteLength)
     const block = heap.allocRecord(InternalKind.LoanBlock, LoanBlockRec.Data + capacity)
     heap.u32[(at + LoanEntry.Capacity) >>> 2] = capacity
     heap.u32[(at + LoanEntry.Block) >>> 2] = block
@@ -398,27 +415,40 @@ export class LoanPool {
     const block = heap.u32[(at + LoanEntry.Block) >>> 2]!
     heap.u32[(at + LoanEntry.Block) >>> 2] = 0
     heap.u32[(at + LoanEntry.Capacity) >>> 2] = 0
-    heap.freeRecord(heap.record(block, InternalKind.LoanBlock))
+    heap.freeRecord(heap.block(heap.record(block, InternalKind.LoanBlock), LoanBlockRec.Data, 'loan array'))
   }
 
-  /** The pool table, made (in a turn) at the first loan. */
-  private table(): number {
+  /**
+   * The pool table, made (in a turn) at the first loan, of `byteLength` bytes: only when
+   * the heap has room for the table and that loan's array, so that a first loan that does
+   * not fit changes nothing (ERR_SHM_FULL).
+   */
+  private table(byteLength: number): number {
     const table = this.tableRef()
     if (table !== 0) return table
     return this.inTurn(() => {
       const heap = this.heap
       const made = heap.u32[Header.LoanPool >>> 2]!
       if (made !== 0) return made
-      const at = heap.allocRecord(InternalKind.LoanPool, LoanPoolRec.Entries + LOAN_ENTRIES * LOAN_ENTRY_SIZE)
+      const tableBytes = LoanPoolRec.Entries + LOAN_ENTRIES * LOAN_ENTRY_SIZE
+      // Both from the largest free block, each with its block header and rounding (16 bytes at most).
+      const { largestFree } = heap.allocator.stats()
+      if (largestFree < tableBytes + 32 + LoanBlockRec.Data + blockBytes(byteLength)) {
+        throw new ShmError(
+          'ERR_SHM_FULL',
+          `cannot lend ${byteLength} bytes: the first loan of segment "${heap.segment.name}" needs ${tableBytes} bytes for the loan pool and its array, and the largest free block holds ${largestFree}; nothing was changed: create a bigger segment or free what you no longer need`,
+        )
+      }
+      const at = heap.allocRecord(InternalKind.LoanPool, tableBytes)
       heap.u8.fill(0, at + Rec.Body, at + LoanPoolRec.Entries + LOAN_ENTRIES * LOAN_ENTRY_SIZE)
       heap.u32[(at + LoanPoolRec.Capacity) >>> 2] = LOAN_ENTRIES
-      Atomics.store(heap.u32, Header.LoanPool >>> 2, at)
+      Atomics.store(heap.i32, Header.LoanPool >>> 2, at)
       return at
     })
   }
 
   private tableRef(): number {
-    return Atomics.load(this.heap.u32, Header.LoanPool >>> 2)
+    return (Atomics.load(this.heap.i32, Header.LoanPool >>> 2) >>> 0)
   }
 
   private capacityOf(table: number): number {
@@ -428,12 +458,17 @@ export class LoanPool {
   }
 
   private usedOf(table: number): number {
-    return Math.min(Atomics.load(this.heap.u32, (table + LoanPoolRec.Used) >>> 2), this.capacityOf(table))
+    return Math.min((Atomics.load(this.heap.i32, (table + LoanPoolRec.Used) >>> 2) >>> 0), this.capacityOf(table))
   }
 
   private entryAt(table: number, entry: number): number {
     return table + LoanPoolRec.Entries + entry * LOAN_ENTRY_SIZE
   }
+}
+
+/** The bytes of the array made for a loan of `byteLength`. */
+function blockBytes(byteLength: number): number {
+  return Math.max(BLOCK_GRAIN, Math.ceil(byteLength / BLOCK_GRAIN) * BLOCK_GRAIN)
 }
 
 /** Whether an array of `capacity` bytes serves a loan of `byteLength`. */
@@ -448,18 +483,24 @@ function staleLoan(): ShmError {
   )
 }
 
-/** Bytes of free entries' arrays: kept for the next loans, given back when the heap fills up (shm.stats().pooled). */
-export function pooledBytes(heap: Heap): number {
-  const table = Atomics.load(heap.u32, Header.LoanPool >>> 2)
-  if (table === 0) return 0
+/**
+ * The free entries' arrays: kept for the next loans, given back when the heap fills up.
+ * Their bytes (allocator footprint: shm.stats().pooled) and how many they are.
+ */
+export function pooledArrays(heap: Heap): { bytes: number; arrays: number } {
+  const table = (Atomics.load(heap.i32, Header.LoanPool >>> 2) >>> 0)
   let bytes = 0
-  const used = Math.min(Atomics.load(heap.u32, (table + LoanPoolRec.Used) >>> 2), LOAN_ENTRIES)
+  let arrays = 0
+  if (table === 0) return { bytes, arrays }
+  const used = Math.min((Atomics.load(heap.i32, (table + LoanPoolRec.Used) >>> 2) >>> 0), LOAN_ENTRIES)
   for (let entry = 0; entry < used; entry++) {
     const at = table + LoanPoolRec.Entries + entry * LOAN_ENTRY_SIZE
     const block = heap.u32[(at + LoanEntry.Block) >>> 2]!
-    if (block !== 0 && Atomics.load(heap.i32, (at + LoanEntry.State) >>> 2) === 0) bytes += heap.allocator.blockFootprint(block)
+    if (block === 0 || Atomics.load(heap.i32, (at + LoanEntry.State) >>> 2) !== 0) continue
+    bytes += heap.allocator.blockFootprint(block)
+    arrays++
   }
-  return bytes
+  return { bytes, arrays }
 }
 
 /**
@@ -490,6 +531,14 @@ export function checkLoanPool(heap: Heap): void {
       throw corrupt(`loan pool entry ${entry}: its array ${block} is not a live loan block of ${bytes} bytes`)
     }
   }
+}
+
+/** Where the bytes of loan pool `entry`'s array start (-1: no such entry, or no array). */
+export function loanDataAt(heap: Heap, entry: number): number {
+  const table = (Atomics.load(heap.i32, Header.LoanPool >>> 2) >>> 0)
+  if (table === 0 || entry < 0 || entry >= LOAN_ENTRIES) return -1
+  const block = heap.u32[(table + LoanPoolRec.Entries + entry * LOAN_ENTRY_SIZE + LoanEntry.Block) >>> 2]!
+  return block === 0 ? -1 : block + LoanBlockRec.Data
 }
 
 /**

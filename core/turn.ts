@@ -1,7 +1,7 @@
 // What a turn can do: `shm.access(tx => …)` hands the callback one of these. It
 // is only valid inside that callback.
 import type { AllocatorStats } from './allocator'
-import { pooledBytes } from './loan_pool'
+import { pooledArrays } from './loan_pool'
 import { DEFAULT_CHANNEL } from './channel'
 import type { Channel } from './message_channel'
 import { EncodeContext, encodeValue } from './values/encode'
@@ -223,7 +223,7 @@ export class Turn {
 
   stats(): SegmentStats {
     this.heap.checkTurn()
-    return { ...this.heap.allocator.stats(), pooled: pooledBytes(this.heap) }
+    return { ...this.heap.allocator.stats(), pooled: pooledArrays(this.heap).bytes }
   }
 
   private channelName(options: ChannelOptions | undefined, call: string): string {

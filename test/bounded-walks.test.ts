@@ -16,7 +16,8 @@ import { mappedHandleOf } from '../core/values/mapped_handle'
 import { frameRefs } from '../core/values/frame'
 import type { Heap } from '../core/heap'
 import { Header } from '../core/layout'
-import { Arr, Bin, Chan, ChannelDir, Entry, ENTRY_SIZE, FrameRec, Hash, Inst, OUT_OF_LINE, Rec, RingSlot, Slot, SLOT_SIZE, Str, TOMBSTONE } from '../core/records'
+import { Arr, Bin, Chan, ChannelDir, Entry, ENTRY_SIZE, FrameRec, Hash, Inst, OUT_OF_LINE, POOLED_FRAME_MAX, Rec, RingSlot, Slot, SLOT_SIZE, Str, TOMBSTONE } from '../core/records'
+import { loanDataAt } from '../core/loan_pool'
 import { Ring } from '../core/ring'
 import { Point } from './children/shared-classes'
 import { startChild, uniqueName, type Child } from './helpers/processes'
@@ -41,7 +42,9 @@ function headFrame(heap: Heap, name: string): { ring: Ring; slot: number; word: 
   const ring = new Ring(heap.i32, ch)
   const slot = ring.slotAt(heap.i32[(ch + Chan.Dequeue) >>> 2]!)
   const word = heap.u32[(slot + RingSlot.Length) >>> 2]!
-  const at = (word & OUT_OF_LINE) !== 0 ? heap.u32[(slot + RingSlot.Ref) >>> 2]! + FrameRec.Data : slot + RingSlot.Data
+  const ref = heap.u32[(slot + RingSlot.Ref) >>> 2]!
+  // Out of line: a Frame record, or (a small Ref) the array of loan pool entry Ref − 1.
+  const at = (word & OUT_OF_LINE) === 0 ? slot + RingSlot.Data : ref <= POOLED_FRAME_MAX ? loanDataAt(heap, ref - 1) : ref + FrameRec.Data
   return { ring, slot, word, at, length: word & FRAME_LENGTH }
 }
 
@@ -455,14 +458,15 @@ describe('a damaged ring or frame is ERR_SHM_CORRUPT in check(), and a clean err
     expect(shm.check().clean).toBe(true)
   }
 
-  it('a slot whose Length is larger than the slot (0x3fffffff, one byte past, with references, past its Frame record)', async () => {
+  it('a slot whose Length is larger than the slot (0x3fffffff, one byte past, with references, past its Frame record or loan)', async () => {
     const room = 128 - RingSlot.Data // SLOT_BYTES less the slot's bookkeeping
     const variants: Array<[string, (tx: Turn) => unknown, (word: number) => number, string]> = [
       ['inline 0x3fffffff', () => 'inline', () => FRAME_LENGTH, `a frame of ${FRAME_LENGTH} bytes does not fit`],
       // One byte past the head slot: it claims to span the next slot, which holds a message of its own.
       ['inline, one byte past', () => 'inline', () => room + 1, 'slot 1 of the message at position'],
       ['with references', (tx) => ({ ref: tx.put([1]) }), () => WITH_REFS | 0x3ffffff0, `a frame of ${0x3ffffff0} bytes does not fit`],
-      ['Frame record, past its block', () => ({ big: 'b'.repeat(300) }), (w) => (w & ~FRAME_LENGTH) | 100_000, 'is not a live Frame record of 100000 bytes'],
+      ['Frame record, past its block', (tx) => ({ big: 'b'.repeat(300), ref: tx.put([1]) }), (w) => (w & ~FRAME_LENGTH) | 100_000, 'is not a live Frame record of 100000 bytes'],
+      ['loan pool array, past the loan', () => ({ big: 'b'.repeat(300) }), (w) => (w & ~FRAME_LENGTH) | 100_000, 'does not fit loan pool entry'],
     ]
     for (const [what, value, length, finding] of variants) {
       const { s, ch } = await queued((tx) => [value(tx), 'second'])

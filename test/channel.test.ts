@@ -512,6 +512,42 @@ describe('channels across processes', () => {
     await exactlyOnce(4, 20_000, 2, 'async')
   }, 120_000)
 
+  it.each(['sync', 'async'] as const)('loans and long copied frames from 4 processes to 2 (%s): every message exactly once and intact, every loan back in the pool', async (mode) => {
+    const producers = 4
+    const per = 900
+    const shm = SharedMemory.create({ name: uniqueName('chtraffic'), size: 32 << 20 })
+    try {
+      const ch = shm.channel<unknown>('traffic', { capacity: 64 })
+      withLoanPool(shm)
+      const tally = shm.access((tx) => tx.put(new Uint8Array(producers * per)))
+      shm.access((tx) => {
+        for (let c = 0; c < 2; c++) tx.putMessage(tally, { channel: 'tally' })
+      })
+      // (The tally messages are taken by reference: once the readers close, that is as it was.)
+      const baseline = inUse(shm)
+      const readers = Array.from({ length: 2 }, () => startChild('loan-traffic.ts', [shm.name, 'receive', String(per), mode]))
+      for (const r of readers) expect(await r.next()).toBe('ready')
+      const writers = Array.from({ length: producers }, (_, p) => startChild('loan-traffic.ts', [shm.name, 'send', String(p), String(per)]))
+      for (const w of writers) expect(await w.exited).toBe(0)
+      for (let c = 0; c < 2; c++) ch.send({ stop: true })
+      const results = (await Promise.all(readers.map((r) => r.next()))) as Array<{ taken: number; bad: number }>
+      for (const r of readers) expect(await r.exited).toBe(0)
+      expect(results.reduce((n, r) => n + r.taken, 0)).toBe(producers * per)
+      expect(results.map((r) => r.bad)).toEqual([0, 0])
+      let wrong = 0
+      for (let k = 0; k < tally.length; k++) if (tally[k] !== 1) wrong++
+      expect(wrong).toBe(0)
+      expect(ch.stats()).toEqual({ size: 0, capacity: 64, dropped: 0 })
+      // Every loan and every frame's array is free again: nothing is in use but what was before.
+      expect(shm.stats().pooled).toBeGreaterThan(0)
+      expect(inUse(shm)).toBe(baseline)
+      shm.access((tx) => tx.destroy(tally))
+      shm.check()
+    } finally {
+      shm.close()
+    }
+  }, 120_000)
+
   it('a producer killed mid-send holds the channel up for about a second, then its slot is skipped and counted', async () => {
     const shm = SharedMemory.create({ name: uniqueName('chkillp'), size: 4 << 20 })
     try {

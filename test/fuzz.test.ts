@@ -33,7 +33,8 @@ import { mappedHandleOf } from '../core/values/mapped_handle'
 import { readStringRecord } from '../core/values/strings'
 import type { Heap } from '../core/heap'
 import { Header } from '../core/layout'
-import { Arr, Chan, ChannelDir, ENTRY_SIZE, FrameRec, Hash, Inst, OUT_OF_LINE, Rec, RingSlot, Tag } from '../core/records'
+import { Arr, Chan, ChannelDir, ENTRY_SIZE, FrameRec, Hash, Inst, OUT_OF_LINE, POOLED_FRAME_MAX, Rec, RingSlot, Tag } from '../core/records'
+import { loanDataAt } from '../core/loan_pool'
 import { Point } from './children/shared-classes'
 import { uniqueName } from './helpers/processes'
 import { prng } from './helpers/prng'
@@ -152,6 +153,8 @@ function regionsOf(heap: Heap): { regions: Region[]; queued: Queued[] } {
     out.push({ name, start: ref, length, channel, position })
     out.push({ name: 'block header', start: ref - 8, length: 8, channel, position })
   }
+  // The loan pool's table (made by the first loan or long frame): its entries' words.
+  block('loan pool table', u32[Header.LoanPool >>> 2]!)
   const tagNames: Record<number, string> = {
     [Tag.String]: 'string', [Tag.BigInt]: 'bigint', [Tag.RegExp]: 'regexp', [Tag.Array]: 'array', [Tag.Object]: 'object',
     [Tag.Map]: 'map', [Tag.Set]: 'set', [Tag.Binary]: 'binary', [Tag.Error]: 'error', [Tag.Instance]: 'instance',
@@ -210,8 +213,14 @@ function regionsOf(heap: Heap): { regions: Region[]; queued: Queued[] } {
       let frame = at + RingSlot.Data
       if ((word & OUT_OF_LINE) !== 0) {
         const record = u32[(at + RingSlot.Ref) >>> 2]!
-        block('frame record', record)
-        frame = record + FrameRec.Data
+        if (record <= POOLED_FRAME_MAX) {
+          // A frame too long for the ring, in a loan pool array.
+          frame = loanDataAt(heap, record - 1)
+          out.push({ name: 'loan pool array', start: frame, length, channel, position })
+        } else {
+          block('frame record', record)
+          frame = record + FrameRec.Data
+        }
       }
       queued.push({ channel, at: frame, length })
       if ((word & WITH_REFS) !== 0) for (const ref of frameRefs(heap.u8, frame, length)) value(heap.kindOf(ref), ref)
@@ -320,13 +329,14 @@ describe('fuzz: corrupt segments give a ShmError or a value', () => {
   it('the corpus covers every structure and every record kind', () => {
     expect([...byName.keys()].sort()).toEqual([
       'allocator root', 'array items', 'array record', 'bigint record', 'binary record', 'block header', 'channel directory',
-      'channel record', 'directory table', 'error record', 'frame record', 'free ring slot', 'instance record', 'map record',
-      'object record', 'regexp record', 'ring slot', 'segment header', 'serialized record', 'set record', 'string record',
+      'channel record', 'directory table', 'error record', 'frame record', 'free ring slot', 'instance record', 'loan pool array',
+      'loan pool table', 'map record', 'object record', 'regexp record', 'ring slot', 'segment header', 'serialized record', 'set record', 'string record',
       'struct record', 'table buckets', 'table entries',
     ])
-    // Every channel holds messages (but "g", drained), some in Frame records, some with references.
+    // Every channel holds messages (but "g", drained), some in Frame records (with references), some in loan pool arrays.
     expect(new Set(queued.map((q) => q.channel))).toEqual(new Set(CHANNELS.filter((c) => c !== 'g')))
-    expect(byName.get('frame record')!.length).toBeGreaterThanOrEqual(4)
+    expect(byName.get('frame record')!.length).toBeGreaterThanOrEqual(1)
+    expect(byName.get('loan pool array')!.length).toBeGreaterThanOrEqual(2)
     // The unmodified snapshot decodes and checks clean.
     shm.access(() => {
       for (const q of queued) decode(q)

@@ -46,6 +46,7 @@ import { SharedMemory } from 'interprocess-objects'
 import { childrenDir, uniqueName } from './helpers/processes'
 import { Executor, cmpPrim, keyFits, kindFits, kindNeeded, sortKey, type Action, type Canon, type Node, type Result } from './helpers/misuse-exec'
 import { prng } from './helpers/prng'
+import { inUse, withLoanPool } from './helpers/segments'
 
 const NIGHTLY = process.env.MISUSE_NIGHTLY === '1'
 const RUNS = NIGHTLY ? 5000 : 300
@@ -1048,6 +1049,7 @@ describe('misuse fuzz: mapped values never read freed memory', () => {
       // What the segment holds once every channel handle closed: its bookkeeping, and the
       // channel directory's table (made by the first channel, kept).
       shm.channel('warm').close()
+      withLoanPool(shm)
       const closedBaseline = here.used()
       // The channels, made with small rings; each process's in-turn handles on them (held
       // until close) are opened before the baseline.
@@ -1102,7 +1104,7 @@ describe('misuse fuzz: mapped values never read freed memory', () => {
       }
       // Both processes closed: their channel handles and lists went, and the (drained)
       // channels were freed with their last handles.
-      const used = probe.stats().used
+      const used = inUse(probe)
       if (used !== closedBaseline) seq.fail('leak', `tx.stats().used is ${used} once both processes closed the segment, baseline ${closedBaseline}`)
       try {
         probe.check()

@@ -5,6 +5,9 @@
 // (what came back, or the error thrown); the test decides whether that was allowed.
 // No vitest import here: the child imports this file too.
 import { SharedMemory, ShmError, MappedMap, MappedSet, defineStruct, type Turn } from 'interprocess-objects'
+// White-box: how many free arrays the loan pool keeps (they are not leaks).
+import { pooledArrays } from '../../core/loan_pool'
+import { inUse } from './segments'
 
 /** One struct schema for the fuzz: `id` is the record's sentinel, `hp` = sentinel + a fraction. */
 export const MisuseRec = defineStruct({ id: 'uint32', hp: 'float64' }, 'MisuseRec')
@@ -451,12 +454,15 @@ export class Executor {
     return out
   }
 
+  /** Bytes in use, apart from the loan pool's free arrays. */
   used(): number {
-    return this.shm!.access((tx) => tx.stats().used)
+    return inUse(this.shm!)
   }
 
+  /** Live allocations, apart from the loan pool's free arrays (kept for reuse, not leaked). */
   allocations(): number {
-    return this.shm!.access((tx) => tx.stats().allocations)
+    const shm = this.shm!
+    return shm.access((tx) => tx.stats().allocations - pooledArrays(shm.heap).arrays)
   }
 
   check(): Result {
