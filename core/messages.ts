@@ -13,8 +13,9 @@
 // (a SegmentView): the receiver gets a view of the same bytes, and nobody owns it.
 // A frame too long for the ring's slots goes into an array of the loan pool (no turn
 // once the pool has one that fits), or into a Frame record in the turn of a frame with
-// references (or when every pool entry is held). A loan (Channel.loan, core/loan_pool.ts) travels as its loan pool entry: sending
-// and receiving it takes no turn, and it passes from sender to receiver.
+// references (or when every pool entry is held). A loan (Channel.loan,
+// core/loan_pool.ts) travels as its loan pool entry: sending and receiving it takes no
+// turn, and it passes from sender to receiver.
 import { corrupt, ShmError } from './errors'
 import type { Heap } from './heap'
 import { Header } from './layout'
