@@ -79,5 +79,7 @@ function describe(name: string, creator: { pid: number; alive: boolean }, r: Hea
   lines.push(`  heap: ${formatBytes(a.used)} used in ${a.allocations} allocation(s), ${formatBytes(a.free)} free in ${a.freeBlocks} block(s), largest ${formatBytes(a.largestFree)}`)
   lines.push(`  ${r.channels.length} channel(s), ${r.records} value record(s) reachable from queued messages`)
   for (const c of r.channels) lines.push(`    ${c.name === '' ? '(default)' : c.name}: ${c.messages} message(s)${c.waiters > 0 ? `, ${c.waiters} waiter(s)` : ''}`)
+  const l = r.loans
+  if (l.entries > 0) lines.push(`  loan pool: ${l.entries} of 256 entries used, ${l.held} loan(s) held, ${l.inFlight} in messages, ${formatBytes(l.pooled)} kept for reuse`)
   return `${lines.join('\n')}\n`
 }

@@ -25,7 +25,7 @@ import { channelLabel, checkChannel, dirWord, findChannel } from './channel'
 import { Ring } from './ring'
 import { frameRefs } from './values/frame'
 import { checkHolders } from './holders'
-import { checkLoanPool, checkPooledFrame } from './loan_pool'
+import { checkLoanPool, checkPooledFrame, type LoanPoolReport } from './loan_pool'
 import { overrun } from './values/bounds'
 import { hashKey, lookupHash } from './values/hash'
 import { readKey } from './values/decode'
@@ -75,6 +75,8 @@ export interface HeapReport {
   /** Allocator figures after the check (and repairs). */
   allocator: AllocatorStats
   channels: ChannelReport[]
+  /** The loan pool: entries used, loans held and in flight, bytes kept for reuse. */
+  loans: LoanPoolReport
   /** Value records reachable from queued messages, each validated once. */
   records: number
   /** How long the check took. */
@@ -111,7 +113,7 @@ export function checkHeap(heap: Heap, options: CheckOptions = {}): HeapReport {
   const channels = new ChannelChecker(heap, repair, repairs)
   const reports = channels.run()
   checkHolders(heap)
-  checkLoanPool(heap)
+  const loans = checkLoanPool(heap)
 
   return {
     clean: repairs.length === 0,
@@ -119,6 +121,7 @@ export function checkHeap(heap: Heap, options: CheckOptions = {}): HeapReport {
     allocatorRepair,
     allocator: allocator.stats(),
     channels: reports,
+    loans,
     records: channels.values.records,
     ms: performance.now() - started,
   }

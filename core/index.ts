@@ -1,6 +1,7 @@
 export { SharedMemory } from './shared_memory'
 export type { AccessOptions, CreateOptions, OpenOptions, OpenOrCreateOptions, ShmCheckOptions, WaitForMessageOptions } from './shared_memory'
 export type { ChannelReport, CheckOptions, HeapReport, TurnRecovery } from './check'
+export type { LoanPoolReport } from './loan_pool'
 export { Channel } from './message_channel'
 export type { ChannelOpenOptions, ChannelStats, ReceiveOptions, ReceiveSyncOptions, SendOptions } from './message_channel'
 export { Turn } from './turn'

@@ -523,9 +523,10 @@ export function pooledArrays(heap: Heap): { bytes: number; arrays: number } {
  * check(): the loan pool's table and arrays are sound. Needs the turn (Block and
  * Capacity are only written in one); States change meanwhile and are read once.
  */
-export function checkLoanPool(heap: Heap): void {
+export function checkLoanPool(heap: Heap): LoanPoolReport {
+  const report: LoanPoolReport = { entries: 0, held: 0, inFlight: 0, pooled: 0 }
   const table = heap.u32[Header.LoanPool >>> 2]!
-  if (table === 0) return
+  if (table === 0) return report
   if (heap.allocator.blockSize(table) < LoanPoolRec.Entries + LOAN_ENTRIES * LOAN_ENTRY_SIZE || heap.kindOf(table) !== InternalKind.LoanPool) {
     throw corrupt(`the loan pool ${table} is not a live loan pool record`)
   }
@@ -539,6 +540,8 @@ export function checkLoanPool(heap: Heap): void {
     const bytes = heap.u32[(at + LoanEntry.Capacity) >>> 2]!
     if (state < LOAN_IN_FLIGHT) throw corrupt(`loan pool entry ${entry} has state ${state}`)
     if (entry >= used && (state !== 0 || block !== 0)) throw corrupt(`loan pool entry ${entry} is in use past the ${used} entries used`)
+    if (state === LOAN_IN_FLIGHT) report.inFlight++
+    else if (state !== 0) report.held++
     if (block === 0) {
       if (bytes !== 0) throw corrupt(`loan pool entry ${entry} has no array but says ${bytes} bytes`)
       continue
@@ -546,7 +549,22 @@ export function checkLoanPool(heap: Heap): void {
     if (heap.allocator.blockSize(block) < LoanBlockRec.Data + bytes || heap.kindOf(block) !== InternalKind.LoanBlock) {
       throw corrupt(`loan pool entry ${entry}: its array ${block} is not a live loan block of ${bytes} bytes`)
     }
+    if (state === 0) report.pooled += heap.allocator.blockFootprint(block)
   }
+  report.entries = used
+  return report
+}
+
+/** check()'s account of the loan pool (core/loan_pool.ts). */
+export interface LoanPoolReport {
+  /** Entries ever used (of 256). */
+  entries: number
+  /** Loans held by a process: lent and not sent, or received and not released (a dead process's until taken back). */
+  held: number
+  /** Loans (and long frames) in messages not yet received. */
+  inFlight: number
+  /** Bytes of the free entries' arrays, kept for the next loans (shm.stats().pooled). */
+  pooled: number
 }
 
 /** Where the bytes of loan pool `entry`'s array start (-1: no such entry, or no array). */

@@ -278,7 +278,9 @@ describe('loans: bulk bytes without copies', () => {
       expect(code(() => ch.send(first))).toBe('ERR_SHM_STALE')
       expect(code(() => ch.release(first))).toBe('ERR_SHM_STALE')
       loan.fill(7)
+      expect(shm.check().loans).toMatchObject({ held: 1, inFlight: 0 })
       ch.send(loan)
+      expect(shm.check().loans).toMatchObject({ held: 0, inFlight: 1 })
       // It moved into the message: the sender can no longer release or send it.
       expect(code(() => ch.release(loan))).toBe('ERR_SHM_STALE')
       expect(code(() => ch.send(loan))).toBe('ERR_SHM_STALE')
@@ -313,7 +315,8 @@ describe('loans: bulk bytes without copies', () => {
       expect(shm.stats().used - shm.stats().pooled).toBe(baseline.used - baseline.pooled)
       expect(code(() => ch.loan(-1))).toBe('ERR_INVALID_ARGUMENT')
       expect(code(() => ch.release({}))).toBe('ERR_INVALID_ARGUMENT')
-      shm.check()
+      // Three arrays were made (100 KB, 5000 and 3000 bytes), all free again.
+      expect(shm.check().loans).toEqual({ entries: 3, held: 0, inFlight: 0, pooled: shm.stats().pooled })
     } finally {
       shm.close()
     }

@@ -118,6 +118,14 @@ describe.runIf(linux)('CLI on real segments and hostile objects in /dev/shm', ()
       expect(r.code).toBe(0)
       expect(r.stdout).toContain(`${stale}: ok`)
       expect(r.stdout).toContain(`creator pid ${stalePid} (dead)`)
+      // The loan pool is reported once a loan made it.
+      const bulk = own.channel<Uint8Array>('bulk')
+      const held = bulk.loan(1000)
+      r = await cli('check', live)
+      expect(r.code).toBe(0)
+      expect(r.stdout).toMatch(/loan pool: 1 of 256 entries used, 1 loan\(s\) held, 0 in messages, /)
+      bulk.release(held)
+      bulk.close()
 
       // rm refuses a live creator's segment and a missing name.
       r = await cli('rm', live, `${prefix}none`)
