@@ -15,7 +15,9 @@ export const MAGIC = 0x424f5049
  * 4: channels are lock-free rings of copied message frames (records.ts Chan, RingSlot,
  *    Frame); the channel directory is a hash table with tombstones.
  * 5: loans come from a pool of reusable byte arrays (Header.LoanPool, records.ts
- *    LoanPoolRec) and travel in frames as loan pool entries (frame tag Loan).
+ *    LoanPoolRec) and travel in frames as loan pool entries (frame tag Loan); open
+ *    handles are listed at Header.Handles, and ring slots name their writer's and
+ *    reader's handle (RingSlot.WriterId, ReaderId).
  */
 export const LAYOUT_VERSION = 5
 
@@ -40,6 +42,8 @@ export const enum Header {
   NextGeneration = 2048, // u32, counts record allocations: each record's generation derives from it
   Holders = 2052, // u32, ref to the holder directory (core/holders.ts), 0 until a process holds a view
   LoanPool = 2056, // u32, ref to the loan pool (core/loan_pool.ts), 0 until the first loan
+  HandlesOverflow = 2060, // u32, 1 once a handle found the handle table full (core/handles.ts)
+  Handles = 2064, // HANDLE_SLOTS × u64: the open handles, pid | identity << 32 (core/handles.ts)
   ChannelRoot = 3072, // channel table, up to HeapStart
   HeapStart = 4096,
 }

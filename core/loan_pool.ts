@@ -26,7 +26,8 @@
 import { corrupt, ShmError } from './errors'
 import type { Heap } from './heap'
 import { Header } from './layout'
-import { identityOf, processStillRuns } from './lock'
+import { handleRuns } from './handles'
+import { identityOf } from './lock'
 import { InternalKind, LOAN_ENTRIES, LOAN_ENTRY_SIZE, LOAN_IN_FLIGHT, LoanBlockRec, LoanEntry, LoanPoolRec, Rec } from './records'
 
 /** Runs `fn` in a turn of the segment (at once when the caller is in one already). */
@@ -405,10 +406,17 @@ export class LoanPool {
     for (let entry = 0; entry < used; entry++) {
       const at = this.entryAt(table, entry)
       const holder = Atomics.load(heap.i32, (at + LoanEntry.State) >>> 2)
-      if (holder <= 0 || holder === this.pid) continue
-      if (processStillRuns(holder, (Atomics.load(heap.i32, (at + LoanEntry.Identity) >>> 2) >>> 0))) continue
-      if (Atomics.compareExchange(heap.i32, (at + LoanEntry.State) >>> 2, holder, this.pid) !== holder) continue
-      Atomics.store(heap.i32, (at + LoanEntry.Identity) >>> 2, this.identity)
+      const identity = Atomics.load(heap.i32, (at + LoanEntry.Identity) >>> 2) >>> 0
+      if (holder <= 0 || (holder === this.pid && identity === this.identity)) continue
+      // Gone: its process, or its handle (closed, or its thread ended: core/handles.ts).
+      if (handleRuns(heap.segment, holder, identity)) continue
+      if (holder !== this.pid) {
+        if (Atomics.compareExchange(heap.i32, (at + LoanEntry.State) >>> 2, holder, this.pid) !== holder) continue
+        Atomics.store(heap.i32, (at + LoanEntry.Identity) >>> 2, this.identity)
+      } else if (Atomics.compareExchange(heap.i32, (at + LoanEntry.Identity) >>> 2, identity | 0, this.identity | 0) !== (identity | 0)) {
+        // A thread of this process: the State already says this pid, so the handle is claimed by its identity.
+        continue
+      }
       this.free(at)
       reclaimed++
     }

@@ -7,7 +7,7 @@
 import { ShmError } from './errors'
 import type { Heap } from './heap'
 import { Messages, LOST, type InTurn, type Outgoing } from './messages'
-import { native } from './native'
+import { handleRuns } from './handles'
 import { localNotifier, type Notifier } from './notifier'
 import { checkWaitOptions } from './options'
 import { Chan } from './records'
@@ -61,6 +61,8 @@ export interface ChannelStats {
 /** What the channel object needs from its segment handle. */
 export interface ChannelHost {
   readonly segment: Segment
+  /** This handle's identity, stamped into the ring slots it claims (core/handles.ts). */
+  readonly identity: number
   readonly heap: Heap
   readonly messages: Messages
   readonly inTurn: InTurn
@@ -104,9 +106,11 @@ export class Channel<T = unknown> implements AsyncIterable<T> {
   /** A position found claimed but unpublished (or a slot claimed but not freed) and since when. */
   private stuckPos = 0
   private stuckSince = -1
-  /** The last sender (receiver) found gone while holding a position: the rest of its span is given up on at once. */
+  /** The last sender (receiver) found gone while holding a position, pid and handle: the rest of its span is given up on at once. */
   private deadWriter = 0
+  private deadWriterId = 0
   private deadReader = 0
+  private deadReaderId = 0
   /** Messages a wait without taking had to take (a stalled sender published after all): the next takes return them. */
   private readonly stash: unknown[] = []
   /** Whether a receive that finds nothing spins before it sleeps (waiting.ts). */
@@ -126,7 +130,7 @@ export class Channel<T = unknown> implements AsyncIterable<T> {
     this.host = host
     this.name = name
     this.ref = ref
-    this.ring = new Ring(host.heap.i32, ref, process.pid)
+    this.ring = new Ring(host.heap.i32, ref, process.pid, host.identity)
   }
 
   /** Messages sent and not yet received (one still being written does not count yet). */
@@ -359,11 +363,13 @@ export class Channel<T = unknown> implements AsyncIterable<T> {
     const ring = this.ring
     const prev = (pos - ring.capacity) | 0
     const reader = ring.readerOf(prev)
+    const readerId = ring.readerIdOf(prev)
     // The rest of a span whose receiver was found gone: no second wait.
-    if (reader === 0 || reader !== this.deadReader) {
+    if (reader === 0 || reader !== this.deadReader || readerId !== this.deadReaderId) {
       if (!this.stalledFor(pos)) return false
-      if (reader !== 0 && native.processAlive(reader)) return false
+      if (reader !== 0 && handleRuns(this.host.segment, reader, readerId)) return false
       this.deadReader = reader
+      this.deadReaderId = readerId
     }
     const messages = this.host.messages
     return this.host.inTurn(() => {
@@ -460,12 +466,14 @@ export class Channel<T = unknown> implements AsyncIterable<T> {
   private giveUpOnPending(pos: number): number {
     const ring = this.ring
     const writer = ring.writerOf(pos)
+    const writerId = ring.writerIdOf(pos)
     // The rest of a span whose sender was found gone: no second wait, not counted again.
-    const first = writer === 0 || writer !== this.deadWriter
+    const first = writer === 0 || writer !== this.deadWriter || writerId !== this.deadWriterId
     if (first) {
       if (!this.stalledFor(pos)) return PENDING
-      if (writer !== 0 && native.processAlive(writer)) return PENDING
+      if (writer !== 0 && handleRuns(this.host.segment, writer, writerId)) return PENDING
       this.deadWriter = writer
+      this.deadWriterId = writerId
     }
     const slot = ring.skipPending(pos, first)
     this.stuckSince = -1

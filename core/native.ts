@@ -66,6 +66,7 @@ export interface NativeBinding {
    * process and the handle's token, the addon marks it abandoned and wakes its waiters.
    */
   guardTurn(id: number, offset: number): void
+  guardListing(id: number, offset: number, low: number, high: number): void
   yieldCpu(): void
   /**
    * Opens this thread's notifier (one per thread: main or worker): a datagram socket bound

@@ -202,19 +202,23 @@ export const CHANNEL_SLEEPERS = 8
  * Ring slot: +0 Seq (the position it is free for; position + 1 once it holds that
  * position's message), +4 Length (the frame's bytes; OUT_OF_LINE set: the frame is a
  * Frame record), +8 the pid of the sender that claimed it, +12 the pid of the receiver
- * that claimed it (0 until one did: the sender clears it), +16 the Frame record's ref
- * — or 1 + the loan pool entry whose array holds the frame (POOLED_FRAME_MAX or less:
- * records start at Header.HeapStart) — +20 its generation, +24 the inline frame (8-aligned). The pids tell a stalled
- * operation of a dead process (given up on) from a slow one (waited for).
+ * that claimed it (0 until one did: the sender clears it), +16 and +20 their handles'
+ * identities (core/handles.ts; 0: not known), +24 the Frame record's ref — or 1 + the
+ * loan pool entry whose array holds the frame (POOLED_FRAME_MAX or less: records start
+ * at Header.HeapStart) — +28 its generation, +32 the inline frame (8-aligned). The pids
+ * and identities tell a stalled operation of a dead process or an ended thread (given
+ * up on) from a slow one (waited for).
  */
 export const enum RingSlot {
   Seq = 0,
   Length = 4,
   Writer = 8,
   Reader = 12,
-  Ref = 16,
-  Generation = 20,
-  Data = 24,
+  WriterId = 16,
+  ReaderId = 20,
+  Ref = 24,
+  Generation = 28,
+  Data = 32,
 }
 
 /** Length bit: the frame is in a Frame record (RingSlot.Ref), not in the ring. */
@@ -225,11 +229,11 @@ export const WITH_REFS = 0x40000000
 export const FRAME_LENGTH = 0x3fffffff
 /**
  * A frame longer than a slot's RingSlot.Data room spans the slots after its head: each
- * holds more of it from byte SPAN_DATA, after its Seq, Length, Writer and Reader words
- * (its Seq stays "claimed" until the message is received, so it never looks like a
- * message of its own; the pids tell who holds it, as for a head).
+ * holds more of it from byte SPAN_DATA, after its Seq, Length, Writer, Reader, WriterId
+ * and ReaderId words (its Seq stays "claimed" until the message is received, so it never
+ * looks like a message of its own; the pids and identities tell who holds it, as for a head).
  */
-export const SPAN_DATA = 16
+export const SPAN_DATA = 24
 
 /** Frame (a message too large for its slot): +12 byte length, +16 the frame (core/values/frame.ts). */
 export const enum FrameRec {

@@ -36,8 +36,9 @@ export const HELD = -2
 
 export class Ring {
   readonly i32: Int32Array
-  /** This process's pid, stamped into the slots it claims. */
+  /** This process's pid and this handle's identity (core/handles.ts), stamped into the slots it claims. */
   private readonly pid: number
+  private readonly identity: number
   readonly ch: number
   readonly capacity: number
   readonly slotBytes: number
@@ -54,9 +55,10 @@ export class Ring {
   /** Slots the last claimReceive (or skipPending that found a message) took. */
   span = 1
 
-  constructor(i32: Int32Array, ch: number, pid = 0) {
+  constructor(i32: Int32Array, ch: number, pid = 0, identity = 0) {
     this.i32 = i32
     this.pid = pid
+    this.identity = identity
     this.ch = ch
     this.capacity = i32[(ch + Chan.Capacity) >>> 2]!
     this.slotBytes = i32[(ch + Chan.SlotBytes) >>> 2]!
@@ -162,6 +164,8 @@ export class Ring {
       this.pos = pos
       for (let i = 0; i < span; i++) {
         const slot = this.slotAt((pos + i) | 0)
+        Atomics.store(i32, (slot + RingSlot.WriterId) >>> 2, this.identity)
+        Atomics.store(i32, (slot + RingSlot.ReaderId) >>> 2, 0)
         Atomics.store(i32, (slot + RingSlot.Writer) >>> 2, this.pid)
         Atomics.store(i32, (slot + RingSlot.Reader) >>> 2, 0)
       }
@@ -209,7 +213,11 @@ export class Ring {
         if (seen === pos) {
           this.pos = pos
           this.span = span
-          for (let i = 0; i < span; i++) Atomics.store(i32, (this.slotAt((pos + i) | 0) + RingSlot.Reader) >>> 2, this.pid)
+          for (let i = 0; i < span; i++) {
+            const at = this.slotAt((pos + i) | 0)
+            Atomics.store(i32, (at + RingSlot.ReaderId) >>> 2, this.identity)
+            Atomics.store(i32, (at + RingSlot.Reader) >>> 2, this.pid)
+          }
           return slot
         }
         pos = seen
@@ -250,6 +258,15 @@ export class Ring {
   /** The pid of the receiver that claimed the slot send position `pos` waits for (HELD), or 0 when it died before writing it. */
   readerOf(pos: number): number {
     return Atomics.load(this.i32, (this.slotAt(pos) + RingSlot.Reader) >>> 2)
+  }
+
+  /** The identity of the handle that wrote writerOf(pos) (or readerOf) into the slot of `pos`: core/handles.ts. */
+  writerIdOf(pos: number): number {
+    return Atomics.load(this.i32, (this.slotAt(pos) + RingSlot.WriterId) >>> 2) >>> 0
+  }
+
+  readerIdOf(pos: number): number {
+    return Atomics.load(this.i32, (this.slotAt(pos) + RingSlot.ReaderId) >>> 2) >>> 0
   }
 
   /**

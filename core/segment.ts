@@ -254,6 +254,12 @@ export class Segment {
     native.guardTurn(this.id, offset)
   }
 
+  /** The addon clears the 8-byte word at `offset` if it still holds high << 32 | low when this handle closes, or its thread ends. */
+  guardListing(offset: number, low: number, high: number): void {
+    this.assertOpen()
+    native.guardListing(this.id, offset, low, high)
+  }
+
   /**
    * Registers `withdraw` (it undoes a registration this handle made in the shared words: a
    * waiter count, an heir claim) to run at close(), while the segment is still mapped.

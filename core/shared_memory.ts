@@ -8,6 +8,7 @@ import { Heap } from './heap'
 import { mappedHandleOf } from './values/mapped_handle'
 import { releaseRecord } from './values/release'
 import { Holders } from './holders'
+import { HandleListing } from './handles'
 import { TurnLock } from './lock'
 import type { WaitMode } from './waiting'
 import { osNameOf } from './names'
@@ -80,6 +81,8 @@ export class SharedMemory {
   readonly heap: Heap
   private readonly lock: TurnLock
   private readonly holders: Holders
+  /** This handle's entry in the segment's handle table (core/handles.ts). */
+  private readonly listing: HandleListing
   private readonly messages: Messages
   /** What Channel objects of this handle use of it. */
   private readonly channelHost: ChannelHost
@@ -92,6 +95,7 @@ export class SharedMemory {
     this.heap = new Heap(segment)
     this.lock = new TurnLock(segment)
     this.holders = new Holders(this.heap)
+    this.listing = new HandleListing(segment)
     const inTurn = <T>(fn: () => T): T => (this.heap.inTurn ? fn() : this.access(() => fn()))
     this.messages = new Messages(this.heap, this.holders, inTurn)
     // A full heap takes back the loan pool's free arrays before it says so.
@@ -101,6 +105,7 @@ export class SharedMemory {
     const heap = this.heap
     this.channelHost = {
       segment,
+      identity: this.listing.identity,
       heap,
       messages: this.messages,
       inTurn,
@@ -149,6 +154,8 @@ export class SharedMemory {
         shm.heap.inTurn = false
         segment.publish()
       }
+      // Listed, so that another process can tell this handle's thread ended (core/handles.ts).
+      shm.listing.list()
       return shm
     } catch (err) {
       // Never leave a half-initialized segment behind under its name.
@@ -421,6 +428,7 @@ export class SharedMemory {
     this.segment.withdrawAll()
     // The loans this handle holds go back to the pool (no turn: they change hands by compare-and-swap).
     this.messages.loanPool.releaseAll()
+    this.listing.unlist()
     // The references this handle's views hold go with it (a view used after close throws).
     if (this.holders.registered) {
       try {

@@ -93,7 +93,21 @@ struct Segment {
   uint32_t token = 0;
   // Offset of the 8-byte turn word (guardTurn), or -1: none to release at teardown.
   int64_t turnOffset = -1;
+  // The handle's entry in the segment's handle table (guardListing): the 8-byte word at
+  // listingOffset is cleared, if it still holds listingValue, at teardown or close.
+  int64_t listingOffset = -1;
+  uint64_t listingValue = 0;
 };
+
+// Takes this handle out of the segment's handle table (core/handles.ts): other processes
+// then see that its thread is gone, even though its process lives on.
+void Unlist(Segment& seg) {
+  if (seg.listingOffset < 0 || seg.mapping.window == nullptr) return;
+  auto* word = reinterpret_cast<uint64_t*>(static_cast<char*>(seg.mapping.window) + seg.listingOffset);
+  uint64_t expected = seg.listingValue;
+  CompareExchange64(word, &expected, 0);
+  seg.listingOffset = -1;
+}
 
 // If the segment's turn word still names this process and this handle's token, marks it
 // abandoned (token bits 0xffff) and wakes its waiters: they take it over at once and run
@@ -144,6 +158,7 @@ class Addon : public Napi::Addon<Addon> {
         InstanceMethod("processAlive", &Addon::ProcessAliveJs),
         InstanceMethod("processStartTime", &Addon::ProcessStartTimeJs),
         InstanceMethod("guardTurn", &Addon::GuardTurn),
+        InstanceMethod("guardListing", &Addon::GuardListing),
         InstanceMethod("yieldCpu", &Addon::YieldCpuJs),
         InstanceMethod("notifierOpen", &Addon::NotifierOpen),
         InstanceMethod("notifierRef", &Addon::NotifierRef),
@@ -166,6 +181,7 @@ class Addon : public Napi::Addon<Addon> {
     waiter_.reset();  // joins the waiting threads before their segments go away
     for (auto& entry : segments_) {
       AbandonTurn(entry.second);
+      Unlist(entry.second);
       Tokens::Give(entry.second.token);
       // A window the OS would not restore must never be freed: leave its reference be.
       if (!UnmapSegment(&entry.second.mapping)) entry.second.buffer.SuppressDestruct();
@@ -382,6 +398,7 @@ class Addon : public Napi::Addon<Addon> {
     Segment& seg = SegmentArg(info, 0);
     double id = info[0].As<Napi::Number>().DoubleValue();
     AbandonTurn(seg);  // the JS layer refuses to close inside a turn; never leave one held
+    Unlist(seg);
     if (waiter_) waiter_->CancelSegment(static_cast<uint32_t>(id));
     Tokens::Give(seg.token);
     seg.token = 0;
@@ -577,6 +594,25 @@ class Addon : public Napi::Addon<Addon> {
     return info.Env().Undefined();
   }
 
+  // guardListing(id, offset, low, high): the 8-byte word at `offset` (a multiple of 8 inside
+  // the segment) is cleared at teardown or close if it still holds high << 32 | low.
+  Napi::Value GuardListing(const Napi::CallbackInfo& info) {
+    Segment& seg = SegmentArg(info, 0);
+    double offset = NumberArg(info, 1, "listing word offset");
+    double low = NumberArg(info, 2, "listing value (low half)");
+    double high = NumberArg(info, 3, "listing value (high half)");
+    if (offset < 0 || offset != std::floor(offset) || offset + 8 > static_cast<double>(seg.mapping.size) ||
+        static_cast<uint64_t>(offset) % 8 != 0)
+      throw Napi::RangeError::New(info.Env(), "listing word offset must be a multiple of 8 inside the segment");
+    for (double half : {low, high}) {
+      if (half < 0 || half > 4294967295.0 || half != std::floor(half))
+        throw Napi::RangeError::New(info.Env(), "listing value halves must be integers from 0 to 2^32 - 1");
+    }
+    seg.listingOffset = static_cast<int64_t>(offset);
+    seg.listingValue = (static_cast<uint64_t>(high) << 32) | static_cast<uint64_t>(low);
+    return info.Env().Undefined();
+  }
+
   // processStartTime(pid) -> an opaque start time of that process, 0 when unknown.
   Napi::Value ProcessStartTimeJs(const Napi::CallbackInfo& info) {
     double pid = NumberArg(info, 0, "pid");
@@ -587,7 +623,10 @@ class Addon : public Napi::Addon<Addon> {
   static void EnvCleanup(void* arg) {
     auto* self = static_cast<Addon*>(arg);
     self->cleanedUp_ = true;
-    for (auto& entry : self->segments_) AbandonTurn(entry.second);
+    for (auto& entry : self->segments_) {
+      AbandonTurn(entry.second);
+      Unlist(entry.second);
+    }
     // A terminated worker leaves no socket behind: its address reads 'gone' at once. (The
     // async cleanup hook does the same; whichever runs first closes.)
     self->CloseNotifier();

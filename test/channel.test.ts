@@ -607,6 +607,63 @@ describe('channels across processes', () => {
     }
   })
 
+  describe('a worker thread terminated in the middle of something, in a process that lives on', () => {
+    const stall = async (name: string, mode: 'loans' | 'send' | 'receive'): Promise<void> => {
+      // tsx's require hook, registered inside the worker, runs the TypeScript child.
+      const worker = new Worker(`require('tsx/cjs'); require(${JSON.stringify(path.join(childrenDir, 'thread-stall.ts'))})`, { eval: true, workerData: { name, mode } })
+      expect(await new Promise((resolve) => worker.once('message', resolve))).toBe('stalled')
+      await worker.terminate()
+    }
+
+    it('its loans go back to the pool', async () => {
+      const shm = SharedMemory.create({ name: uniqueName('thrloans'), size: 8 << 20 })
+      try {
+        const ch = shm.channel<Uint8Array>('bulk')
+        await stall(shm.name, 'loans')
+        expect(shm.check().loans.held).toBe(3)
+        // All 256 entries can be lent only if the terminated thread's three came back.
+        const held: Uint8Array[] = []
+        for (let k = 0; k < 256; k++) held.push(ch.loan(1000))
+        expect(code(() => ch.loan(1000))).toBe('ERR_SHM_FULL')
+        for (const b of held) ch.release(b)
+        expect(shm.check().loans).toMatchObject({ held: 0, inFlight: 0 })
+      } finally {
+        shm.close()
+      }
+    })
+
+    it('a send position it claimed is skipped after about a second and counted', async () => {
+      const shm = SharedMemory.create({ name: uniqueName('thrsend'), size: 4 << 20 })
+      try {
+        const ch = shm.channel<string>('ring', { capacity: 256 })
+        await stall(shm.name, 'send')
+        ch.send('after')
+        expect(await ch.receive({ timeoutMs: 5000 })).toBe('after')
+        expect(ch.stats()).toEqual({ size: 0, capacity: 256, dropped: 1 })
+        shm.check()
+      } finally {
+        shm.close()
+      }
+    })
+
+    it('a message it claimed is lost (counted), and its slot is freed for senders', async () => {
+      const shm = SharedMemory.create({ name: uniqueName('thrrecv'), size: 4 << 20 })
+      try {
+        const ch = shm.channel<number | string>('ring', { capacity: 256 })
+        ch.send('taken by the thread')
+        await stall(shm.name, 'receive')
+        // The ring is full only once it wraps onto the held slot.
+        for (let i = 0; i < 255; i++) ch.send(i)
+        ch.send(255, { timeoutMs: 5000 })
+        expect(ch.stats().dropped).toBe(1)
+        for (let i = 0; i < 256; i++) expect(ch.tryReceive()).toBe(i)
+        shm.check()
+      } finally {
+        shm.close()
+      }
+    })
+  })
+
   it('a worker thread receives on its own event loop, woken by another process', async () => {
     const shm = SharedMemory.create({ name: uniqueName('chworker'), size: 4 << 20 })
     try {

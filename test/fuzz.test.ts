@@ -405,7 +405,7 @@ describe('fuzz: corrupt segments give a ShmError or a value', () => {
      */
     const turnChannels = (holders: Holders): TurnChannels => {
       const inTurn = <T>(fn: () => T): T => fn()
-      const host: ChannelHost = { segment, heap, messages: new Messages(heap, holders, inTurn), inTurn, closeChannel: () => {} }
+      const host: ChannelHost = { segment, identity: 0, heap, messages: new Messages(heap, holders, inTurn), inTurn, closeChannel: () => {} }
       const open = new Map<string, Channel>()
       return {
         get: (name, create) => {
