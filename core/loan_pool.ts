@@ -20,9 +20,10 @@
 // A loan's view is a plain Uint8Array over the block. After release its bytes are the
 // next loan's: the API refuses a released view (ERR_SHM_STALE, from its generation),
 // but element reads cannot be checked (a TypedArray has no hook) — read a received
-// loan before releasing it. Left for later (issue #14): a loan held by a worker thread
-// that is terminated stays held until its process exits; a sender killed between
-// marking a loan in flight and publishing its message leaks that entry.
+// loan before releasing it. A holder is gone when its process is, or its handle is no
+// longer listed (closed, or its worker thread ended: core/handles.ts). Left for later
+// (issue #14): a sender killed between marking a loan in flight and publishing its
+// message leaks that entry.
 import { corrupt, ShmError } from './errors'
 import type { Heap } from './heap'
 import { Header } from './layout'

@@ -20,8 +20,8 @@ import { addSleeper, arm, removeSleeper, stillListed, wakeReceivers, wakeSenders
 export interface ChannelOpenOptions {
   /**
    * Ring slots (a power of two, 2–65536; default 64). Used when this call makes the channel.
-   * A message takes one slot when its frame is at most 104 bytes and one more per 112 bytes
-   * after that (up to half the ring; longer frames take one slot and a Frame record).
+   * A message takes one slot when its frame is at most 96 bytes and one more per 104 bytes
+   * after that (up to half the ring; longer frames take one slot and a loan pool array or Frame record).
    */
   capacity?: number
 }
