@@ -1,6 +1,7 @@
 // The references processes hold through views, written down in the segment so that
-// none is lost with its process: what a process that died held is released by the
-// next process that registers or takes a turn over from a dead owner. Part of the
+// none is lost with its process: what a process that died held (or a handle whose
+// worker thread ended: core/handles.ts) is released by the next process that registers
+// or takes a turn over from a dead owner. Part of the
 // segment layout (the directory and slot formats below; LAYOUT_VERSION 3).
 //
 // A process (one handle of the segment: pid + start stamp + handle token) holds a
@@ -16,7 +17,8 @@ import type { Heap } from './heap'
 import { Header } from './layout'
 import { closeChannel } from './channel'
 import { FIRST_REF_TAG, InternalKind, LAST_VALUE_TAG, Rec } from './records'
-import { identityOf, processStillRuns } from './lock'
+import { identityOf } from './lock'
+import { handleRuns } from './handles'
 import { releaseRecord } from './values/release'
 
 const enum Dir {
@@ -180,7 +182,8 @@ export class Holders {
     let freed = 0
     for (const [i, slot] of occupiedSlots(heap)) {
       if (i === this.index) continue
-      if (processStillRuns(heap.i32[(slot + HolderSlot.Pid) >>> 2]!, heap.u32[(slot + HolderSlot.Identity) >>> 2]!)) continue
+      // Gone: its process, or its handle (closed, or its worker thread ended: core/handles.ts).
+      if (handleRuns(heap.segment, heap.i32[(slot + HolderSlot.Pid) >>> 2]!, heap.u32[(slot + HolderSlot.Identity) >>> 2]!)) continue
       releaseHolderSlot(heap, slot)
       freed++
     }

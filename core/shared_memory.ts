@@ -428,16 +428,17 @@ export class SharedMemory {
     this.segment.withdrawAll()
     // The loans this handle holds go back to the pool (no turn: they change hands by compare-and-swap).
     this.messages.loanPool.releaseAll()
-    this.listing.unlist()
     // The references this handle's views hold go with it (a view used after close throws).
     if (this.holders.registered) {
       try {
         this.access(() => this.holders.releaseAll(), { timeoutMs: CLOSE_RELEASE_TIMEOUT_MS })
         this.turnChannels.clear()
       } catch {
-        // No turn in time (or a damaged heap): they are released once this process is gone.
+        // No turn in time (or a damaged heap): they are released once this handle is unlisted.
       }
     }
+    // Unlisted last: from then on another process may release what this handle held.
+    this.listing.unlist()
     this.segment.close()
   }
 

@@ -2,7 +2,9 @@
 // a process holds through its views (released by close, and after it dies).
 import { afterEach, describe, expect, it } from 'vitest'
 import { SharedMemory, defineStruct } from 'interprocess-objects'
-import { startChild, uniqueName, type Child } from './helpers/processes'
+import { Worker } from 'node:worker_threads'
+import * as path from 'node:path'
+import { childrenDir, startChild, uniqueName, type Child } from './helpers/processes'
 import { shmError } from './helpers/segments'
 
 const opened: SharedMemory[] = []
@@ -179,6 +181,22 @@ describe('references held through views', () => {
     const baseline = shm.stats().used
     const child = await peer(shm)
     expect(await ask(child, 'put-and-hold')).toBe('closed')
+    expect(shm.stats().used).toBe(baseline)
+    expect(shm.check().clean).toBe(true)
+  })
+
+  it('what a terminated worker thread held is released when the next handle registers (its process lives on)', async () => {
+    const shm = create()
+    const baseline = shm.stats().used
+    // tsx's require hook, registered inside the worker, runs the TypeScript child.
+    const worker = new Worker(`require('tsx/cjs'); require(${JSON.stringify(path.join(childrenDir, 'thread-stall.ts'))})`, { eval: true, workerData: { name: shm.name, mode: 'views' } })
+    expect(await new Promise((resolve) => worker.once('message', resolve))).toBe('stalled')
+    expect(shm.stats().used).toBeGreaterThan(baseline + 6000)
+    await worker.terminate()
+    // A new handle holds its first view: it sweeps the slot of the handle whose thread ended.
+    const other = SharedMemory.open({ name: shm.name })
+    opened.push(other)
+    other.access((tx) => tx.destroy(tx.put({ x: 1 })))
     expect(shm.stats().used).toBe(baseline)
     expect(shm.check().clean).toBe(true)
   })

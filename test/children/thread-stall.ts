@@ -1,6 +1,7 @@
 // A worker_threads worker that is terminated in the middle of something, to see the
 // other handles of the segment get past it (core/handles.ts). workerData: { name, mode }.
 //   loans    lends 3 loans of channel "bulk" and keeps them
+//   views    puts two values and keeps their views (this handle holds their references)
 //   send     claims a send position of channel "ring" and never publishes it
 //   receive  claims the oldest message of channel "ring" and never frees its slot
 // It posts 'stalled' once it holds what it holds, then waits to be terminated.
@@ -10,10 +11,15 @@ import { SharedMemory } from 'interprocess-objects'
 import { Ring } from '../../core/ring'
 import { identityOf } from '../../core/lock'
 
-const { name, mode } = workerData as { name: string; mode: 'loans' | 'send' | 'receive' }
+const { name, mode } = workerData as { name: string; mode: 'loans' | 'views' | 'send' | 'receive' }
 const shm = SharedMemory.open({ name })
-const kept: Uint8Array[] = []
-if (mode === 'loans') {
+const kept: unknown[] = []
+if (mode === 'views') {
+  shm.access((tx) => {
+    kept.push(tx.put({ big: 'y'.repeat(2000), nested: { deeper: [1, 2, 3] } }))
+    kept.push(tx.put(new Uint8Array(4096)))
+  })
+} else if (mode === 'loans') {
   const bulk = shm.channel<Uint8Array>('bulk')
   for (let i = 0; i < 3; i++) kept.push(bulk.loan(1000))
 } else {
