@@ -23,7 +23,9 @@
 // loan before releasing it. A holder is gone when its process is, or its handle is no
 // longer listed (closed, or its worker thread ended: core/handles.ts). Left for later
 // (issue #14): a sender killed between marking a loan in flight and publishing its
-// message leaks that entry.
+// message leaks that entry. (Marking it only after publishing would close that, if a
+// receiver also accepted a loan still held by the handle its slot's WriterId names —
+// and the sender's late mark then found it taken.)
 import { corrupt, ShmError } from './errors'
 import type { Heap } from './heap'
 import { Header } from './layout'
