@@ -2,10 +2,8 @@
 import { describe, expect, it, vi } from 'vitest'
 import * as v8 from 'node:v8'
 import * as vm from 'node:vm'
-import { Worker } from 'node:worker_threads'
-import * as path from 'node:path'
 import { SharedMemory, ShmError } from 'interprocess-objects'
-import { startChild, uniqueName, childrenDir } from './helpers/processes'
+import { startChild, startThread, uniqueName } from './helpers/processes'
 import { inUse, withLoanPool } from './helpers/segments'
 
 function code(fn: () => unknown): string | undefined {
@@ -609,8 +607,7 @@ describe('channels across processes', () => {
 
   describe('a worker thread terminated in the middle of something, in a process that lives on', () => {
     const stall = async (name: string, mode: 'loans' | 'send' | 'receive'): Promise<void> => {
-      // tsx's require hook, registered inside the worker, runs the TypeScript child.
-      const worker = new Worker(`require('tsx/cjs'); require(${JSON.stringify(path.join(childrenDir, 'thread-stall.ts'))})`, { eval: true, workerData: { name, mode } })
+      const worker = startThread('thread-stall.ts', { name, mode })
       expect(await new Promise((resolve) => worker.once('message', resolve))).toBe('stalled')
       await worker.terminate()
     }
@@ -667,8 +664,7 @@ describe('channels across processes', () => {
   it('a worker thread receives on its own event loop, woken by another process', async () => {
     const shm = SharedMemory.create({ name: uniqueName('chworker'), size: 4 << 20 })
     try {
-      // tsx's require hook, registered inside the worker, runs the TypeScript child.
-      const worker = new Worker(`require('tsx/cjs'); require(${JSON.stringify(path.join(childrenDir, 'ring-worker.ts'))})`, { eval: true, workerData: shm.name })
+      const worker = startThread('ring-worker.ts', shm.name)
       const messages: unknown[] = []
       const next = (): Promise<unknown> => new Promise((resolve) => worker.once('message', resolve))
       messages.push(await next())

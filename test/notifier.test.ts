@@ -3,11 +3,11 @@
 // POSIX only: Windows has no notifier (localNotifier() is null there), so the suite skips.
 import { execFileSync } from 'node:child_process'
 import * as path from 'node:path'
-import { Worker } from 'node:worker_threads'
+import type { Worker } from 'node:worker_threads'
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest'
 import { native } from '../core/native'
 import { closeLocalNotifier, localNotifier, notifyProcess, type Notifier } from '../core/notifier'
-import { childrenDir, startChild as start, type Child } from './helpers/processes'
+import { childrenDir, startChild as start, startThread, type Child } from './helpers/processes'
 
 const peer = path.join(childrenDir, 'notifier-peer.ts')
 
@@ -51,7 +51,7 @@ function exitWithin(child: Child, ms: number): Promise<'exited' | 'running'> {
 }
 
 function startWorker(mode: 'stay' | 'once'): Worker {
-  return new Worker(`require('tsx/cjs/api').register(); require(${JSON.stringify(peer)})`, { eval: true, workerData: mode })
+  return startThread('notifier-peer.ts', mode)
 }
 
 function nextMessage<T>(worker: Worker): Promise<T> {

@@ -3,15 +3,14 @@
 // Real processes and worker_threads; the lock word is read (and, to stage a fault,
 // written) through the header (white-box: core/layout, core/lock, core/native).
 import { spawn, type ChildProcess } from 'node:child_process'
-import * as path from 'node:path'
-import { Worker } from 'node:worker_threads'
+import type { Worker } from 'node:worker_threads'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { SharedMemory, ShmError } from 'interprocess-objects'
 import { Header } from '../core/layout'
 import { Chan } from '../core/records'
 import { ownerIdentity, startStamp } from '../core/lock'
 import { native } from '../core/native'
-import { childrenDir, startChild, uniqueName, type Child } from './helpers/processes'
+import { startChild, startThread, uniqueName, type Child } from './helpers/processes'
 
 interface TakerReport {
   ok: boolean
@@ -89,8 +88,7 @@ async function takeInChild(name: string, timeoutMs = 10_000): Promise<TakerRepor
 
 /** A worker_thread running test/children/turn-worker.ts (TypeScript, through tsx). */
 function startWorker(name: string, how: 'hold' | 'wait'): { worker: Worker; next: () => Promise<unknown> } {
-  const file = path.join(childrenDir, 'turn-worker.ts')
-  const worker = new Worker(`require('tsx/cjs/api').register(); require(${JSON.stringify(file)})`, { eval: true, workerData: { name, how } })
+  const worker = startThread('turn-worker.ts', { name, how })
   const queue: unknown[] = []
   const waiting: Array<(m: unknown) => void> = []
   worker.on('message', (m) => (waiting.length > 0 ? waiting.shift()!(m) : queue.push(m)))

@@ -2,9 +2,7 @@
 // a process holds through its views (released by close, and after it dies).
 import { afterEach, describe, expect, it } from 'vitest'
 import { SharedMemory, defineStruct } from 'interprocess-objects'
-import { Worker } from 'node:worker_threads'
-import * as path from 'node:path'
-import { childrenDir, startChild, uniqueName, type Child } from './helpers/processes'
+import { startChild, startThread, uniqueName, type Child } from './helpers/processes'
 import { shmError } from './helpers/segments'
 
 const opened: SharedMemory[] = []
@@ -188,8 +186,7 @@ describe('references held through views', () => {
   it('what a terminated worker thread held is released when the next handle registers (its process lives on)', async () => {
     const shm = create()
     const baseline = shm.stats().used
-    // tsx's require hook, registered inside the worker, runs the TypeScript child.
-    const worker = new Worker(`require('tsx/cjs'); require(${JSON.stringify(path.join(childrenDir, 'thread-stall.ts'))})`, { eval: true, workerData: { name: shm.name, mode: 'views' } })
+    const worker = startThread('thread-stall.ts', { name: shm.name, mode: 'views' })
     expect(await new Promise((resolve) => worker.once('message', resolve))).toBe('stalled')
     expect(shm.stats().used).toBeGreaterThan(baseline + 6000)
     await worker.terminate()

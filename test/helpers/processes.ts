@@ -1,6 +1,7 @@
 // Real child processes for multi-process tests. Children are TypeScript files under
 // test/children/, run through tsx so they import the same sources as the tests.
 import { fork, type ChildProcess } from 'node:child_process'
+import { Worker } from 'node:worker_threads'
 import * as path from 'node:path'
 import { randomBytes } from 'node:crypto'
 
@@ -58,3 +59,9 @@ export async function runChild(script: string, args: string[] = [], execArgv: st
   const code = await child.exited
   return { code, messages }
 }
+
+/** A worker thread running test/children/<script> (TypeScript: tsx's require hook is registered inside the worker). */
+export function startThread(script: string, workerData: unknown): Worker {
+  return new Worker(`require('tsx/cjs/api').register(); require(${JSON.stringify(path.join(childrenDir, script))})`, { eval: true, workerData })
+}
+
