@@ -351,7 +351,7 @@ describe('a worker_thread terminated inside access()', () => {
 })
 
 describe('the addon’s turn entry points check their arguments', () => {
-  it('guardTurn takes only an 8-byte-aligned word inside the segment; processStartTime an integer pid', () => {
+  it('guardTurn and guardListing take only an 8-byte-aligned word inside the segment; processStartTime an integer pid', () => {
     const shm = create()
     const id = (shm as unknown as { segment: { id: number } }).segment.id
     for (const offset of [-8, 4, 33, shm.size, shm.size - 4, 2 ** 53, Number.NaN, Infinity]) {
@@ -361,6 +361,16 @@ describe('the addon’s turn entry points check their arguments', () => {
     expect(() => native.guardTurn(987654, 32)).toThrow(expect.objectContaining({ code: 'ERR_SHM_CLOSED' }))
     native.guardTurn(id, shm.size - 8) // the last word is fine
     native.guardTurn(id, Header.LockOwner)
+    // guardListing: the same word rule, and two 32-bit halves.
+    for (const offset of [-8, 4, 33, shm.size, shm.size - 4, 2 ** 53, Number.NaN, Infinity]) {
+      expect(() => native.guardListing(id, offset, 1, 1)).toThrow(Number.isNaN(offset) ? RangeError : /multiple of 8 inside the segment/)
+    }
+    for (const half of [-1, 2 ** 32, 0.5, Number.NaN]) {
+      expect(() => native.guardListing(id, Header.Handles, half, 1)).toThrow(RangeError)
+      expect(() => native.guardListing(id, Header.Handles, 1, half)).toThrow(RangeError)
+    }
+    expect(() => native.guardListing(id, 'x' as never, 1, 1)).toThrow(TypeError)
+    expect(() => native.guardListing(987654, Header.Handles, 1, 1)).toThrow(expect.objectContaining({ code: 'ERR_SHM_CLOSED' }))
     expect(() => native.processStartTime(1.5)).toThrow(RangeError)
     expect(() => native.processStartTime('1' as never)).toThrow(TypeError)
     for (const pid of [0, -1, 2 ** 31, 2 ** 40]) expect(native.processStartTime(pid)).toBe(0)
