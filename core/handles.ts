@@ -25,7 +25,7 @@ export class HandleListing {
   private slot = -1
 
   constructor(private readonly segment: Segment) {
-    this.table = new BigUint64Array(segment.bytes.buffer, segment.bytes.byteOffset + Header.Handles, HANDLE_SLOTS)
+    this.table = handleTable(segment)
     this.overflow = segment.words
     this.identity = identityOf(segment)
     this.mine = (BigInt(this.identity) << 32n) | BigInt(process.pid >>> 0)
@@ -60,9 +60,14 @@ export class HandleListing {
 export function handleRuns(segment: Segment, pid: number, identity: number): boolean {
   if (!processStillRuns(pid, identity)) return false
   if (identity === 0) return true
-  const table = new BigUint64Array(segment.bytes.buffer, segment.bytes.byteOffset + Header.Handles, HANDLE_SLOTS)
+  const table = handleTable(segment)
   const wanted = (BigInt(identity >>> 0) << 32n) | BigInt(pid >>> 0)
   for (let i = 0; i < HANDLE_SLOTS; i++) if (Atomics.load(table, i) === wanted) return true
   // Not listed: gone, unless some handles could not be listed (then it may be one of them).
   return Atomics.load(segment.words, Header.HandlesOverflow >>> 2) !== 0
+}
+
+/** The table's entries, over the segment's bytes. */
+function handleTable(segment: Segment): BigUint64Array {
+  return new BigUint64Array(segment.bytes.buffer, segment.bytes.byteOffset + Header.Handles, HANDLE_SLOTS)
 }

@@ -66,6 +66,14 @@ const FIT_FACTOR = 2
 /** Entries the pool adds before it resizes the arrays of free ones instead. */
 const SMALL_POOL = 32
 
+/** The pool table record's size: its header words, then the entries. */
+const TABLE_BYTES = LoanPoolRec.Entries + LOAN_ENTRIES * LOAN_ENTRY_SIZE
+
+/** Where entry `entry` of the pool table at `table` starts. */
+function entryOffset(table: number, entry: number): number {
+  return table + LoanPoolRec.Entries + entry * LOAN_ENTRY_SIZE
+}
+
 export class LoanPool {
   private readonly heap: Heap
   private readonly inTurn: InTurn
@@ -92,7 +100,7 @@ export class LoanPool {
    */
   lend(byteLength: number): Uint8Array {
     const entry = this.claimLoan(byteLength)
-    const at = this.entryAt(this.tableRef(), entry)
+    const at = entryOffset(this.tableRef(), entry)
     return this.viewOf(at, entry, this.heap.u32[(at + LoanEntry.Generation) >>> 2]!, byteLength)
   }
 
@@ -103,7 +111,7 @@ export class LoanPool {
    */
   lendFrame(byteLength: number): { entry: number; generation: number; data: number } {
     const entry = this.claimLoan(byteLength)
-    const at = this.entryAt(this.tableRef(), entry)
+    const at = entryOffset(this.tableRef(), entry)
     const u32 = this.heap.u32
     return { entry, generation: u32[(at + LoanEntry.Generation) >>> 2]!, data: u32[(at + LoanEntry.Block) >>> 2]! + LoanBlockRec.Data }
   }
@@ -114,19 +122,7 @@ export class LoanPool {
    * when the array does not hold `length` bytes (it is then freed).
    */
   takeFrame(entry: number, generation: number, length: number): number {
-    const at = this.claimInFlight(entry, generation)
-    const block = this.heap.u32[(at + LoanEntry.Block) >>> 2]!
-    if (length > this.heap.u32[(at + LoanEntry.Length) >>> 2]! || length > this.heap.u32[(at + LoanEntry.Capacity) >>> 2]! || block === 0) {
-      this.free(at)
-      throw corrupt(`a message frame of ${length} bytes in loan ${entry} is longer than the loan (${this.heap.u32[(at + LoanEntry.Length) >>> 2]} bytes)`)
-    }
-    try {
-      this.arrayOf(at, length)
-    } catch (err) {
-      this.free(at)
-      throw err
-    }
-    return block + LoanBlockRec.Data
+    return this.takeInFlight(entry, generation, length).block + LoanBlockRec.Data
   }
 
   /**
@@ -136,7 +132,7 @@ export class LoanPool {
   inFlightFrame(entry: number, generation: number, length: number): number {
     const table = this.tableRef()
     if (table === 0 || entry >= this.capacityOf(table)) return -1
-    const at = this.entryAt(table, entry)
+    const at = entryOffset(table, entry)
     const u32 = this.heap.u32
     if (Atomics.load(this.heap.i32, (at + LoanEntry.State) >>> 2) !== LOAN_IN_FLIGHT || u32[(at + LoanEntry.Generation) >>> 2] !== generation) return -1
     if (length > u32[(at + LoanEntry.Length) >>> 2]! || u32[(at + LoanEntry.Length) >>> 2]! > u32[(at + LoanEntry.Capacity) >>> 2]!) return -1
@@ -145,7 +141,7 @@ export class LoanPool {
 
   /** Frees the entry of a frame this handle took (takeFrame): read, or not deliverable. */
   freeFrame(entry: number): void {
-    this.free(this.entryAt(this.tableRef(), entry))
+    this.free(entryOffset(this.tableRef(), entry))
   }
 
   /** Claims an entry whose array holds `byteLength` bytes (a turn only when the array is made), as a new loan. */
@@ -161,7 +157,7 @@ export class LoanPool {
         `all ${LOAN_ENTRIES} loans of segment "${this.heap.segment.name}" are held (lent and not sent, in messages not yet received, or received and not released): release received loans with channel.release(view) once read`,
       )
     }
-    const at = this.entryAt(table, entry)
+    const at = entryOffset(table, entry)
     const u32 = this.heap.u32
     try {
       if (!fits(u32[(at + LoanEntry.Capacity) >>> 2]!, byteLength) || u32[(at + LoanEntry.Block) >>> 2] === 0) this.inTurn(() => this.resize(at, byteLength))
@@ -192,7 +188,7 @@ export class LoanPool {
   sendAll(loans: readonly number[]): void {
     const table = this.tableRef()
     for (let i = 0; i < loans.length; i += 2) {
-      const at = this.entryAt(table, loans[i]!)
+      const at = entryOffset(table, loans[i]!)
       Atomics.store(this.heap.i32, (at + LoanEntry.Identity) >>> 2, 0)
       Atomics.compareExchange(this.heap.i32, (at + LoanEntry.State) >>> 2, this.pid, LOAN_IN_FLIGHT)
     }
@@ -202,7 +198,7 @@ export class LoanPool {
   unsendAll(loans: readonly number[]): void {
     const table = this.tableRef()
     for (let i = 0; i < loans.length; i += 2) {
-      const at = this.entryAt(table, loans[i]!)
+      const at = entryOffset(table, loans[i]!)
       if (Atomics.compareExchange(this.heap.i32, (at + LoanEntry.State) >>> 2, LOAN_IN_FLIGHT, this.pid) === LOAN_IN_FLIGHT) {
         Atomics.store(this.heap.i32, (at + LoanEntry.Identity) >>> 2, this.identity)
       }
@@ -215,20 +211,7 @@ export class LoanPool {
    * frame, or a loan given up on as lost).
    */
   receive(entry: number, generation: number): Uint8Array {
-    const at = this.claimInFlight(entry, generation)
-    const u32 = this.heap.u32
-    const length = u32[(at + LoanEntry.Length) >>> 2]!
-    const block = u32[(at + LoanEntry.Block) >>> 2]!
-    if (length > u32[(at + LoanEntry.Capacity) >>> 2]! || block === 0) {
-      this.free(at)
-      throw corrupt(`loan ${entry} says ${length} bytes, its array holds ${u32[(at + LoanEntry.Capacity) >>> 2]}`)
-    }
-    try {
-      this.arrayOf(at, length)
-    } catch (err) {
-      this.free(at)
-      throw err
-    }
+    const { at, length } = this.takeInFlight(entry, generation)
     const sent = this.sentViews[entry]
     if (sent !== undefined) {
       this.sentViews[entry] = undefined
@@ -237,11 +220,28 @@ export class LoanPool {
     return this.viewOf(at, entry, generation, length)
   }
 
+  /**
+   * The in-flight loan `entry` of `generation` becomes this handle's, its array checked to
+   * be a live loan block that holds the loan (and, given `frameLength`, a frame of that
+   * many bytes within the loan). ERR_SHM_CORRUPT otherwise, the entry freed once taken.
+   */
+  private takeInFlight(entry: number, generation: number, frameLength?: number): { at: number; length: number; block: number } {
+    const at = this.claimInFlight(entry, generation)
+    const length = this.heap.u32[(at + LoanEntry.Length) >>> 2]!
+    try {
+      if (frameLength !== undefined && frameLength > length) throw corrupt(`a message frame of ${frameLength} bytes in loan ${entry} is longer than the loan (${length} bytes)`)
+      return { at, length, block: this.arrayOf(at, length) }
+    } catch (err) {
+      this.free(at)
+      throw err
+    }
+  }
+
   /** The in-flight loan `entry` of `generation` becomes this handle's: its offset. ERR_SHM_CORRUPT when it is not in flight in that generation. */
   private claimInFlight(entry: number, generation: number): number {
     const table = this.tableRef()
     if (table === 0 || entry >= this.capacityOf(table)) throw corrupt(`a message carries loan ${entry}, which the loan pool does not have`)
-    const at = this.entryAt(table, entry)
+    const at = entryOffset(table, entry)
     const i32 = this.heap.i32
     if (this.heap.u32[(at + LoanEntry.Generation) >>> 2] !== generation || Atomics.compareExchange(i32, (at + LoanEntry.State) >>> 2, LOAN_IN_FLIGHT, this.pid) !== LOAN_IN_FLIGHT) {
       throw corrupt(`a message carries loan ${entry} of generation ${generation >>> 0}, which is not in flight in it (it was given up on as lost)`)
@@ -257,7 +257,7 @@ export class LoanPool {
     const capacity = this.capacityOf(table)
     for (let i = 0; i < loans.length; i += 2) {
       if (loans[i]! >= capacity) continue
-      const at = this.entryAt(table, loans[i]!)
+      const at = entryOffset(table, loans[i]!)
       if (this.heap.u32[(at + LoanEntry.Generation) >>> 2] !== loans[i + 1]) continue
       Atomics.compareExchange(this.heap.i32, (at + LoanEntry.State) >>> 2, LOAN_IN_FLIGHT, 0)
     }
@@ -269,7 +269,7 @@ export class LoanPool {
     if (ticket === undefined || ticket.pool !== this) return false
     if (!this.holds(ticket)) throw staleLoan()
     // (Its FinalizationRegistry cell stays: when it runs, the loan is no longer this handle's and it does nothing.)
-    this.free(this.entryAt(this.tableRef(), ticket.entry))
+    this.free(entryOffset(this.tableRef(), ticket.entry))
     return true
   }
 
@@ -279,7 +279,7 @@ export class LoanPool {
     if (table === 0) return
     const used = this.usedOf(table)
     for (let entry = 0; entry < used; entry++) {
-      const at = this.entryAt(table, entry)
+      const at = entryOffset(table, entry)
       if (Atomics.load(this.heap.i32, (at + LoanEntry.State) >>> 2) === this.pid && (Atomics.load(this.heap.i32, (at + LoanEntry.Identity) >>> 2) >>> 0) === this.identity) this.free(at)
     }
   }
@@ -295,7 +295,7 @@ export class LoanPool {
     const used = this.usedOf(table)
     let freed = 0
     for (let entry = 0; entry < used; entry++) {
-      const at = this.entryAt(table, entry)
+      const at = entryOffset(table, entry)
       if (heap.u32[(at + LoanEntry.Block) >>> 2] === 0 || !this.claim(at)) continue
       const block = heap.u32[(at + LoanEntry.Block) >>> 2]!
       if (block !== 0) {
@@ -329,7 +329,7 @@ export class LoanPool {
   /** Whether this handle holds the loan `ticket` names (lent or received, not released or sent). */
   private holds(ticket: Ticket): boolean {
     const table = this.tableRef()
-    const at = this.entryAt(table, ticket.entry)
+    const at = entryOffset(table, ticket.entry)
     const i32 = this.heap.i32
     return (
       Atomics.load(i32, (at + LoanEntry.State) >>> 2) === this.pid &&
@@ -340,7 +340,7 @@ export class LoanPool {
 
   private freeIfMine(ticket: Ticket): void {
     if (this.heap.segment.closed) return
-    if (this.holds(ticket)) this.free(this.entryAt(this.tableRef(), ticket.entry))
+    if (this.holds(ticket)) this.free(entryOffset(this.tableRef(), ticket.entry))
   }
 
   /** Claims a free entry: its State becomes this handle's. */
@@ -362,7 +362,7 @@ export class LoanPool {
     const heap = this.heap
     const used = this.usedOf(table)
     for (let entry = 0; entry < used; entry++) {
-      const at = this.entryAt(table, entry)
+      const at = entryOffset(table, entry)
       if (Atomics.load(heap.i32, (at + LoanEntry.State) >>> 2) !== 0) continue
       if (heap.u32[(at + LoanEntry.Block) >>> 2] === 0 || !fits(heap.u32[(at + LoanEntry.Capacity) >>> 2]!, byteLength)) continue
       // (Its array may have gone back to the allocator meanwhile: lend looks again once it holds it.)
@@ -379,14 +379,14 @@ export class LoanPool {
   private claimAny(table: number): number {
     const used = this.usedOf(table)
     for (let entry = 0; entry < used; entry++) {
-      const at = this.entryAt(table, entry)
+      const at = entryOffset(table, entry)
       if (this.heap.u32[(at + LoanEntry.Block) >>> 2] === 0 && this.claim(at)) return entry
     }
     if (used < SMALL_POOL) {
       const entry = this.claimNew(table)
       if (entry >= 0) return entry
     }
-    for (let entry = 0; entry < this.usedOf(table); entry++) if (this.claim(this.entryAt(table, entry))) return entry
+    for (let entry = 0; entry < this.usedOf(table); entry++) if (this.claim(entryOffset(table, entry))) return entry
     return this.claimNew(table)
   }
 
@@ -397,7 +397,7 @@ export class LoanPool {
       const used = this.usedOf(table)
       if (used >= capacity) return -1
       if (Atomics.compareExchange(this.heap.i32, (table + LoanPoolRec.Used) >>> 2, used, used + 1) !== used) continue
-      if (this.claim(this.entryAt(table, used))) return used
+      if (this.claim(entryOffset(table, used))) return used
     }
   }
 
@@ -407,7 +407,7 @@ export class LoanPool {
     const used = this.usedOf(table)
     let reclaimed = 0
     for (let entry = 0; entry < used; entry++) {
-      const at = this.entryAt(table, entry)
+      const at = entryOffset(table, entry)
       const holder = Atomics.load(heap.i32, (at + LoanEntry.State) >>> 2)
       const identity = Atomics.load(heap.i32, (at + LoanEntry.Identity) >>> 2) >>> 0
       if (holder <= 0 || (holder === this.pid && identity === this.identity)) continue
@@ -457,17 +457,16 @@ export class LoanPool {
       const heap = this.heap
       const made = heap.u32[Header.LoanPool >>> 2]!
       if (made !== 0) return made
-      const tableBytes = LoanPoolRec.Entries + LOAN_ENTRIES * LOAN_ENTRY_SIZE
       // Both from the largest free block, each with its block header and rounding (16 bytes at most).
       const { largestFree } = heap.allocator.stats()
-      if (largestFree < tableBytes + 32 + LoanBlockRec.Data + blockBytes(byteLength)) {
+      if (largestFree < TABLE_BYTES + 32 + LoanBlockRec.Data + blockBytes(byteLength)) {
         throw new ShmError(
           'ERR_SHM_FULL',
-          `cannot lend ${byteLength} bytes: the first loan of segment "${heap.segment.name}" needs ${tableBytes} bytes for the loan pool and its array, and the largest free block holds ${largestFree}; nothing was changed: create a bigger segment or free what you no longer need`,
+          `cannot lend ${byteLength} bytes: the first loan of segment "${heap.segment.name}" needs ${TABLE_BYTES} bytes for the loan pool and its array, and the largest free block holds ${largestFree}; nothing was changed: create a bigger segment or free what you no longer need`,
         )
       }
-      const at = heap.allocRecord(InternalKind.LoanPool, tableBytes)
-      heap.u8.fill(0, at + Rec.Body, at + LoanPoolRec.Entries + LOAN_ENTRIES * LOAN_ENTRY_SIZE)
+      const at = heap.allocRecord(InternalKind.LoanPool, TABLE_BYTES)
+      heap.u8.fill(0, at + Rec.Body, at + TABLE_BYTES)
       heap.u32[(at + LoanPoolRec.Capacity) >>> 2] = LOAN_ENTRIES
       Atomics.store(heap.i32, Header.LoanPool >>> 2, at)
       return at
@@ -488,9 +487,6 @@ export class LoanPool {
     return Math.min((Atomics.load(this.heap.i32, (table + LoanPoolRec.Used) >>> 2) >>> 0), this.capacityOf(table))
   }
 
-  private entryAt(table: number, entry: number): number {
-    return table + LoanPoolRec.Entries + entry * LOAN_ENTRY_SIZE
-  }
 }
 
 /** The bytes of the array made for a loan of `byteLength`. */
@@ -521,7 +517,7 @@ export function pooledArrays(heap: Heap): { bytes: number; arrays: number } {
   if (table === 0) return { bytes, arrays }
   const used = Math.min((Atomics.load(heap.i32, (table + LoanPoolRec.Used) >>> 2) >>> 0), LOAN_ENTRIES)
   for (let entry = 0; entry < used; entry++) {
-    const at = table + LoanPoolRec.Entries + entry * LOAN_ENTRY_SIZE
+    const at = entryOffset(table, entry)
     const block = heap.u32[(at + LoanEntry.Block) >>> 2]!
     if (block === 0 || Atomics.load(heap.i32, (at + LoanEntry.State) >>> 2) !== 0) continue
     bytes += heap.allocator.blockFootprint(block)
@@ -538,14 +534,14 @@ export function checkLoanPool(heap: Heap): LoanPoolReport {
   const report: LoanPoolReport = { entries: 0, held: 0, inFlight: 0, pooled: 0 }
   const table = heap.u32[Header.LoanPool >>> 2]!
   if (table === 0) return report
-  if (heap.allocator.blockSize(table) < LoanPoolRec.Entries + LOAN_ENTRIES * LOAN_ENTRY_SIZE || heap.kindOf(table) !== InternalKind.LoanPool) {
+  if (heap.allocator.blockSize(table) < TABLE_BYTES || heap.kindOf(table) !== InternalKind.LoanPool) {
     throw corrupt(`the loan pool ${table} is not a live loan pool record`)
   }
   const capacity = heap.u32[(table + LoanPoolRec.Capacity) >>> 2]!
   const used = heap.u32[(table + LoanPoolRec.Used) >>> 2]!
   if (capacity !== LOAN_ENTRIES || used > capacity) throw corrupt(`the loan pool says ${capacity} entries, ${used} used`)
   for (let entry = 0; entry < capacity; entry++) {
-    const at = table + LoanPoolRec.Entries + entry * LOAN_ENTRY_SIZE
+    const at = entryOffset(table, entry)
     const state = heap.i32[(at + LoanEntry.State) >>> 2]!
     const block = heap.u32[(at + LoanEntry.Block) >>> 2]!
     const bytes = heap.u32[(at + LoanEntry.Capacity) >>> 2]!
@@ -582,7 +578,7 @@ export interface LoanPoolReport {
 export function loanDataAt(heap: Heap, entry: number): number {
   const table = (Atomics.load(heap.i32, Header.LoanPool >>> 2) >>> 0)
   if (table === 0 || entry < 0 || entry >= LOAN_ENTRIES) return -1
-  const block = heap.u32[(table + LoanPoolRec.Entries + entry * LOAN_ENTRY_SIZE + LoanEntry.Block) >>> 2]!
+  const block = heap.u32[(entryOffset(table, entry) + LoanEntry.Block) >>> 2]!
   return block === 0 ? -1 : block + LoanBlockRec.Data
 }
 
@@ -594,7 +590,7 @@ export function loanDataAt(heap: Heap, entry: number): number {
 export function checkPooledFrame(heap: Heap, entry: number, generation: number, length: number): string | null {
   const table = heap.u32[Header.LoanPool >>> 2]!
   if (table === 0 || entry >= LOAN_ENTRIES) return `its frame is in loan pool entry ${entry}, which does not exist`
-  const at = table + LoanPoolRec.Entries + entry * LOAN_ENTRY_SIZE
+  const at = entryOffset(table, entry)
   if (Atomics.load(heap.i32, (at + LoanEntry.State) >>> 2) !== LOAN_IN_FLIGHT || heap.u32[(at + LoanEntry.Generation) >>> 2] !== generation) return null
   const lent = heap.u32[(at + LoanEntry.Length) >>> 2]!
   if (length > lent || lent > heap.u32[(at + LoanEntry.Capacity) >>> 2]!) return `its frame of ${length} bytes does not fit loan pool entry ${entry} (${lent} bytes lent)`

@@ -902,23 +902,23 @@ function frameLayout(bytes: Uint8Array, offset: number, length: number): FrameLa
   const flags = bytes[offset + 1]!
   if ((flags & ~(FLAG_REFS | FLAG_LOANS)) !== 0) throw corrupt(`message frame has unknown flags 0x${flags.toString(16)}`)
   let end = offset + length
-  let refCount = 0
-  if ((flags & FLAG_REFS) !== 0) {
-    // The trailer and at least one value byte must fit after the header.
-    if (end - offset < 2 + 1 + 4) throw corrupt('message frame is too short for its refs trailer')
-    refCount = readU32(bytes, end - 4)
-    if (refCount === 0 || refCount > (end - offset - 2 - 1 - 4) / 4) throw corrupt(`message frame lists ${refCount} refs, which do not fit its ${length} bytes`)
-    end -= 4 + 4 * refCount
-  }
+  const refCount = (flags & FLAG_REFS) !== 0 ? trailerCount(bytes, offset, end, 4, 'refs', length) : 0
+  end -= refCount === 0 ? 0 : 4 + 4 * refCount
   const refsAt = end
-  let loanCount = 0
-  if ((flags & FLAG_LOANS) !== 0) {
-    if (end - offset < 2 + 1 + 4) throw corrupt('message frame is too short for its loans trailer')
-    loanCount = readU32(bytes, end - 4)
-    if (loanCount === 0 || loanCount > (end - offset - 2 - 1 - 4) / 8) throw corrupt(`message frame lists ${loanCount} loans, which do not fit its ${length} bytes`)
-    end -= 4 + 8 * loanCount
-  }
+  const loanCount = (flags & FLAG_LOANS) !== 0 ? trailerCount(bytes, offset, end, 8, 'loans', length) : 0
+  end -= loanCount === 0 ? 0 : 4 + 8 * loanCount
   return { refsAt, refCount, loansAt: end, loanCount }
+}
+
+/**
+ * The count that ends the trailer of `entryBytes`-byte entries before `end`: the trailer
+ * and at least one value byte must fit after the 2-byte header (ERR_SHM_CORRUPT otherwise).
+ */
+function trailerCount(bytes: Uint8Array, offset: number, end: number, entryBytes: number, what: string, length: number): number {
+  if (end - offset < 2 + 1 + 4) throw corrupt(`message frame is too short for its ${what} trailer`)
+  const count = readU32(bytes, end - 4)
+  if (count === 0 || count > (end - offset - 2 - 1 - 4) / entryBytes) throw corrupt(`message frame lists ${count} ${what}, which do not fit its ${length} bytes`)
+  return count
 }
 
 function readU32(bytes: Uint8Array, at: number): number {
