@@ -398,6 +398,22 @@ export class Allocator {
   }
 
   /** Like usableSize, but -1 instead of a throw: for checks that walk untrusted references. */
+  /**
+   * Usable bytes of the allocated block at `offset`, read from its own header alone (-1
+   * when that says it is no allocated block). For a block the caller holds, checked
+   * outside a turn: blockSize also follows the links of its neighbours, which another
+   * process may be rewriting in its turn (a split or a merge next door), and would
+   * then take a sound block for a damaged one.
+   */
+  heldBlockSize(offset: number): number {
+    const h = offset - Block.HeaderSize
+    if ((offset >>> 0) !== offset || (offset & 15) !== 0 || h < this.first || h >= this.end) return -1
+    const word = this.words[(h >>> 2) + 1]!
+    const size = (word & Block.SizeMask) >>> 0
+    if ((word & Block.FlagMask) !== 0 || size < Block.MinSize || h + size > this.end) return -1
+    return size - Block.HeaderSize
+  }
+
   /** Bytes the block at `offset` takes from the heap, header and rounding included (what `used` counts); -1 when it is no live block. */
   blockFootprint(offset: number): number {
     const h = this.blockOf(offset)

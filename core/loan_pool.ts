@@ -319,11 +319,16 @@ export class LoanPool {
     return view
   }
 
-  /** The array of the entry at `at`, checked to be a live loan block holding `bytes` (ERR_SHM_CORRUPT otherwise). */
+  /**
+   * The array of the entry at `at` (held by this handle), checked to be a live loan block
+   * holding `bytes` (ERR_SHM_CORRUPT otherwise). Outside a turn: only the block's own
+   * header is read (Allocator.heldBlockSize); nobody else frees or resizes a held entry's array.
+   */
   private arrayOf(at: number, bytes: number): number {
     const heap = this.heap
     const block = heap.record(heap.u32[(at + LoanEntry.Block) >>> 2]!, InternalKind.LoanBlock)
-    return heap.block(block, LoanBlockRec.Data + bytes, 'loan array')
+    if (heap.allocator.heldBlockSize(block) < LoanBlockRec.Data + bytes) throw corrupt(`loan array ${block} is not a live block of at least ${LoanBlockRec.Data + bytes} bytes`)
+    return block
   }
 
   /** Whether this handle holds the loan `ticket` names (lent or received, not released or sent). */
