@@ -244,7 +244,11 @@ export class Turn {
 
 /** Values that never come back mapped: they are copied in and out (put stores nothing for them). */
 function isCopiedValue(value: unknown): boolean {
-  return typeof value !== 'object' || value === null || value instanceof Date || value instanceof RegExp || value instanceof Error || value instanceof ArrayBuffer
+  if (typeof value !== 'object' || value === null) return true
+  // A mapped view first: one MAPPED lookup, where each \`instanceof\` below would call a
+  // Proxy view's getPrototypeOf trap (four traps were 8% of a destroy).
+  if (mappedHandleOf(value) !== undefined) return false
+  return value instanceof Date || value instanceof RegExp || value instanceof Error || value instanceof ArrayBuffer
 }
 
 /** @deprecated use Turn (the same object: the `tx` of `shm.access(tx => …)`). */
