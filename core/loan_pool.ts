@@ -21,11 +21,14 @@
 // next loan's: the API refuses a released view (ERR_SHM_STALE, from its generation),
 // but element reads cannot be checked (a TypedArray has no hook) — read a received
 // loan before releasing it. A holder is gone when its process is, or its handle is no
-// longer listed (closed, or its worker thread ended: core/handles.ts). Left for later
-// (issue #14): a sender killed between marking a loan in flight and publishing its
-// message leaks that entry. (Marking it only after publishing would close that, if a
-// receiver also accepted a loan still held by the handle its slot's WriterId names —
-// and the sender's late mark then found it taken.)
+// longer listed (closed, or its worker thread ended: core/handles.ts).
+// A send marks its loans (and its frame's array) in flight only once it has claimed
+// ring slots and written them, just before it publishes (core/messages.ts launch): a
+// sender killed while it waits for room still holds them, and they come back like any
+// dead holder's. Left for later (issue #14): one killed in the few instructions between
+// that mark and publishing leaks those entries. (Marking them only after publishing
+// would close that, if a receiver also accepted a loan still held by the handle its
+// slot's WriterId names — and the sender's late mark then found it taken.)
 import { corrupt, ShmError } from './errors'
 import type { Heap } from './heap'
 import { Header } from './layout'
@@ -260,6 +263,15 @@ export class LoanPool {
       const at = entryOffset(table, loans[i]!)
       if (this.heap.u32[(at + LoanEntry.Generation) >>> 2] !== loans[i + 1]) continue
       Atomics.compareExchange(this.heap.i32, (at + LoanEntry.State) >>> 2, LOAN_IN_FLIGHT, 0)
+    }
+  }
+
+  /** Frame arrays this handle lent itself (lendFrame) and did not send after all: (entry, generation) pairs, back to the pool. */
+  giveBack(frames: readonly number[]): void {
+    const table = this.tableRef()
+    for (let i = 0; i < frames.length; i += 2) {
+      const at = entryOffset(table, frames[i]!)
+      if (this.holds({ pool: this, entry: frames[i]!, generation: frames[i + 1]! })) this.free(at)
     }
   }
 

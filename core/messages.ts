@@ -50,8 +50,10 @@ export interface Outgoing {
   pooled: boolean
   /** Record references the frame lists, retained for it. */
   refs: readonly number[]
-  /** The loans it carries, (entry, generation) pairs: in flight until received (abandon gives them back). */
+  /** The loans it carries, (entry, generation) pairs: still held by this handle until launch marks them in flight. */
   loans: readonly number[]
+  /** launch marked the loans (and a pooled frame's array) in flight: abandon must take them back. */
+  launched: boolean
   /** Ring slots it takes: 1 for a Frame record, more for a frame that spans slots. */
   span: number
 }
@@ -127,11 +129,7 @@ export class Messages {
     const carried = enc.loans()
     const loans = carried.length === 0 ? NO_REFS : carried.slice()
     const inRing = length <= ring.maxFrame
-    if (refs.length === 0 && inRing) {
-      // Nothing can fail from here: the loans are the message's.
-      if (loans.length !== 0) this.loanPool.sendAll(loans)
-      return { length, bytes: null, record: 0, generation: 0, pooled: false, refs, loans, span: ring.slotsFor(length) }
-    }
+    if (refs.length === 0 && inRing) return { length, bytes: null, record: 0, generation: 0, pooled: false, refs, loans, launched: false, span: ring.slotsFor(length) }
     if (length > FRAME_LENGTH) throw new ShmError('ERR_SHM_FULL', `a message frame of ${length} bytes is larger than a channel carries (1 GiB); send the data by reference: put it with tx.put and send the view`)
     if (refs.length === 0) {
       const pooled = this.pooledFrame(length, loans)
@@ -147,14 +145,13 @@ export class Messages {
           heap.retain(ref)
         }
         const flagged = refs.length > 0 ? length | WITH_REFS : length
-        if (inRing) return { length: flagged, bytes: enc.toBytes(), record: 0, generation: 0, pooled: false, refs, loans, span: ring.slotsFor(length) }
+        if (inRing) return { length: flagged, bytes: enc.toBytes(), record: 0, generation: 0, pooled: false, refs, loans, launched: false, span: ring.slotsFor(length) }
         const record = heap.allocRecord(InternalKind.Frame, FrameRec.Data + length)
         heap.u32[(record + FrameRec.ByteLength) >>> 2] = length
         enc.writeTo(heap.u8, record + FrameRec.Data, this.bulk)
-        return { length: flagged, bytes: null, record, generation: heap.generationOf(record), pooled: false, refs, loans, span: 1 }
+        return { length: flagged, bytes: null, record, generation: heap.generationOf(record), pooled: false, refs, loans, launched: false, span: 1 }
       })
     })
-    if (loans.length !== 0) this.loanPool.sendAll(loans)
     return out
   }
 
@@ -172,9 +169,7 @@ export class Messages {
       throw err
     }
     this.encoder.writeTo(this.heap.u8, frame.data, this.bulk)
-    // Nothing can fail from here: the frame's array and the loans it carries are the message's.
-    this.loanPool.sendAll([frame.entry, frame.generation, ...loans])
-    return { length, bytes: null, record: frame.entry + 1, generation: frame.generation, pooled: true, refs: NO_REFS, loans, span: 1 }
+    return { length, bytes: null, record: frame.entry + 1, generation: frame.generation, pooled: true, refs: NO_REFS, loans, launched: false, span: 1 }
   }
 
   /** In a turn: drops the reference this process owns through `view` (a value received by reference). */
@@ -207,8 +202,24 @@ export class Messages {
     if (out.record === 0 && out.bytes === null) out.bytes = this.encoder.toBytes()
   }
 
-  /** Writes a prepared frame into the `out.span` slots a send claimed at `pos` (publish the head next). */
+  /**
+   * Writes a prepared frame into the `out.span` slots a send claimed at `pos` and marks
+   * what it carries in flight (publish the head next). Not before: a sender killed while
+   * it waits for room still holds its loans, and they come back like a dead holder's.
+   */
   write(ring: Ring, slot: number, pos: number, out: Outgoing): void {
+    this.writeSlots(ring, slot, pos, out)
+    if (!out.launched) this.launch(out)
+  }
+
+  /** The loans a frame carries, and the pool array a pooled frame is in, leave this handle. Nothing can fail after this. */
+  private launch(out: Outgoing): void {
+    if (out.pooled) this.loanPool.sendAll([out.record - 1, out.generation, ...out.loans])
+    else if (out.loans.length !== 0) this.loanPool.sendAll(out.loans)
+    out.launched = true
+  }
+
+  private writeSlots(ring: Ring, slot: number, pos: number, out: Outgoing): void {
     const heap = this.heap
     if (out.record === 0) {
       if (out.span === 1) {
@@ -232,9 +243,11 @@ export class Messages {
 
   /** Undoes `prepare` for a frame that was not sent (a full ring, a timeout). */
   abandon(out: Outgoing): void {
-    if (out.loans.length !== 0) this.loanPool.unsendAll(out.loans)
+    // Launched by a write whose slot a receiver then skipped (it took this sender for a dead one).
+    if (out.launched && out.loans.length !== 0) this.loanPool.unsendAll(out.loans)
     if (out.pooled) {
-      this.loanPool.dropInFlight([out.record - 1, out.generation])
+      if (out.launched) this.loanPool.dropInFlight([out.record - 1, out.generation])
+      else this.loanPool.giveBack([out.record - 1, out.generation])
       return
     }
     if (out.record === 0 && out.refs.length === 0) return

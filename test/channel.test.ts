@@ -421,6 +421,35 @@ describe('loans: bulk bytes without copies', () => {
     }
   })
 
+  it('a sender killed while its send waits for room still holds its loans and its frame array: they come back to the pool', async () => {
+    const shm = SharedMemory.create({ name: uniqueName('chloanwait'), size: 8 << 20 })
+    try {
+      const ch = shm.channel<Uint8Array>('bulk', { capacity: 2 })
+      const child = startChild('loan-blocked-sender.ts', [shm.name])
+      expect(await child.next()).toBe('full')
+      // The two queued loans are in flight; the waiting send has lent a loan and an array for its frame.
+      await vi.waitFor(() => expect(shm.check().loans.held + shm.check().loans.inFlight).toBe(4), { timeout: 10_000 })
+      child.proc.kill('SIGKILL')
+      await child.exited
+      for (let k = 1; k <= 2; k++) {
+        const got = ch.tryReceive()!
+        expect([got.length, got[0], got[999]]).toEqual([1000, k, k])
+        ch.release(got)
+      }
+      expect(ch.tryReceive()).toBeUndefined()
+      // Nothing was left in flight: the waiting send's entries are held by the dead process…
+      expect(shm.check().loans).toMatchObject({ held: 2, inFlight: 0 })
+      // … and come back when the pool runs out: all 256 entries can be lent.
+      const held: Uint8Array[] = []
+      for (let k = 0; k < 256; k++) held.push(ch.loan(1000))
+      expect(shm.check().loans).toMatchObject({ entries: 256, held: 256, inFlight: 0 })
+      for (const b of held) ch.release(b)
+      expect(shm.check().loans).toMatchObject({ held: 0, inFlight: 0 })
+    } finally {
+      shm.close()
+    }
+  })
+
   it('free pooled arrays go back to the allocator when the heap would be full without them', () => {
     const shm = SharedMemory.create({ name: uniqueName('chloanfull'), size: 4 << 20 })
     try {
