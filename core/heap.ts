@@ -146,22 +146,60 @@ export class Heap {
 
   /** Remembers `view` as the one view of record `ref`; returns it. */
   cacheView<T extends object>(ref: number, view: T): T {
+    if (ref === this.uncachedRoot) return view
     if (--this.viewsUntilSweep === 0) this.sweepViews()
     this.views.set(ref, new CachedView(view, this.u32[(ref + Rec.Generation) >>> 2]!))
     return view
   }
 
-  /** One more reference this process owns through its view of `ref` (tx.put, tx.takeMessage). */
-  addOwned(ref: number): void {
-    const entry = this.views.get(ref)
-    if (entry !== undefined) entry.owned++
+  /**
+   * The fresh record tx.put is making its view of, while nothing else refers to it: that
+   * view is cached only once it is shared (adoptView), since until then no other read
+   * can reach the record. Most put results are never shared, and a WeakRef per view
+   * kept every one of them alive through young-generation collections (a third of a
+   * put + destroy of a small object went to the cache and the GC).
+   */
+  private uncachedRoot = -1
+
+  /** Makes the view of `ref` that `make` returns without caching it (tx.put of a fresh record only referred to by its caller). */
+  viewUncached<T>(ref: number, make: () => T): T {
+    this.uncachedRoot = ref
+    try {
+      return make()
+    } finally {
+      this.uncachedRoot = -1
+    }
   }
 
-  /** Takes back one reference owned through `view` of `ref`; false if it owns none (tx.destroy). */
-  takeOwned(ref: number, view: object): boolean {
+  /**
+   * `view`, a view of record `ref` in its current generation, is being stored or sent:
+   * from now on other reads can reach the record, so it becomes the cached one (a
+   * tx.put result that was not cached yet).
+   */
+  adoptView(ref: number, view: object): void {
     const entry = this.views.get(ref)
-    if (entry === undefined || entry.owned === 0 || entry.deref() !== view) return false
-    entry.owned--
+    if (entry !== undefined && entry.generation === this.u32[(ref + Rec.Generation) >>> 2] && entry.deref() !== undefined) return
+    this.cacheView(ref, view)
+  }
+
+  /**
+   * References this process owns through its views (put and take results not destroyed
+   * yet), by record. Views are one per record per process, so counting by record is
+   * counting by view; and a process can never drop more references than it owns.
+   */
+  private readonly owned = new Map<number, number>()
+
+  /** One more reference this process owns through its view of `ref` (tx.put, tx.takeMessage). */
+  addOwned(ref: number): void {
+    this.owned.set(ref, (this.owned.get(ref) ?? 0) + 1)
+  }
+
+  /** Takes back one reference this process owns through its view of `ref`; false if it owns none (tx.destroy). */
+  takeOwned(ref: number): boolean {
+    const n = this.owned.get(ref)
+    if (n === undefined) return false
+    if (n === 1) this.owned.delete(ref)
+    else this.owned.set(ref, n - 1)
     return true
   }
 
@@ -268,8 +306,6 @@ export class Heap {
 class CachedView extends WeakRef<object> {
   /** The generation of the record when the view was made. */
   readonly generation: number
-  /** References this process owns through the view (put/take results not destroyed yet). */
-  owned = 0
 
   constructor(view: object, generation: number) {
     super(view)

@@ -25,7 +25,7 @@ import type { Ring } from './ring'
 import { LoanPool } from './loan_pool'
 import { FrameEncoder, frameLoans, frameRefs, readFrame, type FrameLoan, type FrameSegmentView } from './values/frame'
 import { readRecord } from './values/decode'
-import { sharedRecordOf } from './values/mapped_handle'
+import { shareRecordOf, sharedRecordOf } from './values/mapped_handle'
 import { releaseRecord } from './values/release'
 
 
@@ -69,7 +69,7 @@ export class Messages {
       const ticket = this.loanPool.ticketOf(value)
       if (ticket !== undefined) return { loan: ticket.entry, generation: ticket.generation }
     }
-    const ref = sharedRecordOf(this.heap, value)
+    const ref = shareRecordOf(this.heap, value)
     if (ref < 0) {
       // A raw view of the segment (not a record) travels as its place: the same bytes.
       const heap = this.heap
@@ -176,7 +176,7 @@ export class Messages {
   release(view: object): boolean {
     const heap = this.heap
     const ref = sharedRecordOf(heap, view)
-    if (ref < 0 || !heap.takeOwned(ref, view)) return false
+    if (ref < 0 || !heap.takeOwned(ref)) return false
     this.collected.unregister(view)
     this.holders.unhold(ref)
     releaseRecord(heap, ref, heap.kindOf(ref), true)

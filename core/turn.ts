@@ -14,7 +14,7 @@ import './values/views'
 import { ShmError } from './errors'
 import type { Heap } from './heap'
 import { checkOptions } from './options'
-import { FIRST_REF_TAG, Tag } from './records'
+import { FIRST_REF_TAG, Rec, Tag } from './records'
 
 
 /** tx.stats() and shm.stats(): the allocator's figures, and the loan pool's. */
@@ -118,7 +118,9 @@ export class Turn {
       return value
     }
     try {
-      const view = readRecord(heap, tag, num, true) as T
+      // A fresh record only its caller refers to: its view is cached once it is shared (Heap.adoptView).
+      const fresh = heap.u32[(num + Rec.RefCount) >>> 2] === 1
+      const view = (fresh ? heap.viewUncached(num, () => readRecord(heap, tag, num, true)) : readRecord(heap, tag, num, true)) as T
       // The record is the view's (an Instance's view stands for the Instance record).
       this.ownRef(num)
       return view
@@ -187,7 +189,7 @@ export class Turn {
     this.heap.checkTurn()
     if (isCopiedValue(mapped)) return
     const ref = this.refOf(mapped as object, 'destroy')
-    if (!this.heap.takeOwned(ref, mapped as object)) {
+    if (!this.heap.takeOwned(ref)) {
       throw new ShmError(
         'ERR_INVALID_ARGUMENT',
         'tx.destroy takes a value returned by tx.put or tx.takeMessage, once per call that returned it: each of those holds a reference to its record. This one holds none — it was read out of a container or a message (destroying it would free a record its parent still points to), it is a copy (messages are copies unless sent by reference), or it was destroyed already. Remove it from its container, or destroy the value you put or took',

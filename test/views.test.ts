@@ -1,7 +1,7 @@
 // One view per record per process, generations across processes, and the references
 // a process holds through its views (released by close, and after it dies).
 import { afterEach, describe, expect, it } from 'vitest'
-import { SharedMemory, defineStruct } from 'interprocess-objects'
+import { SharedMemory, defineStruct, registerClass } from 'interprocess-objects'
 import { startChild, startThread, uniqueName, type Child } from './helpers/processes'
 import { shmError } from './helpers/segments'
 
@@ -58,6 +58,49 @@ describe('identity', () => {
       expect(shmError(() => tx.destroy(first)).code).toBe('ERR_INVALID_ARGUMENT')
       tx.destroy(v)
     })
+    expect(shm.check().clean).toBe(true)
+  })
+
+  it('a put result is the one view of its record wherever it is shared later: stored, put again, sent by reference, in a later turn', () => {
+    const shm = create()
+    const Pair = defineStruct({ a: 'int32', b: 'int32' }, 'ViewsPair')
+    class Tagged {
+      constructor(public label = 'x') {}
+    }
+    registerClass(Tagged)
+    const round = (): number => {
+      const cyclic: { self?: unknown; n: number } = { n: 1 }
+      cyclic.self = cyclic
+      const made = [() => ({ k: 1 }), () => [1, 2], () => new Map([['k', 1]]), () => new Set([1]), () => new Float64Array([1.5]), () => Pair.view(new Uint8Array(Pair.byteLength)), () => new Tagged(), () => cyclic]
+      const { root, results } = shm.access((tx) => ({ root: tx.put({ box: [] as unknown[] }), results: made.map((make) => tx.put(make())) }))
+      const held = results.length
+      shm.access((tx) => {
+        const c = results[held - 1] as typeof cyclic
+        expect(c.self).toBe(c) // a cycle given to put reaches the result itself
+        results.forEach((v, i) => {
+          root.box.push(v)
+          expect(root.box[i]).toBe(v)
+          expect(tx.put(v)).toBe(v)
+          tx.destroy(v)
+          tx.putMessage({ wrapped: v }, { channel: 'self' })
+          const wrapped = (tx.takeMessage({ channel: 'self' }) as { wrapped: unknown }).wrapped
+          expect(wrapped).toBe(v)
+          tx.destroy(wrapped) // a value received by reference owns a reference, as a take result does
+          tx.putMessage(v, { channel: 'self' })
+          const taken = tx.takeMessage({ channel: 'self' })
+          expect(taken).toBe(v)
+          tx.destroy(taken)
+        })
+        // Owned once each (put); the box and the cycle hold the rest.
+        for (const v of results) tx.destroy(v)
+        c.self = null
+        for (const v of results) expect(shmError(() => tx.destroy(v)).code).toBe('ERR_INVALID_ARGUMENT')
+        tx.destroy(root)
+      })
+      return shm.stats().used
+    }
+    const warm = round() // the channel and this handle's list of held references stay
+    expect(round()).toBe(warm)
     expect(shm.check().clean).toBe(true)
   })
 

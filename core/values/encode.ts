@@ -7,7 +7,7 @@ import {
   Arr, Big, Bin, BinaryKind, Entry, ENTRY_SIZE, FIRST_REF_TAG, Hash, Inst, RecFlag, Slot, SLOT_SIZE, StructRec, Tag,
 } from '../records'
 import { classNameOf, isFrozenRequest, structOf, v8Serialize } from './registry'
-import { sharedRecordOf } from './mapped_handle'
+import { shareRecordOf } from './mapped_handle'
 import { writeStringRecord } from './strings'
 import { binaryKindOf } from './binary_kinds'
 import { hashKey, sameKey, timeOf } from './hash'
@@ -149,7 +149,7 @@ function encodeObject(ctx: EncodeContext, value: object): void {
   }
   // Already in this segment (a mapped container, TypedArray or struct): share it rather than copy it.
   heap.checkTurn()
-  const shared = sharedRecordOf(heap, value)
+  const shared = shareRecordOf(heap, value)
   if (shared >= 0) {
     heap.retain(shared)
     return inline(ctx, heap.kindOf(shared) as Tag, 0, shared)

@@ -48,6 +48,17 @@ export function sharedRecordOf(heap: Heap, value: object): number {
   return struct === undefined ? -1 : recordOfBytes(heap, struct.bytes, Tag.Struct)
 }
 
+/**
+ * sharedRecordOf for a value about to be stored or sent by reference: from then on other
+ * reads reach its record, so a view of it becomes the cached one (Heap.adoptView: a
+ * tx.put result is not cached until then).
+ */
+export function shareRecordOf(heap: Heap, value: object): number {
+  const ref = sharedRecordOf(heap, value)
+  if (ref >= 0 && mappedHandleOf(value) !== undefined) heap.adoptView(ref, value)
+  return ref
+}
+
 /** Where a Binary or Struct record's data starts. */
 export function dataOffset(heap: Heap, ref: number): number {
   return heap.kindOf(ref) === Tag.Struct ? StructRec.Data : Bin.Data
