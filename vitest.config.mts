@@ -19,6 +19,8 @@ export default defineConfig({
     globalSetup: ['test/global-setup.ts'],
     // Each file in its own process: the addon and real segments are per process.
     pool: 'forks',
+    // Tests that views nobody can reach give back what they held call gc() (helpers/segments.ts afterCollection).
+    execArgv: ['--expose-gc'],
     testTimeout: 60_000,
     hookTimeout: 60_000,
   },

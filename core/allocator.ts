@@ -189,7 +189,11 @@ export class Allocator {
       return this.allocOnce(size)
     } catch (err) {
       // Loan arrays kept for reuse (core/loan_pool.ts) go back first: the heap is full only without them.
-      if (this.whenFull === undefined || !(err instanceof ShmError) || err.code !== 'ERR_SHM_FULL' || this.whenFull() === 0) throw err
+      if (this.whenFull === undefined || !(err instanceof ShmError) || err.code !== 'ERR_SHM_FULL') throw err
+      if (this.whenFull() === 0) {
+        const hint = this.fullHint?.()
+        throw hint ? new ShmError('ERR_SHM_FULL', `${err.message}. ${hint}`) : err
+      }
       return this.allocOnce(size)
     }
   }
@@ -199,6 +203,8 @@ export class Allocator {
    * reuse (the loan pool's free arrays) and returns the bytes it freed (0: none).
    */
   whenFull: (() => number) | undefined
+  /** What else the ERR_SHM_FULL of a full heap should say (where memory is held that whenFull could not give back), if anything. */
+  fullHint: (() => string | undefined) | undefined
 
   private allocOnce(size: number): number {
     if ((size >>> 0) !== size || size > this.maxRequest) return this.allocFailed(size)

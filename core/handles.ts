@@ -67,6 +67,17 @@ export function handleRuns(segment: Segment, pid: number, identity: number): boo
   return Atomics.load(segment.words, Header.HandlesOverflow >>> 2) !== 0
 }
 
+/** Whether any handle but `mine` (pid | identity << 32, as listed) may be open: one is listed, or some could not be. */
+export function othersOpen(segment: Segment, pid: number, identity: number): boolean {
+  const table = handleTable(segment)
+  const mine = (BigInt(identity >>> 0) << 32n) | BigInt(pid >>> 0)
+  for (let i = 0; i < HANDLE_SLOTS; i++) {
+    const seen = Atomics.load(table, i)
+    if (seen !== 0n && seen !== mine) return true
+  }
+  return Atomics.load(segment.words, Header.HandlesOverflow >>> 2) !== 0
+}
+
 /** The table's entries, over the segment's bytes. */
 function handleTable(segment: Segment): BigUint64Array {
   return new BigUint64Array(segment.bytes.buffer, segment.bytes.byteOffset + Header.Handles, HANDLE_SLOTS)

@@ -194,6 +194,24 @@ export class Heap {
     this.owned.set(ref, (this.owned.get(ref) ?? 0) + 1)
   }
 
+  /**
+   * Set by the handle (core/view_holds.ts): what gives a byte view read out of a
+   * container its own reference. Null in a heap without a handle (nothing holds then).
+   */
+  viewHolds: { hold(ref: number, view: object): void } | null = null
+
+  /**
+   * `view`, the cached view of Binary record `ref`, was just read out of a container:
+   * it holds the record from now on (once per view), so that no free — here or in
+   * another process — can reuse the bytes its unchecked element reads see.
+   */
+  holdByteView(ref: number, view: unknown): void {
+    const entry = this.views.get(ref)
+    if (entry === undefined || entry.held || this.viewHolds === null || entry.deref() !== view) return
+    this.viewHolds.hold(ref, view as object)
+    entry.held = true
+  }
+
   /** Takes back one reference this process owns through its view of `ref`; false if it owns none (tx.destroy). */
   takeOwned(ref: number): boolean {
     const n = this.owned.get(ref)
@@ -306,6 +324,8 @@ export class Heap {
 class CachedView extends WeakRef<object> {
   /** The generation of the record when the view was made. */
   readonly generation: number
+  /** The view holds a reference of its own until it is collected (a byte view read out of a container: holdByteView). */
+  held = false
 
   constructor(view: object, generation: number) {
     super(view)

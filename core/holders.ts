@@ -6,8 +6,10 @@
 //
 // A process (one handle of the segment: pid + start stamp + handle token) holds a
 // reference for each view that tx.put or tx.takeMessage returned and it has not
-// destroyed, and one for each channel handle it has open (shm.channel). (Views read out of containers hold none: they borrow their record and
-// check its generation instead.)
+// destroyed, one for each channel handle it has open (shm.channel), and one for each
+// TypedArray, DataView or Buffer it read out of a container, until garbage collection
+// takes that view (core/view_holds.ts). (Other views read out of containers hold none:
+// they borrow their record and check its generation instead.)
 //
 // Directory (Header.Holders → block): +0 slot capacity, +4 slots in use, then slots
 // of 16 bytes: +0 pid (0 = free), +4 identity (core/lock.ts identityOf), +8 list (a

@@ -18,8 +18,11 @@ export const MAGIC = 0x424f5049
  *    LoanPoolRec) and travel in frames as loan pool entries (frame tag Loan); open
  *    handles are listed at Header.Handles, and ring slots name their writer's and
  *    reader's handle (RingSlot.WriterId, ReaderId).
+ * 6: TypedArrays read out of containers hold their records (core/view_holds.ts); a
+ *    handle whose heap is full asks the others to collect theirs
+ *    (Header.CollectRequests).
  */
-export const LAYOUT_VERSION = 5
+export const LAYOUT_VERSION = 6
 
 /** Segment header, at offset 0. */
 export const enum Header {
@@ -44,6 +47,7 @@ export const enum Header {
   LoanPool = 2056, // u32, ref to the loan pool (core/loan_pool.ts), 0 until the first loan
   HandlesOverflow = 2060, // u32, 1 once a handle found the handle table full (core/handles.ts)
   Handles = 2064, // HANDLE_SLOTS × u64: the open handles, pid | identity << 32 (core/handles.ts)
+  CollectRequests = 3024, // u32, counts allocations that found the heap full: each asks the others to give back what their collected views held (core/view_holds.ts)
   ChannelRoot = 3072, // channel table, up to HeapStart
   HeapStart = 4096,
 }

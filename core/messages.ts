@@ -27,6 +27,7 @@ import { FrameEncoder, frameLoans, frameRefs, readFrame, type FrameLoan, type Fr
 import { readRecord } from './values/decode'
 import { shareRecordOf, sharedRecordOf } from './values/mapped_handle'
 import { releaseRecord } from './values/release'
+import type { ViewHolds } from './view_holds'
 
 
 /** The shared empty list for the common message without references or loans (never written to). */
@@ -104,13 +105,14 @@ export class Messages {
   }
   /** Where frames that span slots are put together (read) and laid out (write). */
   private scratch = new Uint8Array(4096)
-  /** Views received by reference that garbage collection releases if the receiver does not. */
-  private readonly collected = new FinalizationRegistry<{ ref: number; generation: number }>((held) => this.releaseCollected(held))
+  /** Views received by reference are released by garbage collection if the receiver does not. */
+  private readonly viewHolds: ViewHolds
 
-  constructor(heap: Heap, holders: Holders, inTurn: InTurn) {
+  constructor(heap: Heap, holders: Holders, inTurn: InTurn, viewHolds: ViewHolds) {
     this.heap = heap
     this.holders = holders
     this.inTurn = inTurn
+    this.viewHolds = viewHolds
     this.loanPool = new LoanPool(heap, inTurn)
   }
 
@@ -177,24 +179,10 @@ export class Messages {
     const heap = this.heap
     const ref = sharedRecordOf(heap, view)
     if (ref < 0 || !heap.takeOwned(ref)) return false
-    this.collected.unregister(view)
+    this.viewHolds.forget(view)
     this.holders.unhold(ref)
     releaseRecord(heap, ref, heap.kindOf(ref), true)
     return true
-  }
-
-  private releaseCollected(held: { ref: number; generation: number }): void {
-    if (this.heap.segment.closed) return
-    try {
-      this.inTurn(() => {
-        const heap = this.heap
-        // Only a reference this process still holds (not destroyed or released meanwhile).
-        if (heap.generationOf(held.ref) !== held.generation || !this.holders.unhold(held.ref)) return
-        releaseRecord(heap, held.ref, heap.kindOf(held.ref))
-      })
-    } catch {
-      // No turn now (a damaged heap, a closing handle): the reference goes with the handle.
-    }
   }
 
   /** Copies an inline frame out of the encoder, so that other sends can run before this one is written (a send that waits). */
@@ -357,7 +345,7 @@ export class Messages {
       heap.addOwned(ref)
       // Released when collected, if the receiver does not release (or destroy) it first.
       const view = received[i]
-      if (typeof view === 'object' && view !== null) this.collected.register(view, { ref, generation: heap.generationOf(ref) }, view)
+      if (typeof view === 'object' && view !== null) this.viewHolds.watch(ref, view)
     }
     if (record !== 0) heap.freeRecord(record)
     return value

@@ -68,6 +68,8 @@ export interface NativeBinding {
   guardTurn(id: number, offset: number): void
   guardListing(id: number, offset: number, low: number, high: number): void
   yieldCpu(): void
+  /** Tells V8 that this thread's objects keep `delta` more (or fewer) bytes alive outside its heap; returns the new total. */
+  adjustExternalMemory(delta: number): number
   /**
    * Opens this thread's notifier (one per thread: main or worker): a datagram socket bound
    * at (process.pid, nonce) that another process wakes with `notify`. After each batch of

@@ -8,6 +8,7 @@ import { Heap } from './heap'
 import { mappedHandleOf } from './values/mapped_handle'
 import { releaseRecord } from './values/release'
 import { Holders } from './holders'
+import { ViewHolds } from './view_holds'
 import { HandleListing } from './handles'
 import { TurnLock } from './lock'
 import type { WaitMode } from './waiting'
@@ -84,6 +85,8 @@ export class SharedMemory {
   /** This handle's entry in the segment's handle table (core/handles.ts). */
   private readonly listing: HandleListing
   private readonly messages: Messages
+  /** What TypedArrays read out of containers hold (core/view_holds.ts). */
+  private readonly viewHolds: ViewHolds
   /** What Channel objects of this handle use of it. */
   private readonly channelHost: ChannelHost
   /** Handles the in-turn forms (tx.putMessage, tx.takeMessage…) use, one per channel name, held until close. */
@@ -97,10 +100,14 @@ export class SharedMemory {
     this.holders = new Holders(this.heap)
     this.listing = new HandleListing(segment)
     const inTurn = <T>(fn: () => T): T => (this.heap.inTurn ? fn() : this.access(() => fn()))
-    this.messages = new Messages(this.heap, this.holders, inTurn)
-    // A full heap takes back the loan pool's free arrays before it says so.
+    const viewHolds = (this.viewHolds = new ViewHolds(this.heap, this.holders, inTurn))
+    this.heap.viewHolds = viewHolds
+    this.messages = new Messages(this.heap, this.holders, inTurn, viewHolds)
+    // A full heap takes back the loan pool's free arrays, and what views this handle no
+    // longer reaches held, before it says so.
     const loanPool = this.messages.loanPool
-    this.heap.allocator.whenFull = () => loanPool.drain()
+    this.heap.allocator.whenFull = () => loanPool.drain() + viewHolds.reclaim()
+    this.heap.allocator.fullHint = () => viewHolds.pinnedHint()
     const holders = this.holders
     const heap = this.heap
     this.channelHost = {
@@ -291,6 +298,7 @@ export class SharedMemory {
         this.recovery = recoverTurn(heap, this.lock.tookOverFrom)
         this.holders.sweepDead()
       } else if (!checking) refuseMarkedCorrupt(heap)
+      if (!checking) this.viewHolds.onTurn()
       const result = fn(tx)
       if (isThenable(result)) {
         // Its rejection (often ERR_SHM_NO_TURN from code after an await) is ours to drop:

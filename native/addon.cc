@@ -160,6 +160,7 @@ class Addon : public Napi::Addon<Addon> {
         InstanceMethod("guardTurn", &Addon::GuardTurn),
         InstanceMethod("guardListing", &Addon::GuardListing),
         InstanceMethod("yieldCpu", &Addon::YieldCpuJs),
+        InstanceMethod("adjustExternalMemory", &Addon::AdjustExternalMemory),
         InstanceMethod("notifierOpen", &Addon::NotifierOpen),
         InstanceMethod("notifierRef", &Addon::NotifierRef),
         InstanceMethod("notifierClose", &Addon::NotifierClose),
@@ -575,6 +576,18 @@ class Addon : public Napi::Addon<Addon> {
       case napi_float64_array: case napi_bigint64_array: case napi_biguint64_array: return 8;
       default: return 0;  // a type added after this was written: refuse rather than guess its size
     }
+  }
+
+  // adjustExternalMemory(delta): tells V8 that objects of this thread keep `delta` more
+  // (or, negative, fewer) bytes alive outside its heap — segment records pinned by views
+  // (core/view_holds.ts) — so that its collector runs, and gives them back, before they
+  // fill the segment. An integer of at most 2^40 either way.
+  Napi::Value AdjustExternalMemory(const Napi::CallbackInfo& info) {
+    double delta = NumberArg(info, 0, "delta");
+    if (delta != std::floor(delta) || std::fabs(delta) > 1099511627776.0)
+      throw Napi::RangeError::New(info.Env(), "delta must be an integer of at most 2^40 bytes either way");
+    int64_t total = Napi::MemoryManagement::AdjustExternalMemory(info.Env(), static_cast<int64_t>(delta));
+    return Napi::Number::New(info.Env(), static_cast<double>(total));
   }
 
   Napi::Value YieldCpuJs(const Napi::CallbackInfo& info) {

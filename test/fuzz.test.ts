@@ -23,6 +23,7 @@ import { Holders } from '../core/holders'
 import { checkHeap } from '../core/check'
 import { type ChannelHost } from '../core/message_channel'
 import { Messages } from '../core/messages'
+import { ViewHolds } from '../core/view_holds'
 import { FRAME_LENGTH, WITH_REFS } from '../core/records'
 import { Ring } from '../core/ring'
 import type { Segment } from '../core/segment'
@@ -405,7 +406,7 @@ describe('fuzz: corrupt segments give a ShmError or a value', () => {
      */
     const turnChannels = (holders: Holders): TurnChannels => {
       const inTurn = <T>(fn: () => T): T => fn()
-      const host: ChannelHost = { segment, identity: 0, heap, messages: new Messages(heap, holders, inTurn), inTurn, closeChannel: () => {} }
+      const host: ChannelHost = { segment, identity: 0, heap, messages: new Messages(heap, holders, inTurn, new ViewHolds(heap, holders, inTurn)), inTurn, closeChannel: () => {} }
       const open = new Map<string, Channel>()
       return {
         get: (name, create) => {

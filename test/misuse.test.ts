@@ -32,8 +32,15 @@
 //   drained, the segment holds as many allocations as at the baseline (the lists of
 //   held references may have grown meanwhile); and once both processes closed, it is
 //   back at its baseline byte for byte (the channels freed with their last handles).
-// Raw TypedArray element reads of a freed record cannot check anything: they are only
-// counted (printed at the end), never asserted; raw writes are only made to live ones.
+// A TypedArray read out of a container (get, pop, shift) holds its record while the
+// process can reach the view (core/view_holds.ts): such a record stays live, and raw
+// element reads through it must read the model's contents. Other reads (walks, sorts,
+// iteration) may hold a TypedArray unseen by the model until GC, so a TypedArray the
+// model freed may also read its own old contents instead of throwing ERR_SHM_STALE —
+// never another record's. Raw element reads of a freed record (one whose owner
+// destroyed it) cannot check anything: they are only counted (printed at the end),
+// never asserted; raw writes are only made to live ones. At the end both processes drop
+// their views and collect before the leak check.
 //
 // MISUSE_NIGHTLY=1 runs many more and longer sequences; MISUSE_SEED=<n> replays one
 // run; MISUSE_IGNORE=identity,leak,… keeps going past those failure categories (to see
@@ -46,7 +53,7 @@ import { SharedMemory } from 'interprocess-objects'
 import { childrenDir, uniqueName } from './helpers/processes'
 import { Executor, cmpPrim, keyFits, kindFits, kindNeeded, sortKey, type Action, type Canon, type Node, type Result } from './helpers/misuse-exec'
 import { prng } from './helpers/prng'
-import { inUse, withLoanPool } from './helpers/segments'
+import { afterCollection, inUse, withLoanPool } from './helpers/segments'
 
 const NIGHTLY = process.env.MISUSE_NIGHTLY === '1'
 const RUNS = NIGHTLY ? 5000 : 300
@@ -72,7 +79,7 @@ class Peer {
     this.waiting = []
     this.queue = []
     this.proc = fork(path.join(childrenDir, 'misuse-peer.ts'), [], {
-      execArgv: ['--import', 'tsx'],
+      execArgv: ['--import', 'tsx', '--expose-gc'],
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     })
     this.proc.on('message', (m) => {
@@ -151,6 +158,12 @@ interface MRec {
   kind: Kind
   rank: number
   freed: boolean
+  /**
+   * ta: the processes holding a view of it read out of a container (a get, pop or shift
+   * handle): such a view holds its record while the process can reach it
+   * (core/view_holds.ts), and the executor keeps every handle's view.
+   */
+  heldBy?: Set<number>
   /** obj and map: key → item ('id' included); arr: items; set: members; ta: elements; st: hp. */
   table?: Map<string, Item>
   items?: Item[]
@@ -206,6 +219,7 @@ class Model {
     const stack: number[] = []
     for (const h of this.handles.values()) if (h.owning && !h.destroyed) stack.push(h.sid)
     for (const q of this.queues.values()) for (const msg of q) stack.push(...msgRefs(msg))
+    for (const r of this.recs.values()) if (r.heldBy !== undefined && r.heldBy.size > 0) stack.push(r.sid)
     while (stack.length > 0) {
       const sid = stack.pop()!
       if (seen.has(sid)) continue
@@ -227,8 +241,17 @@ class Model {
     const h = this.handles.get(hid)
     if (h === undefined || h.proc !== proc) return 'none'
     const r = this.recs.get(h.sid)!
-    if (r.freed) return 'stale'
+    // A TypedArray that any read out of a container (a walk, a sort, an iteration…) made a
+    // view of may still be held by that view until it is collected, unseen by the model:
+    // it reads its own contents or throws ERR_SHM_STALE, never another record's.
+    if (r.freed) return r.kind === 'ta' ? 'doomed' : 'stale'
     return this.reachable().has(h.sid) ? 'live' : 'doomed'
+  }
+
+  /** A view read out of a container in `proc`: a TypedArray's holds its record. */
+  borrowed(sid: number, proc: number): void {
+    const r = this.recs.get(sid)!
+    if (r.kind === 'ta') (r.heldBy ??= new Set()).add(proc)
   }
 
   /** End of a turn: what nothing references any more is freed. */
@@ -299,7 +322,12 @@ class Model {
   /** Registers the records a stored Node creates (on success) and returns the item it became. */
   store(n: Node, proc: number): Item {
     if (typeof n !== 'object') return { p: n }
-    if (n.k === 'view') return { r: this.handles.get(n.h)!.sid }
+    if (n.k === 'view') {
+      const sid = this.handles.get(n.h)!.sid
+      // A TypedArray the model had freed, stored again: a view still held it after all.
+      this.recs.get(sid)!.freed = false
+      return { r: sid }
+    }
     if (n.k === 'ref') return { r: n.sid }
     const rank = this.ranks.get(n.sid) ?? 0
     const rec: MRec = { sid: n.sid, kind: n.k, rank, freed: false }
@@ -843,6 +871,7 @@ class Sequence {
         }
         if (!r.view) this.fail('wrong-content', `wanted a view of S${it.r}; ${this.describe(proc, x, r)}`)
         m.handles.set(x.out, { hid: x.out, proc, sid: it.r, owning: false, destroyed: false })
+        m.borrowed(it.r, proc)
         return this.compare(proc, x, r, it.r, r.v, false)
       }
       case 'read': {
@@ -950,6 +979,7 @@ class Sequence {
         if (it !== undefined && 'r' in it) {
           if (!r.view) return this.fail('wrong-content', `wanted a view of S${it.r}; ${this.describe(proc, x, r)}`)
           m.handles.set(x.out, { hid: x.out, proc, sid: it.r, owning: false, destroyed: false })
+          m.borrowed(it.r, proc)
           return this.compare(proc, x, r, it.r, r.v, false)
         }
         const want = it === undefined || it.p === undefined ? { u: 1 } : it.p
@@ -1088,6 +1118,11 @@ describe('misuse fuzz: mapped values never read freed memory', () => {
         const check = proc === 0 ? here.check() : await peer.ask<Result>({ type: 'check' })
         if (!check.ok) seq.fail('corrupt', `shm.check() in ${PROC_NAMES[proc]} after the sequence: ${JSON.stringify(check)}`)
       }
+      // TypedArrays read out of containers hold their records until collected
+      // (core/view_holds.ts): both processes drop every view and collect.
+      here.dropViews()
+      await peer.ask({ type: 'collect' })
+      await afterCollection(() => here.allocations() === baseline)
       // Each process still holds its channel handles, in a list of held references that
       // may have grown: the allocations are counted, not their bytes.
       const allocations = [here.allocations(), await peer.ask<number>({ type: 'allocations' })]

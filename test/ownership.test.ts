@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { SharedMemory, ShmError } from 'interprocess-objects'
 import { uniqueName } from './helpers/processes'
-import { shmError } from './helpers/segments'
+import { afterCollection, shmError } from './helpers/segments'
 
 describe('tx.destroy and ownership', () => {
   let shm: SharedMemory
@@ -22,7 +22,7 @@ describe('tx.destroy and ownership', () => {
     return err
   }
 
-  it('refuses nested views (objects, arrays, Maps, TypedArrays) and leaves the parent whole', () => {
+  it('refuses nested views (objects, arrays, Maps, TypedArrays) and leaves the parent whole', async () => {
     const used = shm.stats().used
     shm.access((tx) => {
       const parent = tx.put({ child: { a: 1 }, list: [{ b: 2 }], map: new Map([['k', new Set([1])]]), bytes: new Uint8Array([1, 2, 3]) })
@@ -39,7 +39,29 @@ describe('tx.destroy and ownership', () => {
       expect(again.message).toMatch(/was freed/)
     })
     expect(shm.check().clean).toBe(true)
+    // parent.bytes, read above, held its record until the view was collected.
+    await afterCollection(() => shm.stats().used === used)
     expect(shm.stats().used).toBe(used)
+  })
+
+  it('a TypedArray read out of a container holds its record: its bytes outlive the container until the view is collected', async () => {
+    const used = shm.stats().used
+    let bytes: Uint8Array | undefined = shm.access((tx) => {
+      const parent = tx.put({ bytes: new Uint8Array([1, 2, 3]) })
+      const read = parent.bytes
+      tx.destroy(parent)
+      return read
+    })
+    // Another put could have reused its memory, had the view not held it.
+    shm.access((tx) => tx.destroy(tx.put({ filler: new Uint8Array([9, 9, 9]) })))
+    expect(Array.from(bytes!)).toEqual([1, 2, 3])
+    expect(shm.access((tx) => Array.from(tx.copy(bytes!)))).toEqual([1, 2, 3])
+    expect(shm.access((tx) => shmError(() => tx.destroy(bytes)).code)).toBe('ERR_INVALID_ARGUMENT') // borrowed: not the caller's to destroy
+    expect(shm.stats().used).toBeGreaterThan(used)
+    bytes = undefined
+    await afterCollection(() => shm.stats().used === used)
+    expect(shm.stats().used).toBe(used)
+    expect(shm.check().clean).toBe(true)
   })
 
   it('a message sent as a plain value is a copy: nothing to destroy, nothing left behind', () => {

@@ -53,8 +53,14 @@ export function readSlot(heap: Heap, at: number, mapped: boolean, memo?: Memo): 
       return heap.f64[(at + Slot.Payload) >>> 3]
     case Tag.Date:
       return new Date(heap.f64[(at + Slot.Payload) >>> 3]!)
-    default:
-      return readRecord(heap, tag, heap.u32[(at + Slot.Payload) >>> 2]!, mapped, memo)
+    default: {
+      const ref = heap.u32[(at + Slot.Payload) >>> 2]!
+      const value = readRecord(heap, tag, ref, mapped, memo)
+      // A TypedArray, DataView or Buffer out of a container keeps its bytes alive (its
+      // element reads cannot be checked for staleness): core/view_holds.ts.
+      if (mapped && tag === Tag.Binary) heap.holdByteView(ref, value)
+      return value
+    }
   }
 }
 

@@ -32,6 +32,34 @@ process.on('message', (step: string) => {
     case 'copy-bytes':
       process.send!(shm.access((tx) => attempt(() => Array.from(tx.copy(bytes!)))))
       break
+    case 'read-bytes':
+      // Outside any turn: a raw element read, which nothing can check.
+      process.send!(Array.from(bytes!))
+      break
+    case 'drop-bytes':
+      // Nothing here reaches the TypedArray any more: collected, its record is given back.
+      bytes = undefined
+      root = undefined
+      ;(globalThis as { gc?: () => void }).gc!()
+      setTimeout(() => process.send!('dropped'), 20)
+      break
+    case 'read-frames':
+      // Reads every TypedArray of the list the parent put (each view holds its record) and
+      // drops them at once: nothing here collects garbage on its own soon.
+      process.send!(
+        shm.access((tx) => {
+          const frames = tx.takeMessage<Float64Array[]>({ channel: 'frames' })
+          let sum = 0
+          for (let i = 0; i < frames.length; i++) sum += frames[i]![0]!
+          tx.destroy(frames)
+          return sum
+        }),
+      )
+      break
+    case 'turn':
+      shm.access(() => {})
+      process.send!('turned')
+      break
     case 'put-and-hold':
       // Puts values it never destroys, then closes: close() must drop what they hold.
       shm.access((tx) => {

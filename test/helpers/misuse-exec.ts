@@ -454,6 +454,13 @@ export class Executor {
     return out
   }
 
+  /** Forgets every view (the sequence is over): what they held goes once they are collected. */
+  dropViews(): void {
+    this.views.clear()
+    this.leaked = undefined
+    this.lastTaken = {}
+  }
+
   /** Bytes in use, apart from the loan pool's free arrays. */
   used(): number {
     return inUse(this.shm!)

@@ -47,3 +47,18 @@ export function inUse(shm: SharedMemory | Turn): number {
   const s = shm.stats()
   return s.used - s.pooled
 }
+
+/**
+ * Collects garbage until `done()` holds (or a few rounds have passed): a view nobody can
+ * reach gives the reference it held back after V8 collects it and this process's event
+ * loop runs its finalizer and one turn (core/view_holds.ts). Needs --expose-gc (the
+ * vitest config passes it; children that need it get it in their execArgv).
+ */
+export async function afterCollection(done: () => boolean): Promise<void> {
+  const gc = (globalThis as { gc?: () => void }).gc
+  if (gc === undefined) throw new Error('afterCollection needs node --expose-gc')
+  for (let round = 0; round < 20 && !done(); round++) {
+    gc()
+    await new Promise((resolve) => setTimeout(resolve, round < 2 ? 0 : 5))
+  }
+}
