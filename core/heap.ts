@@ -118,6 +118,8 @@ export class Heap {
   freeRecord(ref: number): void {
     this.u32[(ref + Rec.Generation) >>> 2] = 0
     this.views.delete(ref)
+    // Nobody owns what is freed (a close, or a sweep, gave the references back): a later record at this offset starts at none.
+    this.owned.delete(ref)
     this.allocator.free(ref)
   }
 

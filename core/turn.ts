@@ -247,7 +247,7 @@ export class Turn {
 /** Values that never come back mapped: they are copied in and out (put stores nothing for them). */
 function isCopiedValue(value: unknown): boolean {
   if (typeof value !== 'object' || value === null) return true
-  // A mapped view first: one MAPPED lookup, where each \`instanceof\` below would call a
+  // A mapped view first: one MAPPED lookup, where each `instanceof` below would call a
   // Proxy view's getPrototypeOf trap (four traps were 8% of a destroy).
   if (mappedHandleOf(value) !== undefined) return false
   return value instanceof Date || value instanceof RegExp || value instanceof Error || value instanceof ArrayBuffer
