@@ -6,7 +6,9 @@
 //
 // A process (one handle of the segment: pid + start stamp + handle token) holds a
 // reference for each view that tx.put or tx.takeMessage returned and it has not
-// destroyed, one for each channel handle it has open (shm.channel), and one for each
+// destroyed, one for each channel handle it has open (shm.channel), the Frame record and
+// references of a message whose send is waiting for room (core/messages.ts listPending),
+// and one for each
 // TypedArray, DataView or Buffer it read out of a container, until garbage collection
 // takes that view (core/view_holds.ts). (Other views read out of containers hold none:
 // they borrow their record and check its generation instead.)
@@ -263,8 +265,11 @@ function releaseHolderSlot(heap: Heap, slot: number): void {
   heap.u32[(dir + Dir.InUse) >>> 2] = Math.max(0, heap.u32[(dir + Dir.InUse) >>> 2]! - 1)
   for (let i = 0; i < count; i++) {
     const ref = heap.u32[(list + i * 4) >>> 2]!
-    if (heap.kindOf(ref) === InternalKind.Channel) closeChannel(heap, ref)
-    else releaseRecord(heap, ref, heap.kindOf(ref))
+    const kind = heap.kindOf(ref)
+    if (kind === InternalKind.Channel) closeChannel(heap, ref)
+    // The frame of a message its dead sender was waiting to send (its references are listed apart).
+    else if (kind === InternalKind.Frame) heap.freeRecord(ref)
+    else releaseRecord(heap, ref, kind)
   }
   if (list !== 0) heap.allocator.free(list)
 }
@@ -282,7 +287,7 @@ export function checkHolders(heap: Heap): number {
     for (let j = 0; j < count; j++) {
       const ref = heap.u32[(list + j * 4) >>> 2]!
       const kind = heap.kindOf(ref)
-      if (heap.allocator.blockSize(ref) < Rec.Body || ((kind < FIRST_REF_TAG || kind > LAST_VALUE_TAG) && kind !== InternalKind.Channel) || heap.u32[(ref + Rec.RefCount) >>> 2] === 0) {
+      if (heap.allocator.blockSize(ref) < Rec.Body || ((kind < FIRST_REF_TAG || kind > LAST_VALUE_TAG) && kind !== InternalKind.Channel && kind !== InternalKind.Frame) || heap.u32[(ref + Rec.RefCount) >>> 2] === 0) {
         throw corrupt(`holder slot ${i} (pid ${heap.i32[(slot + HolderSlot.Pid) >>> 2]}) holds ${ref}, which is not a live record`)
       }
     }

@@ -394,6 +394,12 @@ export class Channel<T = unknown> implements AsyncIterable<T> {
 
   private waitForRoom(out: Outgoing, mode: WaitMode, timeoutMs: number): void {
     const { segment, heap } = this.host
+    // Waiting may take long: what the message retained is listed as this handle's meanwhile.
+    try {
+      this.host.messages.listPending(out)
+    } catch (err) {
+      if (!(err instanceof ShmError) || err.code !== 'ERR_SHM_FULL') throw err
+    }
     const i32 = heap.i32
     const deadline = performance.now() + timeoutMs
     const space = (this.ref + Chan.SpaceSignal) >>> 2

@@ -55,6 +55,8 @@ export interface Outgoing {
   loans: readonly number[]
   /** launch marked the loans (and a pooled frame's array) in flight: abandon must take them back. */
   launched: boolean
+  /** The retained references and the Frame record are listed in this handle's holder slot while the send waits (listPending). */
+  listed?: boolean
   /** Ring slots it takes: 1 for a Frame record, more for a frame that spans slots. */
   span: number
 }
@@ -197,7 +199,32 @@ export class Messages {
    */
   write(ring: Ring, slot: number, pos: number, out: Outgoing): void {
     this.writeSlots(ring, slot, pos, out)
+    if (out.listed === true) this.inTurn(() => this.unlistPending(out))
     if (!out.launched) this.launch(out)
+  }
+
+  /**
+   * A send with references (or a Frame record) is about to wait for room: what it
+   * retained is listed in this handle's holder slot until it is sent, so that if this
+   * process dies meanwhile the next one to sweep the slot gives it all back.
+   */
+  listPending(out: Outgoing): void {
+    if (out.listed === true || (out.refs.length === 0 && (out.record === 0 || out.pooled))) return
+    this.inTurn(() => {
+      const frame = out.record !== 0 && !out.pooled ? 1 : 0
+      // Room first: ERR_SHM_FULL leaves nothing half listed (the send then waits unlisted, as before).
+      this.holders.reserve(out.refs.length + frame)
+      for (const ref of out.refs) this.holders.hold(ref)
+      if (frame === 1) this.holders.hold(out.record)
+      out.listed = true
+    })
+  }
+
+  /** In a turn: the message (or abandon) takes over what listPending listed. */
+  private unlistPending(out: Outgoing): void {
+    for (const ref of out.refs) this.holders.unhold(ref)
+    if (out.record !== 0 && !out.pooled) this.holders.unhold(out.record)
+    out.listed = false
   }
 
   /** The loans a frame carries, and the pool array a pooled frame is in, leave this handle. Nothing can fail after this. */
@@ -240,6 +267,7 @@ export class Messages {
     }
     if (out.record === 0 && out.refs.length === 0) return
     this.inTurn(() => {
+      if (out.listed === true) this.unlistPending(out)
       const heap = this.heap
       // Retained for the frame: dropped again.
       for (const ref of out.refs) releaseRecord(heap, ref, heap.kindOf(ref))

@@ -450,6 +450,34 @@ describe('loans: bulk bytes without copies', () => {
     }
   })
 
+  it('a sender killed while a send with references waits for room: its Frame record and the references it retained come back', async () => {
+    const shm = SharedMemory.create({ name: uniqueName('chrefwait'), size: 1 << 20 })
+    try {
+      const ch = shm.channel<unknown>('refs', { capacity: 2 })
+      const baseline = shm.stats().used
+      const child = startChild('ref-blocked-sender.ts', [shm.name])
+      expect(await child.next()).toBe('full')
+      // The waiting send has retained the value and written its Frame record (~2 KB) …
+      await vi.waitFor(() => expect(shm.stats().used).toBeGreaterThan(baseline + 5000), { timeout: 10_000 })
+      // … and lists both in its holder slot a few µs later, before it sleeps.
+      await new Promise((resolve) => setTimeout(resolve, 300))
+      child.proc.kill('SIGKILL')
+      await child.exited
+      expect([ch.tryReceive(), ch.tryReceive(), ch.tryReceive()]).toEqual([1, 2, undefined])
+      // The next handle to hold something sweeps the dead one's slot: its put, the message's reference, the Frame record.
+      const other = SharedMemory.open({ name: shm.name })
+      try {
+        other.access((tx) => tx.destroy(tx.put({ x: 1 })))
+      } finally {
+        other.close()
+      }
+      expect(shm.stats().used).toBe(baseline)
+      expect(shm.check().clean).toBe(true)
+    } finally {
+      shm.close()
+    }
+  })
+
   it('free pooled arrays go back to the allocator when the heap would be full without them', () => {
     const shm = SharedMemory.create({ name: uniqueName('chloanfull'), size: 4 << 20 })
     try {
