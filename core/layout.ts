@@ -20,7 +20,8 @@ export const MAGIC = 0x424f5049
  *    reader's handle (RingSlot.WriterId, ReaderId).
  * 6: TypedArrays read out of containers hold their records (core/view_holds.ts); a
  *    handle whose heap is full asks the others to collect theirs
- *    (Header.CollectRequests).
+ *    (Header.CollectRequests); a holder list may list a Frame record (a send waiting
+ *    for room, core/messages.ts listPending).
  */
 export const LAYOUT_VERSION = 6
 
