@@ -10,7 +10,7 @@ import { Messages, LOST, type InTurn, type Outgoing } from './messages'
 import { handleRuns } from './handles'
 import { localNotifier, type Notifier } from './notifier'
 import { checkWaitOptions } from './options'
-import { Chan } from './records'
+import { Chan, Rec } from './records'
 import { EMPTY, FULL, HELD, PENDING, Ring, STUCK_MS } from './ring'
 import type { Segment } from './segment'
 import { channelLabel } from './channel'
@@ -394,6 +394,15 @@ export class Channel<T = unknown> implements AsyncIterable<T> {
 
   private waitForRoom(out: Outgoing, mode: WaitMode, timeoutMs: number): void {
     const { segment, heap } = this.host
+    // Blocking this thread would keep its own receives from ever making room, when no
+    // other handle has the channel open: a certain deadlock, refused instead.
+    if (this.receivers.length > 0 && heap.u32[(this.ref + Rec.RefCount) >>> 2] === 1) {
+      this.host.messages.abandon(out)
+      throw new ShmError(
+        'ERR_CHANNEL_FULL',
+        `${channelLabel(this.name)} is full (${this.ring.capacity} slots) and the only receives waiting on it are this thread's own (${this.receivers.length}), which cannot run while send blocks it; no other handle has the channel open: send would wait for ever. Use trySend, or await the receives first, or open the channel with a larger capacity`,
+      )
+    }
     // Waiting may take long: what the message retained is listed as this handle's meanwhile.
     try {
       this.host.messages.listPending(out)

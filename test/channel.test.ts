@@ -4,7 +4,7 @@ import * as v8 from 'node:v8'
 import * as vm from 'node:vm'
 import { SharedMemory, ShmError } from 'interprocess-objects'
 import { startChild, startThread, uniqueName } from './helpers/processes'
-import { inUse, withLoanPool } from './helpers/segments'
+import { inUse, shmError, withLoanPool } from './helpers/segments'
 
 function code(fn: () => unknown): string | undefined {
   try {
@@ -416,6 +416,34 @@ describe('loans: bulk bytes without copies', () => {
       expect(inUse(shm)).toBe(before)
       for (const b of held) ch.release(b)
       shm.check()
+    } finally {
+      shm.close()
+    }
+  })
+
+  it('a blocking send that only the same thread\'s pending receives could make room for is refused, not a deadlock', async () => {
+    const shm = SharedMemory.create({ name: uniqueName('chselfwait'), size: 1 << 20 })
+    try {
+      const ch = shm.channel<number>('self', { capacity: 2 })
+      const first = ch.receive() // pending: the ring is empty
+      ch.send(1)
+      ch.send(2)
+      // Full, and the receive that would make room cannot run while send blocks this thread.
+      const err = shmError(() => ch.send(3))
+      expect(err.code).toBe('ERR_CHANNEL_FULL')
+      expect(err.message).toMatch(/would wait for ever/)
+      expect(await first).toBe(1)
+      ch.send(3) // room again: nothing of the refused send was left behind
+      expect([ch.tryReceive(), ch.tryReceive(), ch.tryReceive()]).toEqual([2, 3, undefined])
+      // With another handle open, another thread or process may receive: send waits as asked.
+      const other = shm.channel<number>('self')
+      const pending = ch.receive()
+      ch.send(4)
+      ch.send(5)
+      expect(shmError(() => ch.send(6, { timeoutMs: 50 })).code).toBe('ERR_TIMEOUT')
+      expect(await pending).toBe(4)
+      other.close()
+      expect(shm.check().clean).toBe(true)
     } finally {
       shm.close()
     }
