@@ -148,6 +148,8 @@ export class Channel<T = unknown> implements AsyncIterable<T> {
    * Sends a copy of `value` (values of the segment — tx.put results, mapped views —
    * go by reference: the receiver gets the live view). When the ring is full it waits
    * for room, blocking this thread (ERR_TIMEOUT after `timeoutMs`); trySend does not.
+   * ERR_CHANNEL_FULL instead of a wait that could never end: receives of this handle are
+   * pending and no other handle has the channel open.
    */
   send(value: T, options?: SendOptions): void {
     this.checkOpen()
