@@ -409,7 +409,11 @@ export class Channel<T = unknown> implements AsyncIterable<T> {
     try {
       this.host.messages.listPending(out)
     } catch (err) {
-      if (!(err instanceof ShmError) || err.code !== 'ERR_SHM_FULL') throw err
+      // No room to list them: the send waits unlisted. Anything else ends it (nothing sent).
+      if (!(err instanceof ShmError) || err.code !== 'ERR_SHM_FULL') {
+        this.host.messages.abandon(out)
+        throw err
+      }
     }
     const i32 = heap.i32
     const deadline = performance.now() + timeoutMs
