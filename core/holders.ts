@@ -86,17 +86,28 @@ export class Holders {
     // Only this handle writes its slot (others only after it died), so what it wrote
     // last is what is there: count and capacity come from here, not from the segment.
     if (this.index >= 0 && this.count + more <= this.capacity) return
-    const heap = this.heap
-    const slot = this.ensureSlot()
-    const list = heap.u32[(slot + HolderSlot.List) >>> 2]!
-    const size = Math.max(FIRST_LIST, (this.count + more) * 2) * 4
-    const bigger = heap.allocator.alloc(size)
-    if (this.count > 0) heap.u8.copyWithin(bigger, list, list + this.count * 4)
-    // The new list is complete before the slot points at it; the old one goes last.
-    heap.u32[(slot + HolderSlot.List) >>> 2] = bigger
-    if (list !== 0) heap.allocator.free(list)
-    this.capacity = heap.allocator.usableSize(bigger) >>> 2
+    this.growing = true
+    try {
+      const heap = this.heap
+      const slot = this.ensureSlot()
+      const list = heap.u32[(slot + HolderSlot.List) >>> 2]!
+      const size = Math.max(FIRST_LIST, (this.count + more) * 2) * 4
+      const bigger = heap.allocator.alloc(size)
+      if (this.count > 0) heap.u8.copyWithin(bigger, list, list + this.count * 4)
+      // The new list is complete before the slot points at it; the old one goes last.
+      heap.u32[(slot + HolderSlot.List) >>> 2] = bigger
+      if (list !== 0) heap.allocator.free(list)
+      this.capacity = heap.allocator.usableSize(bigger) >>> 2
+    } finally {
+      this.growing = false
+    }
   }
+
+  /**
+   * True while reserve() allocates: an allocation that finds the heap full must not
+   * change this handle's list then (core/view_holds.ts reclaim waits for the next one).
+   */
+  growing = false
 
   /** After a failed operation: a list reserve() made for nothing goes again. */
   trim(): void {

@@ -127,7 +127,8 @@ export class ViewHolds {
 
   /** Collects garbage now and gives back what the collected views held: the bytes. */
   private collect(): number {
-    if (this.live.size === 0) return 0
+    // Inside the holder list's own growth, its entries must stay as they are.
+    if (this.live.size === 0 || this.holders.growing) return 0
     collectGarbage()
     let freed = 0
     for (const held of this.live) {
