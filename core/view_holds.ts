@@ -30,6 +30,9 @@ import { native } from './native'
 import { Bin, Rec } from './records'
 import { releaseRecord } from './values/release'
 
+/** The least time between two collections that other handles' requests cause in this one. */
+const ANSWER_EVERY_MS = 20
+
 /** Runs `fn` in a turn of the segment (at once when the caller is in one already). */
 type InTurn = <T>(fn: () => T) => T
 
@@ -117,18 +120,27 @@ export class ViewHolds {
     return freed
   }
 
-  /** At the start of each turn: another handle found the heap full since the last one, so this one gives back what its collected views held. */
+  /**
+   * At the start of each turn: another handle found the heap full since the last one,
+   * so this one gives back what its collected views held — at most once per
+   * ANSWER_EVERY_MS (a process filling the heap in a loop must not make every turn of
+   * the others a full collection).
+   */
   onTurn(): void {
     const requests = Atomics.load(this.heap.i32, Header.CollectRequests >>> 2)
-    if (requests === this.answered) return
+    if (requests === this.answered || (this.live.size !== 0 && performance.now() - this.collectedAt < ANSWER_EVERY_MS)) return
     this.answered = requests
     this.collect()
   }
+
+  /** When collect last ran a collection (performance.now()). */
+  private collectedAt = -Infinity
 
   /** Collects garbage now and gives back what the collected views held: the bytes. */
   private collect(): number {
     // Inside the holder list's own growth, its entries must stay as they are.
     if (this.live.size === 0 || this.holders.growing) return 0
+    this.collectedAt = performance.now()
     collectGarbage()
     let freed = 0
     for (const held of this.live) {
