@@ -162,7 +162,7 @@ export class ViewHolds {
 
   private schedule(held: Held): void {
     if (held.done) return
-    if (this.heap.segment.closed) return
+    if (this.heap.segment.closed) return this.settle(held)
     this.pending.push(held)
     if (this.pending.length === 1) setImmediate(() => this.releaseCollected())
   }
@@ -170,7 +170,11 @@ export class ViewHolds {
   private releaseCollected(): void {
     const pending = this.pending
     this.pending = []
-    if (this.heap.segment.closed) return
+    if (this.heap.segment.closed) {
+      // close() gave every reference back already: only this side's books are left.
+      for (const held of pending) this.settle(held)
+      return
+    }
     try {
       this.inTurn(() => {
         for (const held of pending) this.release(held)
@@ -180,13 +184,17 @@ export class ViewHolds {
     }
   }
 
+  /** `held` is done with: out of the live set, and what it reported to V8 taken back (the view is gone). */
+  private settle(held: Held): void {
+    held.done = true
+    this.live.delete(held)
+    if (held.bytes !== 0) native.adjustExternalMemory(-held.bytes)
+  }
+
   /** In a turn: gives back the reference `held` stands for, once. */
   private release(held: Held): void {
     if (held.done) return
-    held.done = true
-    this.live.delete(held)
-    // The view is gone, so is what it kept alive as far as V8 is concerned.
-    if (held.bytes !== 0) native.adjustExternalMemory(-held.bytes)
+    this.settle(held)
     const heap = this.heap
     // Only a reference this handle still holds (not destroyed, released or swept meanwhile).
     if (heap.generationOf(held.ref) !== held.generation || !this.holders.unhold(held.ref)) return
