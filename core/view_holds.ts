@@ -204,14 +204,21 @@ export class ViewHolds {
 
 /**
  * A full collection, now. V8 offers it only behind --expose-gc; the flag is set for
- * the first call and the function taken from a fresh context (Node's own documented
- * way to reach it from a running process). Only a full heap gets here.
+ * the first call and the function taken from a fresh context (the way Node's own
+ * docs show to reach it from a running process). Only a full heap gets here. Where a
+ * runtime refuses (no such flag, no gc in the context), nothing is collected here:
+ * views V8 collected on its own are still given back.
  */
-let gcNow: (() => void) | undefined
+let gcNow: (() => void) | null | undefined
 function collectGarbage(): void {
   if (gcNow === undefined) {
-    v8.setFlagsFromString('--expose-gc')
-    gcNow = vm.runInNewContext('gc') as () => void
+    try {
+      v8.setFlagsFromString('--expose-gc')
+      const gc: unknown = vm.runInNewContext('typeof gc === "function" ? gc : null')
+      gcNow = typeof gc === 'function' ? (gc as () => void) : null
+    } catch {
+      gcNow = null
+    }
   }
-  gcNow()
+  gcNow?.()
 }
