@@ -403,7 +403,6 @@ export class Allocator {
     return ((this.words[(h >>> 2) + 1]! & Block.SizeMask) >>> 0) - Block.HeaderSize
   }
 
-  /** Like usableSize, but -1 instead of a throw: for checks that walk untrusted references. */
   /**
    * Usable bytes of the allocated block at `offset`, read from its own header alone (-1
    * when that says it is no allocated block). For a block the caller holds, checked
@@ -426,6 +425,7 @@ export class Allocator {
     return h < 0 ? -1 : (this.words[(h >>> 2) + 1]! & Block.SizeMask) >>> 0
   }
 
+  /** Like usableSize, but -1 instead of a throw: for checks that walk untrusted references. */
   blockSize(offset: number): number {
     const h = this.blockOf(offset)
     return h < 0 ? -1 : ((this.words[(h >>> 2) + 1]! & Block.SizeMask) >>> 0) - Block.HeaderSize

@@ -28,7 +28,7 @@ export class HandleListing {
     this.table = handleTable(segment)
     this.overflow = segment.words
     this.identity = identityOf(segment)
-    this.mine = (BigInt(this.identity) << 32n) | BigInt(process.pid >>> 0)
+    this.mine = entryOf(process.pid, this.identity)
   }
 
   /** Lists this handle: in a free entry, or one a dead process left. */
@@ -61,7 +61,7 @@ export function handleRuns(segment: Segment, pid: number, identity: number): boo
   if (!processStillRuns(pid, identity)) return false
   if (identity === 0) return true
   const table = handleTable(segment)
-  const wanted = (BigInt(identity >>> 0) << 32n) | BigInt(pid >>> 0)
+  const wanted = entryOf(pid, identity)
   for (let i = 0; i < HANDLE_SLOTS; i++) if (Atomics.load(table, i) === wanted) return true
   // Not listed: gone, unless some handles could not be listed (then it may be one of them).
   return Atomics.load(segment.words, Header.HandlesOverflow >>> 2) !== 0
@@ -70,12 +70,17 @@ export function handleRuns(segment: Segment, pid: number, identity: number): boo
 /** Whether any handle but `mine` (pid | identity << 32, as listed) may be open: one is listed, or some could not be. */
 export function othersOpen(segment: Segment, pid: number, identity: number): boolean {
   const table = handleTable(segment)
-  const mine = (BigInt(identity >>> 0) << 32n) | BigInt(pid >>> 0)
+  const mine = entryOf(pid, identity)
   for (let i = 0; i < HANDLE_SLOTS; i++) {
     const seen = Atomics.load(table, i)
     if (seen !== 0n && seen !== mine) return true
   }
   return Atomics.load(segment.words, Header.HandlesOverflow >>> 2) !== 0
+}
+
+/** The table entry of handle `identity` of process `pid`: pid in the low half, identity in the high half. */
+function entryOf(pid: number, identity: number): bigint {
+  return (BigInt(identity >>> 0) << 32n) | BigInt(pid >>> 0)
 }
 
 /** The table's entries, over the segment's bytes. */

@@ -8,10 +8,9 @@
 // reference for each view that tx.put or tx.takeMessage returned and it has not
 // destroyed, one for each channel handle it has open (shm.channel), the Frame record and
 // references of a message whose send is waiting for room (core/messages.ts listPending),
-// and one for each
-// TypedArray, DataView or Buffer it read out of a container, until garbage collection
-// takes that view (core/view_holds.ts). (Other views read out of containers hold none:
-// they borrow their record and check its generation instead.)
+// and one for each TypedArray, DataView or Buffer it read out of a container, until
+// garbage collection takes that view (core/view_holds.ts). (Other views read out of
+// containers hold none: they borrow their record and check its generation instead.)
 //
 // Directory (Header.Holders → block): +0 slot capacity, +4 slots in use, then slots
 // of 16 bytes: +0 pid (0 = free), +4 identity (core/lock.ts identityOf), +8 list (a

@@ -209,13 +209,13 @@ export class Messages {
    * process dies meanwhile the next one to sweep the slot gives it all back.
    */
   listPending(out: Outgoing): void {
-    if (out.listed === true || (out.refs.length === 0 && (out.record === 0 || out.pooled))) return
+    const frame = frameRecordOf(out)
+    if (out.listed === true || (out.refs.length === 0 && frame === 0)) return
     this.inTurn(() => {
-      const frame = out.record !== 0 && !out.pooled ? 1 : 0
       // Room first: ERR_SHM_FULL leaves nothing half listed (the send then waits unlisted, as before).
-      this.holders.reserve(out.refs.length + frame)
+      this.holders.reserve(out.refs.length + (frame === 0 ? 0 : 1))
       for (const ref of out.refs) this.holders.hold(ref)
-      if (frame === 1) this.holders.hold(out.record)
+      if (frame !== 0) this.holders.hold(frame)
       out.listed = true
     })
   }
@@ -223,7 +223,8 @@ export class Messages {
   /** In a turn: the message (or abandon) takes over what listPending listed. */
   private unlistPending(out: Outgoing): void {
     for (const ref of out.refs) this.holders.unhold(ref)
-    if (out.record !== 0 && !out.pooled) this.holders.unhold(out.record)
+    const frame = frameRecordOf(out)
+    if (frame !== 0) this.holders.unhold(frame)
     out.listed = false
   }
 
@@ -463,6 +464,11 @@ export class Messages {
       // A damaged trailer: what it listed cannot be known (those loans stay in flight).
     }
   }
+}
+
+/** The Frame record a prepared frame is in; 0 when it is in the ring or in a loan pool array. */
+function frameRecordOf(out: Outgoing): number {
+  return out.pooled ? 0 : out.record
 }
 
 function checkValueRecord(heap: Heap, ref: number): void {
