@@ -56,7 +56,7 @@ export interface Outgoing {
   /** launch marked the loans (and a pooled frame's array) in flight: abandon must take them back. */
   launched: boolean
   /** The retained references and the Frame record are listed in this handle's holder slot while the send waits (listPending). */
-  listed?: boolean
+  listed: boolean
   /** Ring slots it takes: 1 for a Frame record, more for a frame that spans slots. */
   span: number
 }
@@ -133,7 +133,7 @@ export class Messages {
     const carried = enc.loans()
     const loans = carried.length === 0 ? NO_REFS : carried.slice()
     const inRing = length <= ring.maxFrame
-    if (refs.length === 0 && inRing) return { length, bytes: null, record: 0, generation: 0, pooled: false, refs, loans, launched: false, span: ring.slotsFor(length) }
+    if (refs.length === 0 && inRing) return { length, bytes: null, record: 0, generation: 0, pooled: false, refs, loans, launched: false, listed: false, span: ring.slotsFor(length) }
     if (length > FRAME_LENGTH) throw new ShmError('ERR_SHM_FULL', `a message frame of ${length} bytes is larger than a channel carries (1 GiB); send the data by reference: put it with tx.put and send the view`)
     if (refs.length === 0) {
       const pooled = this.pooledFrame(length, loans)
@@ -149,11 +149,11 @@ export class Messages {
           heap.retain(ref)
         }
         const flagged = refs.length > 0 ? length | WITH_REFS : length
-        if (inRing) return { length: flagged, bytes: enc.toBytes(), record: 0, generation: 0, pooled: false, refs, loans, launched: false, span: ring.slotsFor(length) }
+        if (inRing) return { length: flagged, bytes: enc.toBytes(), record: 0, generation: 0, pooled: false, refs, loans, launched: false, listed: false, span: ring.slotsFor(length) }
         const record = heap.allocRecord(InternalKind.Frame, FrameRec.Data + length)
         heap.u32[(record + FrameRec.ByteLength) >>> 2] = length
         enc.writeTo(heap.u8, record + FrameRec.Data, this.bulk)
-        return { length: flagged, bytes: null, record, generation: heap.generationOf(record), pooled: false, refs, loans, launched: false, span: 1 }
+        return { length: flagged, bytes: null, record, generation: heap.generationOf(record), pooled: false, refs, loans, launched: false, listed: false, span: 1 }
       })
     })
     return out
@@ -173,7 +173,7 @@ export class Messages {
       throw err
     }
     this.encoder.writeTo(this.heap.u8, frame.data, this.bulk)
-    return { length, bytes: null, record: frame.entry + 1, generation: frame.generation, pooled: true, refs: NO_REFS, loans, launched: false, span: 1 }
+    return { length, bytes: null, record: frame.entry + 1, generation: frame.generation, pooled: true, refs: NO_REFS, loans, launched: false, listed: false, span: 1 }
   }
 
   /** In a turn: drops the reference this process owns through `view` (a value received by reference). */
@@ -199,7 +199,7 @@ export class Messages {
    */
   write(ring: Ring, slot: number, pos: number, out: Outgoing): void {
     this.writeSlots(ring, slot, pos, out)
-    if (out.listed === true) this.inTurn(() => this.unlistPending(out))
+    if (out.listed) this.inTurn(() => this.unlistPending(out))
     if (!out.launched) this.launch(out)
   }
 
@@ -210,7 +210,7 @@ export class Messages {
    */
   listPending(out: Outgoing): void {
     const frame = frameRecordOf(out)
-    if (out.listed === true || (out.refs.length === 0 && frame === 0)) return
+    if (out.listed || (out.refs.length === 0 && frame === 0)) return
     this.inTurn(() => {
       // Room first: ERR_SHM_FULL leaves nothing half listed (the send then waits unlisted, as before).
       this.holders.reserve(out.refs.length + (frame === 0 ? 0 : 1))
@@ -268,7 +268,7 @@ export class Messages {
     }
     if (out.record === 0 && out.refs.length === 0) return
     this.inTurn(() => {
-      if (out.listed === true) this.unlistPending(out)
+      if (out.listed) this.unlistPending(out)
       const heap = this.heap
       // Retained for the frame: dropped again.
       for (const ref of out.refs) releaseRecord(heap, ref, heap.kindOf(ref))

@@ -527,6 +527,28 @@ describe('frame layout', () => {
     expect(shmError(() => enc.writeTo(new Uint8Array(2), 0)).code).toBe('ERR_INVALID_ARGUMENT')
   })
 
+  it('writeTo writes exactly the frame, at any offset of any view (the word-by-word copy of small frames included)', () => {
+    const enc = new FrameEncoder(6) // a scratch whose length is no multiple of 4 once it grows
+    const backing = new SharedArrayBuffer(1024)
+    for (let n = 0; n <= 300; n += 1 + (n >> 4)) {
+      const value = 'y'.repeat(n)
+      const length = enc.encode(value)
+      const frame = enc.toBytes()
+      for (const viewStart of [0, 1, 4, 6]) {
+        const target = new Uint8Array(backing, viewStart, 1024 - viewStart - 3)
+        for (const offset of [0, 1, 3, 8, 9]) {
+          new Uint8Array(backing).fill(0xee)
+          enc.writeTo(target, offset)
+          expect(Buffer.from(target.subarray(offset, offset + length)).equals(Buffer.from(frame))).toBe(true)
+          // Nothing before the frame or after its last byte was touched.
+          expect(target.subarray(0, offset).every((b) => b === 0xee)).toBe(true)
+          expect(new Uint8Array(backing, viewStart + offset + length).every((b) => b === 0xee)).toBe(true)
+          expect(readFrame(target, offset, length)).toBe(value)
+        }
+      }
+    }
+  })
+
   it('is no larger than v8.serialize for typical messages', () => {
     const small = { id: 42, op: 'update', ok: true, at: 1715938212000, path: ['a', 'b'], v: 1.5 }
     const doc = { items: Array.from({ length: 20 }, (_, i) => ({ sku: `SKU-${i}`, qty: i, price: i * 1.25, tags: ['a', 'b'] })) }
