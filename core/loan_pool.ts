@@ -266,6 +266,16 @@ export class LoanPool {
     }
   }
 
+  /** Whether every (entry, generation) pair of `loans` is still in flight in that generation. */
+  allInFlight(loans: readonly number[]): boolean {
+    const table = this.tableRef()
+    for (let i = 0; i < loans.length; i += 2) {
+      const at = entryOffset(table, loans[i]!)
+      if (Atomics.load(this.heap.i32, (at + LoanEntry.State) >>> 2) !== LOAN_IN_FLIGHT || this.heap.u32[(at + LoanEntry.Generation) >>> 2] !== loans[i + 1]) return false
+    }
+    return true
+  }
+
   /** Frame arrays this handle lent itself (lendFrame) and did not send after all: (entry, generation) pairs, back to the pool. */
   giveBack(frames: readonly number[]): void {
     const table = this.tableRef()

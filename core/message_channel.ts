@@ -11,7 +11,7 @@ import { handleRuns } from './handles'
 import { localNotifier, type Notifier } from './notifier'
 import { checkWaitOptions } from './options'
 import { Chan, Rec } from './records'
-import { EMPTY, FULL, HELD, PENDING, Ring, STUCK_MS } from './ring'
+import { EMPTY, FULL, HELD, PENDING, Ring, SKIPPED, STUCK_MS } from './ring'
 import type { Segment } from './segment'
 import { channelLabel } from './channel'
 import { aborted, SpinBeforeSleep, waitWord, type WaitMode } from './waiting'
@@ -69,6 +69,9 @@ export interface ChannelHost {
   /** In a turn: drops this handle's reference to the channel. */
   closeChannel(ref: number): void
 }
+
+/** A spinning receive looks at the clock (its timeout) once per this many looks. */
+const CLOCK_EVERY = 32
 
 /** What take returns when no message could be taken. */
 const NOTHING: unique symbol = Symbol('nothing')
@@ -277,12 +280,15 @@ export class Channel<T = unknown> implements AsyncIterable<T> {
     }
     const { segment, heap } = this.host
     const i32 = heap.i32
-    for (;;) {
+    for (let polls = 0; ; polls++) {
       const value = look()
       if (value !== NOTHING) {
         this.spinning.waited((performance.now() - start) * 1000)
         return value
       }
+      // Spinning reads the clock on every CLOCK_EVERY-th look only: a clock read costs
+      // about as much as a look, and halving the gaps between looks halves the delay.
+      if (o.wait === 'low-latency' && polls % CLOCK_EVERY !== 0) continue
       const left = deadline - performance.now()
       if (left <= 0) throw timedOut(this.name, o.timeoutMs ?? 0)
       if (o.wait === 'low-latency') continue
@@ -356,7 +362,12 @@ export class Channel<T = unknown> implements AsyncIterable<T> {
         wakeReceivers(this.host.segment, this.ref)
         return true
       }
-      // A receiver took this sender for a dead one and skipped the slot: send again.
+      // A receiver took this sender for a dead one and skipped the slot: send again,
+      // unless it gave the loans the message carries back to the pool meanwhile.
+      if (out.launched && !this.host.messages.loanPool.allInFlight(out.loans)) {
+        this.host.messages.abandon(out)
+        throw new ShmError('ERR_SHM_STALE', `${channelLabel(this.name)}: this send stalled for over ${STUCK_MS} ms, a receiver gave it up as the send of a dead process and gave the loans it carried back to the pool; nothing was sent: loan the data again`)
+      }
     }
   }
 
@@ -496,9 +507,18 @@ export class Channel<T = unknown> implements AsyncIterable<T> {
       this.deadWriter = writer
       this.deadWriterId = writerId
     }
+    if (!ring.takePending(pos)) {
+      this.stuckSince = -1
+      return EMPTY
+    }
+    // What the frame carries in flight, read while the slot is still its sender's: a
+    // sender killed between marking its loans in flight and publishing leaves them so.
+    const carried = this.host.messages.carriedInFlight(ring, ring.slotAt(pos), pos)
     const slot = ring.skipPending(pos, first)
     this.stuckSince = -1
-    return slot
+    if (slot !== SKIPPED) return slot
+    this.host.messages.loanPool.dropInFlight(carried)
+    return EMPTY
   }
 
   private readClaimed(slot: number): unknown {

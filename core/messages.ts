@@ -451,6 +451,36 @@ export class Messages {
   }
 
   /**
+   * The (entry, generation) pairs a position given up on carries in flight — the loans its
+   * frame lists and the pool array a pooled frame is in — read while the slot is still
+   * its dead sender's. Only a frame this lap's sender finished writing counts (claimSend
+   * clears Length, writeSlots writes it last); a Frame record or references are left to
+   * the dead holder's sweep (they are listed while the send waits). A frame that cannot
+   * be read gives nothing: what it carried stays in flight (leaks), as before.
+   */
+  carriedInFlight(ring: Ring, slot: number, pos: number): number[] {
+    const heap = this.heap
+    const word = heap.u32[(slot + RingSlot.Length) >>> 2]!
+    const length = word & FRAME_LENGTH
+    if (length === 0 || (word & WITH_REFS) !== 0) return []
+    try {
+      if ((word & OUT_OF_LINE) === 0) {
+        if (length > ring.maxFrame) return []
+        return length > ring.headBytes ? frameLoans(this.gather(ring, pos, length), 0, length) : frameLoans(heap.u8, slot + RingSlot.Data, length)
+      }
+      const entry = heap.u32[(slot + RingSlot.Ref) >>> 2]!
+      if (entry === 0 || entry > POOLED_FRAME_MAX) return []
+      const generation = heap.u32[(slot + RingSlot.Generation) >>> 2]!
+      const data = this.loanPool.inFlightFrame(entry - 1, generation, length)
+      if (data < 0) return []
+      return [...frameLoans(heap.u8, data, length), entry - 1, generation]
+    } catch (err) {
+      if (err instanceof ShmError && err.code === 'ERR_SHM_CORRUPT') return []
+      throw err
+    }
+  }
+
+  /**
    * A frame being read cannot be delivered: the loans it handed out go back to the pool,
    * and (given `bytes`: the frame, still intact) those it carries that are still in flight.
    */

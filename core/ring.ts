@@ -29,6 +29,8 @@ export const STUCK_MS = 1000
 export const EMPTY = -1
 /** claimReceive: a sender claimed the next position but has not published it yet. */
 export const PENDING = -2
+/** skipPending: the position was given up on and its slot freed. */
+export const SKIPPED = -3
 /** claimSend: every slot holds an unreceived message. */
 export const FULL = -1
 /** claimSend: the ring is full because a receiver claimed a slot and has not freed it yet. */
@@ -168,6 +170,9 @@ export class Ring {
       // them before that (writerOf) does so only after the position stalled for STUCK_MS.
       for (let i = 0; i < span; i++) {
         const slot = this.slotAt((pos + i) | 0)
+        // No Length until this send wrote its frame (writeSlots writes it last): a receiver
+        // that gives up on the position knows whether the slot's frame is this lap's.
+        i32[(slot + RingSlot.Length) >>> 2] = 0
         i32[(slot + RingSlot.WriterId) >>> 2] = this.identity
         i32[(slot + RingSlot.ReaderId) >>> 2] = 0
         i32[(slot + RingSlot.Writer) >>> 2] = this.pid
@@ -275,19 +280,28 @@ export class Ring {
   }
 
   /**
-   * Gives up on position `pos`, claimed by a sender that has not published it (call
-   * after it stayed so for STUCK_MS and its sender is gone). `count`: the first position
-   * of what that sender claimed (one dropped message, however many slots it spans). Returns the slot when the sender published after
-   * all (it is then claimed like any message: read and release it), or EMPTY when the
-   * position was skipped (counted as dropped) or another receiver moved on first.
+   * Takes position `pos`, claimed by a sender that has not published it (call after it
+   * stayed so for STUCK_MS and its sender is gone), to give up on it: false when another
+   * receiver moved on first. Its slot stays as it is (its sender's, never to be written
+   * again) until skipPending.
+   */
+  takePending(pos: number): boolean {
+    return Atomics.compareExchange(this.i32, this.dequeueWord, pos, (pos + 1) | 0) === pos
+  }
+
+  /**
+   * Gives up on position `pos`, taken by takePending. `count`: the first position of what
+   * that sender claimed (one dropped message, however many slots it spans). Returns the
+   * slot when the sender published after all (it is then claimed like any message: read
+   * and release it), or SKIPPED when the position was skipped (counted as dropped) and
+   * its slot freed for the next lap.
    */
   skipPending(pos: number, count: boolean): number {
     const i32 = this.i32
-    if (Atomics.compareExchange(i32, this.dequeueWord, pos, (pos + 1) | 0) !== pos) return EMPTY
     const slot = this.slotAt(pos)
     if (Atomics.compareExchange(i32, slot >>> 2, pos, (pos + this.capacity) | 0) === pos) {
       if (count) Atomics.add(i32, (this.ch + Chan.Dropped) >>> 2, 1)
-      return EMPTY
+      return SKIPPED
     }
     // Published after all: a message of one slot (a span's head claims its whole span, and
     // this claimed only one position), else it cannot be read — give its slot up too.
@@ -300,7 +314,7 @@ export class Ring {
       }
       Atomics.store(i32, slot >>> 2, (pos + this.capacity) | 0)
       Atomics.add(i32, (this.ch + Chan.Dropped) >>> 2, 1)
-      return EMPTY
+      return SKIPPED
     }
     this.pos = pos
     this.span = 1

@@ -478,6 +478,36 @@ describe('loans: bulk bytes without copies', () => {
     }
   })
 
+  for (const mode of ['loan', 'pooled'] as const) {
+    it(`a sender killed between marking its ${mode === 'loan' ? 'loan' : 'loan and its frame array'} in flight and publishing: the receiver that skips the slot gives them back`, async () => {
+      const shm = SharedMemory.create({ name: uniqueName('chunpub'), size: 8 << 20 })
+      try {
+        const ch = shm.channel<Uint8Array>('bulk')
+        const child = startChild('loan-unpublished-sender.ts', [shm.name, mode])
+        expect(await child.next()).toBe('launched')
+        expect(shm.check().loans).toMatchObject({ held: 0, inFlight: mode === 'loan' ? 1 : 2 })
+        child.proc.kill('SIGKILL')
+        await child.exited
+        // The position stays pending for STUCK_MS (1 s), then a receive skips it and counts it.
+        await vi.waitFor(
+          () => {
+            expect(ch.tryReceive()).toBeUndefined()
+            expect(ch.stats()).toMatchObject({ size: 0, dropped: 1 })
+          },
+          { timeout: 5000, interval: 100 },
+        )
+        // Nothing stays in flight: every entry of the pool can be lent again.
+        expect(shm.check().loans).toMatchObject({ held: 0, inFlight: 0 })
+        const held: Uint8Array[] = []
+        for (let k = 0; k < 256; k++) held.push(ch.loan(1000))
+        for (const b of held) ch.release(b)
+        expect(shm.check().loans).toMatchObject({ entries: 256, held: 0, inFlight: 0 })
+      } finally {
+        shm.close()
+      }
+    })
+  }
+
   it('a sender killed while a send with references waits for room: its Frame record and the references it retained come back', async () => {
     const shm = SharedMemory.create({ name: uniqueName('chrefwait'), size: 1 << 20 })
     try {
