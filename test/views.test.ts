@@ -120,6 +120,34 @@ describe('identity', () => {
       tx.destroy(v)
     })
   })
+
+  it('byte views and loans are plain platform objects: what the library keeps on them is invisible and cannot be overwritten', () => {
+    const shm = create()
+    const ch = shm.channel<Uint8Array>('bytes')
+    try {
+      const loan = ch.loan(16).fill(5)
+      shm.access((tx) => {
+        const v = tx.put({ bytes: new Uint8Array([1, 2]), floats: new Float64Array(2) })
+        for (const view of [v.bytes, v.floats, loan]) {
+          expect(Object.getPrototypeOf(view)).toBe(view instanceof Uint8Array ? Uint8Array.prototype : Float64Array.prototype)
+          expect(Object.getOwnPropertySymbols(view)).toEqual([])
+          expect(Reflect.ownKeys(view).every((k) => typeof k === 'string' && /^\d+$/.test(k))).toBe(true)
+        }
+        // Still known for what they are: put again, the TypedArray shares its record (the same view comes back).
+        const w = tx.put({ again: v.bytes })
+        expect(w.again).toBe(v.bytes)
+        tx.destroy(w)
+        tx.destroy(v)
+      })
+      ch.send(loan)
+      const got = ch.tryReceive()!
+      expect(got).toBe(loan)
+      ch.release(got)
+      expect(shmError(() => ch.release(got)).code).toBe('ERR_SHM_STALE')
+    } finally {
+      ch.close()
+    }
+  })
 })
 
 describe('reordering methods change the shared array in one step', () => {

@@ -301,9 +301,15 @@ function copyTable(heap: Heap, ref: number, tag: Tag, memo: Memo, into?: object)
     if (heap.i32[k >>> 2] !== Tag.String) throw corrupt(`${tag === Tag.Error ? 'error' : 'object'} record ${ref} has a key of tag ${heap.i32[k >>> 2]}, expected a string`)
     const key = readStringRecord(heap, heap.u32[(k + Slot.Payload) >>> 2]!)
     const value = readSlot(heap, v, false, memo)
-    // defineProperty, not assignment: a "__proto__" key must stay an ordinary property.
-    const hidden = tag === Tag.Error && (key === 'name' || key === 'message' || key === 'stack' || key === 'cause')
-    Object.defineProperty(out, key, { value, writable: true, enumerable: !hidden, configurable: true })
+    // Assignment for a plain object's ordinary keys (defineProperty takes V8's slow path,
+    // on every key of every copy). defineProperty for the rest: a "__proto__" key must
+    // stay an ordinary property, a registered class's prototype may have setters, and
+    // an Error's name, message, stack and cause are not enumerable.
+    if (into === undefined && tag === Tag.Object && key !== '__proto__') (out as Record<string, unknown>)[key] = value
+    else {
+      const hidden = tag === Tag.Error && (key === 'name' || key === 'message' || key === 'stack' || key === 'cause')
+      Object.defineProperty(out, key, { value, writable: true, enumerable: !hidden, configurable: true })
+    }
   })
   return out
 }
