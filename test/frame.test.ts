@@ -476,6 +476,13 @@ describe('views of the segment (SegmentView)', () => {
         tx.destroy(got.rec) // the reference the message carried
         tx.destroy(rec)
       })
+      // A view of the header's first 64 bytes is copied, never sent by place (so a small
+      // fresh array, which V8 keeps on its own heap at byteOffset 0, is never asked for its buffer).
+      using hc = shm.channel<{ raw: Uint8Array }>('header')
+      hc.send({ raw: shm.bytes.subarray(0, 8) })
+      const header = hc.tryReceive()!
+      expect(header.raw.buffer).not.toBe(shm.buffer)
+      expect(Array.from(header.raw)).toEqual(Array.from(shm.bytes.subarray(0, 8)))
 
       // A message whose view points past the segment's end, forged in its ring slot
       // (the second message: position 1 of a ring of 2, 128-byte slots).
