@@ -143,6 +143,8 @@ function addStep(err: unknown, step: Step): unknown {
 
 const textEncoder = new TextEncoder()
 const LINEAR_SEEN = 64
+/** Keys of a frame looked for by scanning before the key Map is used (FrameEncoder.keyList). */
+const LINEAR_KEYS = 16
 /** Frames up to this long are copied out of the scratch word by word (copySmall). */
 const SMALL_COPY_BYTES = 256
 const MAX_KEPT_SCRATCH = 4 << 20
@@ -170,9 +172,9 @@ interface Deferred {
 export class FrameEncoder {
   private buf: Uint8Array
   private view: DataView
-  /** The scratch as words (copySmall), and the last target of copySmall as words. */
+  /** The scratch as words (copySmall), and the last target of copySmall (a ring's segment bytes, mostly) as words. */
   private words: Int32Array
-  private targetBuffer: ArrayBufferLike | undefined
+  private target: Uint8Array | undefined
   private targetWords: Int32Array | undefined
   private pos = 0
   /** Bytes of deferred payloads before `pos`: frame position = pos + shift. */
@@ -196,6 +198,13 @@ export class FrameEncoder {
   private readonly keys = new Map<string, number>()
   private keyBase = 0
   private keyCount = 0
+  /**
+   * The frame's first LINEAR_KEYS keys, scanned before the Map is used at all: a message
+   * of a few fields then costs no Map lookups and stores (each new key of a frame was a
+   * get and a set: ~6% of a small object's send in a profile). Past LINEAR_KEYS keys the
+   * Map takes over, seeded with these.
+   */
+  private readonly keyList: string[] = new Array<string>(LINEAR_KEYS).fill('')
   private refList: number[] = []
   /** (entry, generation) pairs of the loans the frame carries. */
   private loanList: number[] = []
@@ -263,6 +272,7 @@ export class FrameEncoder {
       // Nothing of the value stays reachable from the encoder (but short key strings).
       for (let i = Math.min(this.nextId, LINEAR_SEEN) - 1; i >= 0; i--) this.seenList[i] = null
       this.seenMap = undefined
+      for (let i = Math.min(this.keyCount, LINEAR_KEYS) - 1; i >= 0; i--) this.keyList[i] = ''
       this.keyBase += this.keyCount
       this.keyCount = 0
       if (this.keys.size > KEY_MEMORY) this.keys.clear()
@@ -320,8 +330,10 @@ export class FrameEncoder {
     let i = from
     let j = to
     if (((target.byteOffset + j) & 3) === 0 && (i & 3) === 0) {
-      if (this.targetBuffer !== target.buffer) {
-        this.targetBuffer = target.buffer
+      // Keyed by the array, not its buffer: reading `buffer` is a call into the runtime.
+      // (Looked at again if the array grew: a length-tracking view of a growable buffer.)
+      if (this.target !== target || this.targetWords!.length < (target.byteOffset + target.byteLength) >>> 2) {
+        this.target = target
         this.targetWords = new Int32Array(target.buffer, 0, target.buffer.byteLength >>> 2)
       }
       const words = this.targetWords!
@@ -520,15 +532,34 @@ export class FrameEncoder {
 
   /** An object key or class name: no tag, a repeated one by index. */
   private key(s: string): void {
-    const index = this.keys.get(s)
-    if (index !== undefined && index >= this.keyBase) {
-      this.ensure(5)
-      this.varint((index - this.keyBase) * 4 + KeyKind.Seen)
-      return
+    const count = this.keyCount
+    if (count <= LINEAR_KEYS) {
+      const list = this.keyList
+      for (let i = 0; i < count; i++) {
+        if (list[i] === s) {
+          this.ensure(5)
+          this.varint(i * 4 + KeyKind.Seen)
+          return
+        }
+      }
+    } else {
+      const index = this.keys.get(s)
+      if (index !== undefined && index >= this.keyBase) {
+        this.ensure(5)
+        this.varint((index - this.keyBase) * 4 + KeyKind.Seen)
+        return
+      }
     }
-    // Every new key takes the next index (the reader numbers them all alike); only short ones are looked for again.
+    // Every new key takes the next index (the reader numbers them all alike); past the
+    // list, only short ones are looked for again.
     const n = s.length
-    if (n <= KEY_CACHE_MAX * 2) this.keys.set(s, this.keyBase + this.keyCount)
+    if (count < LINEAR_KEYS) this.keyList[count] = s
+    else {
+      if (count === LINEAR_KEYS) {
+        for (let i = 0; i < LINEAR_KEYS; i++) if (this.keyList[i]!.length <= KEY_CACHE_MAX * 2) this.keys.set(this.keyList[i]!, this.keyBase + i)
+      }
+      if (n <= KEY_CACHE_MAX * 2) this.keys.set(s, this.keyBase + count)
+    }
     this.keyCount++
     this.ensure(5 + n)
     const start = this.pos
@@ -1007,6 +1038,22 @@ const KEY_CACHE_SIZE = 2048
 const KEY_CACHE_MAX = 32
 const keyCache: string[] = new Array<string>(KEY_CACHE_SIZE).fill('\u0000'.repeat(KEY_CACHE_MAX + 1))
 
+/**
+ * A DataView over `bytes`, one per byte array: frames are mostly read out of the same
+ * few (the segment's bytes, a channel's scratch), and making a DataView per frame with a
+ * number in it cost ~2% of a small message's round trip (its constructor and `buffer`).
+ */
+const dataViews = new WeakMap<Uint8Array, DataView>()
+
+function dataViewOf(bytes: Uint8Array): DataView {
+  let dv = dataViews.get(bytes)
+  if (dv === undefined) {
+    dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+    dataViews.set(bytes, dv)
+  }
+  return dv
+}
+
 /** Node's Buffer, where there is one (looked up, not imported: renderers load this file). */
 const NodeBuffer = (globalThis as { Buffer?: { allocUnsafeSlow(n: number): { buffer: ArrayBuffer } } }).Buffer
 
@@ -1083,7 +1130,7 @@ class FrameReader {
 
   private f64(): number {
     if (this.end - this.pos < 8) throw corrupt('message frame ends inside a number')
-    const dv = (this.dv ??= new DataView(this.b.buffer, this.b.byteOffset, this.b.byteLength))
+    const dv = (this.dv ??= dataViewOf(this.b))
     const v = dv.getFloat64(this.pos, true)
     this.pos += 8
     return v
