@@ -154,6 +154,19 @@ describe('frame round trips', () => {
       const wide = Object.fromEntries(Array.from({ length: 5000 }, (_, i) => [`key${i}-${round}`, i]))
       enc.encode(wide)
       deepStrictEqual(readFrame(enc.toBytes()), wide)
+      // Around the 16 keys the encoder scans before it uses its Map, a long key among them; each object repeats them all.
+      for (let n = 14; n <= 19; n++) {
+        const keys = Array.from({ length: n }, (_, i) => (i === 3 ? 'L'.repeat(100) : `f${i}`))
+        const row = (r: number) => Object.fromEntries(keys.map((k, i) => [k, r * 100 + i]))
+        const rows = [row(0), row(1), { nested: row(2), extra: 1 }]
+        enc.encode(rows)
+        const frame = Buffer.from(enc.toBytes())
+        deepStrictEqual(readFrame(frame), rows)
+        // Repeated keys went by index: the long key's 100 bytes are in the frame once.
+        const long = Buffer.from('L'.repeat(100))
+        expect(frame.indexOf(long)).toBeGreaterThan(0)
+        expect(frame.indexOf(long, frame.indexOf(long) + 1)).toBe(-1)
+      }
     }
   })
 
