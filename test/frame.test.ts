@@ -162,10 +162,12 @@ describe('frame round trips', () => {
         enc.encode(rows)
         const frame = Buffer.from(enc.toBytes())
         deepStrictEqual(readFrame(frame), rows)
-        // Repeated keys went by index: the long key's 100 bytes are in the frame once.
+        // Repeated keys went by index: within the scanned keys even the long one's 100 bytes
+        // are in the frame once (past them, keys longer than 64 are written out again).
         const long = Buffer.from('L'.repeat(100))
         expect(frame.indexOf(long)).toBeGreaterThan(0)
-        expect(frame.indexOf(long, frame.indexOf(long) + 1)).toBe(-1)
+        if (n <= 16) expect(frame.indexOf(long, frame.indexOf(long) + 1)).toBe(-1)
+        expect(frame.indexOf(Buffer.from('f13'))).toBe(frame.lastIndexOf(Buffer.from('f13')))
       }
     }
   })
