@@ -199,10 +199,9 @@ export class FrameEncoder {
   private keyBase = 0
   private keyCount = 0
   /**
-   * The frame's first LINEAR_KEYS keys, scanned before the Map is used at all: a message
-   * of a few fields then costs no Map lookups and stores (each new key of a frame was a
-   * get and a set: ~6% of a small object's send in a profile). Past LINEAR_KEYS keys the
-   * Map takes over, seeded with these.
+   * The frame's first LINEAR_KEYS keys, always scanned first: a message of a few fields
+   * then costs no Map lookups and stores (each new key of a frame was a get and a set:
+   * ~6% of a small object's send in a profile). Later keys go into the Map.
    */
   private readonly keyList: string[] = new Array<string>(LINEAR_KEYS).fill('')
   private refList: number[] = []
@@ -533,16 +532,15 @@ export class FrameEncoder {
   /** An object key or class name: no tag, a repeated one by index. */
   private key(s: string): void {
     const count = this.keyCount
-    if (count <= LINEAR_KEYS) {
-      const list = this.keyList
-      for (let i = 0; i < count; i++) {
-        if (list[i] === s) {
-          this.ensure(5)
-          this.varint(i * 4 + KeyKind.Seen)
-          return
-        }
+    const list = this.keyList
+    for (let i = 0, n = Math.min(count, LINEAR_KEYS); i < n; i++) {
+      if (list[i] === s) {
+        this.ensure(5)
+        this.varint(i * 4 + KeyKind.Seen)
+        return
       }
-    } else {
+    }
+    if (count > LINEAR_KEYS) {
       const index = this.keys.get(s)
       if (index !== undefined && index >= this.keyBase) {
         this.ensure(5)
@@ -553,13 +551,8 @@ export class FrameEncoder {
     // Every new key takes the next index (the reader numbers them all alike); past the
     // list, only short ones are looked for again.
     const n = s.length
-    if (count < LINEAR_KEYS) this.keyList[count] = s
-    else {
-      if (count === LINEAR_KEYS) {
-        for (let i = 0; i < LINEAR_KEYS; i++) if (this.keyList[i]!.length <= KEY_CACHE_MAX * 2) this.keys.set(this.keyList[i]!, this.keyBase + i)
-      }
-      if (n <= KEY_CACHE_MAX * 2) this.keys.set(s, this.keyBase + count)
-    }
+    if (count < LINEAR_KEYS) list[count] = s
+    else if (n <= KEY_CACHE_MAX * 2) this.keys.set(s, this.keyBase + count)
     this.keyCount++
     this.ensure(5 + n)
     const start = this.pos
