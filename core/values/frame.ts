@@ -145,6 +145,9 @@ const textEncoder = new TextEncoder()
 const LINEAR_SEEN = 64
 /** Keys of a frame looked for by scanning before the key Map is used (FrameEncoder.keyList). */
 const LINEAR_KEYS = 16
+/** V8 keeps TypedArrays of at most this many bytes on its own heap (typed_array_max_size_in_heap). */
+const ON_HEAP_MAX = 64
+type TypedArray = ArrayBufferView & ArrayLike<number | bigint> & { set(source: ArrayLike<number | bigint>): void }
 /** Frames up to this long are copied out of the scratch word by word (copySmall). */
 const SMALL_COPY_BYTES = 256
 const MAX_KEPT_SCRATCH = 4 << 20
@@ -172,7 +175,8 @@ interface Deferred {
 export class FrameEncoder {
   private buf: Uint8Array
   private view: DataView
-  /** The scratch as words (copySmall), and the last target of copySmall (a ring's segment bytes, mostly) as words. */
+  /** The scratch's ArrayBuffer (reading `buffer` is a runtime call), as words (copySmall), and the last target of copySmall (a ring's segment bytes, mostly) as words. */
+  private scratchBuffer: ArrayBuffer
   private words: Int32Array
   private target: Uint8Array | undefined
   private targetWords: Int32Array | undefined
@@ -214,8 +218,9 @@ export class FrameEncoder {
 
   constructor(initialBytes = 1024) {
     this.buf = new Uint8Array(initialBytes)
-    this.view = new DataView(this.buf.buffer)
-    this.words = new Int32Array(this.buf.buffer, 0, initialBytes >>> 2)
+    this.scratchBuffer = this.buf.buffer as ArrayBuffer
+    this.view = new DataView(this.scratchBuffer)
+    this.words = new Int32Array(this.scratchBuffer, 0, initialBytes >>> 2)
   }
 
   /** Encodes `value` and returns the frame's byte length. Throws ERR_UNSUPPORTED_TYPE naming the path. */
@@ -225,8 +230,9 @@ export class FrameEncoder {
     if (this.buf.length > MAX_KEPT_SCRATCH) {
       // One huge message must not pin its scratch for the encoder's lifetime.
       this.buf = new Uint8Array(1024)
-      this.view = new DataView(this.buf.buffer)
-      this.words = new Int32Array(this.buf.buffer)
+      this.scratchBuffer = this.buf.buffer as ArrayBuffer
+      this.view = new DataView(this.scratchBuffer)
+      this.words = new Int32Array(this.scratchBuffer)
     }
     this.pos = 0
     this.shift = 0
@@ -359,8 +365,9 @@ export class FrameEncoder {
     const next = new Uint8Array(size)
     next.set(this.buf.subarray(0, this.pos))
     this.buf = next
-    this.view = new DataView(next.buffer)
-    this.words = new Int32Array(next.buffer, 0, next.length >>> 2)
+    this.scratchBuffer = next.buffer
+    this.view = new DataView(this.scratchBuffer)
+    this.words = new Int32Array(this.scratchBuffer, 0, next.length >>> 2)
   }
 
   /** Callers ensure 5 bytes. */
@@ -763,6 +770,30 @@ export class FrameEncoder {
     throw unsupportedValue(v, `: register its class with registerClass(${name}) in every process, or convert it to a plain object`)
   }
 
+  /**
+   * A TypedArray of at most ON_HEAP_MAX bytes (not a Uint8Array): V8 may keep it on its
+   * own heap, where reading its `buffer` (to see its bytes) moves it into an ArrayBuffer
+   * of its own, ~0.5 µs per message. Copied as its own kind into the scratch instead,
+   * when the scratch position is aligned for its elements (false: not written at all).
+   */
+  private smallTyped(v: TypedArray, kind: BinaryKind): boolean {
+    const [Ctor, width] = BINARY_VIEWS[kind]!
+    const n = v.byteLength
+    this.ensure(1 + 1 + 5 + 7 + n)
+    const start = this.pos
+    this.buf[this.pos++] = T.Binary
+    this.buf[this.pos++] = kind
+    this.varint(n)
+    this.pad(width)
+    if (this.pos % width !== 0) {
+      this.pos = start
+      return false
+    }
+    ;(new Ctor(this.scratchBuffer, this.pos, n / width) as TypedArray).set(v)
+    this.pos += n
+    return true
+  }
+
   /** Zero bytes up to the next multiple of `align` of the frame position; callers ensure align − 1 bytes. */
   private pad(align: number): void {
     let n = -this.framePos() & (align - 1)
@@ -772,6 +803,7 @@ export class FrameEncoder {
   private binary(v: ArrayBufferView | ArrayBuffer): void {
     const kind = binaryKindOf(v)
     if (kind === undefined) throw unsupportedValue(v)
+    if (kind !== BinaryKind.Uint8 && kind < BinaryKind.DataView && (v as ArrayBufferView).byteLength <= ON_HEAP_MAX && this.smallTyped(v as TypedArray, kind)) return
     const bytes = kind === BinaryKind.Uint8 ? (v as Uint8Array) : v instanceof ArrayBuffer ? new Uint8Array(v) : new Uint8Array(v.buffer, v.byteOffset, v.byteLength)
     const n = bytes.byteLength
     const width = BINARY_VIEWS[kind]![1]
