@@ -27,6 +27,24 @@ export const BINARY_VIEWS: ReadonlyArray<readonly [ViewCtor, number] | undefined
   return t
 })()
 
+/**
+ * V8 keeps a TypedArray of at most this many bytes on its own heap (its flag
+ * typed_array_max_size_in_heap): reading its `buffer` moves it into an ArrayBuffer of
+ * its own first, ~0.5 µs. Writers copy such small ones as their own kind instead.
+ */
+export const ON_HEAP_MAX = 64
+
+/** A TypedArray that is not a Uint8Array or DataView: what smallTypedArray copies. */
+export type SmallTypedArray = ArrayBufferView & ArrayLike<number | bigint> & { set(source: ArrayLike<number | bigint>): void }
+
+/**
+ * Whether `value` (of `kind`) is a TypedArray to copy as its own kind (small, not a
+ * Uint8Array, whose bytes are read directly, nor a DataView, which always has its buffer).
+ */
+export function isSmallTypedArray(value: ArrayBufferView | ArrayBuffer, kind: BinaryKind): value is SmallTypedArray {
+  return kind !== BinaryKind.Uint8 && kind < BinaryKind.DataView && (value as ArrayBufferView).byteLength <= ON_HEAP_MAX
+}
+
 /** Constructor → kind, for the view kinds (Int8 … DataView): a subclass is found through its parents. */
 const kindOfCtor = new Map<unknown, BinaryKind>()
 for (let kind = BinaryKind.Int8; kind <= BinaryKind.DataView; kind++) kindOfCtor.set(BINARY_VIEWS[kind]![0], kind)

@@ -9,7 +9,7 @@ import {
 import { classNameOf, isFrozenRequest, structOf, v8Serialize } from './registry'
 import { shareRecordOf } from './mapped_handle'
 import { writeStringRecord } from './strings'
-import { binaryKindOf } from './binary_kinds'
+import { BINARY_VIEWS, binaryKindOf, isSmallTypedArray, type SmallTypedArray } from './binary_kinds'
 import { hashKey, sameKey, timeOf } from './hash'
 
 export class EncodeContext {
@@ -345,6 +345,17 @@ export function writeBigInt(heap: Heap, value: bigint): number {
 /** A Binary record holding a copy of the bytes; readers map TypedArrays over it. */
 export function writeBinary(heap: Heap, value: ArrayBufferView | ArrayBuffer, kind = binaryKindOf(value), tag = Tag.Binary): number {
   if (kind === undefined) throw new ShmError('ERR_UNSUPPORTED_TYPE', `${value.constructor.name} is not a TypedArray this library knows`)
+  if (isSmallTypedArray(value, kind)) {
+    // Copied as its own kind: its `buffer` is not read (binary_kinds.ts ON_HEAP_MAX).
+    const [Ctor, width] = BINARY_VIEWS[kind]!
+    const n = value.byteLength
+    const ref = heap.allocRecord(tag, Bin.Data + n)
+    heap.u32[(ref + Bin.ByteLength) >>> 2] = n
+    heap.u8[ref + Bin.Kind] = kind
+    // Bin.Data is 16 bytes into a 16-aligned record: aligned for every element size.
+    ;(new Ctor(heap.buffer as ArrayBuffer, heap.byteOffset + ref + Bin.Data, n / width) as SmallTypedArray).set(value)
+    return ref
+  }
   // A Uint8Array (or Buffer) is copied as it is: reading `buffer` of a small fresh one
   // would make V8 move it off its own heap first (recordOfBytes says more).
   const src = value instanceof Uint8Array ? value : value instanceof ArrayBuffer ? new Uint8Array(value) : new Uint8Array(value.buffer, value.byteOffset, value.byteLength)

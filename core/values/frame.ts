@@ -31,7 +31,7 @@
 // No Node import: renderers load this file. core/utf8.ts decodes SharedArrayBuffer views.
 import { corrupt, ShmError } from '../errors'
 import { BinaryKind } from '../records'
-import { BINARY_VIEWS, binaryKindOf } from './binary_kinds'
+import { BINARY_VIEWS, binaryKindOf, isSmallTypedArray, type SmallTypedArray } from './binary_kinds'
 import { formatPath, mergeEqualKeys, unsupportedAt } from './encode'
 import { hashKey, isTuple, MAX_TUPLE_DEPTH, timeOf } from './hash'
 import { classNameOf, prototypeOfClass, structOf, structTypeOf, v8Deserialize, v8Serialize } from './registry'
@@ -145,9 +145,6 @@ const textEncoder = new TextEncoder()
 const LINEAR_SEEN = 64
 /** Keys of a frame looked for by scanning before the key Map is used (FrameEncoder.keyList). */
 const LINEAR_KEYS = 16
-/** V8 keeps TypedArrays of at most this many bytes on its own heap (typed_array_max_size_in_heap). */
-const ON_HEAP_MAX = 64
-type TypedArray = ArrayBufferView & ArrayLike<number | bigint> & { set(source: ArrayLike<number | bigint>): void }
 /** Frames up to this long are copied out of the scratch word by word (copySmall). */
 const SMALL_COPY_BYTES = 256
 const MAX_KEPT_SCRATCH = 4 << 20
@@ -771,12 +768,11 @@ export class FrameEncoder {
   }
 
   /**
-   * A TypedArray of at most ON_HEAP_MAX bytes (not a Uint8Array): V8 may keep it on its
-   * own heap, where reading its `buffer` (to see its bytes) moves it into an ArrayBuffer
-   * of its own, ~0.5 µs per message. Copied as its own kind into the scratch instead,
-   * when the scratch position is aligned for its elements (false: not written at all).
+   * A small TypedArray (isSmallTypedArray: V8 may keep it on its own heap, and reading its
+   * `buffer` would move it out) copied as its own kind into the scratch, when the scratch
+   * position is aligned for its elements (false: nothing written).
    */
-  private smallTyped(v: TypedArray, kind: BinaryKind): boolean {
+  private smallTyped(v: SmallTypedArray, kind: BinaryKind): boolean {
     const [Ctor, width] = BINARY_VIEWS[kind]!
     const n = v.byteLength
     this.ensure(1 + 1 + 5 + 7 + n)
@@ -789,7 +785,7 @@ export class FrameEncoder {
       this.pos = start
       return false
     }
-    ;(new Ctor(this.scratchBuffer, this.pos, n / width) as TypedArray).set(v)
+    ;(new Ctor(this.scratchBuffer, this.pos, n / width) as SmallTypedArray).set(v)
     this.pos += n
     return true
   }
@@ -803,7 +799,7 @@ export class FrameEncoder {
   private binary(v: ArrayBufferView | ArrayBuffer): void {
     const kind = binaryKindOf(v)
     if (kind === undefined) throw unsupportedValue(v)
-    if (kind !== BinaryKind.Uint8 && kind < BinaryKind.DataView && (v as ArrayBufferView).byteLength <= ON_HEAP_MAX && this.smallTyped(v as TypedArray, kind)) return
+    if (isSmallTypedArray(v, kind) && this.smallTyped(v, kind)) return
     const bytes = kind === BinaryKind.Uint8 ? (v as Uint8Array) : v instanceof ArrayBuffer ? new Uint8Array(v) : new Uint8Array(v.buffer, v.byteOffset, v.byteLength)
     const n = bytes.byteLength
     const width = BINARY_VIEWS[kind]![1]
