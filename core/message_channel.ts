@@ -120,6 +120,8 @@ export class Channel<T = unknown> implements AsyncIterable<T> {
   private readonly spinning = new SpinBeforeSleep()
   /** When the receiver at the head of the queue started to wait (-1: none waits); how long it waited teaches `spinning`. */
   private sleptSince = -1
+  /** The head receiver's spin ran out before its message came (woke: then the next receive does not spin). */
+  private spinMissed = false
   /** The spin of the waiting receivers, scheduled after the current work of the event loop. */
   private spinTimer: ReturnType<typeof setImmediate> | undefined
   /** What a wait looks at: a message to take, or (waitForMessage) whether there is one. */
@@ -562,7 +564,8 @@ export class Channel<T = unknown> implements AsyncIterable<T> {
   /** The head receiver got its message: how long it waited decides whether the next one spins. */
   private woke(): void {
     if (this.sleptSince < 0) return
-    this.spinning.waited((performance.now() - this.sleptSince) * 1000)
+    this.spinning.waited(this.spinMissed ? Infinity : (performance.now() - this.sleptSince) * 1000)
+    this.spinMissed = false
     this.sleptSince = -1
   }
 
@@ -652,6 +655,10 @@ export class Channel<T = unknown> implements AsyncIterable<T> {
       this.deliver()
       if (this.receivers.length === 0) return
     } while (performance.now() < until)
+    // Missed: the next receive sleeps at once, however soon this one's message comes. A
+    // spin blocks this event loop, and the sender may be on it (then the message can only
+    // come after the spin: every wait would look short, and every receive spin in vain).
+    this.spinMissed = true
     this.armAndLook()
   }
 
