@@ -17,7 +17,7 @@ class ReturnsItsArgument {
 export interface PrivateSlot<T> {
   /** Attaches `value` to `o` (once per object: a second call replaces it). */
   set(o: object, value: T): void
-  /** The value attached to `o`, or undefined. */
+  /** The value attached to `o`, or undefined (also for a primitive or a function, whatever its declared type). */
   get(o: object): T | undefined
 }
 
@@ -45,7 +45,8 @@ export function privateSlot<T>(): PrivateSlot<T> {
       else new Slot(o, value)
     },
     get(o) {
-      return Slot.has(o) ? Slot.read(o) : undefined
+      // (`#value in 5` throws: public calls may hand anything to what looks a slot up.)
+      return typeof o === 'object' && o !== null && Slot.has(o) ? Slot.read(o) : undefined
     },
   }
 }
