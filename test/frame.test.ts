@@ -162,11 +162,12 @@ describe('frame round trips', () => {
         enc.encode(rows)
         const frame = Buffer.from(enc.toBytes())
         deepStrictEqual(readFrame(frame), rows)
-        // Repeated keys went by index: within the scanned keys even the long one's 100 bytes
-        // are in the frame once (past them, keys longer than 64 are written out again).
+        // Repeated keys went by index: in a frame of at most 16 keys (n + "nested" and
+        // "extra") even the long one's 100 bytes are in it once; in a larger frame keys
+        // longer than 64 are written out again.
         const long = Buffer.from('L'.repeat(100))
         expect(frame.indexOf(long)).toBeGreaterThan(0)
-        if (n <= 16) expect(frame.indexOf(long, frame.indexOf(long) + 1)).toBe(-1)
+        if (n + 2 <= 16) expect(frame.indexOf(long, frame.indexOf(long) + 1)).toBe(-1)
         expect(frame.indexOf(Buffer.from('f13'))).toBe(frame.lastIndexOf(Buffer.from('f13')))
       }
     }

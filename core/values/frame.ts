@@ -200,9 +200,10 @@ export class FrameEncoder {
   private keyBase = 0
   private keyCount = 0
   /**
-   * The frame's first LINEAR_KEYS keys, always scanned first: a message of a few fields
-   * then costs no Map lookups and stores (each new key of a frame was a get and a set:
-   * ~6% of a small object's send in a profile). Later keys go into the Map.
+   * The frame's first LINEAR_KEYS keys, scanned while the frame has no more: a message of
+   * a few fields then costs no Map lookups and stores (each new key of a frame was a get
+   * and a set: ~6% of a small object's send in a profile). Past them the Map takes over,
+   * seeded with the short ones (scanning first on every key of a large frame cost more).
    */
   private readonly keyList: string[] = new Array<string>(LINEAR_KEYS).fill('')
   private refList: number[] = []
@@ -537,14 +538,15 @@ export class FrameEncoder {
   private key(s: string): void {
     const count = this.keyCount
     const list = this.keyList
-    for (let i = 0, n = Math.min(count, LINEAR_KEYS); i < n; i++) {
-      if (list[i] === s) {
-        this.ensure(5)
-        this.varint(i * 4 + KeyKind.Seen)
-        return
+    if (count <= LINEAR_KEYS) {
+      for (let i = 0; i < count; i++) {
+        if (list[i] === s) {
+          this.ensure(5)
+          this.varint(i * 4 + KeyKind.Seen)
+          return
+        }
       }
-    }
-    if (count > LINEAR_KEYS) {
+    } else {
       const index = this.keys.get(s)
       if (index !== undefined && index >= this.keyBase) {
         this.ensure(5)
@@ -556,7 +558,12 @@ export class FrameEncoder {
     // list, only short ones are looked for again.
     const n = s.length
     if (count < LINEAR_KEYS) list[count] = s
-    else if (n <= KEY_CACHE_MAX * 2) this.keys.set(s, this.keyBase + count)
+    else {
+      // Past the list the Map takes over, with the list's keys (short ones only, as always:
+      // a long key is written out again rather than kept across frames).
+      if (count === LINEAR_KEYS) for (let i = 0; i < LINEAR_KEYS; i++) if (list[i]!.length <= KEY_CACHE_MAX * 2) this.keys.set(list[i]!, this.keyBase + i)
+      if (n <= KEY_CACHE_MAX * 2) this.keys.set(s, this.keyBase + count)
+    }
     this.keyCount++
     this.ensure(5 + n)
     const start = this.pos
