@@ -349,9 +349,18 @@ export class FrameEncoder {
 
   /** The last frame as a fresh Uint8Array of its own. */
   toBytes(): Uint8Array {
+    // One copy of the scratch when nothing is deferred (copySmall into a fresh small array
+    // would read its `buffer`, moving it off V8's heap).
+    if (this.deferred.length === 0) return this.buf.slice(0, this.pos)
     const out = new Uint8Array(this.frameLength)
     this.writeTo(out, 0)
     return out
+  }
+
+  /** Forgets the last target of writeTo (the one-call forms' shared encoder must not keep a caller's array alive). */
+  forgetTarget(): void {
+    this.target = undefined
+    this.targetWords = undefined
   }
 
   // ---- writing primitives
@@ -941,6 +950,7 @@ function withEncoder<R>(fn: (enc: FrameEncoder) => R): R {
   try {
     return fn((shared ??= new FrameEncoder()))
   } finally {
+    shared?.forgetTarget()
     sharedBusy = false
   }
 }
