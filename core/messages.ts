@@ -461,15 +461,16 @@ export class Messages {
    * The (entry, generation) pairs a position given up on carries in flight — the loans its
    * frame lists and the pool array a pooled frame is in — read while the slot is still
    * its dead sender's. Only a frame this lap's sender finished writing counts (claimSend
-   * clears Length, writeSlots writes it last); a Frame record or references are left to
-   * the dead holder's sweep (they are listed while the send waits). A frame that cannot
-   * be read gives nothing: what it carried stays in flight (leaks), as before.
+   * clears Length, writeSlots writes it last). A frame in a Frame record is not read (the
+   * dead holder's sweep may free the record meanwhile), and the references any frame
+   * lists are left to that sweep too (they are listed while the send waits). A frame that
+   * cannot be read gives nothing: what it carried stays in flight (leaks), as before.
    */
   carriedInFlight(ring: Ring, slot: number, pos: number): number[] {
     const heap = this.heap
     const word = heap.u32[(slot + RingSlot.Length) >>> 2]!
     const length = word & FRAME_LENGTH
-    if (length === 0 || (word & WITH_REFS) !== 0) return []
+    if (length === 0) return []
     try {
       if ((word & OUT_OF_LINE) === 0) {
         if (length > ring.maxFrame) return []

@@ -34,7 +34,7 @@ export const BINARY_VIEWS: ReadonlyArray<readonly [ViewCtor, number] | undefined
  */
 export const ON_HEAP_MAX = 64
 
-/** A TypedArray that is not a Uint8Array or DataView: what smallTypedArray copies. */
+/** A TypedArray that is not a Uint8Array or DataView: what the writers copy as its own kind (isSmallTypedArray). */
 export type SmallTypedArray = ArrayBufferView & ArrayLike<number | bigint> & { set(source: ArrayLike<number | bigint>): void }
 
 /**
