@@ -4,7 +4,7 @@ import * as v8 from 'node:v8'
 import * as vm from 'node:vm'
 import { SharedMemory, ShmError } from 'interprocess-objects'
 import { startChild, startThread, uniqueName } from './helpers/processes'
-import { inUse, shmError, withLoanPool } from './helpers/segments'
+import { inUse, lendWholePool, shmError, withLoanPool } from './helpers/segments'
 
 function code(fn: () => unknown): string | undefined {
   try {
@@ -393,8 +393,7 @@ describe('loans: bulk bytes without copies', () => {
       child.proc.kill('SIGKILL')
       await child.exited
       // The pool has 256 entries: ten were held by the dead child, so all 256 can be lent only if they came back.
-      const held: Uint8Array[] = []
-      for (let k = 0; k < 256; k++) held.push(ch.loan(1000))
+      const held = lendWholePool(ch)
       expect(new Set(held.map((b) => b.byteOffset)).size).toBe(256)
       const full = (() => {
         try {
@@ -468,8 +467,7 @@ describe('loans: bulk bytes without copies', () => {
       // Nothing was left in flight: the waiting send's entries are held by the dead process…
       expect(shm.check().loans).toMatchObject({ held: 2, inFlight: 0 })
       // … and come back when the pool runs out: all 256 entries can be lent.
-      const held: Uint8Array[] = []
-      for (let k = 0; k < 256; k++) held.push(ch.loan(1000))
+      const held = lendWholePool(ch)
       expect(shm.check().loans).toMatchObject({ entries: 256, held: 256, inFlight: 0 })
       for (const b of held) ch.release(b)
       expect(shm.check().loans).toMatchObject({ held: 0, inFlight: 0 })
@@ -498,8 +496,7 @@ describe('loans: bulk bytes without copies', () => {
         )
         // Nothing stays in flight: every entry of the pool can be lent again.
         expect(shm.check().loans).toMatchObject({ held: 0, inFlight: 0 })
-        const held: Uint8Array[] = []
-        for (let k = 0; k < 256; k++) held.push(ch.loan(1000))
+        const held = lendWholePool(ch)
         for (const b of held) ch.release(b)
         expect(shm.check().loans).toMatchObject({ entries: 256, held: 0, inFlight: 0 })
       } finally {
@@ -734,8 +731,7 @@ describe('channels across processes', () => {
         await stall(shm.name, 'loans')
         expect(shm.check().loans.held).toBe(3)
         // All 256 entries can be lent only if the terminated thread's three came back.
-        const held: Uint8Array[] = []
-        for (let k = 0; k < 256; k++) held.push(ch.loan(1000))
+        const held = lendWholePool(ch)
         expect(code(() => ch.loan(1000))).toBe('ERR_SHM_FULL')
         for (const b of held) ch.release(b)
         expect(shm.check().loans).toMatchObject({ held: 0, inFlight: 0 })

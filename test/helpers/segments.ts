@@ -1,7 +1,7 @@
 // What tests ask of segments beyond the API: the OS file behind a name, what this
 // process still holds of it, and the ShmError a call throws.
 import * as fs from 'node:fs'
-import { ShmError, type SharedMemory, type Turn } from 'interprocess-objects'
+import { ShmError, type Channel, type SharedMemory, type Turn } from 'interprocess-objects'
 
 /** The file behind segment `name` on Linux (/dev/shm, prefix 'ipo-'). */
 export const shmFile = (name: string): string => `/dev/shm/ipo-${name}`
@@ -40,6 +40,19 @@ export function withLoanPool(shm: SharedMemory): void {
   const ch = shm.channel('loan-pool-warm-up')
   ch.release(ch.loan(1))
   ch.close()
+}
+
+/** Entries of a segment's loan pool (core/records.ts LOAN_ENTRIES). */
+const LOAN_POOL_ENTRIES = 256
+
+/**
+ * Lends every entry of the segment's loan pool through `ch` (1000 bytes each): it succeeds
+ * only if no entry is still held or in flight elsewhere. The caller releases them.
+ */
+export function lendWholePool(ch: Channel<Uint8Array>): Uint8Array[] {
+  const held: Uint8Array[] = []
+  for (let k = 0; k < LOAN_POOL_ENTRIES; k++) held.push(ch.loan(1000))
+  return held
 }
 
 /** Bytes the segment has in use, apart from the free arrays the loan pool keeps for reuse (what a leak would grow). */
