@@ -25,10 +25,9 @@
 // A send marks its loans (and its frame's array) in flight only once it has claimed
 // ring slots and written them, just before it publishes (core/messages.ts launch): a
 // sender killed while it waits for room still holds them, and they come back like any
-// dead holder's. Left for later (issue #14): one killed in the few instructions between
-// that mark and publishing leaks those entries. (Marking them only after publishing
-// would close that, if a receiver also accepted a loan still held by the handle its
-// slot's WriterId names — and the sender's late mark then found it taken.)
+// dead holder's. One killed between that mark and publishing leaves a finished frame in
+// claimed slots: the receiver that skips the dead sender's position reads it first and
+// gives its loans back (core/messages.ts carriedInFlight, dropInFlight).
 import { corrupt, ShmError } from './errors'
 import type { Heap } from './heap'
 import { Header } from './layout'
@@ -68,6 +67,9 @@ const BLOCK_GRAIN = 4096
  */
 const FIT_FACTOR = 2
 
+/** Loan views registerPending handles at once rather than waiting for the end of the task. */
+const MAX_PENDING_VIEWS = 64
+
 /** Entries the pool adds before it resizes the arrays of free ones instead. */
 const SMALL_POOL = 32
 
@@ -89,8 +91,30 @@ export class LoanPool {
    * by the handle that sent it is the same object (at most one per entry, overwritten).
    */
   private readonly sentViews: Array<Uint8Array | undefined> = []
+  /** Where the next claimFitting scan starts: after the entry it claimed last. */
+  private nextScan = 0
   /** Loans garbage collection gives back when their holder dropped the view without releasing it. */
   private readonly collected = new FinalizationRegistry<Ticket>((t) => this.freeIfMine(t))
+  /**
+   * Loan views made since the current task began, not yet registered with `collected`:
+   * registering costs ~0.6 µs a view (V8's FinalizationRegistry.register), and most
+   * loans are sent or released before their task ends, when they no longer need it. The
+   * list holds them until then (so none can be collected unregistered); registerPending
+   * registers those this handle still holds.
+   */
+  private readonly pendingViews: Uint8Array[] = []
+  private readonly pendingTickets: Ticket[] = []
+  private pendingScheduled = false
+  private readonly registerPending = (): void => {
+    this.pendingScheduled = false
+    const views = this.pendingViews
+    const tickets = this.pendingTickets
+    if (!this.heap.segment.closed) {
+      for (let i = 0; i < views.length; i++) if (this.holds(tickets[i]!)) this.collected.register(views[i]!, tickets[i]!)
+    }
+    views.length = 0
+    tickets.length = 0
+  }
 
   constructor(heap: Heap, inTurn: InTurn) {
     this.heap = heap
@@ -339,7 +363,15 @@ export class LoanPool {
     const view = new Uint8Array(heap.buffer, heap.byteOffset + block + LoanBlockRec.Data, byteLength)
     const ticket: Ticket = { pool: this, entry, generation }
     loanTicket.set(view, ticket)
-    this.collected.register(view, ticket)
+    this.pendingViews.push(view)
+    this.pendingTickets.push(ticket)
+    // Registered at the end of this task (a microtask), or now once many wait: a loop
+    // that never yields must not pile views up.
+    if (this.pendingViews.length >= MAX_PENDING_VIEWS) this.registerPending()
+    else if (!this.pendingScheduled) {
+      this.pendingScheduled = true
+      queueMicrotask(this.registerPending)
+    }
     return view
   }
 
@@ -386,16 +418,26 @@ export class LoanPool {
     Atomics.store(this.heap.i32, (at + LoanEntry.State) >>> 2, 0)
   }
 
-  /** A free entry whose array fits `byteLength`, claimed; -1 when there is none. */
+  /**
+   * A free entry whose array fits `byteLength`, claimed; -1 when there is none. The scan
+   * starts after the entry this handle claimed last and wraps: in a stream of loans the
+   * oldest one lent is the likeliest to be back, and the entries before it are mostly
+   * still in flight — each a cache line another core is writing (a scan from entry 0
+   * read them all on every loan).
+   */
   private claimFitting(table: number, byteLength: number): number {
     const heap = this.heap
     const used = this.usedOf(table)
-    for (let entry = 0; entry < used; entry++) {
+    const start = this.nextScan < used ? this.nextScan : 0
+    for (let n = 0, entry = start; n < used; n++, entry = entry + 1 === used ? 0 : entry + 1) {
       const at = entryOffset(table, entry)
       if (Atomics.load(heap.i32, (at + LoanEntry.State) >>> 2) !== 0) continue
       if (heap.u32[(at + LoanEntry.Block) >>> 2] === 0 || !fits(heap.u32[(at + LoanEntry.Capacity) >>> 2]!, byteLength)) continue
       // (Its array may have gone back to the allocator meanwhile: lend looks again once it holds it.)
-      if (this.claim(at)) return entry
+      if (this.claim(at)) {
+        this.nextScan = entry + 1
+        return entry
+      }
     }
     return -1
   }

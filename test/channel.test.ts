@@ -584,6 +584,35 @@ describe('loans: bulk bytes without copies', () => {
   })
 })
 
+  it('garbage collection gives back loans dropped in the task that made them, also past the batch registered at once', async () => {
+    // Loan views are registered for collection at the end of their task, or in batches
+    // of 64 in a loop that never yields: dropped either way, every loan comes back.
+    const shm = SharedMemory.create({ name: uniqueName('chloangc2'), size: 4 << 20 })
+    try {
+      v8.setFlagsFromString('--expose-gc')
+      const gc = vm.runInNewContext('gc') as () => void
+      const ch = shm.channel<Uint8Array>('bulk')
+      const loans = Array.from({ length: 150 }, () => ch.loan(1000))
+      for (const loan of loans) ch.release(loan)
+      const baseline = shm.stats().pooled
+      ;(() => {
+        // 150 loans, none released or sent: two forced batches and one at the end of the task.
+        for (let i = 0; i < 150; i++) ch.loan(1000)[0] = i
+      })()
+      expect(shm.stats().pooled).toBe(0)
+      await vi.waitFor(
+        async () => {
+          gc()
+          await new Promise((resolve) => setTimeout(resolve, 10))
+          expect(shm.stats().pooled).toBe(baseline)
+        },
+        { timeout: 10_000, interval: 50 },
+      )
+    } finally {
+      shm.close()
+    }
+  })
+
 describe('channels across processes', () => {
   async function exactlyOnce(producers: number, per: number, consumers: number, mode: 'sync' | 'async'): Promise<void> {
     const shm = SharedMemory.create({ name: uniqueName('chmpmc'), size: 64 << 20 })
