@@ -71,6 +71,9 @@ export class Messages {
   private readonly encoder = new FrameEncoder()
   private readonly refGenerations: number[] = []
   private readonly refHook = (value: object): number | FrameSegmentView | FrameLoan | undefined => {
+    // A small view before the segment's 65th byte (a fresh new Uint8Array(64) has byteOffset
+    // 0) is no loan, record or place worth sending: copied, without the lookups below.
+    if (ArrayBuffer.isView(value) && value.byteOffset - this.heap.byteOffset < HEADER_VIEW_BYTES && value.byteLength <= HEADER_VIEW_BYTES) return undefined
     if (value instanceof Uint8Array) {
       const ticket = this.loanPool.ticketOf(value)
       if (ticket !== undefined) return { loan: ticket.entry, generation: ticket.generation }

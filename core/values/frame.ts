@@ -681,6 +681,8 @@ export class FrameEncoder {
     }
     this.remember(v)
     if (Array.isArray(v)) this.array(v)
+    // Before getPrototypeOf, which V8 runs as a runtime call for a TypedArray.
+    else if (ArrayBuffer.isView(v)) this.binary(v)
     else {
       const proto = Object.getPrototypeOf(v) as object | null
       if (proto === Object.prototype || proto === null) this.plain(v, proto === null ? T.NullObject : T.Object)
