@@ -244,7 +244,12 @@ export class LoanPool {
     const sent = this.sentViews[entry]
     if (sent !== undefined) {
       this.sentViews[entry] = undefined
-      if (ticketOfView(sent)!.generation === generation) return sent
+      const ticket = ticketOfView(sent)!
+      if (ticket.generation === generation) {
+        // Not registered when it was lent if it was sent before that task ended.
+        this.registerSoon(sent, ticket)
+        return sent
+      }
     }
     return this.viewOf(at, entry, generation, length)
   }
@@ -363,16 +368,23 @@ export class LoanPool {
     const view = new Uint8Array(heap.buffer, heap.byteOffset + block + LoanBlockRec.Data, byteLength)
     const ticket: Ticket = { pool: this, entry, generation }
     loanTicket.set(view, ticket)
+    this.registerSoon(view, ticket)
+    return view
+  }
+
+  /**
+   * Registers `view` with `collected` at the end of this task (a microtask) if this handle
+   * holds its loan then, or at once once many wait: a loop that never yields must not
+   * pile views up. (A view registered twice is harmless: freeIfMine frees only a loan held.)
+   */
+  private registerSoon(view: Uint8Array, ticket: Ticket): void {
     this.pendingViews.push(view)
     this.pendingTickets.push(ticket)
-    // Registered at the end of this task (a microtask), or now once many wait: a loop
-    // that never yields must not pile views up.
     if (this.pendingViews.length >= MAX_PENDING_VIEWS) this.registerPending()
     else if (!this.pendingScheduled) {
       this.pendingScheduled = true
       queueMicrotask(this.registerPending)
     }
-    return view
   }
 
   /**

@@ -608,6 +608,21 @@ describe('loans: bulk bytes without copies', () => {
         },
         { timeout: 10_000, interval: 50 },
       )
+      // Sent in one task, received back by this handle (the same view) in a later one, dropped.
+      ;(() => ch.send(ch.loan(1000)))()
+      await new Promise((resolve) => setImmediate(resolve))
+      ;(() => {
+        expect(ch.tryReceive()!.length).toBe(1000)
+      })()
+      expect(shm.stats().pooled).toBeLessThan(baseline)
+      await vi.waitFor(
+        async () => {
+          gc()
+          await new Promise((resolve) => setTimeout(resolve, 10))
+          expect(shm.stats().pooled).toBe(baseline)
+        },
+        { timeout: 10_000, interval: 50 },
+      )
     } finally {
       shm.close()
     }
