@@ -14,7 +14,7 @@ import { bytesPerSec, cpuMicrosSince, opsPerSec, us } from './lib/stats'
 
 export const title = 'offload: tasks to a worker process, small and large'
 export const notes = [
-  'one worker in every row; "in flight" = tasks started before the first result is awaited; round trip = the mean over the one-at-a-time loop, after a warm-up of 2,000 tasks (500 in quick mode) on every transport',
+  'one worker in every row; "in flight" = tasks started before the first result is awaited; round trip = the mean over the one-at-a-time loop, after a warm-up of at least 2,000 tasks and 1 s (500 and 0.25 s in quick mode) on every transport',
   "prefetch = tasks a WorkerPool sends a worker ahead of need: 'auto' (the default) sends 1 while the worker's tasks run long (or nothing is known yet) and up to 32 while they run for less than 1 ms each; prefetch 1 is the fixed setting for long tasks",
   'caller CPU / task = user + system time of the calling process (every thread) per small task in the one-at-a-time loop: the worker process is not counted — except for worker_threads, whose worker is a thread of the caller',
   'large task: sum of a Float64Array of 8 MiB; the WorkerPool passes a view of it in the segment, the others copy it',
@@ -82,12 +82,20 @@ async function poolTransport(prefetch: number | 'auto', local: Float64Array): Pr
   }
 }
 
+/** Small tasks every transport runs before it is timed, and the least time it warms up for. */
+const WARM_UP = 2_000
+const WARM_UP_MS = 1_000
+
 async function measure(t: Transport, payload: Float64Array, quick: boolean): Promise<BenchRow> {
   const small = quick ? 2_000 : 20_000
   const large = quick ? 20 : 200
-  // Warm up (the JIT, and the receive spin learning that answers come fast) alike for every transport.
-  const warmup = quick ? 500 : 2_000
-  for (let i = 0; i < warmup; i++) await t.call({ op: 'addOne', n: i })
+  // Warm up (the JIT, and the receive spin learning that answers come fast) alike for every
+  // transport: at least WARM_UP tasks and WARM_UP_MS. (2,000 tasks alone left the WorkerPool's
+  // first timed rounds at twice the steady-state round trip: V8 had not optimized both sides yet.)
+  const warmup = quick ? WARM_UP / 4 : WARM_UP
+  const warmupMs = quick ? WARM_UP_MS / 4 : WARM_UP_MS
+  const warmStart = performance.now()
+  for (let i = 0; i < warmup || performance.now() - warmStart < warmupMs; i++) await t.call({ op: 'addOne', n: i })
   let t0 = performance.now()
   const cpu0 = process.cpuUsage()
   for (let i = 0; i < small; i++) {
