@@ -1,10 +1,8 @@
 // Channels v2 (issue #14): copied messages on lock-free rings, with real processes.
 import { describe, expect, it, vi } from 'vitest'
-import * as v8 from 'node:v8'
-import * as vm from 'node:vm'
 import { SharedMemory, ShmError } from 'interprocess-objects'
 import { startChild, startThread, uniqueName } from './helpers/processes'
-import { inUse, lendWholePool, shmError, withLoanPool } from './helpers/segments'
+import { afterCollection, inUse, lendWholePool, shmError, withLoanPool } from './helpers/segments'
 
 function code(fn: () => unknown): string | undefined {
   try {
@@ -559,8 +557,6 @@ describe('loans: bulk bytes without copies', () => {
   it('garbage collection releases a received loan nobody released', async () => {
     const shm = SharedMemory.create({ name: uniqueName('chloangc'), size: 4 << 20 })
     try {
-      v8.setFlagsFromString('--expose-gc')
-      const gc = vm.runInNewContext('gc') as () => void
       const ch = shm.channel<Uint8Array>('bulk')
       ch.release(ch.loan(50_000))
       const baseline = shm.stats().pooled
@@ -570,27 +566,18 @@ describe('loans: bulk bytes without copies', () => {
         expect(ch.tryReceive()!.length).toBe(50_000)
       })()
       expect(shm.stats().pooled).toBeLessThan(baseline)
-      await vi.waitFor(
-        async () => {
-          gc()
-          await new Promise((resolve) => setTimeout(resolve, 10))
-          expect(shm.stats().pooled).toBe(baseline)
-        },
-        { timeout: 10_000, interval: 50 },
-      )
+      await afterCollection(() => shm.stats().pooled === baseline)
+      expect(shm.stats().pooled).toBe(baseline)
     } finally {
       shm.close()
     }
   })
-})
 
   it('garbage collection gives back loans dropped in the task that made them, also past the batch registered at once', async () => {
     // Loan views are registered for collection at the end of their task, or in batches
     // of 64 in a loop that never yields: dropped either way, every loan comes back.
     const shm = SharedMemory.create({ name: uniqueName('chloangc2'), size: 4 << 20 })
     try {
-      v8.setFlagsFromString('--expose-gc')
-      const gc = vm.runInNewContext('gc') as () => void
       const ch = shm.channel<Uint8Array>('bulk')
       const loans = Array.from({ length: 150 }, () => ch.loan(1000))
       for (const loan of loans) ch.release(loan)
@@ -600,14 +587,8 @@ describe('loans: bulk bytes without copies', () => {
         for (let i = 0; i < 150; i++) ch.loan(1000)[0] = i
       })()
       expect(shm.stats().pooled).toBe(0)
-      await vi.waitFor(
-        async () => {
-          gc()
-          await new Promise((resolve) => setTimeout(resolve, 10))
-          expect(shm.stats().pooled).toBe(baseline)
-        },
-        { timeout: 10_000, interval: 50 },
-      )
+      await afterCollection(() => shm.stats().pooled === baseline)
+      expect(shm.stats().pooled).toBe(baseline)
       // Sent in one task, received back by this handle (the same view) in a later one, dropped.
       ;(() => ch.send(ch.loan(1000)))()
       await new Promise((resolve) => setImmediate(resolve))
@@ -615,18 +596,13 @@ describe('loans: bulk bytes without copies', () => {
         expect(ch.tryReceive()!.length).toBe(1000)
       })()
       expect(shm.stats().pooled).toBeLessThan(baseline)
-      await vi.waitFor(
-        async () => {
-          gc()
-          await new Promise((resolve) => setTimeout(resolve, 10))
-          expect(shm.stats().pooled).toBe(baseline)
-        },
-        { timeout: 10_000, interval: 50 },
-      )
+      await afterCollection(() => shm.stats().pooled === baseline)
+      expect(shm.stats().pooled).toBe(baseline)
     } finally {
       shm.close()
     }
   })
+})
 
 describe('channels across processes', () => {
   async function exactlyOnce(producers: number, per: number, consumers: number, mode: 'sync' | 'async'): Promise<void> {
