@@ -101,7 +101,7 @@ describe('identity', () => {
     round()
     // The channel and this handle's list of held references stay; the TypedArray's record
     // goes once its view is collected (it was read out of the box: core/view_holds.ts).
-    await afterCollection(() => false)
+    await afterCollection(() => false, 100)
     const warm = shm.stats().used
     round()
     await afterCollection(() => shm.stats().used === warm)

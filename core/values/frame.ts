@@ -176,7 +176,10 @@ export class FrameEncoder {
   private scratchBuffer: ArrayBuffer
   private words: Int32Array
   private target: Uint8Array | undefined
-  private targetWords: Int32Array | undefined
+  private targetWords: Int32Array | undefined = undefined
+  /** The last target's byteOffset and length, read once: on a view of the segment (a SharedArrayBuffer) V8 reads them through a generic property load, ~2% of a small send each. */
+  private targetOffset = 0
+  private targetLength = 0
   private pos = 0
   /** Bytes of deferred payloads before `pos`: frame position = pos + shift. */
   private shift = 0
@@ -305,7 +308,9 @@ export class FrameEncoder {
    * payloads (a native memcpy where V8's set into a SharedArrayBuffer is ~3× slower).
    */
   writeTo(target: Uint8Array, offset: number, bulk?: BulkCopy): void {
-    if (offset < 0 || offset + this.frameLength > target.length) {
+    if (target !== this.target) this.adopt(target)
+    // (A length-tracking target may have grown since it was adopted: its length is read again before refusing.)
+    if (offset < 0 || (offset + this.frameLength > this.targetLength && offset + this.frameLength > target.length)) {
       throw new ShmError('ERR_INVALID_ARGUMENT', `writeTo: ${this.frameLength} bytes do not fit at offset ${offset} of ${target.length}`)
     }
     let from = 0
@@ -332,16 +337,15 @@ export class FrameEncoder {
     const src = this.buf
     let i = from
     let j = to
-    if (((target.byteOffset + j) & 3) === 0 && (i & 3) === 0) {
-      // Keyed by the array, not its buffer: reading `buffer` is a call into the runtime.
-      // (Looked at again if the array grew: a length-tracking view of a growable buffer.)
-      if (this.target !== target || this.targetWords!.length < (target.byteOffset + target.byteLength) >>> 2) {
-        this.target = target
+    // (writeTo adopted `target`: targetOffset is its byteOffset.)
+    if (((this.targetOffset + j) & 3) === 0 && (i & 3) === 0) {
+      let w = (this.targetOffset + j) >>> 2
+      // Made again if the buffer grew (a length-tracking view of a growable buffer).
+      if (this.targetWords === undefined || w + ((end - i) >>> 2) > this.targetWords.length) {
         this.targetWords = new Int32Array(target.buffer, 0, target.buffer.byteLength >>> 2)
       }
-      const words = this.targetWords!
+      const words = this.targetWords
       const scratch = this.words
-      let w = (target.byteOffset + j) >>> 2
       for (const stop = end - 3; i < stop; i += 4, j += 4) words[w++] = scratch[i >>> 2]!
     }
     for (; i < end; i++, j++) target[j] = src[i]!
@@ -355,6 +359,19 @@ export class FrameEncoder {
     const out = new Uint8Array(this.frameLength)
     this.writeTo(out, 0)
     return out
+  }
+
+  /**
+   * Makes `target` the one writeTo writes into: its byteOffset and length; copySmall makes
+   * the word view of its whole buffer when it first needs it (keyed by the array, not its
+   * buffer: reading `buffer` is a call into the runtime, and moves a small on-heap array
+   * off V8's heap).
+   */
+  private adopt(target: Uint8Array): void {
+    this.target = target
+    this.targetOffset = target.byteOffset
+    this.targetLength = target.length
+    this.targetWords = undefined
   }
 
   /** Forgets the last target of writeTo (the one-call forms' shared encoder must not keep a caller's array alive). */

@@ -62,16 +62,19 @@ export function inUse(shm: SharedMemory | Turn): number {
 }
 
 /**
- * Collects garbage until `done()` holds (or a few rounds have passed): a view nobody can
- * reach gives the reference it held back after V8 collects it and this process's event
- * loop runs its finalizer and one turn (core/view_holds.ts). Needs --expose-gc (the
- * vitest config passes it; children that need it get it in their execArgv).
+ * Collects garbage until `done()` holds or `ms` have passed (10 s: on a loaded machine
+ * the finalizers can take a while to get their turn; `() => false` with a short `ms`
+ * just collects for that long): a view nobody can reach gives the
+ * reference it held back after V8 collects it and this process's event loop runs its
+ * finalizer and one turn (core/view_holds.ts). Needs --expose-gc (the vitest config
+ * passes it; children that need it get it in their execArgv).
  */
-export async function afterCollection(done: () => boolean): Promise<void> {
+export async function afterCollection(done: () => boolean, ms = 10_000): Promise<void> {
   const gc = (globalThis as { gc?: () => void }).gc
   if (gc === undefined) throw new Error('afterCollection needs node --expose-gc')
-  for (let round = 0; round < 20 && !done(); round++) {
+  const until = Date.now() + ms
+  for (let round = 0; !done() && Date.now() < until; round++) {
     gc()
-    await new Promise((resolve) => setTimeout(resolve, round < 2 ? 0 : 5))
+    await new Promise((resolve) => setTimeout(resolve, Math.min(round < 2 ? 0 : 5 * round, 50)))
   }
 }
