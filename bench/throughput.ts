@@ -67,8 +67,7 @@ let warmBatches = 1
 /** Warm-up per row (set by run: shorter in quick mode). */
 let warmUpMs = WARM_UP_MS
 
-
-/** One cold batch of `n` messages, warm-up batches (WARM_UP_MS), then `warmBatches` warm ones; `run` gets each batch's first sequence number. */
+/** One cold batch of `n` messages, uncounted warm-up batches (for warmUpMs in all), then `warmBatches` warm ones; `run` gets each batch's first sequence number. */
 async function batches(run: (first: number, n: number, counted: boolean) => Promise<void> | void, n: number): Promise<Timing> {
   const t0 = performance.now()
   await run(0, n, false)
