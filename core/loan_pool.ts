@@ -103,17 +103,17 @@ export class LoanPool {
    * registers those this handle still holds.
    */
   private readonly pendingViews: Uint8Array[] = []
-  private readonly pendingTickets: Ticket[] = []
   private pendingScheduled = false
   private readonly registerPending = (): void => {
     this.pendingScheduled = false
     const views = this.pendingViews
-    const tickets = this.pendingTickets
     if (!this.heap.segment.closed) {
-      for (let i = 0; i < views.length; i++) if (this.holds(tickets[i]!)) this.collected.register(views[i]!, tickets[i]!)
+      for (const view of views) {
+        const ticket = ticketOfView(view)!
+        if (this.holds(ticket)) this.collected.register(view, ticket)
+      }
     }
     views.length = 0
-    tickets.length = 0
   }
 
   constructor(heap: Heap, inTurn: InTurn) {
@@ -244,10 +244,9 @@ export class LoanPool {
     const sent = this.sentViews[entry]
     if (sent !== undefined) {
       this.sentViews[entry] = undefined
-      const ticket = ticketOfView(sent)!
-      if (ticket.generation === generation) {
+      if (ticketOfView(sent)!.generation === generation) {
         // Not registered when it was lent if it was sent before that task ended.
-        this.registerSoon(sent, ticket)
+        this.registerSoon(sent)
         return sent
       }
     }
@@ -368,7 +367,7 @@ export class LoanPool {
     const view = new Uint8Array(heap.buffer, heap.byteOffset + block + LoanBlockRec.Data, byteLength)
     const ticket: Ticket = { pool: this, entry, generation }
     loanTicket.set(view, ticket)
-    this.registerSoon(view, ticket)
+    this.registerSoon(view)
     return view
   }
 
@@ -377,9 +376,8 @@ export class LoanPool {
    * holds its loan then, or at once once many wait: a loop that never yields must not
    * pile views up. (A view registered twice is harmless: freeIfMine frees only a loan held.)
    */
-  private registerSoon(view: Uint8Array, ticket: Ticket): void {
+  private registerSoon(view: Uint8Array): void {
     this.pendingViews.push(view)
-    this.pendingTickets.push(ticket)
     if (this.pendingViews.length >= MAX_PENDING_VIEWS) this.registerPending()
     else if (!this.pendingScheduled) {
       this.pendingScheduled = true

@@ -71,8 +71,11 @@ export class Messages {
   private readonly encoder = new FrameEncoder()
   private readonly refGenerations: number[] = []
   private readonly refHook = (value: object): number | FrameSegmentView | FrameLoan | undefined => {
-    // A small view before the segment's 65th byte (a fresh new Uint8Array(64) has byteOffset
-    // 0) is no loan, record or place worth sending: copied, without the lookups below.
+    // A small view before the segment's 65th byte is no loan, record or place worth sending:
+    // copied, without the lookups below. Reading `buffer` of a small array V8 keeps on its
+    // own heap (byteOffset 0, at most 64 bytes: a fresh new Uint8Array(64)) would move it
+    // into an ArrayBuffer of its own, ~0.5 µs per message; such a view never is one of the
+    // segment: its first 64 bytes are the header, nothing to send.
     if (ArrayBuffer.isView(value) && value.byteOffset - this.heap.byteOffset < HEADER_VIEW_BYTES && value.byteLength <= HEADER_VIEW_BYTES) return undefined
     if (value instanceof Uint8Array) {
       const ticket = this.loanPool.ticketOf(value)
@@ -84,12 +87,8 @@ export class Messages {
       const heap = this.heap
       if (!ArrayBuffer.isView(value)) return undefined
       const offset = value.byteOffset - heap.byteOffset
-      // A view reaching outside the segment (into the memory around it) is copied. The
-      // buffer is compared last: reading `buffer` of a small array V8 keeps on its own heap
-      // (byteOffset 0, at most 64 bytes: a fresh new Uint8Array(64)) moves it into an
-      // ArrayBuffer of its own, ~0.5 µs per message. Such a view never is one of the
-      // segment: the first 64 bytes of the segment are its header, nothing to send.
-      if (offset < HEADER_VIEW_BYTES && value.byteLength <= HEADER_VIEW_BYTES) return undefined
+      // A view reaching outside the segment (into the memory around it) is copied. (Small
+      // views before its 65th byte were copied above, before `buffer` could be read.)
       return offset >= 0 && offset + value.byteLength <= heap.size && value.buffer === heap.buffer ? { segmentView: offset } : undefined
     }
     this.refGenerations.push(this.heap.generationOf(ref))

@@ -176,7 +176,7 @@ export class FrameEncoder {
   private scratchBuffer: ArrayBuffer
   private words: Int32Array
   private target: Uint8Array | undefined
-  private targetWords: Int32Array | undefined = undefined
+  private targetWords: Int32Array | undefined
   /** The last target's byteOffset and length, read once: on a view of the segment (a SharedArrayBuffer) V8 reads them through a generic property load, ~2% of a small send each. */
   private targetOffset = 0
   private targetLength = 0
