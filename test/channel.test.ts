@@ -353,6 +353,44 @@ describe('loans: bulk bytes without copies', () => {
     }
   })
 
+  it('a loan reuses the array given back last (still in cache), not the pool array unused longest', () => {
+    const shm = SharedMemory.create({ name: uniqueName('chloanhot'), size: 8 << 20 })
+    try {
+      const ch = shm.channel<Uint8Array>('bulk')
+      const pool = Array.from({ length: 8 }, () => ch.loan(64_000))
+      for (const loan of pool) ch.release(loan)
+      const through = (loan: Uint8Array): void => {
+        ch.send(loan)
+        ch.release(ch.tryReceive()!)
+      }
+      // One message at a time: every loan is the same array.
+      const first = ch.loan(64_000)
+      const hot = first.byteOffset
+      through(first)
+      for (let i = 0; i < 20; i++) {
+        const loan = ch.loan(64_000)
+        expect(loan.byteOffset).toBe(hot)
+        through(loan)
+      }
+      // Two in flight: the two arrays alternate, the other six stay cold.
+      const a = ch.loan(64_000)
+      const b = ch.loan(64_000)
+      const offsets = new Set([a.byteOffset, b.byteOffset])
+      let held = b
+      through(a)
+      for (let i = 0; i < 20; i++) {
+        const next = ch.loan(64_000)
+        expect(offsets.has(next.byteOffset)).toBe(true)
+        through(held)
+        held = next
+      }
+      through(held)
+      shm.check()
+    } finally {
+      shm.close()
+    }
+  })
+
   it('another process reads the loaned bytes in place and releases them', async () => {
     const shm = SharedMemory.create({ name: uniqueName('chloan2'), size: 8 << 20 })
     try {
