@@ -17,12 +17,22 @@ export function checkOptions<T extends object>(
   if (given === null || typeof given !== 'object') {
     throw new ShmError('ERR_INVALID_ARGUMENT', `${call} expects an options object, got ${given === null ? 'null' : typeof given}`)
   }
-  // for…in rather than Object.entries: options are checked on every turn, and this allocates nothing.
+  // for…in rather than Object.entries: options are checked on every receive, and this
+  // allocates nothing. Each value is read first thing in the loop body, and the spec by
+  // for…in too: V8 then reads both through their enum caches instead of a megamorphic
+  // keyed load (with hasOwnProperty, ~10% of a small message's send + receive).
   for (const key in given) {
-    if (!Object.prototype.hasOwnProperty.call(given, key)) continue
     const value = (given as Record<string, unknown>)[key]
-    const kind = Object.prototype.hasOwnProperty.call(spec, key) ? (spec as Record<string, Kind>)[key] : undefined
+    let kind: Kind | undefined
+    for (const known in spec) {
+      if (known === key) {
+        kind = (spec as Record<string, Kind>)[known]
+        break
+      }
+    }
     if (kind === undefined) {
+      // An inherited key is no option of this call (a known one is checked all the same: it is what o.wait would read).
+      if (!Object.prototype.hasOwnProperty.call(given, key)) continue
       const known = Object.keys(spec)
       const near = known.find((k) => k.toLowerCase() === key.toLowerCase() || editDistance(k, key) <= 2)
       throw new ShmError(

@@ -141,6 +141,40 @@ describe('channel messages are copies', () => {
       shm.close()
     }
   })
+  it('wait options are checked on every call: an unknown, mistyped or inherited bad option is ERR_INVALID_ARGUMENT naming it, and nothing is taken', async () => {
+    const shm = SharedMemory.create({ name: uniqueName('chopts'), size: 4 << 20 })
+    try {
+      const ch = shm.channel<number>('c')
+      ch.send(1)
+      const message = (fn: () => unknown): string => {
+        try {
+          fn()
+        } catch (err) {
+          expect(err).toBeInstanceOf(ShmError)
+          expect((err as ShmError).code).toBe('ERR_INVALID_ARGUMENT')
+          return (err as Error).message
+        }
+        return 'no error'
+      }
+      const options = { wait: 'low-latency' as const, timeoutMs: 10 }
+      expect(ch.receiveSync(options)).toBe(1)
+      // The same object, changed after a call that accepted it, is checked again.
+      ch.send(2)
+      ;(options as Record<string, unknown>).timeotMs = 5
+      expect(message(() => ch.receiveSync(options))).toMatch(/unknown option "timeotMs"; did you mean "timeoutMs"/)
+      expect(message(() => ch.receiveSync({ timeoutMs: '5' } as never))).toMatch(/"timeoutMs" must be a number/)
+      expect(message(() => ch.receiveSync({ wait: 'fast' } as never))).toMatch(/wait must be 'cpu-friendly' or 'low-latency'/)
+      expect(message(() => ch.send(3, { wiat: 'low-latency' } as never))).toMatch(/did you mean "wait"/)
+      // An inherited option is what the call would read: checked as well (an inherited unknown key is not an option).
+      expect(message(() => ch.receiveSync(Object.create({ timeoutMs: 'soon' }) as never))).toMatch(/"timeoutMs" must be a number/)
+      expect(ch.receiveSync(Object.create({ unrelated: true }) as never)).toBe(2)
+      expect(await rejection(ch.receive({ keepAlive: 'yes' } as never))).toBe('ERR_INVALID_ARGUMENT')
+      expect(ch.stats().size).toBe(0)
+    } finally {
+      shm.close()
+    }
+  })
+
 
   it('a frame larger than the free space is ERR_SHM_FULL and leaves the segment unchanged', () => {
     const shm = SharedMemory.create({ name: uniqueName('chbig'), size: 64 << 10 })
