@@ -30,8 +30,10 @@ export function checkOptions<T extends object>(
         break
       }
     }
+    // (A key the spec only inherits, from a polluted Object.prototype, is no option.)
+    if (kind !== undefined && objectPrototypeEnumerates() && !Object.prototype.hasOwnProperty.call(spec, key)) kind = undefined
     if (kind === undefined) {
-      // An inherited key is no option of this call (a known one is checked all the same: it is what o.wait would read).
+      // Nor is a key `given` inherits (a known one is checked all the same: it is what the call reads).
       if (!Object.prototype.hasOwnProperty.call(given, key)) continue
       const known = Object.keys(spec)
       const near = known.find((k) => k.toLowerCase() === key.toLowerCase() || editDistance(k, key) <= 2)
@@ -49,6 +51,14 @@ export function checkOptions<T extends object>(
     }
   }
   return given as T
+}
+
+const plain = {}
+
+/** Whether Object.prototype (or a library that polluted it) has enumerable keys: then for…in over a spec yields them too. */
+function objectPrototypeEnumerates(): boolean {
+  for (const _ in plain) return true
+  return false
 }
 
 const waitModes: readonly WaitMode[] = ['cpu-friendly', 'low-latency']

@@ -169,6 +169,16 @@ describe('channel messages are copies', () => {
       expect(message(() => ch.receiveSync(Object.create({ timeoutMs: 'soon' }) as never))).toMatch(/"timeoutMs" must be a number/)
       expect(ch.receiveSync(Object.create({ unrelated: true }) as never)).toBe(2)
       expect(await rejection(ch.receive({ keepAlive: 'yes' } as never))).toBe('ERR_INVALID_ARGUMENT')
+      // A library that added an enumerable key to Object.prototype adds no option.
+      const proto = Object.prototype as Record<string, unknown>
+      proto.polluted = 'x'
+      try {
+        ch.send(4)
+        expect(ch.receiveSync({ wait: 'low-latency', timeoutMs: 10 })).toBe(4)
+        expect(message(() => ch.receiveSync({ polluted: 1 } as never))).toMatch(/unknown option "polluted"/)
+      } finally {
+        delete proto.polluted
+      }
       expect(ch.stats().size).toBe(0)
     } finally {
       shm.close()
