@@ -14,7 +14,7 @@ import { makeDocument } from './lib/document'
 export const title = 'codec: a nested ~3 KB document sent through a channel (copied) and stored in the segment'
 export const notes = [
   'vs v8 = this ÷ v8.serialize + v8.deserialize in one process (encode+decode column); higher is faster.',
-  'channel rows: the message is copied both ends (a flat frame of ~2.4 KB, too large for a ring slot, so it goes into a Frame record allocated in a turn and freed on receive); the receiver gets an ordinary object, nothing to destroy.',
+  'channel rows: the message is copied both ends (a flat frame of ~2.4 KB, spread over 23 of the ring\'s 64 slots and gathered back: no turn, no allocation in the segment; a frame longer than half the ring would go into an array of the loan pool); the receiver gets an ordinary object, nothing to destroy.',
   'two processes: one-way, this process sends as fast as the ring (64 messages) lets it, the peer receives (receiveSync) and decodes each; messages/s counted until the peer has received the last. The two sides run at the same time on the two cores, so this is a pipeline rate, not one message\'s latency.',
   'stored (tx.put → tx.copy): storing builds live records other processes can read and change in place (one allocation per string, table and array, hash tables for objects and Maps, an undo journal), which is why it is slower than the flat frame; the mapped read of a field or two is what it is for.',
 ]
@@ -187,7 +187,7 @@ export function checks(rows: BenchRow[]): Check[] {
       target: `3 KB document ${what} ≥ 1.0× v8.serialize + v8.deserialize (one process)`,
       measured: `${Number.isFinite(r) ? r.toFixed(2) : 'n/a'}× (${Math.round(per).toLocaleString('en-US')}/s vs v8 ${Math.round(v8Rate).toLocaleString('en-US')}/s)`,
       met: r >= 1,
-      why: 'The flat frame codec by itself is measured in the frames table; a channel message adds a Frame record allocated and freed in a turn per message (the frame does not fit a ring slot), the ring bookkeeping and, between processes, the wake-ups and the turns the two sides share.',
+      why: 'The flat frame codec by itself is measured in the frames table; a channel message adds spreading the frame over ring slots and gathering it back (it spans 23 slots: one copy each way through a scratch buffer), the ring bookkeeping and, between processes, the wake-ups.',
     }
   }
   return [check(CHANNEL, 'send → receive through a channel, copied both ends, one process,'), check(CHANNEL2, 'send → receive between two processes (pipelined, messages/s)')]
