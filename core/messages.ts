@@ -116,6 +116,8 @@ export class Messages {
   }
   /** Where frames that span slots are put together (read) and laid out (write). */
   private scratch = new Uint8Array(4096)
+  /** The scratch buffer as 32-bit words (ring.scatter and gather copy a word at a time). */
+  private scratchWords = new Int32Array(this.scratch.buffer)
   /** Views received by reference are released by garbage collection if the receiver does not. */
   private readonly viewHolds: ViewHolds
 
@@ -251,12 +253,11 @@ export class Messages {
         if (out.bytes === null) this.encoder.writeTo(heap.u8, slot + RingSlot.Data)
         else heap.u8.set(out.bytes, slot + RingSlot.Data)
       } else {
-        let bytes = out.bytes
-        if (bytes === null) {
-          bytes = this.scratchOf(out.length & FRAME_LENGTH)
+        if (out.bytes === null) {
+          const bytes = this.scratchOf(out.length & FRAME_LENGTH)
           this.encoder.writeTo(bytes, 0)
-        }
-        ring.scatter(heap.u8, pos, bytes, out.length & FRAME_LENGTH)
+          ring.scatter(heap.u8, pos, bytes, out.length & FRAME_LENGTH, this.scratchWords)
+        } else ring.scatter(heap.u8, pos, out.bytes, out.length & FRAME_LENGTH)
       }
       heap.u32[(slot + RingSlot.Length) >>> 2] = out.length
     } else {
@@ -405,14 +406,17 @@ export class Messages {
 
   /** A scratch buffer of at least `n` bytes (reused: what is read from it is copied out). */
   private scratchOf(n: number): Uint8Array {
-    if (this.scratch.length < n) this.scratch = new Uint8Array(Math.max(n, this.scratch.length * 2))
+    if (this.scratch.length < n) {
+      this.scratch = new Uint8Array((Math.max(n, this.scratch.length * 2) + 3) & ~3)
+      this.scratchWords = new Int32Array(this.scratch.buffer)
+    }
     return this.scratch
   }
 
   /** The frame of the span received at `pos`, copied together into the scratch buffer. */
   private gather(ring: Ring, pos: number, length: number): Uint8Array {
     const out = this.scratchOf(length)
-    ring.gather(this.heap.u8, pos, length, out)
+    ring.gather(this.heap.u8, pos, length, out, this.scratchWords)
     return out
   }
 

@@ -341,26 +341,27 @@ export class Ring {
     return seq
   }
 
-  /** Copies a frame of `length` bytes into the slots of the span claimed at `pos`. */
-  scatter(u8: Uint8Array, pos: number, bytes: Uint8Array, length: number): void {
+  /**
+   * Copies a frame of `length` bytes into the slots of the span claimed at `pos`.
+   * `words`: an Int32Array over `bytes` (4-aligned), when the caller keeps one.
+   */
+  scatter(u8: Uint8Array, pos: number, bytes: Uint8Array, length: number, words = wordsOver(bytes)): void {
     let from = Math.min(length, this.headBytes)
-    u8.set(bytes.subarray(0, from), this.slotAt(pos) + RingSlot.Data)
+    copyChunk(bytes, words, 0, u8, this.i32, this.slotAt(pos) + RingSlot.Data, from)
     for (let i = 1; from < length; i++) {
       const n = Math.min(length - from, this.spanBytes)
-      u8.set(bytes.subarray(from, from + n), this.slotAt((pos + i) | 0) + SPAN_DATA)
+      copyChunk(bytes, words, from, u8, this.i32, this.slotAt((pos + i) | 0) + SPAN_DATA, n)
       from += n
     }
   }
 
-  /** Copies the frame of `length` bytes of the span at `pos` together into `out`. */
-  gather(u8: Uint8Array, pos: number, length: number, out: Uint8Array): void {
-    const head = this.slotAt(pos) + RingSlot.Data
+  /** Copies the frame of `length` bytes of the span at `pos` together into `out` (`words`: as in scatter). */
+  gather(u8: Uint8Array, pos: number, length: number, out: Uint8Array, words = wordsOver(out)): void {
     let to = Math.min(length, this.headBytes)
-    out.set(u8.subarray(head, head + to), 0)
+    copyChunk(u8, this.i32, this.slotAt(pos) + RingSlot.Data, out, words, 0, to)
     for (let i = 1; to < length; i++) {
       const n = Math.min(length - to, this.spanBytes)
-      const at = this.slotAt((pos + i) | 0) + SPAN_DATA
-      out.set(u8.subarray(at, at + n), to)
+      copyChunk(u8, this.i32, this.slotAt((pos + i) | 0) + SPAN_DATA, out, words, to, n)
       to += n
     }
   }
@@ -368,4 +369,27 @@ export class Ring {
   dropped(): number {
     return Atomics.load(this.i32, (this.ch + Chan.Dropped) >>> 2) >>> 0
   }
+}
+
+/** An Int32Array over the same bytes, when they start 4-aligned (undefined: copy them as bytes). */
+export function wordsOver(bytes: Uint8Array): Int32Array | undefined {
+  return (bytes.byteOffset & 3) === 0 ? new Int32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength >>> 2) : undefined
+}
+
+/**
+ * Copies `n` bytes from `from` at byte `at` to `to` at byte `into` (slot offsets and frame
+ * chunks are multiples of 4): a word at a time through the Int32Arrays when both are
+ * given, the last 0–3 bytes one by one. A frame spanning slots is ~100-byte chunks, for
+ * which subarray + set (a view allocated per chunk) cost several times the copy itself.
+ */
+function copyChunk(from: Uint8Array, fromWords: Int32Array | undefined, at: number, to: Uint8Array, toWords: Int32Array | undefined, into: number, n: number): void {
+  if (fromWords === undefined || toWords === undefined || ((at | into) & 3) !== 0) {
+    to.set(from.subarray(at, at + n), into)
+    return
+  }
+  const words = n >>> 2
+  const a = at >>> 2
+  const b = into >>> 2
+  for (let k = 0; k < words; k++) toWords[b + k] = fromWords[a + k]!
+  for (let k = words << 2; k < n; k++) to[into + k] = from[at + k]!
 }
