@@ -253,11 +253,18 @@ export class Messages {
         if (out.bytes === null) this.encoder.writeTo(heap.u8, slot + RingSlot.Data)
         else heap.u8.set(out.bytes, slot + RingSlot.Data)
       } else {
-        if (out.bytes === null) {
-          const bytes = this.scratchOf(out.length & FRAME_LENGTH)
-          this.encoder.writeTo(bytes, 0)
-          ring.scatter(heap.u8, pos, bytes, out.length & FRAME_LENGTH, this.scratchWords)
-        } else ring.scatter(heap.u8, pos, out.bytes, out.length & FRAME_LENGTH)
+        const length = out.length & FRAME_LENGTH
+        if (out.bytes !== null) ring.scatter(heap.u8, pos, out.bytes, length)
+        else {
+          // Straight from the encoder's scratch when the frame lies there whole (one copy, not two).
+          const whole = this.encoder.inPlace()
+          if (whole !== undefined) ring.scatter(heap.u8, pos, whole, length, this.encoder.scratchWords())
+          else {
+            const bytes = this.scratchOf(length)
+            this.encoder.writeTo(bytes, 0)
+            ring.scatter(heap.u8, pos, bytes, length, this.scratchWords)
+          }
+        }
       }
       heap.u32[(slot + RingSlot.Length) >>> 2] = out.length
     } else {

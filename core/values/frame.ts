@@ -352,6 +352,20 @@ export class FrameEncoder {
   }
 
   /** The last frame as a fresh Uint8Array of its own. */
+  /**
+   * The last frame where it lies, at the start of the encoder's scratch buffer, when
+   * nothing is deferred (undefined otherwise: writeTo puts it together). Valid until the
+   * next encode; scratchWords is the same buffer as 32-bit words.
+   */
+  inPlace(): Uint8Array | undefined {
+    return this.deferred.length === 0 ? this.buf : undefined
+  }
+
+  /** The scratch buffer as 32-bit words (see inPlace). */
+  scratchWords(): Int32Array {
+    return this.words
+  }
+
   toBytes(): Uint8Array {
     // One copy of the scratch when nothing is deferred (copySmall into a fresh small array
     // would read its `buffer`, moving it off V8's heap).
