@@ -314,7 +314,7 @@ class ChannelChecker {
       return `a frame of ${length} bytes does not fit the ${span} slot(s) it spans`
     } else if (span > 1) {
       bytes = new Uint8Array(length)
-      ring.gather(heap.u8, pos, length, bytes)
+      ring.gather(pos, length, bytes)
       at = 0
     }
     if ((word & WITH_REFS) === 0) return null

@@ -254,15 +254,15 @@ export class Messages {
         else heap.u8.set(out.bytes, slot + RingSlot.Data)
       } else {
         const length = out.length & FRAME_LENGTH
-        if (out.bytes !== null) ring.scatter(heap.u8, pos, out.bytes, length)
+        if (out.bytes !== null) ring.scatter(pos, out.bytes, length)
         else {
           // Straight from the encoder's scratch when the frame lies there whole (one copy, not two).
           const whole = this.encoder.inPlace()
-          if (whole !== undefined) ring.scatter(heap.u8, pos, whole, length, this.encoder.scratchWords())
+          if (whole !== undefined) ring.scatter(pos, whole, length, this.encoder.scratchWords())
           else {
             const bytes = this.scratchOf(length)
             this.encoder.writeTo(bytes, 0)
-            ring.scatter(heap.u8, pos, bytes, length, this.scratchWords)
+            ring.scatter(pos, bytes, length, this.scratchWords)
           }
         }
       }
@@ -423,7 +423,7 @@ export class Messages {
   /** The frame of the span received at `pos`, copied together into the scratch buffer. */
   private gather(ring: Ring, pos: number, length: number): Uint8Array {
     const out = this.scratchOf(length)
-    ring.gather(this.heap.u8, pos, length, out, this.scratchWords)
+    ring.gather(pos, length, out, this.scratchWords)
     return out
   }
 

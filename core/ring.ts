@@ -38,6 +38,8 @@ export const HELD = -2
 
 export class Ring {
   readonly i32: Int32Array
+  /** The same memory as bytes (scatter and gather copy chunks a word at a time through i32, the tail through this). */
+  private readonly u8: Uint8Array
   /** This process's pid and this handle's identity (core/handles.ts), stamped into the slots it claims. */
   private readonly pid: number
   private readonly identity: number
@@ -59,6 +61,7 @@ export class Ring {
 
   constructor(i32: Int32Array, ch: number, pid = 0, identity = 0) {
     this.i32 = i32
+    this.u8 = new Uint8Array(i32.buffer, i32.byteOffset, i32.byteLength)
     this.pid = pid
     this.identity = identity
     this.ch = ch
@@ -345,23 +348,23 @@ export class Ring {
    * Copies a frame of `length` bytes into the slots of the span claimed at `pos`.
    * `words`: an Int32Array over `bytes` (4-aligned), when the caller keeps one.
    */
-  scatter(u8: Uint8Array, pos: number, bytes: Uint8Array, length: number, words = wordsOver(bytes)): void {
+  scatter(pos: number, bytes: Uint8Array, length: number, words = wordsOver(bytes)): void {
     let from = Math.min(length, this.headBytes)
-    copyChunk(bytes, words, 0, u8, this.i32, this.slotAt(pos) + RingSlot.Data, from)
+    copyChunk(bytes, words, 0, this.u8, this.i32, this.slotAt(pos) + RingSlot.Data, from)
     for (let i = 1; from < length; i++) {
       const n = Math.min(length - from, this.spanBytes)
-      copyChunk(bytes, words, from, u8, this.i32, this.slotAt((pos + i) | 0) + SPAN_DATA, n)
+      copyChunk(bytes, words, from, this.u8, this.i32, this.slotAt((pos + i) | 0) + SPAN_DATA, n)
       from += n
     }
   }
 
   /** Copies the frame of `length` bytes of the span at `pos` together into `out` (`words`: as in scatter). */
-  gather(u8: Uint8Array, pos: number, length: number, out: Uint8Array, words = wordsOver(out)): void {
+  gather(pos: number, length: number, out: Uint8Array, words = wordsOver(out)): void {
     let to = Math.min(length, this.headBytes)
-    copyChunk(u8, this.i32, this.slotAt(pos) + RingSlot.Data, out, words, 0, to)
+    copyChunk(this.u8, this.i32, this.slotAt(pos) + RingSlot.Data, out, words, 0, to)
     for (let i = 1; to < length; i++) {
       const n = Math.min(length - to, this.spanBytes)
-      copyChunk(u8, this.i32, this.slotAt((pos + i) | 0) + SPAN_DATA, out, words, to, n)
+      copyChunk(this.u8, this.i32, this.slotAt((pos + i) | 0) + SPAN_DATA, out, words, to, n)
       to += n
     }
   }
@@ -372,7 +375,7 @@ export class Ring {
 }
 
 /** An Int32Array over the same bytes, when they start 4-aligned (undefined: copy them as bytes). */
-export function wordsOver(bytes: Uint8Array): Int32Array | undefined {
+function wordsOver(bytes: Uint8Array): Int32Array | undefined {
   return (bytes.byteOffset & 3) === 0 ? new Int32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength >>> 2) : undefined
 }
 
