@@ -784,7 +784,8 @@ export function checks(rows: BenchRow[]): Check[] {
       (Number.isFinite(busyRatio) && busyRatio < 0.85 ? `Spinning has its own price here: a process spinning on the other core slows even the one-process memcpy to ${busyRatio.toFixed(2)}× (the "other core busy" row). ` : '')
   const ring = Number.isFinite(staRatio)
     ? `A ring with fixed slots where both sides spin on counters (shm-typed-array: nothing allocated, no turns, no wake-ups) reaches ${staRatio.toFixed(2)}× memcpy in this run` +
-      (staRatio < 0.8 ? ', so on this VM even a hand-off with no allocation and no sleeping stays under the target. ' : '. ')
+      (staRatio < 0.8 ? ', so on this VM even a hand-off with no allocation and no sleeping stays under the target. ' : '. ') +
+      `A ring of fixed slots (it, and the raw-slots row) writes each message into the next of its ${WINDOW} slots, ${((WINDOW * MESSAGE_BYTES) / 1e6).toFixed(1)} MB in turn, more than a core's cache holds on most machines, so every copy goes to memory that left the cache; a loan reuses the array its producer filled last once the consumer has given it back, still in cache (the memcpy ceiling copies between two buffers that stay in cache). `
     : ''
   const loanLowWarm = valueOf(rows, SDK_LOAN_LOW, 'warm')
   const staRow = rows.find((r) => r.case === STA)
