@@ -351,7 +351,6 @@ export class FrameEncoder {
     for (; i < end; i++, j++) target[j] = src[i]!
   }
 
-  /** The last frame as a fresh Uint8Array of its own. */
   /**
    * The last frame where it lies, at the start of the encoder's scratch buffer, when
    * nothing is deferred (undefined otherwise: writeTo puts it together). Valid until the
@@ -366,6 +365,7 @@ export class FrameEncoder {
     return this.words
   }
 
+  /** The last frame as a fresh Uint8Array of its own. */
   toBytes(): Uint8Array {
     // One copy of the scratch when nothing is deferred (copySmall into a fresh small array
     // would read its `buffer`, moving it off V8's heap).
