@@ -205,7 +205,10 @@ export function checks(rows: BenchRow[]): Check[] {
       measured: `${(pool / ipc).toFixed(1)}× (${pool.toFixed(0)} vs ${ipc.toFixed(1)} tasks of 8 MiB per second)`,
       met: pool / ipc >= 10,
       why:
-        `The task itself bounds the WorkerPool: summing the 1M doubles of the segment's array takes ${handlerMs.toFixed(2)} ms (the handler alone, in one process, median of 20, this run), so no transport can run more than ${(1000 / handlerMs).toFixed(0)} of these tasks a second, ${(1000 / handlerMs / ipc).toFixed(1)}× child_process IPC; the WorkerPool ran ${(1000 / pool).toFixed(2)} ms per task in all. ` +
+        (Number.isFinite(handlerMs)
+          ? `The task itself bounds the WorkerPool: summing the 1M doubles of the segment's array takes ${handlerMs.toFixed(2)} ms (the handler alone, in one process, median of 20, this run), so no transport can run more than ${(1000 / handlerMs).toFixed(0)} of these tasks a second, ${(1000 / handlerMs / ipc).toFixed(1)}× child_process IPC; `
+          : 'The task itself bounds the WorkerPool (the sum over 8 MiB takes about a millisecond); ') +
+        `the WorkerPool ran ${(1000 / pool).toFixed(2)} ms per task in all. ` +
         'The rest is mostly two wake-ups per task, with both processes idle meanwhile: the caller sleeps through the millisecond-long task (too long to spin for) and is woken by the result, and the worker, whose wait for the next task includes that wake-up, sleeps too; waking a sleeping virtual CPU costs tens to hundreds of µs here. ' +
         `10× child_process IPC would mean ${(10 * ipc).toFixed(0)} tasks/s, ${(1000 / (10 * ipc)).toFixed(2)} ms per task including that sum. Shared memory saves the copy (child_process IPC serializes and copies 8 MiB each way), not the work.`,
     },
