@@ -141,6 +141,7 @@ describe('channel messages are copies', () => {
       shm.close()
     }
   })
+
   it('wait options are checked on every call: an unknown, mistyped or inherited bad option is ERR_INVALID_ARGUMENT naming it, and nothing is taken', async () => {
     const shm = SharedMemory.create({ name: uniqueName('chopts'), size: 4 << 20 })
     try {
@@ -184,7 +185,6 @@ describe('channel messages are copies', () => {
       shm.close()
     }
   })
-
 
   it('a frame larger than the free space is ERR_SHM_FULL and leaves the segment unchanged', () => {
     const shm = SharedMemory.create({ name: uniqueName('chbig'), size: 64 << 10 })
