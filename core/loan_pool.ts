@@ -93,8 +93,10 @@ export class LoanPool {
    * by the handle that sent it is the same object (at most one per entry, overwritten).
    */
   private readonly sentViews: Array<Uint8Array | undefined> = []
-  /** The entries this handle claimed last, newest first (at most RECENT_LENDS): claimFitting tries them first. */
+  /** The entries this handle lent last, newest first (at most RECENT_LENDS): claimFitting tries them first. */
   private readonly recentLends: number[] = []
+  /** Where claimFitting's scan starts when none of those is free: after the entry it found last. */
+  private nextScan = 0
   /** Loans garbage collection gives back when their holder dropped the view without releasing it. */
   private readonly collected = new FinalizationRegistry<Ticket>((t) => this.freeIfMine(t))
   /**
@@ -200,6 +202,7 @@ export class LoanPool {
     }
     u32[(at + LoanEntry.Generation) >>> 2] = (u32[(at + LoanEntry.Generation) >>> 2]! + 1) >>> 0 || 1
     u32[(at + LoanEntry.Length) >>> 2] = byteLength
+    this.lentLast(entry)
     return entry
   }
 
@@ -432,27 +435,33 @@ export class LoanPool {
 
   /**
    * A free entry whose array fits `byteLength`, claimed; -1 when there is none. The
-   * entries this handle lent last come first, newest first, then a scan from entry 0:
-   * the array filled last is the one still in this core's cache. A stream of 400 KB
-   * loans that cycled through the whole pool (8+ arrays, more than a core's L2) filled
-   * each from memory: ~1.5× slower per message than reusing the two or three hot ones
-   * (measured on the throughput bench, 2-core VM).
+   * entries this handle lent last come first, newest first: the array filled last is the
+   * one still in this core's cache. A stream of 400 KB loans that cycled through the whole
+   * pool (8+ arrays, more than a core's L2) filled each from memory: ~1.5× slower per
+   * message than reusing the two or three hot ones (measured on the throughput bench,
+   * 2-core VM). When those are all held, a scan from after the entry it found last (the
+   * oldest given back is the likeliest free; a scan from entry 0 would read every held
+   * entry's cache line first while a receiver keeps many loans).
    */
   private claimFitting(table: number, byteLength: number): number {
     const used = this.usedOf(table)
     const recent = this.recentLends
     for (let i = 0; i < recent.length; i++) {
       const entry = recent[i]!
-      if (entry < used && this.claimIfFits(entryOffset(table, entry), byteLength)) return this.lentLast(entry)
+      if (entry < used && this.claimIfFits(entryOffset(table, entry), byteLength)) return entry
     }
-    for (let entry = 0; entry < used; entry++) {
-      if (this.claimIfFits(entryOffset(table, entry), byteLength)) return this.lentLast(entry)
+    const start = this.nextScan < used ? this.nextScan : 0
+    for (let n = 0, entry = start; n < used; n++, entry = entry + 1 === used ? 0 : entry + 1) {
+      if (this.claimIfFits(entryOffset(table, entry), byteLength)) {
+        this.nextScan = entry + 1
+        return entry
+      }
     }
     return -1
   }
 
   /** `entry` becomes the newest of recentLends (moved up if it is there, else pushed in, the oldest dropped). */
-  private lentLast(entry: number): number {
+  private lentLast(entry: number): void {
     const recent = this.recentLends
     let i = recent.indexOf(entry)
     if (i < 0) {
@@ -461,7 +470,6 @@ export class LoanPool {
     }
     recent.copyWithin(1, 0, i)
     recent[0] = entry
-    return entry
   }
 
   /** Claims the entry at `at` when it is free and its array fits `byteLength`. */
