@@ -46,6 +46,8 @@ const edgeCases: unknown[] = [
   0n, 1n, -1n, 255n, 256n, 2n ** 64n, -(2n ** 1000n),
   '', 'a', 'ascii', 'x'.repeat(63), 'x'.repeat(64), 'é', 'café'.repeat(30), 'ünïcödé ✓ 😀', '😀'.repeat(100), '\ud800 lone', 'x\udfff',
   'lone '.repeat(20) + '\udc00', 'a'.repeat(100_000), '\u00ff'.repeat(70),
+  // Strings of one length (7–32 chars reuse one char-code array per length when decoded), Latin-1 ones too.
+  ['sameLen1', 'sameLen2', '\u00e9'.repeat(7) + 'x', 'x'.repeat(7), '\u00ff'.repeat(32), 'y'.repeat(32), '\u0080'.repeat(31)],
   new Date(0), new Date(-8.64e15), /a+b/giu, new RegExp('/slash/', 'm'), /(?<year>\d{4})/dsy,
   [], [1, , 3], new Array(5), [, ,], [[[[]]]], [undefined],
   {}, { a: 1 }, { nested: { deeper: { deepest: [1, 'two', { three: 3n }] } } },

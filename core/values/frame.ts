@@ -1107,6 +1107,8 @@ export function readFrame(bytes: Uint8Array, offset = 0, length = bytes.length -
 
 const KEY_CACHE_SIZE = 2048
 const KEY_CACHE_MAX = 32
+/** charCodes[n]: an array of n small integers, refilled by FrameReader.latin1 for each string of 7–32 chars. */
+const charCodes: number[][] = Array.from({ length: 33 }, (_, n) => new Array<number>(n).fill(0))
 const keyCache: string[] = new Array<string>(KEY_CACHE_SIZE).fill('\u0000'.repeat(KEY_CACHE_MAX + 1))
 
 /**
@@ -1426,7 +1428,9 @@ class FrameReader {
       return s
     }
     if (n <= 32) {
-      const codes: number[] = new Array(n)
+      // One array per length, reused: a fresh one per string was most of a decoded
+      // document's garbage (the string itself is all that is left).
+      const codes = charCodes[n]!
       for (let i = 0; i < n; i++) codes[i] = b[pos + i]!
       return String.fromCharCode.apply(null, codes)
     }
