@@ -302,10 +302,10 @@ export class FrameEncoder {
     return this.loanList
   }
 
-  /** Copies the last frame to `target` at `offset` (keep `offset` 8-aligned so TypedArray payloads stay aligned). */
   /**
-   * Writes the frame at `offset` of `target`. `bulk`, when given, copies the large
-   * payloads (a native memcpy where V8's set into a SharedArrayBuffer is ~3× slower).
+   * Copies the last frame to `target` at `offset` (keep `offset` 8-aligned so TypedArray
+   * payloads stay aligned). `bulk`, when given, copies the large payloads (a native memcpy
+   * where V8's set into a SharedArrayBuffer is ~3× slower).
    */
   writeTo(target: Uint8Array, offset: number, bulk?: BulkCopy): void {
     if (target !== this.target) this.adopt(target)
