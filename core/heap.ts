@@ -308,16 +308,49 @@ export class Heap {
     if (this.u32[(ref + Rec.Generation) >>> 2] !== generation) throw stale(ref)
   }
 
+  // Reference counts change outside turns too (a message sent or released by reference:
+  // retainOwned, dropShared), so every change is atomic. Outside a turn a count only
+  // goes up by a reference its process already holds, and down while it stays above
+  // 1: whoever holds the turn and sees 1 holds the last reference, and may free.
+
   retain(ref: number): void {
-    this.u32[(ref + Rec.RefCount) >>> 2]! += 1
+    Atomics.add(this.i32, (ref + Rec.RefCount) >>> 2, 1)
     this.journalRetains?.push(ref)
+  }
+
+  /**
+   * One more reference to `ref`, not undone by an atomically() around it, in a turn or
+   * not: the caller makes sure the record lives meanwhile (this process owns a reference
+   * to it, see owns(), which nothing else can drop; or holds the turn).
+   */
+  retainHeld(ref: number): void {
+    Atomics.add(this.i32, (ref + Rec.RefCount) >>> 2, 1)
+  }
+
+  /** True when this process owns a reference to `ref` through a view (a put or take result, a view received by reference). */
+  owns(ref: number): boolean {
+    return this.owned.has(ref)
+  }
+
+  /**
+   * Drops one reference to `ref` when it is not the last, in a turn or not: true when it
+   * did, false when the count is 1 (the caller then drops it in a turn, and frees).
+   * A compare-and-swap, so that two processes dropping at once cannot both see 2.
+   */
+  dropShared(ref: number): boolean {
+    const i = (ref + Rec.RefCount) >>> 2
+    for (;;) {
+      const count = Atomics.load(this.i32, i)
+      if (count <= 1) return false
+      if (Atomics.compareExchange(this.i32, i, count, count - 1) === count) return true
+    }
   }
 
   /** Drops one reference and returns how many are left. */
   unretain(ref: number): number {
-    const i = (ref + Rec.RefCount) >>> 2
-    const left = this.u32[i]! - 1
-    this.u32[i] = left < 0 ? 0 : left
+    const left = Atomics.sub(this.i32, (ref + Rec.RefCount) >>> 2, 1) - 1
+    // (Below 0 only in a corrupt heap: kept at 0.)
+    if (left < 0) Atomics.store(this.i32, (ref + Rec.RefCount) >>> 2, 0)
     return left
   }
 }

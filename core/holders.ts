@@ -2,7 +2,7 @@
 // none is lost with its process: what a process that died held (or a handle whose
 // worker thread ended: core/handles.ts) is released by the next process that registers
 // or takes a turn over from a dead owner. Part of the
-// segment layout (the directory and slot formats below; LAYOUT_VERSION 3).
+// segment layout (the directory, slot and list formats below; LAYOUT_VERSION 7).
 //
 // A process (one handle of the segment: pid + start stamp + handle token) holds a
 // reference for each view that tx.put or tx.takeMessage returned and it has not
@@ -13,8 +13,16 @@
 // containers hold none: they borrow their record and check its generation instead.)
 //
 // Directory (Header.Holders → block): +0 slot capacity, +4 slots in use, then slots
-// of 16 bytes: +0 pid (0 = free), +4 identity (core/lock.ts identityOf), +8 list (a
-// block of u32 record refs, 0 = none yet), +12 how many refs the list holds.
+// of 12 bytes: +0 pid (0 = free), +4 identity (core/lock.ts identityOf), +8 list (0 =
+// none yet). List: +0 how many refs it holds, then the u32 record refs.
+//
+// A handle changes its own list outside turns too (holdWithoutTurn, unholdWithoutTurn:
+// a message received or released by reference), within the room a turn reserved. That
+// is why the count lives in the list and not in the slot: the list block is this
+// handle's alone (only it replaces it, in its turns, and others free it only once the
+// handle is gone), while the directory holding the slot may be moved and freed by any
+// process that grows it in its turn. Others read a live handle's list only in their
+// turns (shm.check), and every entry is written before the count that covers it.
 import { corrupt, ShmError } from './errors'
 import type { Heap } from './heap'
 import { Header } from './layout'
@@ -34,8 +42,13 @@ const enum HolderSlot {
   Pid = 0,
   Identity = 4,
   List = 8,
-  Count = 12,
-  Size = 16,
+  Size = 12,
+}
+
+/** A holder list: its count, then its refs. */
+const enum HolderList {
+  Count = 0,
+  Refs = 4,
 }
 
 /** Processes (handles) the directory has room for before it grows: a desktop app rarely has more on one segment. */
@@ -55,11 +68,17 @@ export class Holders {
    * offset: another process may move the directory when it grows it.
    */
   private index = -1
-  /** References this handle's list holds, and how many it has room for (mirrors of its slot). */
+  /**
+   * This handle's list block (0: none), how many references it holds and how many it
+   * has room for: mirrors of the segment, which only this handle writes while it runs.
+   * The turn-free paths read them from here, never the directory (another process
+   * may move it meanwhile).
+   */
+  private list = 0
   private count = 0
   private capacity = 0
 
-  /** Byte offset of this handle's slot in the directory as it is now (0: not registered). */
+  /** Byte offset of this handle's slot in the directory as it is now (0: not registered). In a turn. */
   private get slot(): number {
     if (this.index < 0) return 0
     return this.heap.u32[Header.Holders >>> 2]! + Dir.Slots + this.index * HolderSlot.Size
@@ -78,25 +97,24 @@ export class Holders {
   /**
    * Makes room to hold `more` references, so that hold() cannot fail: call it before
    * the operation whose result will be held (ERR_SHM_FULL then changes nothing else).
-   * hold() grows the list ahead of need, so this rarely allocates. Not inside
-   * heap.atomically: an undo must not free a list the slot points at.
+   * hold() grows the list ahead of need, so this rarely allocates. In a turn, not
+   * inside heap.atomically: an undo must not free a list the slot points at.
    */
   reserve(more = 1): void {
-    // Only this handle writes its slot (others only after it died), so what it wrote
-    // last is what is there: count and capacity come from here, not from the segment.
     if (this.index >= 0 && this.count + more <= this.capacity) return
     this.growing = true
     try {
       const heap = this.heap
       const slot = this.ensureSlot()
-      const list = heap.u32[(slot + HolderSlot.List) >>> 2]!
-      const size = Math.max(FIRST_LIST, (this.count + more) * 2) * 4
+      const list = this.list
+      const size = HolderList.Refs + Math.max(FIRST_LIST, (this.count + more) * 2) * 4
       const bigger = heap.allocator.alloc(size)
-      if (this.count > 0) heap.u8.copyWithin(bigger, list, list + this.count * 4)
+      heap.u8.copyWithin(bigger + HolderList.Refs, list + HolderList.Refs, list + HolderList.Refs + this.count * 4)
+      heap.u32[(bigger + HolderList.Count) >>> 2] = this.count
       // The new list is complete before the slot points at it; the old one goes last.
-      heap.u32[(slot + HolderSlot.List) >>> 2] = bigger
+      heap.u32[(slot + HolderSlot.List) >>> 2] = this.list = bigger
       if (list !== 0) heap.allocator.free(list)
-      this.capacity = heap.allocator.usableSize(bigger) >>> 2
+      this.capacity = (heap.allocator.usableSize(bigger) - HolderList.Refs) >>> 2
     } finally {
       this.growing = false
     }
@@ -108,43 +126,66 @@ export class Holders {
    */
   growing = false
 
-  /** After a failed operation: a list reserve() made for nothing goes again. */
+  /** In a turn, after a failed operation or once nothing is held: the list goes, so that a handle holding nothing takes no space. */
   trim(): void {
-    if (this.index < 0 || this.count !== 0 || this.capacity === 0) return
-    // Nothing held: the list goes, so that a handle holding nothing takes no space.
-    const heap = this.heap
-    const slot = this.slot
-    const list = heap.u32[(slot + HolderSlot.List) >>> 2]!
-    heap.u32[(slot + HolderSlot.List) >>> 2] = 0
-    heap.allocator.free(list)
+    if (this.index < 0 || this.count !== 0 || this.list === 0) return
+    const list = this.list
+    this.heap.u32[(this.slot + HolderSlot.List) >>> 2] = this.list = 0
+    this.heap.allocator.free(list)
     this.capacity = 0
   }
 
-  /** Records that this handle holds one more reference to `ref` (already counted in the record). */
+  /** In a turn: records that this handle holds one more reference to `ref` (already counted in the record). */
   hold(ref: number): void {
-    const heap = this.heap
     this.reserve()
-    const slot = this.slot
-    const count = this.count
-    const list = heap.u32[(slot + HolderSlot.List) >>> 2]!
-    heap.u32[(list + count * 4) >>> 2] = ref
-    heap.u32[(slot + HolderSlot.Count) >>> 2] = this.count = count + 1
-    // Grow now, after a success, so that the next operation's reserve() finds room and
-    // a failing operation never leaves a grown list behind. No room: the next reserve
-    // tries again (and fails that operation cleanly).
+    this.holdWithoutTurn(ref)
+    this.reserveAhead()
+  }
+
+  /**
+   * In a turn, after a success: grows the list now, so that the next operation's
+   * reserve() finds room (and holdWithoutTurn can go on) and a failing operation never
+   * leaves a grown list behind. No room: the next reserve tries again (and fails that
+   * operation cleanly).
+   */
+  reserveAhead(): void {
     try {
       this.reserve(2)
     } catch (err) {
       if (!(err instanceof ShmError) || err.code !== 'ERR_SHM_FULL') throw err
     }
+  }
+
+  /** True when `more` references can be held without a turn (holdWithoutTurn): the list has room for them. */
+  hasRoom(more: number): boolean {
+    return this.index >= 0 && this.count + more <= this.capacity
+  }
+
+  /**
+   * hold() in the room the list has (hasRoom first), in a turn or not: only this
+   * handle's list block is written, the entry before the count that covers it.
+   */
+  holdWithoutTurn(ref: number): void {
+    const heap = this.heap
+    const count = this.count
+    const list = this.list
+    heap.u32[(list + HolderList.Refs + count * 4) >>> 2] = ref
+    Atomics.store(heap.i32, (list + HolderList.Count) >>> 2, (this.count = count + 1))
     const at = this.places.get(ref)
     if (at === undefined) this.places.set(ref, count)
     else if (typeof at === 'number') this.places.set(ref, [at, count])
     else at.push(count)
   }
 
-  /** Forgets one reference this handle held to `ref` (the caller drops it from the record); false if it held none. */
+  /** In a turn: forgets one reference this handle held to `ref` (the caller drops it from the record); false if it held none. */
   unhold(ref: number): boolean {
+    if (!this.unholdWithoutTurn(ref)) return false
+    if (this.count === 0) this.trim()
+    return true
+  }
+
+  /** unhold() in a turn or not (only this handle's list block is written); an emptied list stays until a turn's unhold or trim. */
+  unholdWithoutTurn(ref: number): boolean {
     const at = this.places.get(ref)
     if (at === undefined || this.index < 0) return false
     let place: number
@@ -156,19 +197,17 @@ export class Holders {
       if (at.length === 1) this.places.set(ref, at[0]!)
     }
     const heap = this.heap
-    const slot = this.slot
-    const list = heap.u32[(slot + HolderSlot.List) >>> 2]!
+    const refs = this.list + HolderList.Refs
     const last = this.count - 1
     if (place !== last) {
-      // The last entry moves into the freed place.
-      const moved = heap.u32[(list + last * 4) >>> 2]!
-      heap.u32[(list + place * 4) >>> 2] = moved
+      // The last entry moves into the freed place (a reader in between sees it twice: harmless, see checkHolders).
+      const moved = heap.u32[(refs + last * 4) >>> 2]!
+      heap.u32[(refs + place * 4) >>> 2] = moved
       const movedAt = this.places.get(moved)!
       if (typeof movedAt === 'number') this.places.set(moved, place)
       else movedAt[movedAt.indexOf(last)] = place
     }
-    heap.u32[(slot + HolderSlot.Count) >>> 2] = this.count = last
-    if (last === 0) this.trim()
+    Atomics.store(heap.i32, (this.list + HolderList.Count) >>> 2, (this.count = last))
     return true
   }
 
@@ -183,6 +222,7 @@ export class Holders {
     releaseHolderSlot(this.heap, this.slot)
     this.places.clear()
     this.index = -1
+    this.list = 0
     this.count = 0
     this.capacity = 0
   }
@@ -222,7 +262,6 @@ export class Holders {
     const slot = dir + Dir.Slots + free * HolderSlot.Size
     heap.u32[(slot + HolderSlot.Identity) >>> 2] = this.identity
     heap.u32[(slot + HolderSlot.List) >>> 2] = 0
-    heap.u32[(slot + HolderSlot.Count) >>> 2] = 0
     heap.i32[(slot + HolderSlot.Pid) >>> 2] = process.pid
     heap.u32[(dir + Dir.InUse) >>> 2] = heap.u32[(dir + Dir.InUse) >>> 2]! + 1
     this.index = free
@@ -265,16 +304,14 @@ function growDirectory(heap: Heap, old: number): number {
 /** Drops every reference a slot lists, then frees the list and the slot. */
 function releaseHolderSlot(heap: Heap, slot: number): void {
   const list = heap.u32[(slot + HolderSlot.List) >>> 2]!
-  const count = heap.u32[(slot + HolderSlot.Count) >>> 2]!
-  if (list !== 0 && heap.allocator.blockSize(list) < count * 4) throw corrupt(`holder list ${list}: Count = ${count} does not fit its block`)
+  const count = list === 0 ? 0 : listCount(heap, list, 'holder list')
   // The slot is emptied first: a process killed half-way leaks the rest, never drops a reference twice.
-  heap.u32[(slot + HolderSlot.Count) >>> 2] = 0
   heap.u32[(slot + HolderSlot.List) >>> 2] = 0
   heap.i32[(slot + HolderSlot.Pid) >>> 2] = 0
   const dir = heap.u32[Header.Holders >>> 2]!
   heap.u32[(dir + Dir.InUse) >>> 2] = Math.max(0, heap.u32[(dir + Dir.InUse) >>> 2]! - 1)
   for (let i = 0; i < count; i++) {
-    const ref = heap.u32[(list + i * 4) >>> 2]!
+    const ref = heap.u32[(list + HolderList.Refs + i * 4) >>> 2]!
     const kind = heap.kindOf(ref)
     if (kind === InternalKind.Channel) closeChannel(heap, ref)
     // The frame of a message its dead sender was waiting to send (its references are listed apart).
@@ -284,6 +321,14 @@ function releaseHolderSlot(heap: Heap, slot: number): void {
   if (list !== 0) heap.allocator.free(list)
 }
 
+/** How many refs holder list `list` holds, checked against its block (ERR_SHM_CORRUPT). */
+function listCount(heap: Heap, list: number, what: string): number {
+  if (heap.allocator.blockSize(list) < HolderList.Refs) throw corrupt(`${what} ${list} is not a live block`)
+  const count = Atomics.load(heap.i32, (list + HolderList.Count) >>> 2) >>> 0
+  if (heap.allocator.blockSize(list) < HolderList.Refs + count * 4) throw corrupt(`${what} ${list}: Count = ${count} does not fit its block`)
+  return count
+}
+
 /**
  * shm.check(): the directory and every list fit their blocks, and every held
  * reference is a live record with a non-zero count. Throws ERR_SHM_CORRUPT.
@@ -291,11 +336,12 @@ function releaseHolderSlot(heap: Heap, slot: number): void {
 export function checkHolders(heap: Heap): number {
   let held = 0
   for (const [i, slot] of occupiedSlots(heap)) {
+    // A live handle may add to (or take from) its list meanwhile, outside turns: each entry
+    // below its count is one it holds (an entry being moved may be seen twice).
     const list = heap.u32[(slot + HolderSlot.List) >>> 2]!
-    const count = heap.u32[(slot + HolderSlot.Count) >>> 2]!
-    if (count > 0 && heap.allocator.blockSize(list) < count * 4) throw corrupt(`holder slot ${i}: list ${list} does not hold its Count = ${count} references`)
+    const count = list === 0 ? 0 : listCount(heap, list, `holder slot ${i}: list`)
     for (let j = 0; j < count; j++) {
-      const ref = heap.u32[(list + j * 4) >>> 2]!
+      const ref = heap.u32[(list + HolderList.Refs + j * 4) >>> 2]!
       const kind = heap.kindOf(ref)
       if (heap.allocator.blockSize(ref) < Rec.Body || ((kind < FIRST_REF_TAG || kind > LAST_VALUE_TAG) && kind !== InternalKind.Channel && kind !== InternalKind.Frame) || heap.u32[(ref + Rec.RefCount) >>> 2] === 0) {
         throw corrupt(`holder slot ${i} (pid ${heap.i32[(slot + HolderSlot.Pid) >>> 2]}) holds ${ref}, which is not a live record`)

@@ -22,8 +22,11 @@ export const MAGIC = 0x424f5049
  *    handle whose heap is full asks the others to collect theirs
  *    (Header.CollectRequests); a holder list may list a Frame record (a send waiting
  *    for room, core/messages.ts listPending).
+ * 7: a holder list keeps its count in its own block, not in the directory's slot (12
+ *    bytes now), so that a handle can add to it outside turns; reference counts change
+ *    atomically (messages sent, received and released by reference without a turn).
  */
-export const LAYOUT_VERSION = 6
+export const LAYOUT_VERSION = 7
 
 /** Segment header, at offset 0. */
 export const enum Header {

@@ -204,6 +204,8 @@ export class Channel<T = unknown> implements AsyncIterable<T> {
     if (typeof view !== 'object' || view === null) throw new ShmError('ERR_INVALID_ARGUMENT', `channel.release(view) takes a value received by reference or a loan, got ${view === null ? 'null' : typeof view}`)
     const messages = this.host.messages
     if (messages.loanPool.release(view)) return
+    // A view received by reference whose record others still hold: no turn.
+    if (messages.releaseWithoutTurn(view)) return
     const released = this.host.inTurn(() => messages.release(view))
     if (!released) {
       throw new ShmError('ERR_INVALID_ARGUMENT', 'channel.release(view): this process holds no reference through that value (not received by reference, not a loan, or released already)')

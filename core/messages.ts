@@ -6,8 +6,12 @@
 // A value that already lives in the segment (a tx.put result, a mapped view, a
 // TypedArray or struct of the segment) travels by reference: the frame lists its
 // record, the send retains it, and the reference passes to whoever takes the message
-// (it gets the live view and owns it, as tx.put's caller does). Frames with references
-// are handled in a turn; frames of plain values (and loans) never are.
+// (it gets the live view and owns it, as tx.put's caller does). A frame with references
+// takes no turn when the sender owns a reference to each record it sends (a tx.put
+// result, a view it received by reference: nothing else can drop those, so an atomic
+// count is enough) and the receiver finds only byte and struct records and room in its
+// holder list; otherwise, and for containers (whose headers change in turns), it is
+// handled in a turn. Frames of plain values (and loans) never take one.
 // A TypedArray, DataView or Buffer over the segment's bytes that is no record (a
 // subarray of shm.bytes, a view made by hand) travels as its place in the segment
 // (a SegmentView): the receiver gets a view of the same bytes, and nobody owns it.
@@ -29,6 +33,9 @@ import { shareRecordOf, sharedRecordOf } from './values/mapped_handle'
 import { releaseRecord } from './values/release'
 import type { ViewHolds } from './view_holds'
 
+
+/** readWithRefs could not read the message without a turn. */
+const NEEDS_TURN: unique symbol = Symbol('needs a turn')
 
 /** The shared empty list for the common message without references or loans (never written to). */
 const NO_REFS: readonly number[] = []
@@ -150,6 +157,12 @@ export class Messages {
       const pooled = this.pooledFrame(length, loans)
       if (pooled !== undefined) return pooled
     }
+    if (inRing && this.ownsAll(refs)) {
+      // By reference without a turn: this process owns a reference to each record, which
+      // nothing else can drop, so none can be freed before the frame's own are counted.
+      for (let i = 0; i < refs.length; i++) this.heap.retainHeld(refs[i]!)
+      return { length: length | WITH_REFS, bytes: null, record: 0, generation: 0, pooled: false, refs, loans, launched: false, listed: false, span: ring.slotsFor(length) }
+    }
     const generations = this.refGenerations.slice()
     const out = this.inTurn(() => {
       const heap = this.heap
@@ -170,6 +183,16 @@ export class Messages {
     return out
   }
 
+  /** True when this process owns a reference to each of `refs`, still in the generation the encoder saw (a getter may have destroyed one meanwhile). */
+  private ownsAll(refs: readonly number[]): boolean {
+    const heap = this.heap
+    for (let i = 0; i < refs.length; i++) {
+      const ref = refs[i]!
+      if (!heap.owns(ref) || heap.generationOf(ref) !== this.refGenerations[i]) return false
+    }
+    return true
+  }
+
   /**
    * The encoder's frame of `length` bytes (too long for the ring, no references) written
    * into an array of the loan pool, which goes in flight with it; undefined when the pool
@@ -185,6 +208,28 @@ export class Messages {
     }
     this.encoder.writeTo(this.heap.u8, frame.data, this.bulk)
     return { length, bytes: null, record: frame.entry + 1, generation: frame.generation, pooled: true, refs: NO_REFS, loans, launched: false, listed: false, span: 1 }
+  }
+
+  /**
+   * release() without a turn, when the reference this process owns through `view` is not
+   * the record's last (the other holders keep it alive). False when it takes a turn
+   * after all (release then): not owned here, or the last reference, which frees.
+   */
+  releaseWithoutTurn(view: object): boolean {
+    const heap = this.heap
+    const ref = sharedRecordOf(heap, view)
+    if (ref < 0 || !heap.owns(ref) || Atomics.load(heap.i32, (ref + Rec.RefCount) >>> 2) <= 1) return false
+    // Unlisted first: killed before the count drops, the reference leaks; the other
+    // order could drop it twice (once here, once when the dead handle is swept).
+    if (!this.holders.unholdWithoutTurn(ref)) return false
+    if (!heap.dropShared(ref)) {
+      // Another holder let go meanwhile: this one is the last. (Room: one was just unlisted.)
+      this.holders.holdWithoutTurn(ref)
+      return false
+    }
+    heap.takeOwned(ref)
+    this.viewHolds.forget(view)
+    return true
   }
 
   /** In a turn: drops the reference this process owns through `view` (a value received by reference). */
@@ -336,6 +381,10 @@ export class Messages {
       if (this.receivedLoans.length !== 0) this.receivedLoans.length = 0
       return released ? value : LOST
     }
+    if ((word & OUT_OF_LINE) === 0) {
+      const value = this.readWithRefs(ring, slot, pos, span, word)
+      if (value !== NEEDS_TURN) return value
+    }
     return this.inTurn(() => {
       // Whoever gives up on a slot with a record or references does it in a turn: if
       // the slot is still ours now, it stays ours until this turn ends.
@@ -357,6 +406,87 @@ export class Messages {
     })
   }
 
+  /**
+   * A message in the ring with references, read without a turn when every record it
+   * refers to is a TypedArray, DataView, Buffer or struct (whose headers never change
+   * while referenced: containers' do, in their holders' turns) and this handle's list
+   * has room to hold them all. NEEDS_TURN (nothing changed) otherwise: read it in a turn.
+   * The message holds a reference to each record, so none is freed while it is read;
+   * if a sender frees the slot meanwhile (it took this receiver for a dead one: the
+   * release below fails), that sender drops them in its turn and what was read is LOST.
+   */
+  private readWithRefs(ring: Ring, slot: number, pos: number, span: number, word: number): unknown {
+    const heap = this.heap
+    const length = word & FRAME_LENGTH
+    let bytes: Uint8Array
+    let at: number
+    let refs: number[]
+    try {
+      ;({ bytes, at } = this.frameIn(ring, slot, pos, span, word))
+      refs = frameRefs(bytes, at, length)
+      if (!this.holders.hasRoom(refs.length)) return NEEDS_TURN
+      for (const ref of refs) {
+        checkValueRecord(heap, ref)
+        const kind = heap.kindOf(ref)
+        if (kind !== Tag.Binary && kind !== Tag.Struct) return NEEDS_TURN
+      }
+    } catch {
+      // A damaged frame: reported by the read in a turn.
+      return NEEDS_TURN
+    }
+    if (this.receivedLoans.length !== 0) this.receivedLoans.length = 0
+    const received = this.received
+    received.length = 0
+    let value: unknown
+    try {
+      value = readFrame(bytes, at, length, this.readReceived, heap.u8, this.bulk, this.receiveLoan)
+    } catch (err) {
+      // As in a turn: the loans handed out go back, the slot is freed, the message counted.
+      this.giveBackLoans(null, 0, 0)
+      received.length = 0
+      if (!ring.release(slot, pos, span)) return LOST
+      throw undeliverable(ring, err)
+    }
+    if (!ring.release(slot, pos, span)) {
+      // A sender gave up on us and drops the message (references and loans) in its turn.
+      this.giveBackLoans(bytes, at, length)
+      received.length = 0
+      return LOST
+    }
+    this.receivedLoans.length = 0
+    this.adopt(refs, received)
+    received.length = 0
+    return value
+  }
+
+  /** The views a frame being read received by reference, in the order of its refs trailer. */
+  private readonly received: object[] = []
+  private readonly readReceived = (ref: number): unknown => {
+    const heap = this.heap
+    const view = readRecord(heap, heap.kindOf(ref) as Tag, ref, true)
+    this.received.push(view as object)
+    return view
+  }
+
+  /**
+   * The references of a message this handle took (its slot freed) become this handle's:
+   * listed in its holder slot (room made before), owned, and released when collected if
+   * the receiver neither releases nor destroys them. The slot is freed first: killed in
+   * between, they leak. The other order would leave them both listed for this (dead)
+   * process, released when it is swept, and in the slot, released again when a sender
+   * frees the slot its dead receiver held.
+   */
+  private adopt(refs: readonly number[], received: readonly object[]): void {
+    const heap = this.heap
+    for (let i = 0; i < refs.length; i++) {
+      const ref = refs[i]!
+      this.holders.holdWithoutTurn(ref)
+      heap.addOwned(ref)
+      const view = received[i]
+      if (typeof view === 'object' && view !== null) this.viewHolds.watch(ref, view)
+    }
+  }
+
   /** In a turn, the slot still ours: a message with a Frame record or references. */
   private readInTurn(ring: Ring, slot: number, pos: number, span: number, word: number): unknown {
     const heap = this.heap
@@ -366,33 +496,20 @@ export class Messages {
     for (const ref of refs) checkValueRecord(heap, ref)
     // Room to list the references this process takes over: ERR_SHM_FULL leaves the message queued.
     if (refs.length > 0) this.holders.reserve(refs.length)
-    const received: object[] = []
-    const value = readFrame(
-      bytes,
-      at,
-      length,
-      (ref) => {
-        const view = readRecord(heap, heap.kindOf(ref) as Tag, ref, true)
-        received.push(view as object)
-        return view
-      },
-      heap.u8,
-      this.bulk,
-      this.receiveLoan,
-    )
-    // The slot is freed before this process lists the references as its own: killed in
-    // between, they leak. The other order would leave them both listed for this (dead)
-    // process, released when it is swept, and in the slot, released again when a sender
-    // frees the slot its dead receiver held.
-    ring.release(slot, pos, span)
-    for (let i = 0; i < refs.length; i++) {
-      const ref = refs[i]!
-      this.holders.hold(ref)
-      heap.addOwned(ref)
-      // Released when collected, if the receiver does not release (or destroy) it first.
-      const view = received[i]
-      if (typeof view === 'object' && view !== null) this.viewHolds.watch(ref, view)
+    const received = this.received
+    received.length = 0
+    let value: unknown
+    try {
+      value = readFrame(bytes, at, length, this.readReceived, heap.u8, this.bulk, this.receiveLoan)
+    } catch (err) {
+      received.length = 0
+      throw err
     }
+    ring.release(slot, pos, span)
+    this.adopt(refs, received)
+    received.length = 0
+    // Grown ahead, as hold() does, so that the next messages with references find room without a turn.
+    this.holders.reserveAhead()
     if (record !== 0) heap.freeRecord(record)
     return value
   }

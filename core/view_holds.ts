@@ -27,7 +27,7 @@ import { Header } from './layout'
 import { othersOpen } from './handles'
 import { identityOf } from './lock'
 import { native } from './native'
-import { Bin, Rec } from './records'
+import { Bin } from './records'
 import { releaseRecord } from './values/release'
 
 /** The least time between two collections that other handles' requests cause in this one. */
@@ -89,7 +89,7 @@ export class ViewHolds {
     this.holders.hold(ref)
     // Not through heap.retain: an operation undone around this read must not take the
     // view's own reference with it.
-    heap.u32[(ref + Rec.RefCount) >>> 2]! += 1
+    heap.retainHeld(ref)
     const held = new Held(ref, heap.generationOf(ref), Bin.Data + heap.u32[(ref + Bin.ByteLength) >>> 2]!, new WeakRef(view))
     native.adjustExternalMemory(held.bytes)
     this.live.add(held)

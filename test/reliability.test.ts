@@ -578,11 +578,11 @@ describe('a turn owner killed while it sends or receives a message with referenc
     { point: 'prepare:allocRecord:1' },
     { point: 'prepare:writeTo:1' },
     { point: 'read:release:1', leaksNothing: true },
-    { point: 'read:hold:1' },
-    { point: 'read:hold:2' },
+    { point: 'read:holdWithoutTurn:1' },
+    { point: 'read:holdWithoutTurn:2' },
     { point: 'read:freeRecord:1' },
-    { point: 'abandon:unretain:1' },
-    { point: 'abandon:unretain:2' },
+    { point: 'abandon:dropShared:1' },
+    { point: 'abandon:dropShared:2' },
     { point: 'abandon:freeRecord:1' },
   ]
   const CAPACITY = 4

@@ -44,10 +44,8 @@ export function releaseRecord(heap: Heap, first: number, firstTag: number, freeF
     // record is freed once, so the walk ends.
     if (heap.allocator.blockSize(ref) < Rec.Body) throw corrupt(`record ${ref} (tag ${tag}) is referenced but is not a live block: freed already, or overwritten`)
     heap.record(ref, tag)
-    if (heap.u32[(ref + Rec.RefCount) >>> 2]! > 1) {
-      heap.unretain(ref)
-      continue
-    }
+    // (Not the last: dropped by a compare-and-swap, as another process may drop one outside a turn at once.)
+    if (heap.dropShared(ref)) continue
     if (!(freeFirst && ref === first) && heap.deferFree(ref)) {
       heap.unretain(ref)
       continue
