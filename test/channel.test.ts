@@ -397,6 +397,98 @@ describe('loans: bulk bytes without copies', () => {
     }
   })
 
+  it('a byte array sent by reference by a handle that owns it is sent, received, forwarded and released without a turn, and lives until its last holder lets go', () => {
+    const shm = SharedMemory.create({ name: uniqueName('chrefnt'), size: 4 << 20 })
+    const other = SharedMemory.open({ name: shm.name })
+    const blocker = SharedMemory.open({ name: shm.name })
+    try {
+      type Message = { i: number; data: Float64Array }
+      const mine = shm.channel<Message>('refs')
+      const theirs = other.channel<Message>('refs')
+      const baseline = inUse(shm)
+      const data = shm.access((tx) => tx.put(new Float64Array(4).fill(7)))
+      // Another handle holds the turn: anything below that needed one would be refused.
+      blocker.access(() => {
+        expect(code(() => shm.access(() => 1))).toBe('ERR_SHM_REENTRANT')
+        for (let i = 0; i < 50; i++) {
+          mine.send({ i, data })
+          const got = theirs.tryReceive()!
+          expect(got.i).toBe(i)
+          // The same bytes, not a copy: a write through one view shows in the other.
+          expect(got.data.byteOffset).toBe(data.byteOffset)
+          got.data[1] = i
+          expect(data[1]).toBe(i)
+          // Forwarded by the handle that now owns a reference, then released by it (the sender still holds one).
+          theirs.send({ i: -i, data: got.data })
+          theirs.release(got.data)
+          const home = mine.tryReceive()!
+          expect(home.i).toBe(-i)
+          expect(home.data).toBe(data) // the one view this handle has of that record
+          mine.release(home.data)
+        }
+      })
+      // Released, a view is no longer this handle's to release.
+      const leftover = (() => {
+        mine.send({ i: 0, data })
+        return theirs.tryReceive()!.data
+      })()
+      theirs.release(leftover)
+      expect(shmError(() => theirs.release(leftover)).code).toBe('ERR_INVALID_ARGUMENT')
+      expect(mine.stats().dropped).toBe(0)
+      // The put's reference is the last one: destroying it frees the record, and nothing else is left.
+      shm.access((tx) => tx.destroy(data))
+      expect(inUse(shm)).toBe(baseline)
+      expect(shm.check().clean).toBe(true)
+    } finally {
+      blocker.close()
+      other.close()
+      shm.close()
+    }
+  })
+
+  it('byte arrays by reference between processes: turn-free sends, receives and releases racing in-turn stores of the same record deliver every message once and keep its count exact', async () => {
+    const shm = SharedMemory.create({ name: uniqueName('chrefrace'), size: 8 << 20 })
+    try {
+      const boxes = shm.channel<Map<string, unknown>>('box')
+      const input = shm.channel<{ i: number; data: Float64Array } | { stop: true }>('refs-in', { capacity: 64 })
+      const output = shm.channel<{ i: number; data: Float64Array; bad: boolean }>('refs-out', { capacity: 64 })
+      const baseline = inUse(shm)
+      const { data, box } = shm.access((tx) => ({ data: tx.put(new Float64Array(16).fill(42)), box: tx.put(new Map<string, unknown>()) }))
+      const children = Array.from({ length: 2 }, () => startChild('ref-churn.ts', [shm.name]))
+      for (let c = 0; c < children.length; c++) boxes.send(box)
+      for (const child of children) expect(await child.next()).toBe('ready')
+      const total = 4000
+      const seen = new Uint8Array(total)
+      let sent = 0
+      let bad = 0
+      let notSame = 0
+      for (let got = 0; got < total; got++) {
+        while (sent < total && sent - got < 48) input.send({ i: sent++, data })
+        const m = await output.receive({ timeoutMs: 20_000 })
+        seen[m.i]!++
+        if (m.bad) bad++
+        if (m.data !== data) notSame++
+        output.release(m.data)
+      }
+      for (let c = 0; c < children.length; c++) input.send({ stop: true })
+      for (const child of children) expect(await child.exited).toBe(0)
+      expect(seen.every((n) => n === 1)).toBe(true)
+      expect([bad, notSame]).toEqual([0, 0])
+      expect([input.stats().dropped, output.stats().dropped]).toEqual([0, 0])
+      expect(shm.access((tx) => tx.copy(box))).toEqual(new Map())
+      // Only the put references are left: destroying them frees both records (a count
+      // one too high would leak one, one too low would have freed it early).
+      shm.access((tx) => {
+        tx.destroy(data)
+        tx.destroy(box)
+      })
+      expect(inUse(shm)).toBe(baseline)
+      expect(shm.check().clean).toBe(true)
+    } finally {
+      shm.close()
+    }
+  }, 120_000)
+
   it('a loan reuses the array given back last (still in cache), not the pool array unused longest', () => {
     const shm = SharedMemory.create({ name: uniqueName('chloanhot'), size: 8 << 20 })
     try {

@@ -652,6 +652,65 @@ describe('a turn owner killed while it sends or receives a message with referenc
   }
 })
 
+// A byte array sent by reference by the process that owns it, to a receiver with room
+// in its holder list, is received without a turn (core/messages.ts readWithRefs): the
+// receiver reads the frame, frees the slot, then lists the reference as its own. Killed
+// before freeing the slot, the slot stays claimed until a sender frees it after
+// ring.STUCK_MS and drops the message's reference in its turn (nothing leaks); killed
+// after, that one reference leaks (the record stays, never freed twice).
+describe('a receiver killed while it takes a message with references outside a turn', () => {
+  for (const { point, leaks } of [
+    { point: 'read:release:1', leaks: false },
+    { point: 'read:holdWithoutTurn:1', leaks: true },
+  ]) {
+    it(`killed at ${point}`, async () => {
+      const shm = SharedMemory.create({ name: uniqueName('mrefkill'), size: 1 << 20 })
+      const words = new Int32Array(shm.buffer, shm.bytes.byteOffset, shm.size >>> 2)
+      try {
+        const CAPACITY = 4
+        const ch = shm.channel<unknown>('k', { capacity: CAPACITY })
+        const baseline = inUse(shm)
+        const data = shm.access((tx) => tx.put(new Float64Array(8).fill(3)))
+        const recordBytes = inUse(shm) - baseline
+        ch.send({ data })
+        expect(shm.heap.u32[(refOf(data) + Rec.RefCount) >>> 2]).toBe(2)
+        const child = startChild('message-killer.ts', [shm.name, point])
+        const survived = child.next()
+        expect(await child.exited).toBe('SIGKILL')
+        expect(await survived).toEqual({ exited: 'SIGKILL' }) // the point was reached
+        // It died outside any turn.
+        expect(Math.abs(Atomics.load(words, Header.LockOwner >> 2))).not.toBe(child.proc.pid)
+        expect(shm.check().clean).toBe(true)
+        expect(ch.tryReceive()).toBe(undefined)
+        // The channel goes on: twice around the ring by reference (a slot the dead receiver
+        // claimed is freed by a sender once it has stalled for ring.STUCK_MS).
+        for (let i = 0; i < CAPACITY * 2; i++) {
+          ch.send({ i, data }, { timeoutMs: 20_000 })
+          const got = ch.tryReceive() as { i: number; data: Float64Array }
+          expect(got.i).toBe(i)
+          expect(got.data).toBe(data)
+          ch.release(got.data)
+        }
+        expect(ch.stats().dropped).toBe(leaks ? 0 : 1)
+        expect(Array.from(data)).toEqual(new Array(8).fill(3))
+        // This process's put and, when it leaked, the dead receiver's: never one too few.
+        expect(shm.heap.u32[(refOf(data) + Rec.RefCount) >>> 2]).toBe(leaks ? 2 : 1)
+        shm.access((tx) => tx.destroy(data))
+        // What the dead receiver's holder slot lists (its channel handle) goes when a
+        // handle registers: then only the leaked reference, if any, keeps the record.
+        const sweeper = SharedMemory.open({ name: shm.name })
+        sweeper.channel('k').close()
+        sweeper.close()
+        expect(inUse(shm) - baseline).toBe(leaks ? recordBytes : 0)
+        expect(shm.check().clean).toBe(true)
+        ch.close()
+      } finally {
+        shm.close()
+      }
+    })
+  }
+})
+
 describe('load', () => {
   const PEERS = 8
   const N = Number(process.env.IPO_LOAD_N ?? (LONG ? 100_000 : 5000))
