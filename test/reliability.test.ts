@@ -19,7 +19,7 @@ import { localNotifier } from '../core/notifier'
 import { Chan, Hash, Rec } from '../core/records'
 import { startChild, uniqueName } from './helpers/processes'
 import { cli } from './helpers/cli'
-import { inUse, shmError, shmFile, withLoanPool } from './helpers/segments'
+import { afterCollection, inUse, shmError, shmFile, withLoanPool } from './helpers/segments'
 import { prng } from './helpers/prng'
 
 const LONG = process.env.IPO_LONG === '1'
@@ -709,6 +709,52 @@ describe('a receiver killed while it takes a message with references outside a t
       }
     })
   }
+})
+
+// A view received by reference owns its reference; dropped unreleased, garbage
+// collection gives the reference back (core/view_holds.ts watch, registered at the end
+// of the receiving task or in batches of 64). From then on the handle owns nothing
+// through that record: a view of it read out of a container must not be destroyable,
+// nor sent without a turn (core/messages.ts sends a reference outside turns only when
+// this handle owns one, which nothing else can drop).
+describe('views received by reference and collected unreleased', () => {
+  it('are given back by garbage collection, past the batch watched at once, and are owned no more', async () => {
+    const shm = SharedMemory.create({ name: uniqueName('gcref'), size: 1 << 20 })
+    const other = SharedMemory.open({ name: shm.name })
+    const blocker = SharedMemory.open({ name: shm.name })
+    try {
+      const mine = shm.channel<unknown>('gcref')
+      const theirs = other.channel<unknown>('gcref')
+      const box = shm.access((tx) => tx.put({ data: new Float64Array(4).fill(5) }))
+      // A view read out of a container: it borrows (and holds) the record, it owns none.
+      const borrowed = shm.access(() => box.data) as Float64Array
+      const ref = refOf(borrowed)
+      const count = (): number => shm.heap.u32[(ref + Rec.RefCount) >>> 2]!
+      mine.send(box)
+      const theirBox = theirs.tryReceive() as { data: Float64Array }
+      const before = count()
+      ;(() => {
+        for (let i = 0; i < 100; i++) {
+          mine.send(borrowed)
+          expect(Array.from(theirs.tryReceive() as Float64Array)).toEqual([5, 5, 5, 5])
+        }
+      })()
+      expect(count()).toBe(before + 100)
+      await afterCollection(() => count() === before)
+      expect(count()).toBe(before)
+      other.access((tx) => expect(shmError(() => tx.destroy(theirBox.data)).code).toBe('ERR_INVALID_ARGUMENT'))
+      const again = other.access(() => theirBox.data)
+      // Sending it needs a turn, which another handle holds: refused at once, nothing sent.
+      blocker.access(() => expect(shmError(() => theirs.send(again)).code).toBe('ERR_SHM_REENTRANT'))
+      expect(mine.tryReceive()).toBe(undefined)
+      expect(count()).toBe(before + 1) // again's own hold
+      expect(shm.check().clean).toBe(true)
+    } finally {
+      blocker.close()
+      other.close()
+      shm.close()
+    }
+  })
 })
 
 describe('load', () => {
