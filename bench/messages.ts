@@ -87,11 +87,19 @@ function isCpuReport(m: unknown): m is CpuReport {
 /** What the parent sends on "ping" to end the peer's loop (a ping is 64 bytes, this is 1). */
 const STOP = new Uint8Array(1)
 
-async function overSdk(wait: WaitMode, style: 'sync' | 'async', plan: Plan): Promise<Measured> {
+/**
+ * A round trip through the peer. style 'sync-ref': the 64 bytes are a Float64Array of
+ * the segment (tx.put once) sent by reference both ways — the peer writes its answer
+ * into it, sends back the view it received and releases it, this side releases what
+ * it got back — so no byte is copied and, the sender owning what it sends, no turn
+ * is taken on either side.
+ */
+async function overSdk(wait: WaitMode, style: 'sync' | 'async' | 'sync-ref', plan: Plan): Promise<Measured> {
   const name = uniqueName('bench-msg')
   const shm = SharedMemory.create({ name, size: 1 << 20 })
-  const ping = shm.channel<Uint8Array>('ping')
-  const pong = shm.channel<Uint8Array>('pong')
+  const ping = shm.channel<Uint8Array | Float64Array>('ping')
+  const pong = shm.channel<Uint8Array | Float64Array>('pong')
+  const shared = style === 'sync-ref' ? shm.access((tx) => tx.put(new Float64Array(8))) : undefined
   const peer = startPeer('messages-peer', [name, wait, style])
   let watchdog: NodeJS.Timeout | undefined
   let progress = 0
@@ -114,10 +122,12 @@ async function overSdk(wait: WaitMode, style: 'sync' | 'async', plan: Plan): Pro
     const cpu0 = process.cpuUsage()
     for (;;) {
       const t0 = performance.now()
-      ping.send(payload)
-      const m = style === 'sync' ? pong.receiveSync(syncOptions) : await pong.receive(asyncOptions)
+      if (shared !== undefined) shared[0] = progress
+      ping.send(shared ?? payload)
+      const m = style === 'async' ? await pong.receive(asyncOptions) : pong.receiveSync(syncOptions)
+      if (shared !== undefined) pong.release(m)
       const t1 = performance.now()
-      if (m.length !== 64 || m[0] !== 8) throw new Error(`messages: wrong answer (${m.length} bytes, first ${m[0]})`)
+      if (shared !== undefined ? m !== shared || shared[1] !== progress + 1 : m.length !== 64 || m[0] !== 8) throw new Error(`messages: wrong answer (${m.length} elements, first ${m[0]}, ${m[1]})`)
       progress++
       if (!loop.add((t1 - t0) * 1e3)) break
     }
@@ -285,6 +295,7 @@ const SPIN_FLOOR = 'bare spin floor: one word, Atomics load/store'
 const FUTEX_FLOOR = 'bare futex floor: one word, wake / wait'
 const LOW_SYNC = 'SDK low-latency, receiveSync'
 const CPU_SYNC = 'SDK cpu-friendly, receiveSync'
+const CPU_SYNC_REF = 'SDK cpu-friendly, receiveSync, by reference (no copy, no turn)'
 const LOW_ASYNC = 'SDK low-latency, await receive'
 const CPU_ASYNC = 'SDK cpu-friendly, await receive'
 const ALONE = 'one hop of API calls, one process (no peer)'
@@ -332,6 +343,7 @@ export async function run(opts: RunOptions): Promise<BenchRow[]> {
   }
   cases.push([LOW_SYNC, spinOk ? await attempt(() => overSdk('low-latency', 'sync', plan.sync)) : skipped])
   cases.push([CPU_SYNC, await attempt(() => overSdk('cpu-friendly', 'sync', plan.sync))])
+  cases.push([CPU_SYNC_REF, await attempt(() => overSdk('cpu-friendly', 'sync-ref', plan.sync))])
   cases.push([LOW_ASYNC, spinOk ? await attempt(() => overSdk('low-latency', 'async', plan.async)) : skipped])
   cases.push([CPU_ASYNC, await attempt(() => overSdk('cpu-friendly', 'async', plan.async))])
   cases.push([ALONE, floor(apiAlone(plan.sync))])
@@ -347,6 +359,8 @@ export async function run(opts: RunOptions): Promise<BenchRow[]> {
     const note =
       name === ALONE
         ? 'send + receiveSync (message already there) of a 64-byte Uint8Array: the CPU one side spends per hop; a round trip is two hops'
+        : name === CPU_SYNC_REF
+          ? 'a Float64Array(8) of the segment (tx.put once) sent by reference both ways: the peer writes its answer into it, sends back the view it received and releases it; this side releases what comes back. Atomic reference counts, no turn on either side'
         : name === SPIN_FLOOR || name === FUTEX_FLOOR
           ? 'no API: the floor for the low-latency (spin) and cpu-friendly (futex) rows'
           : undefined

@@ -49,6 +49,8 @@ class Held {
   readonly view: WeakRef<object> | null
   /** Given back already (by reclaim, or by the turn after the view was collected): never twice. */
   done = false
+  /** A watched view: the references received through it and not released yet (one view per record per handle). */
+  count = 1
 
   constructor(ref: number, generation: number, bytes: number, view: WeakRef<object> | null) {
     this.ref = ref
@@ -100,44 +102,60 @@ export class ViewHolds {
   }
 
   /**
-   * `view` owns a reference received with a message: released when collected, unless
-   * forget(view) comes first. Registered at the end of the task that received it, and
-   * only if this handle still owns a reference to its record then: registering costs
-   * ~0.6 µs a view (V8's FinalizationRegistry.register), and a view released in the
-   * task that received it needs none. The pending list holds the views until then, so
-   * none can be collected unregistered; a loop that never yields registers them at once
-   * once MAX_PENDING_WATCHES wait.
+   * `view` owns one more reference, received with a message: released when the view is
+   * collected, unless forget(view) comes first. Watched at the end of the task that
+   * received it, for as many references as it received then and did not release:
+   * registering costs ~0.6 µs a view (V8's FinalizationRegistry.register), and most
+   * views are released in the task that received them. The pending map holds the views
+   * until then, so none can be collected unwatched; a loop that never yields watches
+   * them at once once MAX_PENDING_WATCHES wait. A view is registered once: its Held
+   * counts its references.
    */
   watch(ref: number, view: object): void {
-    this.pendingViews.push(view)
-    this.pendingHelds.push(new Held(ref, this.heap.generationOf(ref), 0, null))
-    if (this.pendingViews.length >= MAX_PENDING_WATCHES) this.registerPending()
-    else if (!this.pendingScheduled) {
-      this.pendingScheduled = true
-      queueMicrotask(this.registerPending)
-    }
-  }
-
-  private readonly pendingViews: object[] = []
-  private readonly pendingHelds: Held[] = []
-  private pendingScheduled = false
-  private readonly registerPending = (): void => {
-    this.pendingScheduled = false
-    const heap = this.heap
-    const views = this.pendingViews
-    const helds = this.pendingHelds
-    if (!heap.segment.closed) {
-      for (let i = 0; i < views.length; i++) {
-        const held = helds[i]!
-        if (heap.owns(held.ref) && heap.generationOf(held.ref) === held.generation) this.collected.register(views[i]!, held, views[i])
+    const pending = this.pendingWatches.get(view)
+    if (pending !== undefined) pending.count++
+    else {
+      const held = new Held(ref, this.heap.generationOf(ref), 0, null)
+      this.pendingWatches.set(view, held)
+      if (this.pendingWatches.size >= MAX_PENDING_WATCHES) this.watchPending()
+      else if (!this.pendingScheduled) {
+        this.pendingScheduled = true
+        queueMicrotask(this.watchPending)
       }
     }
-    views.length = 0
-    helds.length = 0
   }
 
-  /** `view`'s reference was released by its owner (watch). */
+  /** Views received in this task, with the references received through them not released yet. */
+  private readonly pendingWatches = new Map<object, Held>()
+  /** Watched views: their Held, registered with `collected`. */
+  private readonly watched = new WeakMap<object, Held>()
+  private pendingScheduled = false
+  private readonly watchPending = (): void => {
+    this.pendingScheduled = false
+    if (!this.heap.segment.closed) {
+      for (const [view, held] of this.pendingWatches) {
+        if (held.count === 0) continue
+        const known = this.watched.get(view)
+        if (known !== undefined && !known.done && known.generation === held.generation) known.count += held.count
+        else {
+          this.watched.set(view, held)
+          this.collected.register(view, held, view)
+        }
+      }
+    }
+    this.pendingWatches.clear()
+  }
+
+  /** One reference received through `view` was released by its owner (release, not collection). */
   forget(view: object): void {
+    const pending = this.pendingWatches.get(view)
+    if (pending !== undefined && pending.count > 0) {
+      pending.count--
+      return
+    }
+    const held = this.watched.get(view)
+    if (held === undefined || --held.count > 0) return
+    this.watched.delete(view)
     this.collected.unregister(view)
   }
 
@@ -232,11 +250,14 @@ export class ViewHolds {
     this.settle(held)
     const heap = this.heap
     // Only a reference this handle still holds (not destroyed, released or swept meanwhile).
-    if (heap.generationOf(held.ref) !== held.generation || !this.holders.unhold(held.ref)) return
-    // A watched view's reference was owned through it: owned no more (a later view of the
-    // record, read out of a container, must not look owned, or it would be sent without a turn).
-    if (held.view === null) heap.takeOwned(held.ref)
-    releaseRecord(heap, held.ref, heap.kindOf(held.ref))
+    // A watched view gives back every reference received through it and not released.
+    for (let i = held.view === null ? held.count : 1; i > 0; i--) {
+      if (heap.generationOf(held.ref) !== held.generation || !this.holders.unhold(held.ref)) return
+      // A watched view's reference was owned through it: owned no more (a later view of the
+      // record, read out of a container, must not look owned, or it would be sent without a turn).
+      if (held.view === null) heap.takeOwned(held.ref)
+      releaseRecord(heap, held.ref, heap.kindOf(held.ref))
+    }
   }
 }
 

@@ -448,13 +448,14 @@ describe('loans: bulk bytes without copies', () => {
 
   it('byte arrays by reference between processes: turn-free sends, receives and releases racing in-turn stores of the same record deliver every message once and keep its count exact', async () => {
     const shm = SharedMemory.create({ name: uniqueName('chrefrace'), size: 8 << 20 })
+    let children: ReturnType<typeof startChild>[] = []
     try {
       const boxes = shm.channel<Map<string, unknown>>('box')
       const input = shm.channel<{ i: number; data: Float64Array } | { stop: true }>('refs-in', { capacity: 64 })
       const output = shm.channel<{ i: number; data: Float64Array; bad: boolean }>('refs-out', { capacity: 64 })
       const baseline = inUse(shm)
       const { data, box } = shm.access((tx) => ({ data: tx.put(new Float64Array(16).fill(42)), box: tx.put(new Map<string, unknown>()) }))
-      const children = Array.from({ length: 2 }, () => startChild('ref-churn.ts', [shm.name]))
+      children = Array.from({ length: 2 }, () => startChild('ref-churn.ts', [shm.name]))
       for (let c = 0; c < children.length; c++) boxes.send(box)
       for (const child of children) expect(await child.next()).toBe('ready')
       const total = 4000
@@ -485,6 +486,8 @@ describe('loans: bulk bytes without copies', () => {
       expect(inUse(shm)).toBe(baseline)
       expect(shm.check().clean).toBe(true)
     } finally {
+      // (A failed run must not leave them waiting for messages.)
+      for (const child of children) child.proc.kill()
       shm.close()
     }
   }, 120_000)
