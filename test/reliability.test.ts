@@ -718,7 +718,7 @@ describe('a receiver killed while it takes a message with references outside a t
 // nor sent without a turn (core/messages.ts sends a reference outside turns only when
 // this handle owns one, which nothing else can drop).
 describe('views received by reference and collected unreleased', () => {
-  it('are given back by garbage collection, past the batch watched at once, and are owned no more', async () => {
+  it('are given back by garbage collection, every reference received through them (also past the views watched at once), and are owned no more', async () => {
     const shm = SharedMemory.create({ name: uniqueName('gcref'), size: 1 << 20 })
     const other = SharedMemory.open({ name: shm.name })
     const blocker = SharedMemory.open({ name: shm.name })
@@ -733,15 +733,25 @@ describe('views received by reference and collected unreleased', () => {
       mine.send(box)
       const theirBox = theirs.tryReceive() as { data: Float64Array }
       const before = count()
+      // 70 more records, each received once: more views than wait for the end of the task (64).
+      const many = shm.access((tx) => Array.from({ length: 70 }, (_, i) => tx.put(new Float64Array(2).fill(i))))
+      const counts = (): number[] => many.map((v) => shm.heap.u32[(refOf(v) + Rec.RefCount) >>> 2]!)
       ;(() => {
+        // The same record 100 times (one view in the receiving handle, 100 references), then the 70.
         for (let i = 0; i < 100; i++) {
           mine.send(borrowed)
           expect(Array.from(theirs.tryReceive() as Float64Array)).toEqual([5, 5, 5, 5])
         }
+        for (const v of many) {
+          mine.send(v)
+          expect(theirs.tryReceive()).toBeInstanceOf(Float64Array)
+        }
       })()
       expect(count()).toBe(before + 100)
-      await afterCollection(() => count() === before)
+      expect(new Set(counts())).toEqual(new Set([2]))
+      await afterCollection(() => count() === before && counts().every((n) => n === 1))
       expect(count()).toBe(before)
+      expect(new Set(counts())).toEqual(new Set([1]))
       other.access((tx) => expect(shmError(() => tx.destroy(theirBox.data)).code).toBe('ERR_INVALID_ARGUMENT'))
       const again = other.access(() => theirBox.data)
       // Sending it needs a turn, which another handle holds: refused at once, nothing sent.
