@@ -436,14 +436,12 @@ export class Messages {
     }
     if (this.receivedLoans.length !== 0) this.receivedLoans.length = 0
     const received = this.received
-    received.length = 0
     let value: unknown
     try {
-      value = readFrame(bytes, at, length, this.readReceived, heap.u8, this.bulk, this.receiveLoan)
+      value = this.decodeWithRefs(bytes, at, length)
     } catch (err) {
       // As in a turn: the loans handed out go back, the slot is freed, the message counted.
       this.giveBackLoans(null, 0, 0)
-      received.length = 0
       if (!ring.release(slot, pos, span)) return LOST
       throw undeliverable(ring, err)
     }
@@ -457,6 +455,17 @@ export class Messages {
     this.adopt(refs, received)
     received.length = 0
     return value
+  }
+
+  /** Decodes a frame that may list references: their views gather in `received` (emptied if it throws). */
+  private decodeWithRefs(bytes: Uint8Array, at: number, length: number): unknown {
+    this.received.length = 0
+    try {
+      return readFrame(bytes, at, length, this.readReceived, this.heap.u8, this.bulk, this.receiveLoan)
+    } catch (err) {
+      this.received.length = 0
+      throw err
+    }
   }
 
   /** The views a frame being read received by reference, in the order of its refs trailer. */
@@ -497,14 +506,7 @@ export class Messages {
     // Room to list the references this process takes over: ERR_SHM_FULL leaves the message queued.
     if (refs.length > 0) this.holders.reserve(refs.length)
     const received = this.received
-    received.length = 0
-    let value: unknown
-    try {
-      value = readFrame(bytes, at, length, this.readReceived, heap.u8, this.bulk, this.receiveLoan)
-    } catch (err) {
-      received.length = 0
-      throw err
-    }
+    const value = this.decodeWithRefs(bytes, at, length)
     ring.release(slot, pos, span)
     this.adopt(refs, received)
     received.length = 0
