@@ -511,7 +511,7 @@ export class Messages {
     this.adopt(refs, received)
     received.length = 0
     // Grown ahead, as hold() does, so that the next messages with references find room without a turn.
-    this.holders.reserveAhead()
+    if (refs.length > 0) this.holders.reserveAhead()
     if (record !== 0) heap.freeRecord(record)
     return value
   }

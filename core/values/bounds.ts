@@ -15,7 +15,11 @@ import { Arr, ENTRY_SIZE, Hash, SLOT_SIZE } from '../records'
  */
 export function overrun(heap: Heap, block: number, start: number, count: number, elementSize: number): string | null {
   const need = start + count * elementSize // exact: a u32 count times a small size stays below 2^53
-  const usable = heap.allocator.blockSize(block)
+  // Outside a turn only blocks the caller holds are read (a record a message it takes
+  // refers to): their own header says their size, while blockSize also follows the
+  // neighbours' links, which another process may be rewriting in its turn (a split or a
+  // merge next door), and would take a sound block for a damaged one.
+  const usable = heap.inTurn ? heap.allocator.blockSize(block) : heap.allocator.heldBlockSize(block)
   if (need <= usable) return null
   const parts = elementSize === 0 ? `${need} bytes` : `${start > 0 ? `${start} + ` : ''}${count} × ${elementSize} = ${need} bytes`
   return usable < 0 ? `needs ${parts} in block ${block}, which is not a live allocation` : `needs ${parts}, block ${block} holds ${usable}`
