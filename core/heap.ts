@@ -309,12 +309,12 @@ export class Heap {
   }
 
   // Reference counts change outside turns too (a message sent or released by reference:
-  // retainOwned, dropShared), so every change is atomic. Outside a turn a count only
+  // retainHeld, dropShared), so every change is atomic. Outside a turn a count only
   // goes up by a reference its process already holds, and down while it stays above
   // 1: whoever holds the turn and sees 1 holds the last reference, and may free.
 
   retain(ref: number): void {
-    Atomics.add(this.i32, (ref + Rec.RefCount) >>> 2, 1)
+    this.retainHeld(ref)
     this.journalRetains?.push(ref)
   }
 

@@ -33,6 +33,7 @@ import type { Heap } from './heap'
 import { Header } from './layout'
 import { handleRuns } from './handles'
 import { identityOf } from './lock'
+import { EndOfTask } from './end_of_task'
 import { privateSlot } from './private_slot'
 import { InternalKind, LOAN_ENTRIES, LOAN_ENTRY_SIZE, LOAN_IN_FLIGHT, LoanBlockRec, LoanEntry, LoanPoolRec, Rec } from './records'
 
@@ -107,9 +108,7 @@ export class LoanPool {
    * registers those this handle still holds.
    */
   private readonly pendingViews: Uint8Array[] = []
-  private pendingScheduled = false
-  private readonly registerPending = (): void => {
-    this.pendingScheduled = false
+  private readonly registerPending = new EndOfTask((): void => {
     const views = this.pendingViews
     if (!this.heap.segment.closed) {
       for (const view of views) {
@@ -118,7 +117,7 @@ export class LoanPool {
       }
     }
     views.length = 0
-  }
+  }, MAX_PENDING_VIEWS)
 
   constructor(heap: Heap, inTurn: InTurn) {
     this.heap = heap
@@ -383,11 +382,7 @@ export class LoanPool {
    */
   private registerSoon(view: Uint8Array): void {
     this.pendingViews.push(view)
-    if (this.pendingViews.length >= MAX_PENDING_VIEWS) this.registerPending()
-    else if (!this.pendingScheduled) {
-      this.pendingScheduled = true
-      queueMicrotask(this.registerPending)
-    }
+    this.registerPending.added(this.pendingViews.length)
   }
 
   /**

@@ -29,8 +29,9 @@ import { identityOf } from './lock'
 import { native } from './native'
 import { Bin } from './records'
 import { releaseRecord } from './values/release'
+import { EndOfTask } from './end_of_task'
 
-/** Views received by reference that wait for the end of their task to be watched (ViewHolds.watch) before they are watched at once. */
+/** How many views received by reference may wait for the end of their task (ViewHolds.watch) before they are watched at once. */
 const MAX_PENDING_WATCHES = 64
 
 /** The least time between two collections that other handles' requests cause in this one. */
@@ -115,13 +116,8 @@ export class ViewHolds {
     const pending = this.pendingWatches.get(view)
     if (pending !== undefined) pending.count++
     else {
-      const held = new Held(ref, this.heap.generationOf(ref), 0, null)
-      this.pendingWatches.set(view, held)
-      if (this.pendingWatches.size >= MAX_PENDING_WATCHES) this.watchPending()
-      else if (!this.pendingScheduled) {
-        this.pendingScheduled = true
-        queueMicrotask(this.watchPending)
-      }
+      this.pendingWatches.set(view, new Held(ref, this.heap.generationOf(ref), 0, null))
+      this.watchPending.added(this.pendingWatches.size)
     }
   }
 
@@ -129,9 +125,7 @@ export class ViewHolds {
   private readonly pendingWatches = new Map<object, Held>()
   /** Watched views: their Held, registered with `collected`. */
   private readonly watched = new WeakMap<object, Held>()
-  private pendingScheduled = false
-  private readonly watchPending = (): void => {
-    this.pendingScheduled = false
+  private readonly watchPending = new EndOfTask((): void => {
     if (!this.heap.segment.closed) {
       for (const [view, held] of this.pendingWatches) {
         if (held.count === 0) continue
@@ -144,7 +138,7 @@ export class ViewHolds {
       }
     }
     this.pendingWatches.clear()
-  }
+  }, MAX_PENDING_WATCHES)
 
   /** One reference received through `view` was released by its owner (release, not collection). */
   forget(view: object): void {
