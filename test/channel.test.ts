@@ -492,6 +492,45 @@ describe('loans: bulk bytes without copies', () => {
     }
   }, 120_000)
 
+  it('byte arrays received by reference outside a turn read soundly while another process splits and merges the blocks around them', async () => {
+    // The records sit between free blocks that another process keeps allocating and
+    // freeing in its turns: a receive outside a turn must not take a record for a damaged
+    // one while a neighbour's header is being rewritten.
+    const shm = SharedMemory.create({ name: uniqueName('chrefnext'), size: 4 << 20 })
+    const churn = startChild('alloc-churn.ts', [shm.name])
+    try {
+      const ch = shm.channel<Float64Array>('next-door', { capacity: 64 })
+      const stop = shm.channel<boolean>('churn-stop')
+      const records = shm.access((tx) => {
+        const all = Array.from({ length: 16 }, (_, i) => [tx.put(new Float64Array(24)), tx.put(Float64Array.from({ length: 8 }, (_, k) => i * 8 + k))])
+        // Free space on both sides of each kept record.
+        for (const [filler] of all) tx.destroy(filler!)
+        return all.map(([, kept]) => kept!)
+      })
+      expect(await churn.next()).toBe('ready')
+      let bad = 0
+      let rounds = 0
+      for (const until = Date.now() + 2000; Date.now() < until; rounds++) {
+        for (const data of records) ch.send(data)
+        for (let i = 0; i < records.length; i++) {
+          const got = ch.tryReceive()!
+          if (got !== records[i] || got[0] !== i * 8 || got[7] !== i * 8 + 7) bad++
+          ch.release(got)
+        }
+      }
+      stop.send(true)
+      const report = (await churn.next()) as { rounds: number }
+      expect(await churn.exited).toBe(0)
+      expect(report.rounds).toBeGreaterThan(0)
+      expect([bad, ch.stats().dropped]).toEqual([0, 0])
+      expect(rounds).toBeGreaterThan(0)
+      expect(shm.check().clean).toBe(true)
+    } finally {
+      churn.proc.kill()
+      shm.close()
+    }
+  }, 60_000)
+
   it('a loan reuses the array given back last (still in cache), not the pool array unused longest', () => {
     const shm = SharedMemory.create({ name: uniqueName('chloanhot'), size: 8 << 20 })
     try {
